@@ -1,0 +1,64 @@
+/* engine.h - plan once, run many: the inference engine.
+ *
+ * engine_create() infers every shape from the graph's input shape, folds
+ * BatchNormalization into the preceding convolution, dequantises and packs
+ * weights, picks kernels for this CPU and allocates every buffer.
+ * engine_run() then allocates nothing.
+ *
+ * Inputs and outputs are float32 in LOGICAL layout (ONNX order, 4-D =
+ * N,C,H,W, C order).  Quantised tensors are exchanged as their real values
+ * (scale * (q - zero_point)); a quantised input is rounded to its grid.
+ */
+#ifndef CAM_ENGINE_H
+#define CAM_ENGINE_H
+
+#include <stdint.h>
+#include "graph.h"
+
+typedef struct engine engine;
+
+typedef struct {
+    int          threads;      /* 0: the default (see engine_default_threads) */
+    const char  *input;        /* tensor fed by the caller; NULL: the graph's
+                                  first input.  May be any tensor of the
+                                  graph (e.g. a CAM layer, to run the head). */
+    int          in_ndim;      /* > 0: override the input's shape */
+    int64_t      in_dims[TENSOR_MAXDIM];
+    int          noutputs;     /* 0: the graph's outputs */
+    const char **outputs;      /* tensor names to return */
+    int          reference;    /* 1: use the plain reference kernels only */
+} engine_opts;
+
+/* Shape inference alone: fills dims/ndim of every tensor of g from the
+ * input's shape (in_ndim == 0: the model's own input shape, with unknown
+ * batch dims set to 1).  head_find() and cnn-features -list rely on it.
+ * engine_create() works on its own copy and does not need this. */
+int graph_infer_shapes(graph *g, const char *input, int in_ndim,
+                       const int64_t *in_dims, err_t *e);
+
+int engine_default_threads(void);   /* number of online CPUs, at most 8 */
+
+engine *engine_create(const graph *g, const engine_opts *o, err_t *e);
+void    engine_free(engine *en);
+
+/* Shape of the input / output i (returns ndim, fills dims). */
+int engine_input_shape(const engine *en, int64_t dims[TENSOR_MAXDIM]);
+int engine_output_shape(const engine *en, int i, int64_t dims[TENSOR_MAXDIM]);
+int engine_noutputs(const engine *en);
+const char *engine_output_name(const engine *en, int i);
+
+/* Runs one inference.  input has the numel of engine_input_shape. */
+int engine_run(engine *en, const float *input, err_t *e);
+/* Output i of the last run, valid until the next run or engine_free. */
+const float *engine_output(const engine *en, int i);
+
+/* Every tensor the plan knows (for cnn-features -list): name and inferred
+ * shape, in execution order. */
+int engine_ntensors(const engine *en);
+const char *engine_tensor_name(const engine *en, int i, int64_t dims[TENSOR_MAXDIM], int *ndim);
+
+/* Bytes of weights held after packing, and of the activation arena. */
+size_t engine_weight_bytes(const engine *en);
+size_t engine_arena_bytes(const engine *en);
+
+#endif

@@ -1,0 +1,40 @@
+/* head.h - the CAM view of a classifier: the feature tensor that feeds the
+ * final global average pooling, and the linear head after it.
+ *
+ *   features f (K x h x w) -> GAP -> [Flatten/Reshape/Squeeze] -> linear
+ *   (Gemm, MatMul[+Add], FULLY_CONNECTED, 1x1 Conv) -> [Softmax]
+ *
+ * or, for SqueezeNet/NIN-style nets, features -> GAP -> [Flatten] ->
+ * [Softmax]: the classes are the channels (identity head).
+ *
+ * Class map M_c = sum_k W[c][k] f_k (no bias); logit S_c = mean(M_c) + b_c.
+ */
+#ifndef CAM_HEAD_H
+#define CAM_HEAD_H
+
+#include "graph.h"
+
+typedef struct {
+    char   *feature;      /* name of the CAM tensor (input of the GAP) */
+    char   *pooled;       /* name of the GAP output */
+    char   *logits;       /* name of the pre-softmax class scores tensor */
+    int     K;            /* feature channels */
+    int     nclasses;
+    int     identity;     /* 1: classes are the channels, W and b NULL */
+    float  *W;            /* nclasses x K, row-major, dequantised */
+    float  *b;            /* nclasses, or NULL when the head has no bias */
+    char  **labels;       /* nclasses names, or NULL when unknown */
+} cam_head;
+
+/* Finds the GAP that ends the convolutional part (GlobalAveragePool,
+ * AveragePool or ReduceMean covering the whole map, TFLite AVERAGE_POOL_2D /
+ * MEAN covering it) and the linear head after it.  feature: NULL to find it
+ * automatically, else the tensor to treat as the CAM layer.  Labels come from
+ * the model's "labels" metadata, else labels_path when not NULL, else a
+ * *labels*.txt file beside the model with exactly nclasses lines. */
+/* Requires shapes: call graph_infer_shapes(g, ...) first. */
+int  head_find(const graph *g, const char *feature, const char *labels_path,
+               cam_head *h, err_t *e);
+void head_free(cam_head *h);
+
+#endif

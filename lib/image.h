@@ -1,0 +1,37 @@
+/* image.h - images in and out (netpbm through libnetpbm), and the
+ * preprocessing that turns a photograph into a network input.
+ *
+ * Images are 8-bit RGB in memory, interleaved, row-major (H x W x 3).
+ * Grey and bilevel images become RGB; 16-bit samples are scaled to 8 bits
+ * (rounded); an alpha plane is dropped.
+ */
+#ifndef CAM_IMAGE_H
+#define CAM_IMAGE_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include "err.h"
+
+typedef struct {
+    int      w, h;
+    uint8_t *rgb;      /* h * w * 3 bytes */
+} image;
+
+void image_free(image *im);
+
+/* Reads the next image of a netpbm stream (PBM, PGM, PPM, PAM; plain or
+ * raw; 8/16 bit).  Returns 1 (an image), 0 (clean end of stream: no more
+ * images), -1 (error, e set: never exits, even on libnetpbm errors). */
+int image_read_netpbm(FILE *f, image *im, err_t *e);
+/* Reads the first image of a file ("-": stdin). */
+int image_load(const char *path, image *im, err_t *e);
+/* Writes a raw PPM (P6, maxval 255). */
+int image_write_ppm(FILE *f, const image *im, err_t *e);
+
+/* Squash resize of an RGB image to ow x oh exactly as Pillow's
+ * Image.resize(..., BILINEAR) does: separable triangle filter, support
+ * scaled by the shrink factor when shrinking (antialiasing), horizontal pass
+ * first, rounding to uint8 after each pass.  Same size: a copy. */
+int image_resize_bilinear_aa(const image *in, int ow, int oh, image *out, err_t *e);
+
+#endif
