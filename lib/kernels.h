@@ -1,0 +1,68 @@
+/* kernels.h - the compute kernels behind the engine's heavy operators.
+ *
+ * Each kernel has a plain reference implementation (lib/ref/) and fast
+ * implementations chosen at run time by CPU features (AVX-512, AVX2+FMA,
+ * portable C).  Fast kernels are tested against the reference ones.
+ *
+ * Layout: one image at a time, NCHW without the N: a feature map is
+ * C x H x W floats, C order.
+ */
+#ifndef CAM_KERNELS_H
+#define CAM_KERNELS_H
+
+#include <stddef.h>
+#include "err.h"
+#include "threadpool.h"
+
+enum { ACT_NONE = 0, ACT_RELU, ACT_CLIP };   /* ACT_CLIP: clamp to [act_min, act_max] */
+
+typedef struct {
+    int cin, h, w;          /* input  C x H x W */
+    int cout, oh, ow;       /* output C x OH x OW */
+    int kh, kw;             /* kernel */
+    int sh, sw;             /* strides */
+    int dh, dw;             /* dilations */
+    int pt, pl, pb, pr;     /* pads: top, left, bottom, right */
+    int group;              /* cin % group == 0, cout % group == 0 */
+    int act;                /* fused activation applied after bias */
+    float act_min, act_max;
+} conv_params;
+
+typedef struct conv_kernel conv_kernel;
+
+/* Packs weights (cout x cin/group x kh x kw) and bias (cout, or NULL) for
+ * this CPU, choosing the implementation (1x1 as GEMM, depthwise direct,
+ * im2col/indirect GEMM, ...).  reference = 1 forces the reference kernel. */
+conv_kernel *conv_prepare(const conv_params *p, const float *weights, const float *bias,
+                          int reference, err_t *e);
+/* Scratch bytes conv_run needs with nthreads threads (0 allowed). */
+size_t conv_scratch_bytes(const conv_kernel *k, int nthreads);
+/* out = act(conv(in) + bias).  in: cin x h x w, out: cout x oh x ow.
+ * scratch: conv_scratch_bytes() bytes, 64-byte aligned.  tp may be NULL. */
+void   conv_run(const conv_kernel *k, const float *in, float *out, void *scratch, threadpool *tp);
+/* Name of the chosen implementation, for tests and benchmarks. */
+const char *conv_impl_name(const conv_kernel *k);
+/* Bytes of packed weights held. */
+size_t conv_weight_bytes(const conv_kernel *k);
+void   conv_free(conv_kernel *k);
+
+/* C[m x n] = alpha * op(A) * op(B) + beta * C (+ bias[j] per column when
+ * bias is not NULL), op = transpose when trans* is set; row-major with
+ * leading dimensions.  beta == 0 ignores C's previous contents. */
+void sgemm(int transa, int transb, int m, int n, int k, float alpha,
+           const float *a, int lda, const float *b, int ldb, float beta,
+           float *c, int ldc, const float *bias, threadpool *tp);
+
+/* Reference versions (lib/ref/), always plain C. */
+void ref_conv2d(const conv_params *p, const float *in, const float *w, const float *bias, float *out);
+void ref_sgemm(int transa, int transb, int m, int n, int k, float alpha,
+               const float *a, int lda, const float *b, int ldb, float beta,
+               float *c, int ldc, const float *bias);
+
+/* CPU features seen at run time (cpuid), and a way to cap them for tests:
+ * CAM_SIMD=avx512|avx2|portable in the environment limits the choice. */
+enum { SIMD_PORTABLE = 0, SIMD_AVX2 = 1, SIMD_AVX512 = 2 };
+int simd_level(void);
+const char *simd_name(int level);
+
+#endif

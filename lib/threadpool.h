@@ -1,0 +1,15 @@
+/* threadpool.h - a fixed pool of worker threads for data-parallel loops. */
+#ifndef CAM_THREADPOOL_H
+#define CAM_THREADPOOL_H
+
+typedef struct threadpool threadpool;
+
+/* n threads in all (the calling thread counts as one); n <= 1 runs inline. */
+threadpool *tp_create(int n);
+int  tp_size(const threadpool *tp);            /* 1 when tp is NULL */
+/* Calls fn(ctx, task, thread) for task = 0..ntasks-1 spread over the
+ * threads (thread = 0..tp_size-1), and returns when all are done. */
+void tp_run(threadpool *tp, int ntasks, void (*fn)(void *ctx, int task, int thread), void *ctx);
+void tp_free(threadpool *tp);
+
+#endif
