@@ -107,7 +107,10 @@ int tflite_load_buffer(const void *buf, size_t n, graph *g, err_t *e);
  * input_N.pb / output_N.pb) into a tensor record. */
 int onnx_tensor_parse(const void *buf, size_t n, tensor *t, err_t *e);
 
-/* Index of the tensor with this name, -1 when absent. */
+/* Index of the tensor with this name, -1 when absent.  For a TFLite graph,
+ * tensors 0..n-1 are the model's tensors in their original order (tensors
+ * the loader adds come after), and "T<index>" that matches no name resolves
+ * to tensor <index>. */
 int graph_find_tensor(const graph *g, const char *name);
 /* Metadata value or NULL. */
 const char *graph_meta_get(const graph *g, const char *key);
