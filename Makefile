@@ -22,7 +22,7 @@ PROVE   ?= prove
 DEB_PACKAGES = build-essential pkg-config clang libclang-rt-14-dev \
 	libnetpbm-dev netpbm libjpeg-turbo-progs zlib1g-dev \
 	libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata \
-	libmd-dev parallel mandoc perl
+	libmd-dev parallel mandoc perl time
 
 ifdef SANITIZE
 BUILD   := build/san

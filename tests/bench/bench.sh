@@ -1,0 +1,82 @@
+#!/bin/bash
+# bench.sh - speed of cnn-features against ONNX Runtime, in one run.
+#
+#   tests/bench/bench.sh [-runs N] [-threads "1 2"] [MODEL...]
+#
+# For each model and thread count: our median ms per image (inference only,
+# after warm-up, `cnn-features -bench`), ONNX Runtime's median in the same
+# run (when onnxruntime-node is installed in $ORT_DIR, default
+# ~/.cache/ort; `make bench-deps` installs it), the ratio ours/ORT, model
+# load + plan ms, and peak RSS.  Then whole-process times: one image per
+# process and 100 images in one process.  Medians throughout: the machine
+# may be shared and noisy.
+set -u
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${BIN:-$TOP/bin}
+SHARED=${CAM_SHARED:-$TOP/../shared}
+MODELS=${CAM_MODELS:-$SHARED/models}
+ORT_DIR=${ORT_DIR:-$HOME/.cache/ort}
+RUNS=30
+THREADS="1 2"
+while [ $# -gt 0 ]; do
+    case $1 in
+    -runs) RUNS=$2; shift 2 ;;
+    -threads) THREADS=$2; shift 2 ;;
+    -*) echo "usage: bench.sh [-runs N] [-threads \"1 2\"] [MODEL...]" >&2; exit 2 ;;
+    *) break ;;
+    esac
+done
+if [ $# -gt 0 ]; then set -- "$@"; else
+    set -- googlenet-bvlc.onnx squeezenet1.1-bvlc.onnx random/resnet18_bn.onnx \
+           random/mobilenet_v2_bn.onnx mobilenet_v2_1.0_224_quant.tflite
+fi
+[ -d "$MODELS" ] || { echo "bench.sh: no models in $MODELS (set CAM_MODELS)" >&2; exit 1; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+img=$tmp/cat.ppm
+if [ -f "$SHARED/images/cat.bmp" ]; then bmptopnm "$SHARED/images/cat.bmp" >"$img" 2>/dev/null
+else pbmmake -gray 512 341 | pgmtoppm white >"$img"; fi
+
+have_ort=0
+if [ -d "$ORT_DIR/node_modules/onnxruntime-node" ] && command -v node >/dev/null; then have_ort=1; fi
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+simd=$(grep -o -w -m1 -E 'avx512f' /proc/cpuinfo | head -1); [ -n "$simd" ] || simd=$(grep -o -w -m1 avx2 /proc/cpuinfo | head -1)
+echo "# CPU: $cpu ($(nproc) online, ${simd:-no avx2}); $(date -u '+%Y-%m-%d %H:%M UTC'); runs=$RUNS"
+[ $have_ort = 1 ] || echo "# ONNX Runtime not installed in $ORT_DIR: 'make bench-deps' installs it (npm onnxruntime-node@1.30.0)"
+printf '%-34s %7s %9s %9s %7s %9s %9s\n' model threads ours_ms ort_ms ratio load_ms rss_MB
+for m in "$@"; do
+    path=$MODELS/$m
+    [ -f "$path" ] || { echo "# skip $m: not found"; continue; }
+    for t in $THREADS; do
+        line=$(/usr/bin/time -f '%M' -o "$tmp/rss" "$BIN/cnn-features" -m "$path" -threads "$t" -bench "$RUNS" "$img") || {
+            echo "# $m: cnn-features failed"; continue; }
+        ours=$(echo "$line" | cut -f4); load=$(echo "$line" | cut -f3)
+        rss=$(awk '{printf "%.1f", $1/1024}' "$tmp/rss")
+        ort=-; ratio=-
+        case $m in *.onnx)
+            if [ $have_ort = 1 ]; then
+                case $m in squeezenet*) shape=1,3,227,227 ;; *) shape=1,3,224,224 ;; esac
+                ort=$(NODE_PATH=$ORT_DIR/node_modules node "$SHARED/bench/ort_run.js" "$path" --shape $shape \
+                      --threads "$t" --runs "$RUNS" --warmup 5 2>/dev/null | sed -n 's/.*median \([0-9.]*\) ms.*/\1/p' | head -1)
+                [ -n "$ort" ] && ratio=$(awk -v a="$ours" -v b="$ort" 'BEGIN {printf "%.2f", a/b}') || ort=-
+            fi ;;
+        esac
+        printf '%-34s %7s %9s %9s %7s %9s %9s\n' "$m" "$t" "$ours" "$ort" "$ratio" "$load" "$rss"
+    done
+done
+
+# Whole-process time: one image per process (the GNU parallel default) and
+# 100 images in one process, single thread, median of 5.
+echo
+echo "# whole process, 1 thread: one image per process, and 100 images in one process"
+printf '%-34s %12s %14s %12s\n' model 1img_ms 100img_ms per_img_ms
+for i in $(seq 100); do cat "$img"; done >"$tmp/100.ppm"
+for m in "$@"; do
+    path=$MODELS/$m
+    [ -f "$path" ] || continue
+    one=$(for r in 1 2 3 4 5; do s=$(date +%s%N); "$BIN/cnn-features" -m "$path" -threads 1 "$img" >/dev/null || exit 1; e=$(date +%s%N); echo $(( (e - s) / 1000000 )); done | median)
+    hund=$(for r in 1 2 3; do s=$(date +%s%N); "$BIN/cnn-features" -m "$path" -threads 1 "$tmp/100.ppm" >/dev/null || exit 1; e=$(date +%s%N); echo $(( (e - s) / 1000000 )); done | median)
+    printf '%-34s %12s %14s %12s\n' "$m" "$one" "$hund" "$(awk -v h="$hund" 'BEGIN {printf "%.1f", h/100}')"
+done
