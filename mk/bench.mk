@@ -1,0 +1,12 @@
+# make bench: cnn-features against ONNX Runtime on the shared models.
+# make bench-deps: installs ONNX Runtime for Node (npm) into $(ORT_DIR).
+ORT_DIR ?= $(HOME)/.cache/ort
+.PHONY: bench bench-deps
+
+bench: all
+	ORT_DIR=$(ORT_DIR) tests/bench/bench.sh $(BENCH_FLAGS)
+
+bench-deps:
+	@command -v npm >/dev/null || { echo "bench-deps: npm is needed (apt-get install npm)"; exit 1; }
+	mkdir -p $(ORT_DIR) && cd $(ORT_DIR) && { [ -f package.json ] || npm init -y >/dev/null; } && \
+	  ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node@1.30.0
