@@ -64,5 +64,8 @@ void ref_sgemm(int transa, int transb, int m, int n, int k, float alpha,
 enum { SIMD_PORTABLE = 0, SIMD_AVX2 = 1, SIMD_AVX512 = 2 };
 int simd_level(void);
 const char *simd_name(int level);
+/* Caps simd_level() further for this process (tests, benchmarks): kernels
+ * prepared afterwards use at most this level.  Returns the previous cap. */
+int simd_cap(int level);
 
 #endif

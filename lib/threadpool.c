@@ -1,0 +1,189 @@
+/* threadpool.c - persistent worker threads for data-parallel loops.
+ *
+ * tp_run() publishes a job (function, context, task count) under a new
+ * generation number; workers spin briefly waiting for it, then sleep on a
+ * condition variable.  Tasks are handed out with an atomic counter, the
+ * calling thread takes its share too, and tp_run() returns once every
+ * worker has reported that it is finished with the job.
+ *
+ * A tp_run() issued from inside a task (on any pool) runs inline on the
+ * calling thread, so nested parallel loops cannot deadlock.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include "threadpool.h"
+
+#define TP_SPIN 20000   /* polls before a waiting thread goes to sleep */
+
+struct threadpool {
+    int n;                           /* threads including the caller */
+    pthread_t *tid;
+    pthread_mutex_t mu;
+    pthread_cond_t wake, done;
+    /* the current job */
+    void (*fn)(void *, int, int);
+    void *ctx;
+    int ntasks;
+    int next;                        /* atomic: next task to take */
+    unsigned gen;                    /* atomic: job generation */
+    int running;                     /* atomic: workers still on the job */
+    int sleepers;                    /* workers blocked on wake (mu) */
+    int waiting;                     /* caller blocked on done (mu) */
+    int quit;
+};
+
+typedef struct {
+    threadpool *tp;
+    int id;
+} tp_arg;
+
+static _Thread_local int tp_inside;   /* this thread is running a task */
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static void tp_work(threadpool *tp, int id)
+{
+    int nt = tp->ntasks;
+    for (;;) {
+        int t = __atomic_fetch_add(&tp->next, 1, __ATOMIC_RELAXED);
+        if (t >= nt) break;
+        tp->fn(tp->ctx, t, id);
+    }
+}
+
+static void *tp_main(void *p)
+{
+    tp_arg *a = p;
+    threadpool *tp = a->tp;
+    int id = a->id;
+    unsigned seen = 0;
+    free(a);
+    tp_inside = 1;
+    for (;;) {
+        unsigned g;
+        int spins = 0;
+        while ((g = __atomic_load_n(&tp->gen, __ATOMIC_ACQUIRE)) == seen &&
+               !__atomic_load_n(&tp->quit, __ATOMIC_ACQUIRE) && spins < TP_SPIN) {
+            cpu_relax();
+            spins++;
+        }
+        if (g == seen && !__atomic_load_n(&tp->quit, __ATOMIC_ACQUIRE)) {
+            pthread_mutex_lock(&tp->mu);
+            while ((g = __atomic_load_n(&tp->gen, __ATOMIC_ACQUIRE)) == seen && !tp->quit) {
+                tp->sleepers++;
+                pthread_cond_wait(&tp->wake, &tp->mu);
+                tp->sleepers--;
+            }
+            pthread_mutex_unlock(&tp->mu);
+        }
+        if (__atomic_load_n(&tp->quit, __ATOMIC_ACQUIRE))
+            break;
+        seen = g;
+        tp_work(tp, id);
+        if (__atomic_sub_fetch(&tp->running, 1, __ATOMIC_ACQ_REL) == 0) {
+            pthread_mutex_lock(&tp->mu);
+            if (tp->waiting)
+                pthread_cond_signal(&tp->done);
+            pthread_mutex_unlock(&tp->mu);
+        }
+    }
+    return NULL;
+}
+
+threadpool *tp_create(int n)
+{
+    threadpool *tp = calloc(1, sizeof *tp);
+    if (!tp) return NULL;
+    if (n < 1) n = 1;
+    tp->n = 1;
+    pthread_mutex_init(&tp->mu, NULL);
+    pthread_cond_init(&tp->wake, NULL);
+    pthread_cond_init(&tp->done, NULL);
+    if (n > 1) {
+        tp->tid = calloc((size_t)n - 1, sizeof *tp->tid);
+        if (!tp->tid) {
+            tp_free(tp);
+            return NULL;
+        }
+        for (int i = 1; i < n; i++) {
+            tp_arg *a = malloc(sizeof *a);
+            if (!a) break;
+            a->tp = tp;
+            a->id = i;
+            if (pthread_create(&tp->tid[i - 1], NULL, tp_main, a) != 0) {
+                free(a);
+                break;
+            }
+            tp->n = i + 1;    /* fewer threads than asked if creation fails */
+        }
+    }
+    return tp;
+}
+
+int tp_size(const threadpool *tp)
+{
+    return tp ? tp->n : 1;
+}
+
+void tp_run(threadpool *tp, int ntasks, void (*fn)(void *ctx, int task, int thread), void *ctx)
+{
+    if (ntasks <= 0) return;
+    if (!tp || tp->n <= 1 || ntasks == 1 || tp_inside) {
+        int was = tp_inside;
+        tp_inside = 1;
+        for (int t = 0; t < ntasks; t++)
+            fn(ctx, t, 0);
+        tp_inside = was;
+        return;
+    }
+    tp->fn = fn;
+    tp->ctx = ctx;
+    tp->ntasks = ntasks;
+    __atomic_store_n(&tp->next, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&tp->running, tp->n - 1, __ATOMIC_RELAXED);
+    /* The release store of gen publishes fn, ctx, ntasks, next, running. */
+    pthread_mutex_lock(&tp->mu);
+    __atomic_add_fetch(&tp->gen, 1, __ATOMIC_RELEASE);
+    if (tp->sleepers)
+        pthread_cond_broadcast(&tp->wake);
+    pthread_mutex_unlock(&tp->mu);
+
+    tp_inside = 1;
+    tp_work(tp, 0);
+    tp_inside = 0;
+
+    int spins = 0;
+    while (__atomic_load_n(&tp->running, __ATOMIC_ACQUIRE) != 0 && spins < TP_SPIN) {
+        cpu_relax();
+        spins++;
+    }
+    if (__atomic_load_n(&tp->running, __ATOMIC_ACQUIRE) != 0) {
+        pthread_mutex_lock(&tp->mu);
+        tp->waiting = 1;
+        while (__atomic_load_n(&tp->running, __ATOMIC_ACQUIRE) != 0)
+            pthread_cond_wait(&tp->done, &tp->mu);
+        tp->waiting = 0;
+        pthread_mutex_unlock(&tp->mu);
+    }
+}
+
+void tp_free(threadpool *tp)
+{
+    if (!tp) return;
+    pthread_mutex_lock(&tp->mu);
+    __atomic_store_n(&tp->quit, 1, __ATOMIC_RELEASE);
+    pthread_cond_broadcast(&tp->wake);
+    pthread_mutex_unlock(&tp->mu);
+    for (int i = 1; i < tp->n; i++)
+        pthread_join(tp->tid[i - 1], NULL);
+    free(tp->tid);
+    pthread_mutex_destroy(&tp->mu);
+    pthread_cond_destroy(&tp->wake);
+    pthread_cond_destroy(&tp->done);
+    free(tp);
+}

@@ -1,0 +1,278 @@
+/* test_kernels.c - every fast kernel against the reference ones: convs of
+ * many shapes (odd sizes, pads, strides, dilations, groups, depthwise,
+ * 1x1, activations, no bias), sgemm with every transpose combination,
+ * alpha, beta and bias; each SIMD level this CPU has, 1 to 3 threads. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "../tap.h"
+#include "kernels.h"
+#include "threadpool.h"
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static float frand(void)     /* uniform in [-1, 1) */
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((rng >> 40) * (1.0 / 8388608.0)) - 1.0f;
+}
+
+static int irand(int lo, int hi)   /* lo..hi inclusive */
+{
+    frand();
+    return lo + (int)((rng >> 33) % (uint64_t)(hi - lo + 1));
+}
+
+static float *randv(size_t n)
+{
+    float *v = malloc((n ? n : 1) * sizeof *v);
+    if (!v) abort();
+    for (size_t i = 0; i < n; i++) v[i] = frand();
+    return v;
+}
+
+/* max |got - want| / max(max |want|, 1e-3) */
+static double relerr(const float *got, const float *want, size_t n)
+{
+    double mx = 1e-3, d = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (fabs(want[i]) > mx) mx = fabs(want[i]);
+        double x = fabs((double)got[i] - want[i]);
+        if (!(x <= d)) d = x;      /* NaN counts as an error */
+    }
+    return d / mx;
+}
+
+static void set_out(conv_params *p)
+{
+    p->oh = (p->h + p->pt + p->pb - (p->kh - 1) * p->dh - 1) / p->sh + 1;
+    p->ow = (p->w + p->pl + p->pr - (p->kw - 1) * p->dw - 1) / p->sw + 1;
+}
+
+static threadpool *pools[4];
+static int levels[3], nlevels;
+
+static const char *act_name(int a)
+{
+    return a == ACT_RELU ? "relu" : a == ACT_CLIP ? "clip" : "none";
+}
+
+/* One conv shape at every SIMD level and 1..3 threads. */
+static void check_conv(const conv_params *p, int with_bias)
+{
+    size_t nin = (size_t)p->cin * p->h * p->w;
+    size_t nw = (size_t)p->cout * (p->cin / p->group) * p->kh * p->kw;
+    size_t nout = (size_t)p->cout * p->oh * p->ow;
+    float *in = randv(nin), *w = randv(nw), *b = with_bias ? randv(p->cout) : NULL;
+    float *want = randv(nout), *got = malloc(nout * sizeof *got);
+    ref_conv2d(p, in, w, b, want);
+    char desc[200];
+    snprintf(desc, sizeof desc, "cin %d %dx%d cout %d k %dx%d s %dx%d d %dx%d pad %d,%d,%d,%d g %d %s%s",
+             p->cin, p->h, p->w, p->cout, p->kh, p->kw, p->sh, p->sw, p->dh, p->dw,
+             p->pt, p->pl, p->pb, p->pr, p->group, act_name(p->act), with_bias ? "" : " nobias");
+    for (int l = 0; l < nlevels; l++) {
+        simd_cap(levels[l]);
+        err_t e = {{0}};
+        conv_kernel *k = conv_prepare(p, w, b, 0, &e);
+        if (!k) {
+            tap_ok(0, "%s: prepare: %s", desc, e.msg);
+            continue;
+        }
+        double worst = 0;
+        for (int t = 1; t <= 3; t++) {
+            size_t sb = conv_scratch_bytes(k, tp_size(pools[t]));
+            void *scratch = NULL;
+            if (sb && posix_memalign(&scratch, 64, sb)) abort();
+            for (size_t i = 0; i < nout; i++) got[i] = NAN;
+            conv_run(k, in, got, scratch, pools[t]);
+            double r = relerr(got, want, nout);
+            if (!(r <= worst)) worst = r;
+            free(scratch);
+        }
+        tap_ok(worst <= 1e-5, "%s %s [%s] rel err %.2g", simd_name(levels[l]),
+               conv_impl_name(k), desc, worst);
+        conv_free(k);
+    }
+    simd_cap(SIMD_AVX512);
+    free(in); free(w); free(b); free(want); free(got);
+}
+
+static conv_params cp(int cin, int h, int w, int cout, int k, int s, int pad, int g, int act)
+{
+    conv_params p = { .cin = cin, .h = h, .w = w, .cout = cout, .kh = k, .kw = k,
+                      .sh = s, .sw = s, .dh = 1, .dw = 1,
+                      .pt = pad, .pl = pad, .pb = pad, .pr = pad, .group = g, .act = act,
+                      .act_min = 0.0f, .act_max = 6.0f };
+    set_out(&p);
+    return p;
+}
+
+static void check_sgemm(int ta, int tb, int m, int n, int k, float alpha, float beta, int bias)
+{
+    int lda = (ta ? m : k) + irand(0, 3), ldb = (tb ? k : n) + irand(0, 3), ldc = n + irand(0, 3);
+    float *a = randv((size_t)lda * (ta ? k : m)), *b = randv((size_t)ldb * (tb ? n : k));
+    float *bv = bias ? randv(n) : NULL;
+    float *c0 = randv((size_t)ldc * m), *want = malloc((size_t)ldc * m * sizeof *want);
+    float *got = malloc((size_t)ldc * m * sizeof *got);
+    if (beta == 0.0f)       /* beta 0 must ignore C, even NaNs */
+        for (size_t i = 0; i < (size_t)ldc * m; i++) c0[i] = NAN;
+    memcpy(want, c0, (size_t)ldc * m * sizeof *want);
+    ref_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, want, ldc, bv);
+    for (int l = 0; l < nlevels; l++) {
+        simd_cap(levels[l]);
+        double worst = 0;
+        for (int t = 1; t <= 3; t++) {
+            memcpy(got, c0, (size_t)ldc * m * sizeof *got);
+            sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, got, ldc, bv, pools[t]);
+            /* compare the m x n part only; padding columns must be untouched */
+            double r = 0;
+            for (int i = 0; i < m; i++) {
+                double x = relerr(got + (size_t)i * ldc, want + (size_t)i * ldc, n);
+                if (!(x <= r)) r = x;
+                for (int j = n; j < ldc; j++)
+                    if (memcmp(&got[(size_t)i * ldc + j], &c0[(size_t)i * ldc + j], sizeof(float)))
+                        r = 1;
+            }
+            if (!(r <= worst)) worst = r;
+        }
+        tap_ok(worst <= 1e-5, "sgemm %s ta %d tb %d m %d n %d k %d alpha %g beta %g%s rel err %.2g",
+               simd_name(levels[l]), ta, tb, m, n, k, alpha, beta, bias ? " bias" : "", worst);
+    }
+    simd_cap(SIMD_AVX512);
+    free(a); free(b); free(bv); free(c0); free(want); free(got);
+}
+
+static int counter[64];
+static void count_task(void *ctx, int task, int thread)
+{
+    int *seen = ctx;
+    __atomic_add_fetch(&seen[task], 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&counter[thread], 1, __ATOMIC_RELAXED);
+}
+
+static void check_pool(void)
+{
+    for (int t = 1; t <= 3; t++) {
+        tap_ok(tp_size(pools[t]) == t, "pool of %d has %d threads", t, tp_size(pools[t]));
+        int ok = 1;
+        for (int rep = 0; rep < 200; rep++) {
+            int n = rep % 37, seen[40] = {0};
+            tp_run(pools[t], n, count_task, seen);
+            for (int i = 0; i < n; i++) ok &= seen[i] == 1;
+            for (int i = n; i < 40; i++) ok &= seen[i] == 0;
+        }
+        int total = 0, bad = 0;
+        for (int i = 0; i < 64; i++) {
+            total += counter[i];
+            if (i >= t && counter[i]) bad = 1;
+            counter[i] = 0;
+        }
+        tap_ok(ok && !bad && total > 0, "pool of %d: 200 runs, every task once, thread ids < %d",
+               t, t);
+    }
+    tap_ok(tp_size(NULL) == 1, "NULL pool has size 1");
+}
+
+int main(void)
+{
+    int top = simd_level();
+    for (int l = SIMD_PORTABLE; l <= top; l++) levels[nlevels++] = l;
+    tap_diag("SIMD levels: %s up to %s", simd_name(SIMD_PORTABLE), simd_name(top));
+    for (int t = 1; t <= 3; t++)
+        if (!(pools[t] = tp_create(t))) abort();
+    check_pool();
+
+    /* fixed shapes: the layers real networks have, at reduced sizes */
+    static const int acts[3] = { ACT_NONE, ACT_RELU, ACT_CLIP };
+    conv_params list[64];
+    int nl = 0;
+    list[nl++] = cp(3, 23, 23, 16, 7, 2, 3, 1, ACT_RELU);     /* stem */
+    list[nl++] = cp(16, 14, 14, 24, 1, 1, 0, 1, ACT_NONE);    /* 1x1 */
+    list[nl++] = cp(17, 9, 11, 33, 1, 1, 0, 1, ACT_RELU);     /* 1x1 odd */
+    list[nl++] = cp(24, 13, 12, 40, 3, 1, 1, 1, ACT_RELU);    /* 3x3 */
+    list[nl++] = cp(35, 7, 7, 70, 3, 1, 1, 1, ACT_CLIP);      /* 3x3 at 7x7 */
+    list[nl++] = cp(16, 15, 15, 24, 3, 2, 1, 1, ACT_NONE);    /* 3x3 s2 */
+    list[nl++] = cp(32, 17, 17, 32, 3, 1, 1, 32, ACT_CLIP);   /* depthwise */
+    list[nl++] = cp(32, 17, 16, 32, 3, 2, 1, 32, ACT_CLIP);   /* depthwise s2 */
+    list[nl++] = cp(19, 9, 33, 19, 3, 1, 1, 19, ACT_RELU);    /* depthwise odd */
+    list[nl++] = cp(7, 40, 37, 7, 3, 2, 0, 7, ACT_NONE);      /* depthwise s2 no pad */
+    list[nl++] = cp(8, 6, 6, 8, 5, 1, 2, 8, ACT_NONE);        /* depthwise 5x5 */
+    list[nl++] = cp(24, 10, 10, 36, 3, 1, 1, 4, ACT_RELU);    /* grouped */
+    list[nl++] = cp(64, 8, 8, 64, 3, 1, 1, 2, ACT_NONE);      /* 2 groups */
+    list[nl++] = cp(16, 9, 9, 24, 1, 2, 0, 1, ACT_NONE);      /* 1x1 s2 */
+    list[nl++] = cp(16, 9, 9, 24, 1, 1, 1, 1, ACT_RELU);      /* 1x1 padded */
+    list[nl++] = cp(96, 13, 13, 130, 3, 1, 1, 1, ACT_RELU);   /* bigger K */
+    list[nl++] = cp(5, 31, 29, 11, 5, 1, 2, 1, ACT_CLIP);     /* 5x5 */
+    list[nl++] = cp(3, 5, 5, 4, 5, 1, 0, 1, ACT_NONE);        /* kernel = input */
+    list[nl++] = cp(4, 1, 1, 5, 1, 1, 0, 1, ACT_RELU);        /* 1x1 image */
+    for (int i = 0; i < nl; i++) {
+        check_conv(&list[i], 1);
+        list[i].act = acts[(i + 1) % 3];
+        check_conv(&list[i], 0);
+    }
+    /* asymmetric pads and dilations */
+    conv_params q = cp(6, 12, 15, 10, 3, 1, 0, 1, ACT_RELU);
+    q.pt = 0; q.pl = 2; q.pb = 1; q.pr = 0; q.dh = 2; q.dw = 3; set_out(&q);
+    check_conv(&q, 1);
+    q.group = 2; q.sh = 2; set_out(&q);
+    check_conv(&q, 0);
+    q = cp(12, 11, 13, 12, 3, 1, 0, 12, ACT_CLIP);
+    q.pt = 2; q.pb = 2; q.pl = 1; q.pr = 3; q.dh = 2; q.dw = 2; q.sw = 2; set_out(&q);
+    check_conv(&q, 1);
+    /* random shapes */
+    for (int r = 0; r < 30; r++) {
+        conv_params p = { 0 };
+        int dw = irand(0, 3) == 0;
+        p.group = dw ? 1 : (irand(0, 3) == 0 ? irand(1, 3) : 1);
+        p.cin = p.group * irand(1, 12);
+        p.cout = p.group * irand(1, 20);
+        if (dw) { p.cin = p.cout = p.group = irand(1, 20); }
+        p.kh = irand(1, 4); p.kw = irand(1, 4);
+        p.sh = irand(1, 3); p.sw = irand(1, 3);
+        p.dh = irand(1, 2); p.dw = irand(1, 2);
+        p.pt = irand(0, 2); p.pl = irand(0, 2); p.pb = irand(0, 2); p.pr = irand(0, 2);
+        p.h = irand((p.kh - 1) * p.dh + 1, 25);
+        p.w = irand((p.kw - 1) * p.dw + 1, 40);
+        p.act = acts[irand(0, 2)];
+        p.act_min = -0.5f; p.act_max = 0.75f;
+        set_out(&p);
+        check_conv(&p, irand(0, 1));
+    }
+
+    /* reference = 1 and bad parameters */
+    {
+        conv_params p = cp(4, 5, 5, 4, 3, 1, 1, 1, ACT_NONE);
+        float w[144] = {0};
+        err_t e = {{0}};
+        conv_kernel *k = conv_prepare(&p, w, NULL, 1, &e);
+        tap_ok(k && !strcmp(conv_impl_name(k), "ref"), "reference = 1 picks the reference kernel");
+        tap_ok(k && conv_weight_bytes(k) >= sizeof w, "weight bytes counted");
+        conv_free(k);
+        p.oh = 6;
+        tap_ok(!conv_prepare(&p, w, NULL, 0, &e) && e.msg[0], "wrong output size refused: %s", e.msg);
+        p = cp(4, 5, 5, 4, 3, 1, 1, 3, ACT_NONE);
+        tap_ok(!conv_prepare(&p, w, NULL, 0, &e), "group not dividing channels refused");
+        p = cp(4, 5, 5, 4, 3, 1, 1, 1, ACT_NONE);
+        p.sh = 0;
+        tap_ok(!conv_prepare(&p, w, NULL, 0, &e), "zero stride refused");
+    }
+
+    /* sgemm */
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            check_sgemm(ta, tb, 1, 1, 1, 1.0f, 0.0f, 0);
+            check_sgemm(ta, tb, 7, 13, 5, 1.0f, 0.0f, 1);
+            check_sgemm(ta, tb, 33, 47, 65, 0.5f, 1.0f, 0);
+            check_sgemm(ta, tb, 64, 96, 300, 1.0f, -0.5f, 1);
+            check_sgemm(ta, tb, 17, 1000, 129, 2.0f, 0.0f, 1);
+            check_sgemm(ta, tb, 1, 1000, 1024, 1.0f, 0.0f, 1);
+            check_sgemm(ta, tb, 150, 3, 31, 1.0f, 0.25f, 0);
+        }
+    check_sgemm(0, 0, 5, 6, 0, 1.0f, 0.5f, 1);   /* k = 0: C = beta C + bias */
+
+    for (int t = 1; t <= 3; t++) tp_free(pools[t]);
+    return tap_done();
+}
