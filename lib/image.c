@@ -1,0 +1,390 @@
+/* image.c - netpbm images in and out through libnetpbm, and the squash
+ * resize that reproduces Pillow's Image.resize(..., BILINEAR) byte for
+ * byte.
+ *
+ * libnetpbm reports bad data with pm_error(), which prints and exits unless
+ * a jump buffer is installed.  image_read_netpbm() installs one around every
+ * libnetpbm call and captures the message through pm_setusererrormsgfn(), so
+ * that a corrupt image becomes an error return.  The captured message lives
+ * in a static buffer: image reading is not thread-safe (libnetpbm's error
+ * state is process-global anyway).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pam.h>
+#include "image.h"
+
+/* Limits on what a header may promise before anything is allocated. */
+#define IMAGE_MAX_SIDE   30000
+#define IMAGE_MAX_BYTES  ((uint64_t)1 << 30)   /* w * h * 3 */
+#define IMAGE_MAX_DEPTH  64
+
+void image_free(image *im)
+{
+    if (!im)
+        return;
+    free(im->rgb);
+    im->rgb = NULL;
+    im->w = im->h = 0;
+}
+
+/* ---------------------------------------------------------------- reading */
+
+static char pm_msg[400];
+
+static void capture_error(const char *msg)
+{
+    size_t n;
+    snprintf(pm_msg, sizeof pm_msg, "%s", msg ? msg : "libnetpbm error");
+    n = strlen(pm_msg);
+    while (n > 0 && (pm_msg[n - 1] == '\n' || pm_msg[n - 1] == '.'))
+        pm_msg[--n] = '\0';
+}
+
+static void ignore_message(const char *msg)
+{
+    (void)msg;
+}
+
+static void netpbm_setup(void)
+{
+    static int done;
+    if (!done) {
+        pm_init("cam", 0);
+        pm_setusererrormsgfn(capture_error);
+        pm_setusermessagefn(ignore_message);
+        done = 1;
+    }
+}
+
+/* Maps a sample of [0, maxval] to [0, 255], rounding to nearest. */
+static uint8_t scale_sample(sample v, sample maxval)
+{
+    if (maxval == 255)
+        return (uint8_t)v;
+    if (v > maxval)
+        v = maxval;
+    return (uint8_t)(((uint64_t)v * 255 + maxval / 2) / maxval);
+}
+
+int image_read_netpbm(FILE *f, image *im, err_t *e)
+{
+    jmp_buf jb, *saved;
+    struct pam pam;
+    tuple *volatile row = NULL;
+    uint8_t *volatile rgb = NULL;
+    int eof = 0;
+
+    im->w = im->h = 0;
+    im->rgb = NULL;
+    netpbm_setup();
+    pm_msg[0] = '\0';
+    pm_setjmpbufsave(&jb, &saved);
+    if (setjmp(jb) != 0) {
+        pm_setjmpbuf(saved);
+        if (row)
+            pnm_freepamrow(row);
+        free(rgb);
+        return err_set(e, "%s", pm_msg[0] ? pm_msg : "bad netpbm data");
+    }
+
+    pnm_nextimage(f, &eof);
+    if (eof) {
+        pm_setjmpbuf(saved);
+        return 0;
+    }
+    memset(&pam, 0, sizeof pam);
+    pnm_readpaminit(f, &pam, PAM_STRUCT_SIZE(tuple_type));
+
+    if (pam.width <= 0 || pam.height <= 0) {
+        pm_setjmpbuf(saved);
+        return err_set(e, "image of size %dx%d", pam.width, pam.height);
+    }
+    if (pam.width > IMAGE_MAX_SIDE || pam.height > IMAGE_MAX_SIDE ||
+        (uint64_t)pam.width * (uint64_t)pam.height * 3 > IMAGE_MAX_BYTES) {
+        pm_setjmpbuf(saved);
+        return err_set(e, "image of size %dx%d is too large (limit %d per side, %llu bytes)",
+                       pam.width, pam.height, IMAGE_MAX_SIDE,
+                       (unsigned long long)IMAGE_MAX_BYTES);
+    }
+    if (pam.depth < 1 || pam.depth > IMAGE_MAX_DEPTH) {
+        pm_setjmpbuf(saved);
+        return err_set(e, "image depth %u is not supported", pam.depth);
+    }
+    if (pam.maxval < 1 || pam.maxval > 65535) {
+        pm_setjmpbuf(saved);
+        return err_set(e, "image maxval %lu is not supported", (unsigned long)pam.maxval);
+    }
+
+    rgb = malloc((size_t)pam.width * (size_t)pam.height * 3);
+    if (!rgb) {
+        pm_setjmpbuf(saved);
+        return err_set(e, "out of memory for a %dx%d image", pam.width, pam.height);
+    }
+    row = pnm_allocpamrow(&pam);
+    for (int y = 0; y < pam.height; y++) {
+        uint8_t *p = rgb + (size_t)y * (size_t)pam.width * 3;
+        pnm_readpamrow(&pam, row);
+        for (int x = 0; x < pam.width; x++) {
+            const tuple t = row[x];
+            if (pam.depth >= 3) {
+                p[3 * x + 0] = scale_sample(t[0], pam.maxval);
+                p[3 * x + 1] = scale_sample(t[1], pam.maxval);
+                p[3 * x + 2] = scale_sample(t[2], pam.maxval);
+            } else {
+                uint8_t g = scale_sample(t[0], pam.maxval);
+                p[3 * x + 0] = p[3 * x + 1] = p[3 * x + 2] = g;
+            }
+        }
+    }
+    pnm_freepamrow(row);
+    row = NULL;
+    pm_setjmpbuf(saved);
+    im->w = pam.width;
+    im->h = pam.height;
+    im->rgb = rgb;
+    return 1;
+}
+
+int image_load(const char *path, image *im, err_t *e)
+{
+    FILE *f;
+    int r;
+    int is_stdin = !path || strcmp(path, "-") == 0;
+    const char *label = is_stdin ? "stdin" : path;
+
+    f = is_stdin ? stdin : fopen(path, "rb");
+    if (!f)
+        return err_set(e, "%s: %s", label, strerror(errno));
+    r = image_read_netpbm(f, im, e);
+    if (!is_stdin)
+        fclose(f);
+    if (r < 0)
+        return err_prefix(e, "%s", label);
+    if (r == 0)
+        return err_set(e, "%s: no image", label);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- writing */
+
+int image_write_ppm(FILE *f, const image *im, err_t *e)
+{
+    size_t n;
+    if (!im || !im->rgb || im->w <= 0 || im->h <= 0)
+        return err_set(e, "no image to write");
+    n = (size_t)im->w * (size_t)im->h * 3;
+    if (fprintf(f, "P6\n%d %d\n255\n", im->w, im->h) < 0 || fwrite(im->rgb, 1, n, f) != n)
+        return err_set(e, "write error: %s", strerror(errno));
+    return 0;
+}
+
+/* ---------------------------------------------------------------- resize */
+
+/* Pillow 9.4 libImaging/Resample.c, 8 bits per channel: coefficients are
+ * computed in double, normalised to sum 1, then converted to fixed point
+ * with PRECISION_BITS fractional bits (rounded half away from zero);
+ * accumulation starts at one half and the result is clipped to 0..255. */
+#define PRECISION_BITS (32 - 8 - 2)
+
+static double bilinear_filter(double x)
+{
+    if (x < 0.0)
+        x = -x;
+    if (x < 1.0)
+        return 1.0 - x;
+    return 0.0;
+}
+
+/* Pillow's precompute_coeffs() + normalize_coeffs_8bpc() for the box
+ * [0, in_size) -> out_size with the bilinear filter (support 1).  Returns
+ * ksize (coefficients per output sample) or -1; bounds: out_size pairs
+ * (first input index, count); kk: out_size x ksize fixed-point weights. */
+static int precompute_coeffs(int in_size, int out_size, int **boundsp, int32_t **kkp)
+{
+    const float in0 = 0.0f, in1 = (float)in_size;
+    double support, scale, filterscale;
+    double *pre;
+    int32_t *kk;
+    int *bounds;
+    int ksize;
+
+    filterscale = scale = (double)(in1 - in0) / out_size;
+    if (filterscale < 1.0)
+        filterscale = 1.0;
+    support = 1.0 * filterscale;
+    ksize = (int)ceil(support) * 2 + 1;
+    if (out_size <= 0 || (size_t)out_size > SIZE_MAX / sizeof(double) / (size_t)ksize)
+        return -1;
+    pre = malloc((size_t)out_size * (size_t)ksize * sizeof *pre);
+    kk = malloc((size_t)out_size * (size_t)ksize * sizeof *kk);
+    bounds = malloc((size_t)out_size * 2 * sizeof *bounds);
+    if (!pre || !kk || !bounds) {
+        free(pre);
+        free(kk);
+        free(bounds);
+        return -1;
+    }
+    for (int xx = 0; xx < out_size; xx++) {
+        double center = in0 + (xx + 0.5) * scale;
+        double ww = 0.0, ss = 1.0 / filterscale;
+        double *k = &pre[(size_t)xx * ksize];
+        int x, xmin, xmax;
+
+        xmin = (int)(center - support + 0.5);
+        if (xmin < 0)
+            xmin = 0;
+        xmax = (int)(center + support + 0.5);
+        if (xmax > in_size)
+            xmax = in_size;
+        xmax -= xmin;
+        for (x = 0; x < xmax; x++) {
+            double w = bilinear_filter((x + xmin - center + 0.5) * ss);
+            k[x] = w;
+            ww += w;
+        }
+        for (x = 0; x < xmax; x++)
+            if (ww != 0.0)
+                k[x] /= ww;
+        for (; x < ksize; x++)
+            k[x] = 0;
+        bounds[xx * 2 + 0] = xmin;
+        bounds[xx * 2 + 1] = xmax;
+    }
+    for (size_t i = 0; i < (size_t)out_size * (size_t)ksize; i++) {
+        if (pre[i] < 0)
+            kk[i] = (int32_t)(-0.5 + pre[i] * (1 << PRECISION_BITS));
+        else
+            kk[i] = (int32_t)(0.5 + pre[i] * (1 << PRECISION_BITS));
+    }
+    free(pre);
+    *boundsp = bounds;
+    *kkp = kk;
+    return ksize;
+}
+
+static uint8_t clip8(int32_t in)
+{
+    int32_t v = in >> PRECISION_BITS;   /* arithmetic shift, as Pillow */
+    return v < 0 ? 0 : v > 255 ? 255 : (uint8_t)v;
+}
+
+/* Horizontal pass: rows [y0, y0 + rows) of src (sw wide) into dst (dw x rows). */
+static void resample_horizontal(const uint8_t *src, int sw, int y0, int rows, uint8_t *dst, int dw,
+                                int ksize, const int *bounds, const int32_t *kk)
+{
+    for (int yy = 0; yy < rows; yy++) {
+        const uint8_t *in = src + (size_t)(yy + y0) * (size_t)sw * 3;
+        uint8_t *out = dst + (size_t)yy * (size_t)dw * 3;
+        for (int xx = 0; xx < dw; xx++) {
+            int xmin = bounds[xx * 2], xmax = bounds[xx * 2 + 1];
+            const int32_t *k = &kk[(size_t)xx * ksize];
+            int32_t s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0;
+            for (int x = 0; x < xmax; x++) {
+                const uint8_t *p = in + (size_t)(x + xmin) * 3;
+                s0 += p[0] * k[x];
+                s1 += p[1] * k[x];
+                s2 += p[2] * k[x];
+            }
+            out[3 * xx + 0] = clip8(s0);
+            out[3 * xx + 1] = clip8(s1);
+            out[3 * xx + 2] = clip8(s2);
+        }
+    }
+}
+
+/* Vertical pass: src (w x any) into dst (w x dh); bounds relative to src. */
+static void resample_vertical(const uint8_t *src, int w, uint8_t *dst, int dh,
+                              int ksize, const int *bounds, const int32_t *kk)
+{
+    size_t stride = (size_t)w * 3;
+    for (int yy = 0; yy < dh; yy++) {
+        int ymin = bounds[yy * 2], ymax = bounds[yy * 2 + 1];
+        const int32_t *k = &kk[(size_t)yy * ksize];
+        uint8_t *out = dst + (size_t)yy * stride;
+        for (size_t i = 0; i < stride; i++) {
+            int32_t s = 1 << (PRECISION_BITS - 1);
+            for (int y = 0; y < ymax; y++)
+                s += src[(size_t)(y + ymin) * stride + i] * k[y];
+            out[i] = clip8(s);
+        }
+    }
+}
+
+int image_resize_bilinear_aa(const image *in, int ow, int oh, image *out, err_t *e)
+{
+    int *bh = NULL, *bv = NULL;
+    int32_t *kh = NULL, *kv = NULL;
+    int ksh, ksv, y_first, y_last;
+    uint8_t *tmp = NULL, *dst = NULL;
+    const uint8_t *src;
+    int tw, th;
+
+    out->w = out->h = 0;
+    out->rgb = NULL;
+    if (!in || !in->rgb || in->w <= 0 || in->h <= 0)
+        return err_set(e, "resize: empty input image");
+    if (ow <= 0 || oh <= 0 || ow > IMAGE_MAX_SIDE || oh > IMAGE_MAX_SIDE ||
+        (uint64_t)ow * (uint64_t)oh * 3 > IMAGE_MAX_BYTES)
+        return err_set(e, "resize: bad output size %dx%d", ow, oh);
+
+    dst = malloc((size_t)ow * (size_t)oh * 3);
+    if (!dst)
+        return err_set(e, "resize: out of memory");
+    if (ow == in->w && oh == in->h) {
+        memcpy(dst, in->rgb, (size_t)ow * (size_t)oh * 3);
+        out->w = ow;
+        out->h = oh;
+        out->rgb = dst;
+        return 0;
+    }
+
+    ksh = precompute_coeffs(in->w, ow, &bh, &kh);
+    ksv = precompute_coeffs(in->h, oh, &bv, &kv);
+    if (ksh < 0 || ksv < 0)
+        goto oom;
+
+    /* Rows of the source that the vertical pass reads. */
+    y_first = bv[0];
+    y_last = bv[oh * 2 - 2] + bv[oh * 2 - 1];
+    src = in->rgb;
+    tw = in->w;
+    th = in->h;
+    if (ow != in->w) {
+        for (int i = 0; i < oh; i++)
+            bv[i * 2] -= y_first;
+        th = y_last - y_first;
+        tmp = malloc((size_t)ow * (size_t)th * 3);
+        if (!tmp)
+            goto oom;
+        resample_horizontal(in->rgb, in->w, y_first, th, tmp, ow, ksh, bh, kh);
+        src = tmp;
+        tw = ow;
+    }
+    if (oh != in->h)
+        resample_vertical(src, tw, dst, oh, ksv, bv, kv);
+    else
+        memcpy(dst, src, (size_t)tw * (size_t)th * 3);   /* th == oh here */
+
+    free(tmp);
+    free(bh);
+    free(bv);
+    free(kh);
+    free(kv);
+    out->w = ow;
+    out->h = oh;
+    out->rgb = dst;
+    return 0;
+oom:
+    free(tmp);
+    free(bh);
+    free(bv);
+    free(kh);
+    free(kv);
+    free(dst);
+    return err_set(e, "resize: out of memory");
+}
