@@ -1,0 +1,312 @@
+/* graph.c - the model graph (see graph.h): lifetime, loading a file by
+ * content, lookups, and the model file's sha256.
+ *
+ * graph_load maps the file, hashes it on a second thread while the format
+ * loader parses it (both read the same read-only mapping), and dispatches
+ * to the ONNX or TFLite loader by the bytes: a TFLite flatbuffer carries the
+ * identifier "TFL3" at offset 4; everything else is parsed as ONNX.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <sha2.h>
+#include "graph.h"
+
+/* The TFLite loader lives in lib/tflite.c, written separately; until it is
+ * part of the library a TFLite file is reported as unsupported instead of
+ * breaking the link of every program that loads models. */
+#pragma weak tflite_load_buffer
+
+void graph_init(graph *g)
+{
+    memset(g, 0, sizeof *g);
+}
+
+static void gnode_free(gnode *n)
+{
+    free(n->name);
+    free(n->op);
+    free(n->domain);
+    free(n->in);
+    free(n->out);
+    for (int k = 0; k < n->nattr; k++) {
+        gattr *a = &n->attr[k];
+        free(a->name);
+        free(a->s);
+        free(a->floats);
+        free(a->ints);
+    }
+    free(n->attr);
+}
+
+void graph_free(graph *g)
+{
+    if (!g)
+        return;
+    for (int i = 0; i < g->ntensors; i++) {
+        gtensor *t = &g->tensors[i];
+        free(t->name);
+        free(t->data);
+        free(t->scale);
+        free(t->zero_point);
+    }
+    free(g->tensors);
+    for (int i = 0; i < g->nnodes; i++)
+        gnode_free(&g->nodes[i]);
+    free(g->nodes);
+    free(g->inputs);
+    free(g->outputs);
+    for (int i = 0; i < g->nmeta; i++) {
+        free(g->meta[i].key);
+        free(g->meta[i].val);
+    }
+    free(g->meta);
+    free(g->path);
+    graph_init(g);
+}
+
+void sha256_hex(const void *buf, size_t n, char out[65])
+{
+    SHA256Data(n ? buf : (const void *)"", n, out);
+}
+
+/* ---------------------------------------------------------------- loading */
+
+struct hash_job {
+    const void *buf;
+    size_t      n;
+    char        hex[65];
+};
+
+static void *hash_thread(void *arg)
+{
+    struct hash_job *j = arg;
+    sha256_hex(j->buf, j->n, j->hex);
+    return NULL;
+}
+
+/* Reads a whole non-mappable file (a pipe, a character device) into memory.
+ * The size is capped at TENSOR_MAX_BYTES. */
+static int read_all(int fd, const char *path, unsigned char **out, size_t *outn, err_t *e)
+{
+    size_t cap = 1 << 16, n = 0;
+    unsigned char *b = malloc(cap);
+    if (!b)
+        return err_set(e, "%s: out of memory", path);
+    for (;;) {
+        if (n == cap) {
+            if (cap >= TENSOR_MAX_BYTES) {
+                free(b);
+                return err_set(e, "%s: file too large", path);
+            }
+            unsigned char *nb = realloc(b, cap * 2);
+            if (!nb) {
+                free(b);
+                return err_set(e, "%s: out of memory", path);
+            }
+            b = nb;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, b + n, cap - n);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            int en = errno;
+            free(b);
+            return err_set(e, "%s: %s", path, strerror(en));
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    *out = b;
+    *outn = n;
+    return 0;
+}
+
+/* Directory part of path ("." when it has none); malloc'd or NULL. */
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return strdup(".");
+    if (slash == path)
+        return strdup("/");
+    return strndup(path, (size_t)(slash - path));
+}
+
+int graph_load(const char *path, graph *g, err_t *e)
+{
+    graph_init(g);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return err_set(e, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        int en = errno;
+        close(fd);
+        return err_set(e, "%s: %s", path, strerror(en));
+    }
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        return err_set(e, "%s: is a directory", path);
+    }
+
+    unsigned char *buf = NULL;  /* read() copy, or NULL when mapped */
+    const unsigned char *data;
+    size_t n = 0;
+    void *map = MAP_FAILED;
+    if (S_ISREG(st.st_mode) && st.st_size > 0) {
+        if ((uint64_t)st.st_size > TENSOR_MAX_BYTES) {
+            close(fd);
+            return err_set(e, "%s: file too large (%lld bytes)", path, (long long)st.st_size);
+        }
+        n = (size_t)st.st_size;
+        map = mmap(NULL, n, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+        if (map == MAP_FAILED) {
+            int en = errno;
+            close(fd);
+            return err_set(e, "%s: mmap: %s", path, strerror(en));
+        }
+        data = map;
+    } else {
+        if (read_all(fd, path, &buf, &n, e) < 0) {
+            close(fd);
+            return -1;
+        }
+        data = buf;
+    }
+    close(fd);
+
+    if (n == 0) {
+        free(buf);
+        return err_set(e, "%s: empty file", path);
+    }
+
+    /* Hash on a second thread while parsing; hash inline if no thread. */
+    struct hash_job job = { data, n, "" };
+    pthread_t tid;
+    int threaded = n >= (1 << 20) && pthread_create(&tid, NULL, hash_thread, &job) == 0;
+    if (!threaded)
+        hash_thread(&job);
+
+    int rc;
+    char *dir = dir_of(path);
+    if (!dir)
+        rc = err_set(e, "out of memory");
+    else if (n >= 8 && memcmp(data + 4, "TFL3", 4) == 0)
+        rc = tflite_load_buffer ? tflite_load_buffer(data, n, g, e)
+                                : err_set(e, "%s: TFLite models are not supported by this build", path);
+    else
+        rc = onnx_load_buffer(data, n, dir, g, e);
+    free(dir);
+
+    if (threaded)
+        pthread_join(tid, NULL);
+    if (map != MAP_FAILED)
+        munmap(map, n);
+    free(buf);
+
+    if (rc < 0) {
+        graph_free(g);
+        /* Name the file unless the loader already did. */
+        if (e && strncmp(e->msg, path, strlen(path)) != 0)
+            err_prefix(e, "%s", path);
+        return -1;
+    }
+    memcpy(g->sha256, job.hex, sizeof g->sha256);
+    g->path = strdup(path);
+    if (!g->path) {
+        graph_free(g);
+        return err_set(e, "%s: out of memory", path);
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- lookups */
+
+int graph_find_tensor(const graph *g, const char *name)
+{
+    if (!g || !name)
+        return -1;
+    for (int i = 0; i < g->ntensors; i++)
+        if (g->tensors[i].name && strcmp(g->tensors[i].name, name) == 0)
+            return i;
+    /* TFLite tensors keep their model order: "T<index>" names tensor index. */
+    if (g->format == GRAPH_TFLITE && name[0] == 'T' && name[1] >= '0' && name[1] <= '9') {
+        long v = 0;
+        for (const char *p = name + 1; *p; p++) {
+            if (*p < '0' || *p > '9')
+                return -1;
+            if (p > name + 1 && name[1] == '0')
+                return -1;              /* no leading zeros: "T01" is not T1 */
+            v = v * 10 + (*p - '0');
+            if (v >= g->ntensors)
+                return -1;
+        }
+        return (int)v;
+    }
+    return -1;
+}
+
+const char *graph_meta_get(const graph *g, const char *key)
+{
+    if (!g || !key)
+        return NULL;
+    for (int i = 0; i < g->nmeta; i++)
+        if (g->meta[i].key && strcmp(g->meta[i].key, key) == 0)
+            return g->meta[i].val;
+    return NULL;
+}
+
+const gattr *gnode_attr(const gnode *n, const char *name)
+{
+    if (!n || !name)
+        return NULL;
+    for (int k = 0; k < n->nattr; k++)
+        if (n->attr[k].name && strcmp(n->attr[k].name, name) == 0)
+            return &n->attr[k];
+    return NULL;
+}
+
+int64_t gnode_attr_int(const gnode *n, const char *name, int64_t dflt)
+{
+    const gattr *a = gnode_attr(n, name);
+    return a && a->type == ATTR_INT ? a->i : dflt;
+}
+
+float gnode_attr_float(const gnode *n, const char *name, float dflt)
+{
+    const gattr *a = gnode_attr(n, name);
+    if (!a)
+        return dflt;
+    if (a->type == ATTR_FLOAT)
+        return a->f;
+    if (a->type == ATTR_INT)
+        return (float)a->i;
+    return dflt;
+}
+
+const char *gnode_attr_str(const gnode *n, const char *name, const char *dflt)
+{
+    const gattr *a = gnode_attr(n, name);
+    return a && a->type == ATTR_STRING && a->s ? a->s : dflt;
+}
+
+int graph_producer(const graph *g, int ti)
+{
+    if (!g || ti < 0 || ti >= g->ntensors)
+        return -1;
+    for (int i = 0; i < g->nnodes; i++)
+        for (int k = 0; k < g->nodes[i].nout; k++)
+            if (g->nodes[i].out[k] == ti)
+                return i;
+    return -1;
+}
