@@ -34,6 +34,10 @@ long tsr_index(const tsr *r);
 /* Label used in messages (path or "stdin"). */
 const char *tsr_label(const tsr *r);
 void tsr_close(tsr *r);
+/* The header text of the record last returned by tsr_next, exactly as read
+ * (from the magic line up to and including the end line); *len gets its
+ * length.  Valid until the next tsr_next or tsr_close. */
+const char *tsr_header(const tsr *r, size_t *len);
 
 /* Peeks at the start of a byte buffer: 1 if it looks like a tensor stream
  * (plain magic or gzip), else 0. */
