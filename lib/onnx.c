@@ -335,7 +335,7 @@ static int convert_tensor(Onnx__TensorProto *tp, const char *base_dir, const cha
         if (d < 0)
             return err_set(e, "%s: negative dimension %lld", what, (long long)d);
         if (d != 0 && numel > (TENSOR_MAX_BYTES / esz) / (uint64_t)d)
-            return err_set(e, "%s: too large", what);
+            return err_set(e, "%s: shape too large", what);
         numel *= (uint64_t)d;
         td->dims[k] = d;
     }
