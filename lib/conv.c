@@ -5,14 +5,20 @@
  * Implementations:
  *   "ref"        lib/ref/conv2d.c, any shape (reference = 1, or fallback)
  *   "depthwise"  group == cin == cout: direct, one channel per task
- *   "gemm"       out[co][n] = sum_k W[co][k] col[k][n] per group; 1x1
- *                stride-1 unpadded convs read the input as col directly,
- *                others im2col a tile of columns into per-thread scratch.
+ *   "gemm"       out[co][n] = sum_k W[co][k] col[k][n] per group, on the
+ *                packed GEMM core (kern_gemm.h): weights packed here into
+ *                MR-row panels with the bias padded beside them; each task
+ *                im2cols its k block x column range straight into NR-column
+ *                panels (1x1 stride-1 convs just copy input rows), bias and
+ *                activation applied by the micro-kernel's epilogue.
  */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "kernels.h"
+#include "kern_gemm.h"
+#include "kern_grid.h"
 
 enum { IMPL_REF, IMPL_DW, IMPL_GEMM };
 
@@ -22,12 +28,14 @@ struct conv_kernel {
     int direct;          /* gemm: 1x1 s1 no pad, input is the B matrix */
     int cig, cog, kk;    /* channels per group, K = cig*kh*kw */
     size_t npix;         /* oh * ow */
-    float *w;            /* cout x cig x kh x kw (as given) */
+    float *w;            /* cout x cig x kh x kw (as given), ref and depthwise */
     float *bias;         /* cout or NULL */
+    const gemm_arch *ar; /* gemm: micro-kernel */
+    int mpg;             /* gemm: rows per group padded to whole panels */
+    float *apack;        /* gemm: group x mpg x kk, MR-row panels */
+    float *bpad;         /* gemm: group x mpg biases, or NULL */
     size_t wbytes;
 };
-
-#define TILE_N 64        /* output columns per gemm task */
 
 static int conv_check(const conv_params *p, err_t *e)
 {
@@ -75,6 +83,45 @@ conv_kernel *conv_prepare(const conv_params *p, const float *weights, const floa
     k->kk = k->cig * p->kh * p->kw;
     k->npix = (size_t)p->oh * p->ow;
     size_t wn = (size_t)k->kk * p->cout;
+    if (reference)
+        k->impl = IMPL_REF;
+    else if (p->group == p->cin && p->group == p->cout)
+        k->impl = IMPL_DW;
+    else
+        k->impl = IMPL_GEMM;
+    k->direct = p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1 &&
+                p->pt == 0 && p->pl == 0 && p->pb == 0 && p->pr == 0 &&
+                p->oh == p->h && p->ow == p->w;
+
+    if (k->impl == IMPL_GEMM) {
+        const gemm_arch *ar = k->ar = gemm_arch_get(simd_level());
+        int mr = ar->mr;
+        k->mpg = (k->cog + mr - 1) / mr * mr;
+        size_t an = (size_t)p->group * k->mpg * k->kk;
+        if (posix_memalign((void **)&k->apack, 64, an * sizeof(float)) ||
+            (bias && !(k->bpad = calloc((size_t)p->group * k->mpg, sizeof(float))))) {
+            conv_free(k);
+            err_set(e, "conv: out of memory");
+            return NULL;
+        }
+        /* panel (g, P): element (i, r) = W[g*cog + P*mr + i][r] */
+        for (int g = 0; g < p->group; g++)
+            for (int P = 0; P < k->mpg / mr; P++) {
+                float *d = k->apack + ((size_t)g * k->mpg + (size_t)P * mr) * k->kk;
+                for (int r = 0; r < k->kk; r++)
+                    for (int i = 0; i < mr; i++) {
+                        int co = P * mr + i;
+                        d[(size_t)r * mr + i] = co < k->cog
+                            ? weights[((size_t)g * k->cog + co) * k->kk + r] : 0.0f;
+                    }
+                if (bias)
+                    for (int i = 0; i < mr && P * mr + i < k->cog; i++)
+                        k->bpad[(size_t)g * k->mpg + P * mr + i] = bias[g * k->cog + P * mr + i];
+            }
+        k->wbytes = an * sizeof(float) + (bias ? (size_t)p->group * k->mpg * sizeof(float) : 0);
+        return k;
+    }
+
     k->w = malloc(wn * sizeof(float));
     if (bias) k->bias = malloc((size_t)p->cout * sizeof(float));
     if (!k->w || (bias && !k->bias)) {
@@ -85,31 +132,33 @@ conv_kernel *conv_prepare(const conv_params *p, const float *weights, const floa
     memcpy(k->w, weights, wn * sizeof(float));
     if (bias) memcpy(k->bias, bias, (size_t)p->cout * sizeof(float));
     k->wbytes = wn * sizeof(float) + (bias ? (size_t)p->cout * sizeof(float) : 0);
-
-    if (reference)
-        k->impl = IMPL_REF;
-    else if (p->group == p->cin && p->group == p->cout)
-        k->impl = IMPL_DW;
-    else
-        k->impl = IMPL_GEMM;
-    k->direct = p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1 &&
-                p->pt == 0 && p->pl == 0 && p->pb == 0 && p->pr == 0 &&
-                p->oh == p->h && p->ow == p->w;
     return k;
+}
+
+/* Floats of B panels one gemm task packs: a k block by at most
+ * max(GEMM_NC_MAX, NR) columns, rounded to 64 bytes. */
+static size_t conv_bstride(const conv_kernel *k)
+{
+    int nb = gemm_kblocks(k->kk, GEMM_KC_MAX), kcl = gemm_kblock_len(k->kk, nb);
+    int nc = GEMM_NC_MAX > k->ar->nr ? GEMM_NC_MAX / k->ar->nr * k->ar->nr : k->ar->nr;
+    return ((size_t)kcl * nc + 15) & ~(size_t)15;
 }
 
 size_t conv_scratch_bytes(const conv_kernel *k, int nthreads)
 {
     if (nthreads < 1) nthreads = 1;
-    if (k->impl != IMPL_GEMM || k->direct) return 0;
-    return (size_t)nthreads * k->kk * TILE_N * sizeof(float);
+    if (k->impl != IMPL_GEMM) return 0;
+    return (size_t)nthreads * conv_bstride(k) * sizeof(float);
 }
 
 const char *conv_impl_name(const conv_kernel *k)
 {
     switch (k->impl) {
     case IMPL_DW:   return "depthwise";
-    case IMPL_GEMM: return k->direct ? "gemm-1x1" : "gemm-im2col";
+    case IMPL_GEMM:
+        if (k->ar->level == SIMD_AVX512) return k->direct ? "gemm-1x1-avx512" : "gemm-avx512";
+        if (k->ar->level == SIMD_AVX2) return k->direct ? "gemm-1x1-avx2" : "gemm-avx2";
+        return k->direct ? "gemm-1x1-c" : "gemm-c";
     default:        return "ref";
     }
 }
@@ -124,6 +173,8 @@ void conv_free(conv_kernel *k)
     if (!k) return;
     free(k->w);
     free(k->bias);
+    free(k->apack);
+    free(k->bpad);
     free(k);
 }
 
@@ -139,64 +190,100 @@ typedef struct {
     const float *in;
     float *out;
     char *scratch;
-    int ntile;           /* column tiles per group */
+    gemm_grid g;
 } conv_job;
 
-/* Columns [n0, n1) of the im2col matrix of group g: col[r][n - n0] for
- * r = (ci, ky, kx), zero where the kernel falls on padding. */
-static void im2col_tile(const conv_kernel *k, const float *in, int g, int n0, int n1, float *col)
+typedef struct {
+    const conv_kernel *k;
+    const float *in;     /* this group's input channels */
+} conv_pack;
+
+/* B = im2col of this group's input: row r = (ci, ky, kx), column n = output
+ * pixel (oy, ox); packs rows [k0, k0+kc) x columns [n0, n1) into NR-column
+ * panels, zero where the kernel falls on padding and past n1. */
+static void conv_packb(void *ctx, int k0, int kc, int n0, int n1, float *bp)
 {
+    const conv_pack *cp = ctx;
+    const conv_kernel *k = cp->k;
     const conv_params *p = &k->p;
-    int tn = n1 - n0;
-    for (int ci = 0; ci < k->cig; ci++) {
-        const float *ip = in + (size_t)(g * k->cig + ci) * p->h * p->w;
-        for (int ky = 0; ky < p->kh; ky++)
-            for (int kx = 0; kx < p->kw; kx++) {
-                float *c = col + ((size_t)(ci * p->kh + ky) * p->kw + kx) * tn;
-                for (int n = n0; n < n1; n++) {
-                    int oy = n / p->ow, ox = n % p->ow;
-                    int iy = oy * p->sh - p->pt + ky * p->dh;
-                    int ix = ox * p->sw - p->pl + kx * p->dw;
-                    c[n - n0] = (iy >= 0 && iy < p->h && ix >= 0 && ix < p->w)
-                                ? ip[(size_t)iy * p->w + ix] : 0.0f;
-                }
+    int nr = k->ar->nr, khw = p->kh * p->kw;
+    size_t pstride = (size_t)kc * nr;
+    for (int r = 0; r < kc; r++) {
+        int row = k0 + r, ci = row / khw, rem = row % khw, ky = rem / p->kw, kx = rem % p->kw;
+        const float *ip = cp->in + (size_t)ci * p->h * p->w;
+        float *d = bp + (size_t)r * nr;
+        int n = n0, q = 0, j = 0;
+        if (k->direct) {
+            while (n < n1) {
+                int run = nr - j < n1 - n ? nr - j : n1 - n;
+                memcpy(d + q * pstride + j, ip + n, (size_t)run * sizeof(float));
+                n += run;
+                j += run;
+                if (j == nr) { j = 0; q++; }
             }
+        } else {
+            int oy = n0 / p->ow, ox = n0 % p->ow;
+            while (n < n1) {
+                int run = p->ow - ox;
+                if (run > nr - j) run = nr - j;
+                if (run > n1 - n) run = n1 - n;
+                float *dst = d + q * pstride + j;
+                int iy = oy * p->sh - p->pt + ky * p->dh;
+                if (iy < 0 || iy >= p->h) {
+                    memset(dst, 0, (size_t)run * sizeof(float));
+                } else {
+                    const float *src = ip + (size_t)iy * p->w;
+                    int sw = p->sw, ix0 = ox * sw - p->pl + kx * p->dw;
+                    int xlo = ix0 >= 0 ? 0 : (-ix0 + sw - 1) / sw;
+                    int xhi = ix0 >= p->w ? 0 : (p->w - ix0 + sw - 1) / sw;
+                    if (xlo > run) xlo = run;
+                    if (xhi > run) xhi = run;
+                    if (xhi < xlo) xhi = xlo;
+                    for (int x = 0; x < xlo; x++) dst[x] = 0.0f;
+                    if (sw == 1)
+                        memcpy(dst + xlo, src + ix0 + xlo, (size_t)(xhi - xlo) * sizeof(float));
+                    else
+                        for (int x = xlo; x < xhi; x++) dst[x] = src[ix0 + x * sw];
+                    for (int x = xhi; x < run; x++) dst[x] = 0.0f;
+                }
+                n += run;
+                ox += run;
+                j += run;
+                if (ox == p->ow) { ox = 0; oy++; }
+                if (j == nr) { j = 0; q++; }
+            }
+        }
+        if (j)
+            memset(d + q * pstride + j, 0, (size_t)(nr - j) * sizeof(float));
     }
 }
 
+/* task = (group, row chunk, column chunk) of the output */
 static void gemm_task(void *ctx, int task, int thread)
 {
     const conv_job *j = ctx;
     const conv_kernel *k = j->k;
     const conv_params *p = &k->p;
-    int g = task / j->ntile, t = task % j->ntile;
-    int n0 = t * TILE_N, n1 = n0 + TILE_N;
-    if ((size_t)n1 > k->npix) n1 = (int)k->npix;
-    int tn = n1 - n0;
-    const float *col;
-    size_t ldcol;
-    if (k->direct) {
-        col = j->in + (size_t)g * k->cig * k->npix + n0;
-        ldcol = k->npix;
-    } else {
-        float *c = (float *)(j->scratch + (size_t)thread * k->kk * TILE_N * sizeof(float));
-        im2col_tile(k, j->in, g, n0, n1, c);
-        col = c;
-        ldcol = (size_t)tn;
+    int per = j->g.nm * j->g.nn;
+    int g = task / per, t = task % per, im = t % j->g.nm, in = t / j->g.nm;
+    int m0 = im * j->g.mc, m1 = m0 + j->g.mc < k->cog ? m0 + j->g.mc : k->cog;
+    int npix = (int)k->npix;
+    int n0 = in * j->g.nc, n1 = n0 + j->g.nc < npix ? n0 + j->g.nc : npix;
+    conv_pack cp = { k, j->in + (size_t)g * k->cig * p->h * p->w };
+    gemm_epi ep = { .alpha = 1.0f, .beta = 0.0f };
+    if (p->act == ACT_RELU) {
+        ep.clamp = 1;
+        ep.lo = 0.0f;
+        ep.hi = INFINITY;
+    } else if (p->act == ACT_CLIP) {
+        ep.clamp = 1;
+        ep.lo = p->act_min;
+        ep.hi = p->act_max;
     }
-    float acc[TILE_N];
-    for (int co = g * k->cog; co < (g + 1) * k->cog; co++) {
-        const float *w = k->w + (size_t)co * k->kk;
-        float b = k->bias ? k->bias[co] : 0.0f;
-        for (int x = 0; x < tn; x++) acc[x] = b;
-        for (int r = 0; r < k->kk; r++) {
-            float wv = w[r];
-            const float *restrict cr = col + r * ldcol;
-            for (int x = 0; x < tn; x++) acc[x] += wv * cr[x];
-        }
-        float *o = j->out + (size_t)co * k->npix + n0;
-        for (int x = 0; x < tn; x++) o[x] = act1(p, acc[x]);
-    }
+    float *bp = (float *)(j->scratch + (size_t)thread * conv_bstride(k) * sizeof(float));
+    gemm_block(k->ar, k->apack + (size_t)g * k->mpg * k->kk, k->kk, m0, m1, n0, n1,
+               conv_packb, &cp, bp, j->out + (size_t)g * k->cog * k->npix, k->npix,
+               k->bpad ? k->bpad + (size_t)g * k->mpg : NULL, NULL, &ep);
 }
 
 /* Depthwise: channel c of the output from channel c of the input. */
@@ -227,14 +314,14 @@ static void dw_task(void *ctx, int c, int thread)
 
 void conv_run(const conv_kernel *k, const float *in, float *out, void *scratch, threadpool *tp)
 {
-    conv_job j = { k, in, out, scratch, 0 };
+    conv_job j = { k, in, out, scratch, { 0, 0, 0, 0 } };
     switch (k->impl) {
     case IMPL_DW:
         tp_run(tp, k->p.cout, dw_task, &j);
         break;
     case IMPL_GEMM:
-        j.ntile = (int)((k->npix + TILE_N - 1) / TILE_N);
-        tp_run(tp, k->p.group * j.ntile, gemm_task, &j);
+        gemm_grid_choose(k->cog, (int)k->npix, k->ar->mr, k->ar->nr, tp_size(tp), &j.g);
+        tp_run(tp, k->p.group * j.g.nm * j.g.nn, gemm_task, &j);
         break;
     default:
         ref_conv2d(&k->p, in, k->w, k->bias, out);

@@ -1,75 +1,209 @@
-/* gemm.c - single-precision matrix product for the engine's Gemm/MatMul
- * and for tests.  See kernels.h for the contract. */
+/* gemm.c - the packed GEMM core (see kern_gemm.h) with its portable
+ * micro-kernel, and sgemm() on top of it (contract in kernels.h). */
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include "kernels.h"
+#include "kern_gemm.h"
+#include "kern_grid.h"
+
+/* Portable micro-kernel, 8 x 8: plain loops the compiler can vectorise. */
+void gemm_ukr_c_8x8(int kc, const float *a, const float *b, float *c, size_t ldc,
+                    const gemm_epi *ep)
+{
+    float acc[8][8] = {{0}};
+    for (int k = 0; k < kc; k++) {
+        for (int i = 0; i < 8; i++) {
+            float av = a[i];
+            for (int j = 0; j < 8; j++)
+                acc[i][j] += av * b[j];
+        }
+        a += 8;
+        b += 8;
+    }
+    int clamp = ep->last && ep->clamp;
+    for (int i = 0; i < 8; i++) {
+        float *ci = c + (size_t)i * ldc;
+        for (int j = 0; j < 8; j++) {
+            float v = ep->alpha * acc[i][j];
+            if (ep->first) {
+                if (ep->rbias) v += ep->rbias[i];
+                if (ep->cbias) v += ep->cbias[j];
+                if (ep->beta != 0.0f) v += ep->beta * ci[j];
+            } else {
+                v += ci[j];
+            }
+            if (clamp) {
+                if (v < ep->lo) v = ep->lo;
+                if (v > ep->hi) v = ep->hi;
+            }
+            ci[j] = v;
+        }
+    }
+}
+
+static const gemm_arch arch_c = { SIMD_PORTABLE, 8, 8, gemm_ukr_c_8x8, "c-8x8" };
+#if defined(__x86_64__)
+static const gemm_arch arch_avx2 = { SIMD_AVX2, 6, 16, gemm_ukr_avx2_6x16, "avx2-6x16" };
+static const gemm_arch arch_avx512 = { SIMD_AVX512, 8, 32, gemm_ukr_avx512_8x32, "avx512-8x32" };
+#endif
+
+const gemm_arch *gemm_arch_get(int level)
+{
+#if defined(__x86_64__)
+    if (level >= SIMD_AVX512) return &arch_avx512;
+    if (level >= SIMD_AVX2) return &arch_avx2;
+#endif
+    (void)level;
+    return &arch_c;
+}
+
+void gemm_tile(const gemm_arch *ar, int kc, const float *a, const float *b, float *c,
+               size_t ldc, int mv, int nv, const gemm_epi *ep)
+{
+    if (mv == ar->mr && nv == ar->nr) {
+        ar->ukr(kc, a, b, c, ldc, ep);
+        return;
+    }
+    float tmp[GEMM_MR_MAX * GEMM_NR_MAX] __attribute__((aligned(64)));
+    float cb[GEMM_NR_MAX];
+    gemm_epi e = *ep;
+    int nr = ar->nr;
+    if (!ep->first || ep->beta != 0.0f)
+        for (int i = 0; i < mv; i++)
+            memcpy(tmp + i * nr, c + (size_t)i * ldc, (size_t)nv * sizeof(float));
+    if (ep->first && ep->cbias) {
+        memcpy(cb, ep->cbias, (size_t)nv * sizeof(float));
+        memset(cb + nv, 0, (size_t)(nr - nv) * sizeof(float));
+        e.cbias = cb;
+    }
+    /* rows past mv read zeroed A and (when read) garbage C: never stored */
+    for (int i = mv; i < ar->mr; i++)
+        memset(tmp + i * nr, 0, (size_t)nr * sizeof(float));
+    for (int i = 0; i < mv; i++)
+        memset(tmp + i * nr + nv, 0, (size_t)(nr - nv) * sizeof(float));
+    ar->ukr(kc, a, b, tmp, (size_t)nr, &e);
+    for (int i = 0; i < mv; i++)
+        memcpy(c + (size_t)i * ldc, tmp + i * nr, (size_t)nv * sizeof(float));
+}
+
+void gemm_grid_choose(int m, int n, int mr, int nr, int nthreads, gemm_grid *g)
+{
+    int mp = (m + mr - 1) / mr, np = (n + nr - 1) / nr;
+    int mcp = GEMM_MC_MAX / mr, ncp = GEMM_NC_MAX / nr;
+    if (mcp < 1) mcp = 1;
+    if (ncp < 1) ncp = 1;
+    if (mcp > mp) mcp = mp;
+    if (ncp > np) ncp = np;
+    int nm = (mp + mcp - 1) / mcp, nn = (np + ncp - 1) / ncp;
+    if (nthreads > 1) {
+        /* round the column chunks up to a multiple of the threads, then
+         * split rows when there are still too few tasks */
+        int want = (nn + nthreads - 1) / nthreads * nthreads;
+        if (want > np) want = np;
+        ncp = (np + want - 1) / want;
+        nn = (np + ncp - 1) / ncp;
+        while (nm * nn < 2 * nthreads && mcp > 1) {
+            mcp = (mcp + 1) / 2;
+            nm = (mp + mcp - 1) / mcp;
+        }
+    }
+    g->mc = mcp * mr;
+    g->nc = ncp * nr;
+    g->nm = nm;
+    g->nn = nn;
+}
+
+void gemm_block(const gemm_arch *ar, const float *apack, int K, int m0, int m1,
+                int n0, int n1, gemm_packb_fn packb, void *pctx, float *bpack,
+                float *c, size_t ldc, const float *rbias, const float *cbias,
+                const gemm_epi *base)
+{
+    int mr = ar->mr, nr = ar->nr;
+    int nb = gemm_kblocks(K, GEMM_KC_MAX), kcl = gemm_kblock_len(K, nb);
+    for (int kb = 0; kb < nb; kb++) {
+        int k0 = kb * kcl, kc = K - k0 < kcl ? K - k0 : kcl;
+        packb(pctx, k0, kc, n0, n1, bpack);
+        gemm_epi ep = *base;
+        ep.first = kb == 0;
+        ep.last = kb == nb - 1;
+        for (int n = n0; n < n1; n += nr) {
+            int nv = n1 - n < nr ? n1 - n : nr;
+            const float *bp = bpack + (size_t)((n - n0) / nr) * kc * nr;
+            ep.cbias = cbias ? cbias + n : NULL;
+            for (int m = m0; m < m1; m += mr) {
+                int mv = m1 - m < mr ? m1 - m : mr;
+                const float *ap = apack + (size_t)(m / mr) * mr * K + (size_t)k0 * mr;
+                ep.rbias = rbias ? rbias + m : NULL;
+                gemm_tile(ar, kc, ap, bp, c + (size_t)m * ldc + n, ldc, mv, nv, &ep);
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ sgemm */
 
 typedef struct {
-    int transa, transb, m, n, k;
-    float alpha, beta;
-    const float *a, *b, *bias;
-    int lda, ldb, ldc;
+    const gemm_arch *ar;
+    int transb, m, n, k;
+    const float *b;
+    int ldb;
     float *c;
-    int rows;           /* rows of C per task */
+    int ldc;
+    const float *bias;
+    const float *apack;
+    float *bpack;        /* per thread: bstride floats each */
+    size_t bstride;
+    gemm_grid g;
+    gemm_epi ep;
 } sgemm_job;
 
-#define SG_KB 256       /* k block: a row block of B stays in cache */
+typedef struct {
+    const sgemm_job *j;
+} sgemm_packctx;
 
-/* Rows [i0, i1) of C.  Inner loop runs along a row of C and of B so the
- * compiler vectorises it; op(A) elements are read one at a time. */
-static void sgemm_rows(const sgemm_job *j, int i0, int i1)
+/* Packs op(B)[k0..k0+kc) x [n0..n1) into NR-column panels. */
+static void sgemm_packb(void *ctx, int k0, int kc, int n0, int n1, float *bp)
 {
-    int n = j->n, k = j->k;
-    for (int i = i0; i < i1; i++) {
-        float *c = j->c + (size_t)i * j->ldc;
-        if (j->beta == 0.0f)
-            for (int x = 0; x < n; x++) c[x] = 0.0f;
-        else if (j->beta != 1.0f)
-            for (int x = 0; x < n; x++) c[x] *= j->beta;
-    }
-    if (!j->transb) {
-        for (int p0 = 0; p0 < k; p0 += SG_KB) {
-            int p1 = p0 + SG_KB < k ? p0 + SG_KB : k;
-            for (int i = i0; i < i1; i++) {
-                float *restrict c = j->c + (size_t)i * j->ldc;
-                for (int p = p0; p < p1; p++) {
-                    float av = j->alpha * (j->transa ? j->a[(size_t)p * j->lda + i]
-                                                     : j->a[(size_t)i * j->lda + p]);
-                    const float *restrict b = j->b + (size_t)p * j->ldb;
-                    for (int x = 0; x < n; x++) c[x] += av * b[x];
-                }
+    const sgemm_job *j = ctx;
+    int nr = j->ar->nr;
+    for (int n = n0; n < n1; n += nr) {
+        int nv = n1 - n < nr ? n1 - n : nr;
+        float *d = bp + (size_t)((n - n0) / nr) * kc * nr;
+        for (int k = 0; k < kc; k++, d += nr) {
+            if (!j->transb) {
+                memcpy(d, j->b + (size_t)(k0 + k) * j->ldb + n, (size_t)nv * sizeof(float));
+            } else {
+                const float *s = j->b + (size_t)n * j->ldb + k0 + k;
+                for (int x = 0; x < nv; x++) d[x] = s[(size_t)x * j->ldb];
             }
-        }
-    } else {
-        /* B transposed: dot products along k, both operands contiguous
-         * when A is not transposed. */
-        for (int i = i0; i < i1; i++) {
-            float *c = j->c + (size_t)i * j->ldc;
-            for (int x = 0; x < n; x++) {
-                const float *b = j->b + (size_t)x * j->ldb;
-                float s = 0.0f;
-                if (!j->transa) {
-                    const float *a = j->a + (size_t)i * j->lda;
-                    for (int p = 0; p < k; p++) s += a[p] * b[p];
-                } else {
-                    for (int p = 0; p < k; p++) s += j->a[(size_t)p * j->lda + i] * b[p];
-                }
-                c[x] += j->alpha * s;
-            }
+            for (int x = nv; x < nr; x++) d[x] = 0.0f;
         }
     }
-    if (j->bias)
-        for (int i = i0; i < i1; i++) {
-            float *c = j->c + (size_t)i * j->ldc;
-            for (int x = 0; x < n; x++) c[x] += j->bias[x];
-        }
 }
 
 static void sgemm_task(void *ctx, int task, int thread)
 {
-    const sgemm_job *j = ctx;
-    int i0 = task * j->rows, i1 = i0 + j->rows;
-    if (i1 > j->m) i1 = j->m;
-    sgemm_rows(j, i0, i1);
+    sgemm_job *j = ctx;
+    int im = task % j->g.nm, in = task / j->g.nm;
+    int m0 = im * j->g.mc, m1 = m0 + j->g.mc < j->m ? m0 + j->g.mc : j->m;
+    int n0 = in * j->g.nc, n1 = n0 + j->g.nc < j->n ? n0 + j->g.nc : j->n;
+    gemm_block(j->ar, j->apack, j->k, m0, m1, n0, n1, sgemm_packb, j,
+               j->bpack + (size_t)thread * j->bstride, j->c, (size_t)j->ldc, NULL,
+               j->bias, &j->ep);
+}
+
+/* Packs op(A) (m x k) into MR-row panels (rows past m zero). */
+static void sgemm_packa(int transa, int m, int k, const float *a, int lda, int mr, float *ap)
+{
+    for (int p0 = 0; p0 < m; p0 += mr) {
+        float *d = ap + (size_t)(p0 / mr) * mr * k;
+        for (int kk = 0; kk < k; kk++, d += mr)
+            for (int i = 0; i < mr; i++) {
+                int r = p0 + i;
+                d[i] = r >= m ? 0.0f : transa ? a[(size_t)kk * lda + r] : a[(size_t)r * lda + kk];
+            }
+    }
 }
 
 void sgemm(int transa, int transb, int m, int n, int k, float alpha,
@@ -77,13 +211,42 @@ void sgemm(int transa, int transb, int m, int n, int k, float alpha,
            float *c, int ldc, const float *bias, threadpool *tp)
 {
     if (m <= 0 || n <= 0) return;
-    sgemm_job j = { transa, transb, m, n, k < 0 ? 0 : k, alpha, beta, a, b, bias,
-                    lda, ldb, ldc, c, 0 };
+    if (k <= 0) {
+        for (int i = 0; i < m; i++)
+            for (int x = 0; x < n; x++) {
+                float *p = c + (size_t)i * ldc + x;
+                float v = beta != 0.0f ? beta * *p : 0.0f;
+                *p = bias ? v + bias[x] : v;
+            }
+        return;
+    }
+    const gemm_arch *ar = gemm_arch_get(simd_level());
     int nt = tp_size(tp);
-    double work = (double)m * n * (k > 0 ? k : 1);
-    int tasks = work < 65536.0 ? 1 : nt * 4;
-    if (tasks > m) tasks = m;
-    j.rows = (m + tasks - 1) / tasks;
-    tasks = (m + j.rows - 1) / j.rows;
-    tp_run(tp, tasks, sgemm_task, &j);
+    double work = (double)m * n * k;
+    if (work < 1e5) nt = 1;
+    sgemm_job j = { .ar = ar, .transb = transb, .m = m, .n = n, .k = k, .b = b, .ldb = ldb,
+                    .c = c, .ldc = ldc, .bias = bias };
+    gemm_grid_choose(m, n, ar->mr, ar->nr, nt, &j.g);
+    int nb = gemm_kblocks(k, GEMM_KC_MAX), kcl = gemm_kblock_len(k, nb);
+    size_t mp = (size_t)(m + ar->mr - 1) / ar->mr;
+    j.bstride = ((size_t)kcl * j.g.nc + 15) & ~(size_t)15;
+    float *apack = NULL, *bpack = NULL;
+    if (posix_memalign((void **)&apack, 64, mp * ar->mr * (size_t)k * sizeof(float)) ||
+        posix_memalign((void **)&bpack, 64, j.bstride * (size_t)nt * sizeof(float))) {
+        /* out of memory: the plain product still gives the right answer */
+        free(apack);
+        ref_sgemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias);
+        return;
+    }
+    sgemm_packa(transa, m, k, a, lda, ar->mr, apack);
+    j.apack = apack;
+    j.bpack = bpack;
+    j.ep.alpha = alpha;
+    j.ep.beta = beta;
+    if (nt > 1)
+        tp_run(tp, j.g.nm * j.g.nn, sgemm_task, &j);
+    else
+        for (int t = 0; t < j.g.nm * j.g.nn; t++) sgemm_task(&j, t, 0);
+    free(apack);
+    free(bpack);
 }

@@ -1,0 +1,31 @@
+/* kern_grid.h - internal: how a GEMM of m x n is cut into tasks, and the
+ * blocked driver that runs one task (see kern_gemm.h for the layouts). */
+#ifndef CAM_KERN_GRID_H
+#define CAM_KERN_GRID_H
+
+#include "kern_gemm.h"
+
+#define GEMM_KC_MAX 256      /* rows of B per k block */
+#define GEMM_MC_MAX 256      /* rows of C per task */
+#define GEMM_NC_MAX 256      /* columns of C per task */
+
+typedef struct {
+    int mc, nc;              /* task size: rows (multiple of MR), columns (of NR) */
+    int nm, nn;              /* tasks along m and n */
+} gemm_grid;
+
+void gemm_grid_choose(int m, int n, int mr, int nr, int nthreads, gemm_grid *g);
+
+/* Fills bp with rows [k0, k0+kc) and columns [n0, n1) of B in NR-column
+ * panels (kc x NR each, columns past n1 zero). */
+typedef void (*gemm_packb_fn)(void *ctx, int k0, int kc, int n0, int n1, float *bp);
+
+/* C rows [m0, m1) (m0 a multiple of MR), columns [n0, n1): every k block
+ * packed by packb into bpack (GEMM_KC_MAX x nc floats) then multiplied.
+ * rbias: per-row bias padded to whole panels, or NULL; cbias: per column. */
+void gemm_block(const gemm_arch *ar, const float *apack, int K, int m0, int m1,
+                int n0, int n1, gemm_packb_fn packb, void *pctx, float *bpack,
+                float *c, size_t ldc, const float *rbias, const float *cbias,
+                const gemm_epi *base);
+
+#endif
