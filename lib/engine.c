@@ -1,0 +1,554 @@
+/* engine.c - plan once, run many (see engine.h).
+ *
+ * engine_create: private copy of the graph and shape inference with
+ * constant folding (shape.c); selection of the nodes between the input and
+ * the requested outputs; BatchNormalization folded into the preceding Conv
+ * and Relu/Clip fused into their producer; weights packed (conv_prepare);
+ * reshaping nodes made to alias their input; liveness of every buffer and
+ * one arena where buffers whose lives do not overlap share memory; one
+ * scratch buffer; one thread pool.  engine_run: copy the input in, run the
+ * nodes in order.  Nothing is allocated per run.
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "engine_int.h"
+
+struct engine {
+    ectx        c;
+    int         src;
+    int         nout;
+    int        *outs;          /* tensor index of each output */
+    int         nrun;
+    int        *run;           /* node indices in execution order */
+    int         nlist;
+    int        *list;          /* tensors for engine_tensor_name */
+    unsigned char *arena;
+    size_t      arena_bytes;
+    void       *scratch;
+    size_t      scratch_bytes;
+    threadpool *tp;
+    size_t      weight_bytes;
+};
+
+int engine_default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    return n > 8 ? 8 : (int)n;
+}
+
+static int root_of(const ectx *c, int ti)
+{
+    while (c->t[ti].alias >= 0)
+        ti = c->t[ti].alias;
+    return ti;
+}
+
+static int same_quant(const etensor *a, const etensor *b)
+{
+    if (a->nq != b->nq || a->qmin != b->qmin || a->qmax != b->qmax)
+        return 0;
+    for (int i = 0; i < a->nq; i++)
+        if (a->qscale[i] != b->qscale[i] || a->qzp[i] != b->qzp[i])
+            return 0;
+    return a->nq <= 1 || a->qaxis == b->qaxis;
+}
+
+static int op_is(const enode *n, const char *name)
+{
+    return n->op && !strcmp(n->op->name, name);
+}
+
+/* Producers whose output 0 can take a fused activation in their epilogue. */
+static int takes_act(const enode *n)
+{
+    static const char *const ok[] = {"Conv", "BatchNormalization", "Add", "Sub", "Mul", "Div",
+                                     "Gemm", "MatMul", "Concat", "AveragePool", "MaxPool",
+                                     "GlobalAveragePool", "GlobalMaxPool"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (op_is(n, ok[i]))
+            return 1;
+    return 0;
+}
+
+/* Nodes needed for the outputs, from the input: marks t->needed and
+ * n->live = 2 for selected nodes; errors for what cannot be computed. */
+static int select_nodes(engine *en, err_t *e)
+{
+    ectx *c = &en->c;
+    for (int i = 0; i < en->nout; i++)
+        c->t[en->outs[i]].needed = 1;
+    for (int i = c->nnodes - 1; i >= 0; i--) {
+        enode *n = &c->n[i];
+        int sel = 0;
+        for (int k = 0; k < n->nout; k++) {
+            int ti = n->out[k];
+            if (ti >= 0 && c->t[ti].needed && !c->t[ti].cdata && ti != en->src)
+                sel = 1;
+        }
+        if (!sel)
+            continue;
+        if (!n->op)
+            return err_set(e, "unsupported operator '%s' in node '%s'", n->g->op, n->name);
+        n->live = n->live == 1 ? 2 : -2;
+        for (int k = 0; k < n->nin; k++)
+            if (n->in[k] >= 0)
+                c->t[n->in[k]].needed = 1;
+    }
+    for (int i = 0; i < c->nnodes; i++) {
+        enode *n = &c->n[i];
+        if (n->live != -2)
+            continue;
+        for (int k = 0; k < n->nin; k++) {
+            int ti = n->in[k];
+            if (ti >= 0 && c->t[ti].ndim < 0 && c->t[ti].producer < 0)
+                return err_set(e, "node '%s' needs '%s', which is not computed from the input '%s'",
+                               n->name, c->t[ti].name, c->t[en->src].name);
+        }
+        return err_set(e, "node '%s' cannot be computed from the input '%s'", n->name,
+                       c->t[en->src].name);
+    }
+    for (int i = 0; i < en->nout; i++) {
+        const etensor *t = &c->t[en->outs[i]];
+        if (t->ndim < 0)
+            return err_set(e, "output '%s' cannot be computed from the input '%s'", t->name,
+                           c->t[en->src].name);
+    }
+    return 0;
+}
+
+static void count_uses(engine *en)
+{
+    ectx *c = &en->c;
+    for (int i = 0; i < c->ntensors; i++)
+        c->t[i].nuse = 0;
+    for (int i = 0; i < c->nnodes; i++)
+        if (c->n[i].live == 2)
+            for (int k = 0; k < c->n[i].nin; k++)
+                if (c->n[i].in[k] >= 0)
+                    c->t[c->n[i].in[k]].nuse++;
+}
+
+/* The single live producer of x if x is consumed only by one node and may
+ * disappear: not requested, not the input, no rounding grid of its own. */
+static enode *fusable_producer(engine *en, int x)
+{
+    ectx *c = &en->c;
+    const etensor *t = &c->t[x];
+    if (t->requested || t->nuse != 1 || t->nq || x == en->src || t->producer < 0)
+        return NULL;
+    enode *p = &c->n[t->producer];
+    if (p->live != 2 || p->out[0] != x)
+        return NULL;
+    return p;
+}
+
+static void redirect(engine *en, enode *from, enode *n)
+{
+    ectx *c = &en->c;
+    int old = from->out[0];
+    from->out[0] = n->out[0];
+    c->t[n->out[0]].producer = (int)(from - c->n);
+    c->t[old].needed = 0;
+    c->t[old].producer = -1;
+    n->live = 0;
+}
+
+static int fuse(engine *en, err_t *e)
+{
+    ectx *c = &en->c;
+    count_uses(en);
+    for (int i = 0; i < c->nnodes; i++) {
+        enode *n = &c->n[i];
+        if (n->live != 2 || n->act != EACT_NONE)
+            continue;
+        if (op_is(n, "BatchNormalization")) {
+            enode *p = fusable_producer(en, n->in[0]);
+            if (p && op_is(p, "Conv") && p->act == EACT_NONE) {
+                if (conv_fold_bn(p, n, e) < 0)
+                    return -1;
+                redirect(en, p, n);
+            }
+        } else if (op_is(n, "Relu") || op_is(n, "Clip")) {
+            enode *p = fusable_producer(en, n->in[0]);
+            if (p && takes_act(p) && p->act == EACT_NONE) {
+                if (op_is(n, "Relu"))
+                    p->act = EACT_RELU;
+                else {
+                    p->act = EACT_CLIP;
+                    clip_bounds(n, &p->amin, &p->amax);
+                }
+                redirect(en, p, n);
+            }
+        }
+    }
+    count_uses(en);
+    return 0;
+}
+
+/* Lowest offset for each buffer, biggest first, avoiding buffers whose live
+ * ranges overlap (inclusive). */
+typedef struct {
+    int ti;
+    size_t size;
+} buf;
+
+static int cmp_buf(const void *a, const void *b)
+{
+    const buf *x = a, *y = b;
+    if (x->size != y->size)
+        return x->size < y->size ? 1 : -1;
+    return x->ti - y->ti;
+}
+
+static int assign_arena(engine *en, err_t *e)
+{
+    ectx *c = &en->c;
+    int nb = 0;
+    buf *b = malloc(sizeof *b * (size_t)(c->ntensors + 1));
+    int *placed = malloc(sizeof(int) * (size_t)(c->ntensors + 1));
+    int np = 0;
+    if (!b || !placed) {
+        free(b);
+        free(placed);
+        return err_set(e, "out of memory");
+    }
+    for (int i = 0; i < c->ntensors; i++) {
+        etensor *t = &c->t[i];
+        if (t->first == INT_MAX || t->alias >= 0 || t->cdata)
+            continue;
+        size_t sz = ((size_t)t->numel * sizeof(float) + 63) & ~(size_t)63;
+        b[nb].ti = i;
+        b[nb].size = sz ? sz : 64;
+        nb++;
+    }
+    qsort(b, (size_t)nb, sizeof *b, cmp_buf);
+    size_t total = 0;
+    for (int i = 0; i < nb; i++) {
+        etensor *t = &c->t[b[i].ti];
+        size_t off = 0;
+        /* first fit: raise off past every conflicting placed buffer, repeat */
+        for (int again = 1; again;) {
+            again = 0;
+            for (int j = 0; j < np; j++) {
+                const etensor *u = &c->t[placed[j]];
+                size_t usz = ((size_t)u->numel * sizeof(float) + 63) & ~(size_t)63;
+                if (!usz)
+                    usz = 64;
+                if (u->last < t->first || t->last < u->first)
+                    continue;
+                if (off < u->off + usz && u->off < off + b[i].size) {
+                    off = u->off + usz;
+                    again = 1;
+                }
+            }
+        }
+        t->off = off;
+        placed[np++] = b[i].ti;
+        if (off + b[i].size > total)
+            total = off + b[i].size;
+        if (total > ENGINE_MAX_ARENA) {
+            free(b);
+            free(placed);
+            return err_set(e, "activations need more than %zu bytes", ENGINE_MAX_ARENA);
+        }
+    }
+    free(b);
+    free(placed);
+    en->arena_bytes = total;
+    en->arena = aligned_alloc(64, total ? total : 64);
+    if (!en->arena)
+        return err_set(e, "out of memory for %zu bytes of activations", total);
+    memset(en->arena, 0, total);
+    return 0;
+}
+
+static int plan(engine *en, const graph *g, const engine_opts *o, err_t *e)
+{
+    ectx *c = &en->c;
+    int ndim;
+    int64_t dims[TENSOR_MAXDIM];
+    if (ectx_init(c, g, e) < 0)
+        return -1;
+    c->reference = o->reference;
+    c->nthreads = o->threads > 0 ? o->threads : engine_default_threads();
+    if (ectx_resolve_source(c, o->input, o->in_ndim, o->in_dims, &en->src, &ndim, dims, e) < 0)
+        return -1;
+    if (ectx_infer(c, en->src, ndim, dims, e) < 0)
+        return -1;
+    c->t[en->src].is_input = 1;
+
+    /* outputs */
+    en->nout = o->noutputs > 0 ? o->noutputs : g->noutputs;
+    if (en->nout < 1)
+        return err_set(e, "no outputs requested and the model declares none");
+    en->outs = malloc(sizeof(int) * (size_t)en->nout);
+    if (!en->outs)
+        return err_set(e, "out of memory");
+    for (int i = 0; i < en->nout; i++) {
+        int ti;
+        if (o->noutputs > 0) {
+            if (!o->outputs || !o->outputs[i])
+                return err_set(e, "output %d: no name", i);
+            ti = graph_find_tensor(g, o->outputs[i]);
+            if (ti < 0 || ti >= c->ntensors)
+                return err_set(e, "no tensor named '%s' in the model", o->outputs[i]);
+        } else {
+            ti = g->outputs[i];
+            if (ti < 0 || ti >= c->ntensors)
+                return err_set(e, "bad graph output %d", i);
+        }
+        en->outs[i] = ti;
+        c->t[ti].requested = 1;
+    }
+    if (select_nodes(en, e) < 0)
+        return -1;
+    if (fuse(en, e) < 0)
+        return -1;
+
+    /* run list, weight packing */
+    en->run = malloc(sizeof(int) * (size_t)(c->nnodes + 1));
+    en->list = malloc(sizeof(int) * (size_t)(c->ntensors + 1));
+    if (!en->run || !en->list)
+        return err_set(e, "out of memory");
+    en->list[en->nlist++] = en->src;
+    for (int i = 0; i < c->nnodes; i++) {
+        enode *n = &c->n[i];
+        if (n->live == 1 || n->live == 2 || (n->live == 0 && n->p && n->op))
+            for (int k = 0; k < n->nout; k++)
+                if (n->out[k] >= 0 && c->t[n->out[k]].ndim >= 0 && !c->t[n->out[k]].cdata &&
+                    n->out[k] != en->src)
+                    en->list[en->nlist++] = n->out[k];
+        if (n->live != 2)
+            continue;
+        if (n->op->prepare && n->op->prepare(c, n, e) < 0)
+            return -1;
+        en->run[en->nrun++] = i;
+        en->weight_bytes += op_is(n, "Conv") ? conv_node_weight_bytes(n) : 0;
+    }
+
+    /* aliasing and live ranges (positions in the run list; the input is
+     * defined before the first node, requested outputs live to the end) */
+    for (int i = 0; i < c->ntensors; i++) {
+        c->t[i].first = INT_MAX;
+        c->t[i].last = -1;
+        c->t[i].alias = -1;
+    }
+    c->t[en->src].first = -1;
+    c->t[en->src].last = -1;
+    for (int r = 0; r < en->nrun; r++) {
+        enode *n = &c->n[en->run[r]];
+        if (n->op->alias && n->in[0] >= 0 && !c->t[n->in[0]].cdata && n->act == EACT_NONE &&
+            (c->t[n->out[0]].nq == 0 || same_quant(&c->t[n->out[0]], &c->t[n->in[0]])))
+            c->t[n->out[0]].alias = n->in[0];
+        for (int k = 0; k < n->nout; k++)
+            if (n->out[k] >= 0) {
+                int rt = root_of(c, n->out[k]);
+                if (c->t[rt].first == INT_MAX)
+                    c->t[rt].first = r;
+                if (c->t[rt].last < r)
+                    c->t[rt].last = r;
+            }
+        for (int k = 0; k < n->nin; k++)
+            if (n->in[k] >= 0 && !c->t[n->in[k]].cdata) {
+                int rt = root_of(c, n->in[k]);
+                if (c->t[rt].last < r)
+                    c->t[rt].last = r;
+            }
+    }
+    for (int i = 0; i < en->nout; i++) {
+        int ti = en->outs[i];
+        if (!c->t[ti].cdata)
+            c->t[root_of(c, ti)].last = INT_MAX - 1;
+    }
+    if (assign_arena(en, e) < 0)
+        return -1;
+    for (int i = 0; i < c->ntensors; i++) {
+        etensor *t = &c->t[i];
+        if (t->cdata)
+            t->ptr = t->cdata;
+        else {
+            int rt = root_of(c, i);
+            t->ptr = c->t[rt].first != INT_MAX ? (float *)(void *)(en->arena + c->t[rt].off) : NULL;
+        }
+    }
+    for (int r = 0; r < en->nrun; r++) {
+        enode *n = &c->n[en->run[r]];
+        for (int k = 0; k < n->nin; k++)
+            n->ip[k] = n->in[k] >= 0 ? c->t[n->in[k]].ptr : NULL;
+        for (int k = 0; k < n->nout; k++)
+            n->opp[k] = n->out[k] >= 0 ? c->t[n->out[k]].ptr : NULL;
+    }
+
+    /* constants still read at run time count as weights; free the others
+     * (Conv and BatchNormalization hold their parameters themselves) */
+    for (int i = 0; i < c->ntensors; i++)
+        c->t[i].nuse = 0;
+    for (int r = 0; r < en->nrun; r++) {
+        enode *n = &c->n[en->run[r]];
+        int packed = op_is(n, "Conv") || op_is(n, "BatchNormalization");
+        for (int k = 0; k < n->nin; k++) {
+            if (n->in[k] < 0)
+                continue;
+            if (packed && k > 0)
+                n->ip[k] = NULL;
+            else
+                c->t[n->in[k]].nuse++;
+        }
+    }
+    for (int i = 0; i < en->nout; i++)
+        c->t[en->outs[i]].nuse++;
+    for (int i = 0; i < c->ntensors; i++) {
+        etensor *t = &c->t[i];
+        if (!t->cdata)
+            continue;
+        if (t->nuse)
+            en->weight_bytes += (size_t)t->numel * (t->dtype == DT_I64 ? 8 : 4);
+        else {
+            free(t->cdata);
+            t->cdata = NULL;
+            t->ptr = NULL;
+        }
+    }
+
+    /* scratch and threads */
+    for (int r = 0; r < en->nrun; r++) {
+        enode *n = &c->n[en->run[r]];
+        if (n->op->scratch) {
+            size_t s = n->op->scratch(n, c->nthreads);
+            if (s > en->scratch_bytes)
+                en->scratch_bytes = s;
+        }
+    }
+    en->scratch_bytes = (en->scratch_bytes + 63) & ~(size_t)63;
+    en->scratch = aligned_alloc(64, en->scratch_bytes ? en->scratch_bytes : 64);
+    if (!en->scratch)
+        return err_set(e, "out of memory for %zu bytes of scratch", en->scratch_bytes);
+    if (c->nthreads > 1) {
+        en->tp = tp_create(c->nthreads);
+        if (!en->tp)
+            return err_set(e, "cannot create %d threads", c->nthreads);
+    }
+    for (int i = 0; i < c->nnodes; i++)
+        c->n[i].g = NULL;
+    c->g = NULL;
+    return 0;
+}
+
+engine *engine_create(const graph *g, const engine_opts *o, err_t *e)
+{
+    engine_opts dflt;
+    if (!g)
+        return err_set(e, "no model"), NULL;
+    if (!o) {
+        memset(&dflt, 0, sizeof dflt);
+        o = &dflt;
+    }
+    if (o->threads < 0 || o->threads > 256)
+        return err_set(e, "threads: %d out of range", o->threads), NULL;
+    engine *en = calloc(1, sizeof *en);
+    if (!en)
+        return err_set(e, "out of memory"), NULL;
+    if (plan(en, g, o, e) < 0) {
+        engine_free(en);
+        return NULL;
+    }
+    return en;
+}
+
+void engine_free(engine *en)
+{
+    if (!en)
+        return;
+    ectx_free(&en->c);
+    free(en->outs);
+    free(en->run);
+    free(en->list);
+    free(en->arena);
+    free(en->scratch);
+    if (en->tp)
+        tp_free(en->tp);
+    free(en);
+}
+
+int engine_run(engine *en, const float *input, err_t *e)
+{
+    ectx *c = &en->c;
+    etensor *s = &c->t[en->src];
+    if (!input)
+        return err_set(e, "no input");
+    memcpy(s->ptr, input, sizeof(float) * (size_t)s->numel);
+    quant_round(s, s->ptr, s->numel);
+    for (int r = 0; r < en->nrun; r++) {
+        enode *n = &c->n[en->run[r]];
+        n->op->run(n, en->scratch, en->tp);
+        const etensor *t0 = &c->t[n->out[0]];
+        if ((n->act != EACT_NONE && !n->act_in_kernel) || (t0->nq && t0->alias < 0))
+            epilogue_apply(n, n->opp[0], t0->numel, n->act_in_kernel);
+        for (int k = 1; k < n->nout; k++)
+            if (n->out[k] >= 0 && c->t[n->out[k]].nq)
+                quant_round(&c->t[n->out[k]], n->opp[k], c->t[n->out[k]].numel);
+    }
+    return 0;
+}
+
+int engine_input_shape(const engine *en, int64_t dims[TENSOR_MAXDIM])
+{
+    const etensor *t = &en->c.t[en->src];
+    memcpy(dims, t->dims, sizeof(int64_t) * TENSOR_MAXDIM);
+    return t->ndim;
+}
+
+int engine_output_shape(const engine *en, int i, int64_t dims[TENSOR_MAXDIM])
+{
+    if (i < 0 || i >= en->nout)
+        return -1;
+    const etensor *t = &en->c.t[en->outs[i]];
+    memcpy(dims, t->dims, sizeof(int64_t) * TENSOR_MAXDIM);
+    return t->ndim;
+}
+
+int engine_noutputs(const engine *en)
+{
+    return en->nout;
+}
+
+const char *engine_output_name(const engine *en, int i)
+{
+    return i >= 0 && i < en->nout ? en->c.t[en->outs[i]].name : NULL;
+}
+
+const float *engine_output(const engine *en, int i)
+{
+    return i >= 0 && i < en->nout ? en->c.t[en->outs[i]].ptr : NULL;
+}
+
+int engine_ntensors(const engine *en)
+{
+    return en->nlist;
+}
+
+const char *engine_tensor_name(const engine *en, int i, int64_t dims[TENSOR_MAXDIM], int *ndim)
+{
+    if (i < 0 || i >= en->nlist)
+        return NULL;
+    const etensor *t = &en->c.t[en->list[i]];
+    if (dims)
+        memcpy(dims, t->dims, sizeof(int64_t) * TENSOR_MAXDIM);
+    if (ndim)
+        *ndim = t->ndim;
+    return t->name;
+}
+
+size_t engine_weight_bytes(const engine *en)
+{
+    return en->weight_bytes;
+}
+
+size_t engine_arena_bytes(const engine *en)
+{
+    return en->arena_bytes;
+}

@@ -1,0 +1,139 @@
+/* engine_int.h - internals shared by the planner (shape.c, engine.c) and the
+ * operators (ops*.c).  Not an interface for other parts of the project.
+ *
+ * Planning works on a private copy of the graph: "etensors" (shape, dtype,
+ * constant payload, quantisation) and "enodes" (operator, inputs, outputs,
+ * parsed parameters).  Values seen by operators are float32 (activations and
+ * dequantised constants) or int64 (integer constants: shapes, axes,
+ * indices; these only ever exist at plan time).
+ */
+#ifndef CAM_ENGINE_INT_H
+#define CAM_ENGINE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "engine.h"
+#include "graph.h"
+#include "kernels.h"
+#include "threadpool.h"
+
+/* Caps on what a plan may hold: elements of one tensor (kernels index with
+ * int) and bytes of the activation arena. */
+#define ENGINE_MAX_NUMEL  ((int64_t)INT32_MAX)
+#define ENGINE_MAX_ARENA  ((size_t)1 << 32)
+
+enum { EACT_NONE = 0, EACT_RELU, EACT_CLIP, EACT_TANH };
+
+typedef struct {
+    char    *name;
+    int      dtype;               /* DT_F32 or DT_I64 (engine value type) */
+    int      ndim;                /* -1 while unknown */
+    int64_t  dims[TENSOR_MAXDIM];
+    int64_t  numel;
+    void    *cdata;               /* constant payload (owned), NULL otherwise */
+    /* quantisation grid of an activation (nq == 0: none) */
+    int      nq, qaxis;
+    float   *qscale;              /* nq entries */
+    float   *qzp;                 /* nq entries (as float) */
+    float    qmin, qmax;          /* range of the stored integer type */
+    /* planning */
+    int      producer;            /* node index or -1 */
+    int      nuse;                /* consumers among the live nodes */
+    int      first, last;         /* live range in node order */
+    int      alias;               /* tensor whose memory this one shares, -1 */
+    int      needed, requested, is_input;
+    size_t   off;                 /* arena offset in bytes */
+    float   *ptr;                 /* runtime address (arena or cdata) */
+} etensor;
+
+struct ectx;
+struct enode;
+
+/* One operator.  infer: checks inputs and attributes, parses parameters
+ * into n->p, sets output shapes and dtypes (called with every input shape
+ * known; constant inputs have cdata).  prepare (optional): plan-time work
+ * after fusion (packing weights).  run: computes outputs from inputs at
+ * n->ip / n->opp.  scratch (optional): bytes of scratch run needs. */
+typedef struct {
+    const char *name;
+    int (*infer)(struct ectx *c, struct enode *n, err_t *e);
+    int (*prepare)(struct ectx *c, struct enode *n, err_t *e);
+    void (*run)(struct enode *n, void *scratch, threadpool *tp);
+    size_t (*scratch)(const struct enode *n, int nthreads);
+    void (*pfree)(void *p);
+    int fold_i64;     /* run handles int64 tensors (data movement) */
+    int alias;        /* output may share its input's memory */
+} opdef;
+
+typedef struct enode {
+    const opdef *op;
+    const gnode *g;               /* source node; only valid while planning */
+    char   *name;
+    int     nin, nout;
+    int    *in, *out;             /* etensor indices; -1: omitted input */
+    void   *p;                    /* parameters parsed by infer */
+    int     live;                 /* part of the run list */
+    /* epilogue on output 0: activation, then rounding to the output's grid */
+    int     act;                  /* EACT_* */
+    float   amin, amax;
+    int     act_in_kernel;        /* the conv kernel applies act itself */
+    /* runtime views, resolved at the end of planning */
+    const float **ip;             /* nin entries, NULL for omitted */
+    float  **opp;                 /* nout entries */
+    const struct ectx *c;         /* for shapes at run time */
+} enode;
+
+typedef struct ectx {
+    const graph *g;
+    int       opset;
+    int       ntensors, nnodes;
+    etensor  *t;
+    enode    *n;
+    int       reference;          /* reference kernels only */
+    int       nthreads;
+} ectx;
+
+/* Operator table lookup by ONNX op type; NULL when unsupported. */
+const opdef *op_find(const char *name, const char *domain);
+
+/* shape.c: builds the context from a graph (tensors, constants converted
+ * and dequantised, nodes mapped to operators), and infers shapes from the
+ * input tensor src with the given shape, folding constant nodes.  Nodes
+ * that cannot be reached from src stay with unknown outputs. */
+int  ectx_init(ectx *c, const graph *g, err_t *e);
+int  ectx_infer(ectx *c, int src, int ndim, const int64_t *dims, err_t *e);
+void ectx_free(ectx *c);
+/* Source tensor and shape to use when the caller gives none: the graph's
+ * first input with unknown batch dims set to 1. */
+int  ectx_default_input(const ectx *c, int *src, int *ndim, int64_t *dims, err_t *e);
+/* The input tensor and shape from a caller's request (see engine_opts). */
+int  ectx_resolve_source(ectx *c, const char *input, int in_ndim, const int64_t *in_dims,
+                         int *src, int *ndim, int64_t *dims, err_t *e);
+
+/* Helpers for operators (ops_util in shape.c). */
+int     et_setshape(ectx *c, int ti, int dtype, int ndim, const int64_t *dims, err_t *e);
+int     et_numel(const int64_t *dims, int ndim, int64_t *out);
+/* Reads an integer/float list from a constant tensor input. */
+int     et_const_ints(const ectx *c, int ti, int64_t *v, int maxn, int *n, err_t *e);
+int     et_const_float(const ectx *c, int ti, float *v, err_t *e);
+/* Attribute helpers; ints: returns count (<= maxn) or -1 when absent. */
+int     attr_ints(const gnode *g, const char *name, int64_t *v, int maxn);
+int     norm_axis(int64_t axis, int rank, int64_t *out);
+/* Node error with the standard prefix. */
+int     node_err(const enode *n, err_t *e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#define IN(n, i)  (&(n)->c->t[(n)->in[i]])
+#define OUT(n, i) (&(n)->c->t[(n)->out[i]])
+
+/* ops_nn.c: BatchNormalization folded into a convolution (before its
+ * prepare); packed weight bytes of a prepared Conv node. */
+int    conv_fold_bn(enode *conv, const enode *bn, err_t *e);
+size_t conv_node_weight_bytes(const enode *n);
+/* ops.c: bounds of a Clip node (after infer). */
+void   clip_bounds(const enode *n, float *lo, float *hi);
+
+/* Fused activation (EACT_*) and quantisation rounding over a tensor. */
+void epilogue_apply(const enode *n, float *x, int64_t count, int act_done);
+void quant_round(const etensor *t, float *x, int64_t count);
+
+#endif

@@ -1,0 +1,851 @@
+/* ops_nn.c - the neural-network operators: Conv (through conv_prepare /
+ * conv_run), BatchNormalization, Gemm and MatMul (through sgemm), max and
+ * average pooling, global pooling, LRN.  Activations are N x C x spatial,
+ * C order; the kernels work one image (C x H x W) at a time.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "engine_int.h"
+
+static int need_in(const enode *n, int lo, int hi, err_t *e)
+{
+    if (n->nin < lo || n->nin > hi)
+        return node_err(n, e, "%d inputs, expected %d..%d", n->nin, lo, hi);
+    for (int k = 0; k < lo; k++)
+        if (n->in[k] < 0)
+            return node_err(n, e, "input %d is missing", k);
+    for (int k = 0; k < n->nin; k++)
+        if (n->in[k] >= 0 && IN(n, k)->dtype != DT_F32)
+            return node_err(n, e, "input '%s' is an integer tensor; only float is supported",
+                            IN(n, k)->name);
+    if (n->nout < 1 || n->out[0] < 0)
+        return node_err(n, e, "no output");
+    return 0;
+}
+
+static int fits_int(int64_t v)
+{
+    return v >= 0 && v <= INT32_MAX;
+}
+
+/* Output size and pads along one spatial axis.  pads in/out: begin, end
+ * (explicit pads when auto_pad is NOTSET).  Returns -1 when the window does
+ * not fit. */
+static int window_out(int64_t in, int64_t k, int64_t s, int64_t d, const char *auto_pad,
+                      int ceil_mode, int64_t *pb, int64_t *pe, int64_t *out)
+{
+    int64_t dk = (k - 1) * d + 1;
+    if (k < 1 || s < 1 || d < 1 || k > ENGINE_MAX_NUMEL || s > ENGINE_MAX_NUMEL || d > ENGINE_MAX_NUMEL)
+        return -1;
+    if (!strcmp(auto_pad, "SAME_UPPER") || !strcmp(auto_pad, "SAME_LOWER")) {
+        int64_t o = (in + s - 1) / s;
+        int64_t total = (o - 1) * s + dk - in;
+        if (total < 0)
+            total = 0;
+        if (!strcmp(auto_pad, "SAME_UPPER"))
+            *pb = total / 2;
+        else
+            *pb = total - total / 2;
+        *pe = total - *pb;
+        *out = o;
+        return o >= 1 ? 0 : -1;
+    }
+    if (!strcmp(auto_pad, "VALID")) {
+        *pb = *pe = 0;
+    } else if (strcmp(auto_pad, "NOTSET") && *auto_pad)
+        return -2;
+    if (*pb < 0 || *pe < 0 || *pb > ENGINE_MAX_NUMEL || *pe > ENGINE_MAX_NUMEL)
+        return -1;
+    int64_t span = in + *pb + *pe - dk;
+    if (span < 0)
+        return -1;
+    int64_t o = ceil_mode ? (span + s - 1) / s + 1 : span / s + 1;
+    if (ceil_mode && (o - 1) * s >= in + *pb)
+        o--;
+    *out = o;
+    return o >= 1 ? 0 : -1;
+}
+
+/* Spatial attributes shared by Conv and the pools: kernel (given), strides,
+ * dilations, pads, auto_pad.  nsp = 1 or 2 spatial dims. */
+typedef struct {
+    int64_t k[2], s[2], d[2], pb[2], pe[2], o[2];
+} window;
+
+static int parse_window(const enode *n, int nsp, const int64_t *in, const int64_t *k, int ceil_mode,
+                        int allow_dil, window *w, err_t *e)
+{
+    int64_t v[8];
+    int c;
+    const char *ap = gnode_attr_str(n->g, "auto_pad", "NOTSET");
+    for (int i = 0; i < nsp; i++) {
+        w->k[i] = k[i];
+        w->s[i] = w->d[i] = 1;
+        w->pb[i] = w->pe[i] = 0;
+    }
+    if ((c = attr_ints(n->g, "strides", v, 8)) >= 0) {
+        if (c != nsp)
+            return node_err(n, e, "strides: %d values for %d spatial dims", c, nsp);
+        for (int i = 0; i < nsp; i++)
+            w->s[i] = v[i];
+    } else if (c == -2)
+        return node_err(n, e, "bad strides");
+    if ((c = attr_ints(n->g, "dilations", v, 8)) >= 0) {
+        if (c != nsp)
+            return node_err(n, e, "dilations: %d values for %d spatial dims", c, nsp);
+        for (int i = 0; i < nsp; i++) {
+            if (v[i] != 1 && !allow_dil)
+                return node_err(n, e, "dilations are not supported");
+            w->d[i] = v[i];
+        }
+    } else if (c == -2)
+        return node_err(n, e, "bad dilations");
+    if ((c = attr_ints(n->g, "pads", v, 8)) >= 0) {
+        if (c != 2 * nsp)
+            return node_err(n, e, "pads: %d values for %d spatial dims", c, nsp);
+        for (int i = 0; i < nsp; i++) {
+            w->pb[i] = v[i];
+            w->pe[i] = v[nsp + i];
+        }
+    } else if (c == -2)
+        return node_err(n, e, "bad pads");
+    for (int i = 0; i < nsp; i++) {
+        int r = window_out(in[i], w->k[i], w->s[i], w->d[i], ap, ceil_mode, &w->pb[i], &w->pe[i], &w->o[i]);
+        if (r == -2)
+            return node_err(n, e, "unsupported auto_pad '%s'", ap);
+        if (r < 0)
+            return node_err(n, e, "kernel %lld (stride %lld, dilation %lld, pads %lld+%lld) does not fit input size %lld",
+                            (long long)w->k[i], (long long)w->s[i], (long long)w->d[i],
+                            (long long)w->pb[i], (long long)w->pe[i], (long long)in[i]);
+        if (!fits_int(w->o[i]) || !fits_int(w->k[i]) || !fits_int(w->pb[i]) || !fits_int(w->pe[i]))
+            return node_err(n, e, "sizes out of range");
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ Conv */
+
+typedef struct {
+    conv_params cp;
+    int64_t N, in_img, out_img;
+    float *w, *b;                 /* until prepare */
+    int64_t wn;
+    conv_kernel *k;
+} conv_p;
+
+static void conv_pfree(void *pp)
+{
+    conv_p *p = pp;
+    if (!p)
+        return;
+    free(p->w);
+    free(p->b);
+    if (p->k)
+        conv_free(p->k);
+    free(p);
+}
+
+static int conv_infer(ectx *c, enode *n, err_t *e)
+{
+    if (need_in(n, 2, 3, e) < 0)
+        return -1;
+    const etensor *x = IN(n, 0), *W = IN(n, 1), *B = n->nin > 2 && n->in[2] >= 0 ? IN(n, 2) : NULL;
+    if (x->ndim == 5)
+        return node_err(n, e, "3-D convolution is not supported");
+    if (x->ndim != 3 && x->ndim != 4)
+        return node_err(n, e, "input '%s' must be N x C x L or N x C x H x W (rank %d)", x->name, x->ndim);
+    if (!W->cdata || (B && !B->cdata))
+        return node_err(n, e, "weights and bias must be constant");
+    if (W->ndim != x->ndim)
+        return node_err(n, e, "weights '%s' have rank %d, input rank %d", W->name, W->ndim, x->ndim);
+    int nsp = x->ndim - 2;
+    int64_t group = gnode_attr_int(n->g, "group", 1);
+    int64_t C = x->dims[1], M = W->dims[0];
+    if (group < 1 || C % group || M % group || W->dims[1] * group != C)
+        return node_err(n, e, "weights %lld x %lld do not match %lld input channels in %lld groups",
+                        (long long)M, (long long)W->dims[1], (long long)C, (long long)group);
+    if (B && (B->ndim != 1 || B->dims[0] != M))
+        return node_err(n, e, "bias must have %lld values", (long long)M);
+    int64_t ks[2], kattr[8], in[2];
+    for (int i = 0; i < nsp; i++) {
+        ks[i] = W->dims[2 + i];
+        in[i] = x->dims[2 + i];
+    }
+    int kc = attr_ints(n->g, "kernel_shape", kattr, 8);
+    if (kc >= 0) {
+        if (kc != nsp)
+            return node_err(n, e, "kernel_shape has %d values", kc);
+        for (int i = 0; i < nsp; i++)
+            if (kattr[i] != ks[i])
+                return node_err(n, e, "kernel_shape does not match the weights");
+    }
+    window w;
+    if (parse_window(n, nsp, in, ks, 0, 1, &w, e) < 0)
+        return -1;
+    if (!fits_int(C) || !fits_int(M) || !fits_int(in[0]) || (nsp == 2 && !fits_int(in[1])))
+        return node_err(n, e, "sizes out of range");
+    conv_p *p = calloc(1, sizeof *p);
+    if (!p)
+        return node_err(n, e, "out of memory");
+    n->p = p;
+    conv_params *cp = &p->cp;
+    cp->cin = (int)C;
+    cp->cout = (int)M;
+    cp->group = (int)group;
+    if (nsp == 1) {
+        cp->h = 1; cp->w = (int)in[0];
+        cp->kh = 1; cp->kw = (int)ks[0];
+        cp->sh = 1; cp->sw = (int)w.s[0];
+        cp->dh = 1; cp->dw = (int)w.d[0];
+        cp->pt = cp->pb = 0; cp->pl = (int)w.pb[0]; cp->pr = (int)w.pe[0];
+        cp->oh = 1; cp->ow = (int)w.o[0];
+    } else {
+        cp->h = (int)in[0]; cp->w = (int)in[1];
+        cp->kh = (int)ks[0]; cp->kw = (int)ks[1];
+        cp->sh = (int)w.s[0]; cp->sw = (int)w.s[1];
+        cp->dh = (int)w.d[0]; cp->dw = (int)w.d[1];
+        cp->pt = (int)w.pb[0]; cp->pl = (int)w.pb[1]; cp->pb = (int)w.pe[0]; cp->pr = (int)w.pe[1];
+        cp->oh = (int)w.o[0]; cp->ow = (int)w.o[1];
+    }
+    cp->act = ACT_NONE;
+    int64_t od[4] = {x->dims[0], M, w.o[0], nsp == 2 ? w.o[1] : 0};
+    if (et_setshape(c, n->out[0], DT_F32, x->ndim, od, e) < 0)
+        return -1;
+    p->N = x->dims[0];
+    p->in_img = p->N ? x->numel / p->N : 0;
+    p->out_img = p->N ? OUT(n, 0)->numel / p->N : 0;
+    p->wn = W->numel;
+    p->w = malloc(sizeof(float) * (size_t)(W->numel ? W->numel : 1));
+    p->b = malloc(sizeof(float) * (size_t)M + 4);
+    if (!p->w || !p->b)
+        return node_err(n, e, "out of memory");
+    memcpy(p->w, W->cdata, sizeof(float) * (size_t)W->numel);
+    if (B)
+        memcpy(p->b, B->cdata, sizeof(float) * (size_t)M);
+    else
+        memset(p->b, 0, sizeof(float) * (size_t)M);
+    return 0;
+}
+
+static int conv_prepare_op(ectx *c, enode *n, err_t *e)
+{
+    conv_p *p = n->p;
+    if (n->act == EACT_RELU || n->act == EACT_CLIP) {
+        p->cp.act = n->act == EACT_RELU ? ACT_RELU : ACT_CLIP;
+        p->cp.act_min = n->amin;
+        p->cp.act_max = n->amax;
+        n->act_in_kernel = 1;
+    }
+    p->k = conv_prepare(&p->cp, p->w, p->b, c->reference, e);
+    if (!p->k)
+        return err_prefix(e, "node '%s' (Conv)", n->name);
+    free(p->w);
+    free(p->b);
+    p->w = p->b = NULL;
+    return 0;
+}
+
+static size_t conv_scratch(const enode *n, int nthreads)
+{
+    const conv_p *p = n->p;
+    return p->k ? conv_scratch_bytes(p->k, nthreads) : 0;
+}
+
+static void conv_run_op(enode *n, void *scratch, threadpool *tp)
+{
+    const conv_p *p = n->p;
+    for (int64_t i = 0; i < p->N; i++)
+        conv_run(p->k, n->ip[0] + i * p->in_img, n->opp[0] + i * p->out_img, scratch, tp);
+}
+
+size_t conv_node_weight_bytes(const enode *n)
+{
+    const conv_p *p = n->p;
+    return p && p->k ? conv_weight_bytes(p->k) : 0;
+}
+
+/* ------------------------------------------------------------ BatchNormalization */
+
+typedef struct {
+    int64_t N, C, inner;
+    float *a, *b;       /* y = a[c] * x + b[c] */
+} bn_p;
+
+static void bn_pfree(void *pp)
+{
+    bn_p *p = pp;
+    if (p) {
+        free(p->a);
+        free(p->b);
+        free(p);
+    }
+}
+
+static int bn_infer(ectx *c, enode *n, err_t *e)
+{
+    if (need_in(n, 5, 5, e) < 0)
+        return -1;
+    if (gnode_attr_int(n->g, "training_mode", 0) != 0)
+        return node_err(n, e, "training mode is not supported");
+    if (gnode_attr_int(n->g, "spatial", 1) != 1)
+        return node_err(n, e, "spatial = 0 is not supported");
+    for (int k = 1; k < n->nout; k++)
+        if (n->out[k] >= 0)
+            return node_err(n, e, "training outputs (mean, var) are not supported");
+    const etensor *x = IN(n, 0);
+    if (x->ndim < 2)
+        return node_err(n, e, "input must have rank >= 2");
+    int64_t C = x->dims[1];
+    for (int k = 1; k < 5; k++) {
+        const etensor *t = IN(n, k);
+        if (!t->cdata)
+            return node_err(n, e, "parameter '%s' must be constant", t->name);
+        if (t->numel != C)
+            return node_err(n, e, "parameter '%s' has %lld values for %lld channels", t->name,
+                            (long long)t->numel, (long long)C);
+    }
+    float eps = gnode_attr_float(n->g, "epsilon", 1e-5f);
+    bn_p *p = calloc(1, sizeof *p);
+    if (!p)
+        return node_err(n, e, "out of memory");
+    n->p = p;
+    p->a = malloc(sizeof(float) * (size_t)(C + 1));
+    p->b = malloc(sizeof(float) * (size_t)(C + 1));
+    if (!p->a || !p->b)
+        return node_err(n, e, "out of memory");
+    const float *sc = IN(n, 1)->cdata, *bi = IN(n, 2)->cdata, *mu = IN(n, 3)->cdata, *va = IN(n, 4)->cdata;
+    for (int64_t i = 0; i < C; i++) {
+        float a = sc[i] / sqrtf(va[i] + eps);
+        p->a[i] = a;
+        p->b[i] = bi[i] - mu[i] * a;
+    }
+    p->N = x->dims[0];
+    p->C = C;
+    p->inner = p->N > 0 && C > 0 ? x->numel / (p->N * C) : 0;
+    return et_setshape(c, n->out[0], DT_F32, x->ndim, x->dims, e);
+}
+
+static void bn_run(enode *n, void *scratch, threadpool *tp)
+{
+    const bn_p *p = n->p;
+    const float *x = n->ip[0];
+    float *y = n->opp[0];
+    for (int64_t i = 0; i < p->N; i++)
+        for (int64_t ch = 0; ch < p->C; ch++) {
+            const float a = p->a[ch], b = p->b[ch];
+            int64_t o = (i * p->C + ch) * p->inner;
+            for (int64_t j = 0; j < p->inner; j++)
+                y[o + j] = x[o + j] * a + b;
+        }
+}
+
+/* Folds BatchNormalization bn into the convolution conv (before prepare):
+ * w'[m] = a[m] w[m], b'[m] = a[m] b[m] + shift[m]. */
+int conv_fold_bn(enode *conv, const enode *bn, err_t *e)
+{
+    conv_p *p = conv->p;
+    const bn_p *q = bn->p;
+    if (!p || !p->w || !q || q->C != p->cp.cout)
+        return node_err(bn, e, "cannot fold into '%s'", conv->name);
+    int64_t per = p->wn / p->cp.cout;
+    for (int m = 0; m < p->cp.cout; m++) {
+        for (int64_t j = 0; j < per; j++)
+            p->w[m * per + j] *= q->a[m];
+        p->b[m] = p->b[m] * q->a[m] + q->b[m];
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ Gemm */
+
+typedef struct {
+    int M, N, K, ta, tb, lda, ldb, ref;
+    float alpha, beta;
+    float *bias;            /* beta * C as a per-column vector, or NULL */
+    int fill;               /* 1: out = beta * C broadcast first */
+    int64_t cm, cn;         /* C's broadcast dims */
+} gemm_p;
+
+static void gemm_pfree(void *pp)
+{
+    gemm_p *p = pp;
+    if (p) {
+        free(p->bias);
+        free(p);
+    }
+}
+
+static int gemm_infer(ectx *c, enode *n, err_t *e)
+{
+    if (need_in(n, 2, 3, e) < 0)
+        return -1;
+    const etensor *A = IN(n, 0), *B = IN(n, 1), *C = n->nin > 2 && n->in[2] >= 0 ? IN(n, 2) : NULL;
+    if (A->ndim != 2 || B->ndim != 2)
+        return node_err(n, e, "A and B must be 2-D (ranks %d, %d)", A->ndim, B->ndim);
+    int ta = gnode_attr_int(n->g, "transA", 0) != 0, tb = gnode_attr_int(n->g, "transB", 0) != 0;
+    int64_t M = ta ? A->dims[1] : A->dims[0], K = ta ? A->dims[0] : A->dims[1];
+    int64_t K2 = tb ? B->dims[1] : B->dims[0], N = tb ? B->dims[0] : B->dims[1];
+    if (K != K2)
+        return node_err(n, e, "inner dimensions differ: A '%s' gives %lld, B '%s' gives %lld",
+                        A->name, (long long)K, B->name, (long long)K2);
+    if (!fits_int(M) || !fits_int(N) || !fits_int(K))
+        return node_err(n, e, "sizes out of range");
+    gemm_p *p = calloc(1, sizeof *p);
+    if (!p)
+        return node_err(n, e, "out of memory");
+    n->p = p;
+    p->M = (int)M; p->N = (int)N; p->K = (int)K;
+    p->ta = ta; p->tb = tb;
+    p->lda = (int)A->dims[1];
+    p->ldb = (int)B->dims[1];
+    p->alpha = gnode_attr_float(n->g, "alpha", 1.0f);
+    p->beta = gnode_attr_float(n->g, "beta", 1.0f);
+    p->ref = c->reference;
+    if (C) {
+        int64_t cm = 1, cn = 1;
+        if (C->ndim == 1)
+            cn = C->dims[0];
+        else if (C->ndim == 2) {
+            cm = C->dims[0];
+            cn = C->dims[1];
+        } else if (C->ndim != 0)
+            return node_err(n, e, "C must have rank <= 2");
+        if ((cm != 1 && cm != M) || (cn != 1 && cn != N))
+            return node_err(n, e, "C does not broadcast to %lld x %lld", (long long)M, (long long)N);
+        p->cm = cm;
+        p->cn = cn;
+        if (cm == 1 && C->cdata) {
+            p->bias = malloc(sizeof(float) * (size_t)(N + 1));
+            if (!p->bias)
+                return node_err(n, e, "out of memory");
+            for (int64_t j = 0; j < N; j++)
+                p->bias[j] = p->beta * ((const float *)C->cdata)[cn == 1 ? 0 : j];
+        } else
+            p->fill = 1;
+    }
+    int64_t od[2] = {M, N};
+    return et_setshape(c, n->out[0], DT_F32, 2, od, e);
+}
+
+static void gemm_call(int ref, int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+                      const float *b, int ldb, float beta, float *c, int ldc, const float *bias,
+                      threadpool *tp)
+{
+    if (ref)
+        ref_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias);
+    else
+        sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, tp);
+}
+
+static void gemm_run(enode *n, void *scratch, threadpool *tp)
+{
+    const gemm_p *p = n->p;
+    float *y = n->opp[0];
+    float beta = 0;
+    if (p->fill) {
+        const float *C = n->ip[2];
+        for (int i = 0; i < p->M; i++)
+            for (int j = 0; j < p->N; j++)
+                y[(int64_t)i * p->N + j] = p->beta * C[(p->cm == 1 ? 0 : (int64_t)i * p->cn) + (p->cn == 1 ? 0 : j)];
+        beta = 1;
+    }
+    if (p->M == 0 || p->N == 0)
+        return;
+    if (p->K == 0) {
+        if (!p->fill)
+            for (int64_t i = 0; i < (int64_t)p->M * p->N; i++)
+                y[i] = p->bias ? p->bias[i % p->N] : 0;
+        return;
+    }
+    gemm_call(p->ref, p->ta, p->tb, p->M, p->N, p->K, p->alpha, n->ip[0], p->lda, n->ip[1], p->ldb,
+              beta, y, p->N, p->bias, tp);
+}
+
+/* ------------------------------------------------------------ MatMul */
+
+typedef struct {
+    int M, N, K, ref;
+    int64_t nb;
+    int64_t *aoff, *boff;       /* per batch element offsets */
+} matmul_p;
+
+static void matmul_pfree(void *pp)
+{
+    matmul_p *p = pp;
+    if (p) {
+        free(p->aoff);
+        free(p->boff);
+        free(p);
+    }
+}
+
+static int matmul_infer(ectx *c, enode *n, err_t *e)
+{
+    if (need_in(n, 2, 2, e) < 0)
+        return -1;
+    const etensor *A = IN(n, 0), *B = IN(n, 1);
+    if (A->ndim < 1 || B->ndim < 1)
+        return node_err(n, e, "inputs must have rank >= 1");
+    int64_t ad[TENSOR_MAXDIM + 1], bd[TENSOR_MAXDIM + 1], od[TENSOR_MAXDIM + 1];
+    int an = A->ndim, bn = B->ndim;
+    memcpy(ad, A->dims, sizeof(int64_t) * (size_t)an);
+    memcpy(bd, B->dims, sizeof(int64_t) * (size_t)bn);
+    int a1 = an == 1, b1 = bn == 1;
+    if (a1) { ad[1] = ad[0]; ad[0] = 1; an = 2; }
+    if (b1) { bd[1] = 1; bn = 2; }
+    int64_t M = ad[an - 2], K = ad[an - 1], K2 = bd[bn - 2], N = bd[bn - 1];
+    if (K != K2)
+        return node_err(n, e, "inner dimensions differ (%lld vs %lld)", (long long)K, (long long)K2);
+    if (!fits_int(M) || !fits_int(N) || !fits_int(K))
+        return node_err(n, e, "sizes out of range");
+    int r = (an > bn ? an : bn) - 2, k = 0;
+    int64_t bdims[TENSOR_MAXDIM], nb = 1;
+    for (int i = 0; i < r; i++) {
+        int ia = i - (r - (an - 2)), ib = i - (r - (bn - 2));
+        int64_t x = ia >= 0 ? ad[ia] : 1, y = ib >= 0 ? bd[ib] : 1;
+        if (x != y && x != 1 && y != 1)
+            return node_err(n, e, "batch dimensions do not broadcast");
+        bdims[i] = x == 1 ? y : x;
+        od[k++] = bdims[i];
+        nb *= bdims[i];
+        if (nb > ENGINE_MAX_NUMEL)
+            return node_err(n, e, "too many batches");
+    }
+    if (!a1)
+        od[k++] = M;
+    if (!b1)
+        od[k++] = N;
+    if (k > TENSOR_MAXDIM)
+        return node_err(n, e, "output rank too large");
+    matmul_p *p = calloc(1, sizeof *p);
+    if (!p)
+        return node_err(n, e, "out of memory");
+    n->p = p;
+    p->ref = c->reference;
+    p->K = (int)K;
+    p->N = (int)N;
+    p->M = (int)M;
+    /* B without batch dims and A's batches contiguous: one GEMM of nb*M rows */
+    if (bn == 2 && nb * M <= INT32_MAX) {
+        p->M = (int)(nb * M);
+        nb = 1;
+    }
+    p->nb = nb;
+    p->aoff = malloc(sizeof(int64_t) * (size_t)nb);
+    p->boff = malloc(sizeof(int64_t) * (size_t)nb);
+    if (!p->aoff || !p->boff)
+        return node_err(n, e, "out of memory");
+    for (int64_t b = 0; b < nb; b++) {
+        int64_t rem = b, oa = 0, ob = 0, sa = M * K, sb = K * N;
+        for (int i = r - 1; i >= 0; i--) {
+            int64_t idx = rem % bdims[i];
+            rem /= bdims[i];
+            int ia = i - (r - (an - 2)), ib = i - (r - (bn - 2));
+            if (ia >= 0) {
+                if (ad[ia] != 1)
+                    oa += idx * sa;
+                sa *= ad[ia];
+            }
+            if (ib >= 0) {
+                if (bd[ib] != 1)
+                    ob += idx * sb;
+                sb *= bd[ib];
+            }
+        }
+        p->aoff[b] = oa;
+        p->boff[b] = ob;
+    }
+    return et_setshape(c, n->out[0], DT_F32, k, od, e);
+}
+
+static void matmul_run(enode *n, void *scratch, threadpool *tp)
+{
+    const matmul_p *p = n->p;
+    if (p->M == 0 || p->N == 0)
+        return;
+    for (int64_t b = 0; b < p->nb; b++) {
+        float *y = n->opp[0] + b * (int64_t)p->M * p->N;
+        if (p->K == 0) {
+            memset(y, 0, sizeof(float) * (size_t)p->M * (size_t)p->N);
+            continue;
+        }
+        gemm_call(p->ref, 0, 0, p->M, p->N, p->K, 1.0f, n->ip[0] + p->aoff[b], p->K,
+                  n->ip[1] + p->boff[b], p->N, 0.0f, y, p->N, NULL, tp);
+    }
+}
+
+/* ------------------------------------------------------------ pooling */
+
+typedef struct {
+    int64_t planes;
+    int h, w, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
+    int max, include_pad;
+} pool_p;
+
+static int pool_infer_kind(ectx *c, enode *n, int max, err_t *e)
+{
+    if (need_in(n, 1, 1, e) < 0)
+        return -1;
+    for (int k = 1; k < n->nout; k++)
+        if (n->out[k] >= 0)
+            return node_err(n, e, "the Indices output is not supported");
+    const etensor *x = IN(n, 0);
+    if (x->ndim == 5)
+        return node_err(n, e, "3-D pooling is not supported");
+    if (x->ndim != 3 && x->ndim != 4)
+        return node_err(n, e, "input must be N x C x L or N x C x H x W (rank %d)", x->ndim);
+    int nsp = x->ndim - 2;
+    int64_t ks[8], in[2] = {x->dims[2], nsp == 2 ? x->dims[3] : 1};
+    if (attr_ints(n->g, "kernel_shape", ks, 8) != nsp)
+        return node_err(n, e, "kernel_shape must have %d values", nsp);
+    window w;
+    int ceil_mode = gnode_attr_int(n->g, "ceil_mode", 0) != 0;
+    if (parse_window(n, nsp, in, ks, ceil_mode, max, &w, e) < 0)
+        return -1;
+    if (!fits_int(in[0]) || !fits_int(in[1]))
+        return node_err(n, e, "sizes out of range");
+    pool_p *p = calloc(1, sizeof *p);
+    if (!p)
+        return node_err(n, e, "out of memory");
+    n->p = p;
+    p->max = max;
+    p->include_pad = gnode_attr_int(n->g, "count_include_pad", 0) != 0;
+    p->planes = x->dims[0] * x->dims[1];
+    if (nsp == 1) {
+        p->h = p->oh = p->kh = p->sh = p->dh = 1;
+        p->pt = p->pb = 0;
+        p->w = (int)in[0]; p->ow = (int)w.o[0]; p->kw = (int)w.k[0]; p->sw = (int)w.s[0];
+        p->dw = (int)w.d[0]; p->pl = (int)w.pb[0]; p->pr = (int)w.pe[0];
+    } else {
+        p->h = (int)in[0]; p->w = (int)in[1];
+        p->oh = (int)w.o[0]; p->ow = (int)w.o[1];
+        p->kh = (int)w.k[0]; p->kw = (int)w.k[1];
+        p->sh = (int)w.s[0]; p->sw = (int)w.s[1];
+        p->dh = (int)w.d[0]; p->dw = (int)w.d[1];
+        p->pt = (int)w.pb[0]; p->pl = (int)w.pb[1]; p->pb = (int)w.pe[0]; p->pr = (int)w.pe[1];
+    }
+    int64_t od[4] = {x->dims[0], x->dims[1], w.o[0], nsp == 2 ? w.o[1] : 0};
+    return et_setshape(c, n->out[0], DT_F32, x->ndim, od, e);
+}
+
+static int maxpool_infer(ectx *c, enode *n, err_t *e) { return pool_infer_kind(c, n, 1, e); }
+static int avgpool_infer(ectx *c, enode *n, err_t *e) { return pool_infer_kind(c, n, 0, e); }
+
+static void pool_plane(const pool_p *p, const float *x, float *y)
+{
+    for (int oy = 0; oy < p->oh; oy++) {
+        int hs = oy * p->sh - p->pt;
+        for (int ox = 0; ox < p->ow; ox++) {
+            int ws = ox * p->sw - p->pl;
+            if (p->max) {
+                float m = -INFINITY;
+                for (int ky = 0; ky < p->kh; ky++) {
+                    int iy = hs + ky * p->dh;
+                    if (iy < 0 || iy >= p->h)
+                        continue;
+                    const float *row = x + (int64_t)iy * p->w;
+                    for (int kx = 0; kx < p->kw; kx++) {
+                        int ix = ws + kx * p->dw;
+                        if (ix >= 0 && ix < p->w && row[ix] > m)
+                            m = row[ix];
+                    }
+                }
+                y[(int64_t)oy * p->ow + ox] = m;
+            } else {
+                int he = hs + p->kh, we = ws + p->kw;
+                int hp = he < p->h + p->pb ? he : p->h + p->pb;
+                int wp = we < p->w + p->pr ? we : p->w + p->pr;
+                int padded = (hp - hs) * (wp - ws);
+                int y0 = hs < 0 ? 0 : hs, x0 = ws < 0 ? 0 : ws;
+                int y1 = he < p->h ? he : p->h, x1 = we < p->w ? we : p->w;
+                float s = 0;
+                for (int iy = y0; iy < y1; iy++)
+                    for (int ix = x0; ix < x1; ix++)
+                        s += x[(int64_t)iy * p->w + ix];
+                int cnt = p->include_pad ? padded : (y1 - y0) * (x1 - x0);
+                y[(int64_t)oy * p->ow + ox] = cnt > 0 ? s / (float)cnt : 0;
+            }
+        }
+    }
+}
+
+typedef struct {
+    const enode *n;
+    int64_t per;
+} plane_task;
+
+static void pool_task(void *ctx, int task, int thread)
+{
+    const plane_task *t = ctx;
+    const pool_p *p = t->n->p;
+    int64_t in_sz = (int64_t)p->h * p->w, out_sz = (int64_t)p->oh * p->ow;
+    for (int64_t i = task * t->per; i < (task + 1) * t->per && i < p->planes; i++)
+        pool_plane(p, t->n->ip[0] + i * in_sz, t->n->opp[0] + i * out_sz);
+}
+
+static void pool_run(enode *n, void *scratch, threadpool *tp)
+{
+    const pool_p *p = n->p;
+    int nt = tp_size(tp);
+    int64_t work = p->planes * p->oh * p->ow * p->kh * p->kw;
+    if (nt > 1 && work > 100000 && p->planes >= nt) {
+        plane_task t = {n, (p->planes + nt - 1) / nt};
+        tp_run(tp, nt, pool_task, &t);
+    } else {
+        plane_task t = {n, p->planes};
+        pool_task(&t, 0, 0);
+    }
+}
+
+/* ------------------------------------------------------------ global pooling */
+
+typedef struct {
+    int64_t planes, size;
+    int max;
+} gpool_p;
+
+static int gpool_infer_kind(ectx *c, enode *n, int max, err_t *e)
+{
+    if (need_in(n, 1, 1, e) < 0)
+        return -1;
+    const etensor *x = IN(n, 0);
+    if (x->ndim < 3)
+        return node_err(n, e, "input must have rank >= 3");
+    gpool_p *p = calloc(1, sizeof *p);
+    if (!p)
+        return node_err(n, e, "out of memory");
+    n->p = p;
+    p->max = max;
+    p->planes = x->dims[0] * x->dims[1];
+    p->size = p->planes ? x->numel / p->planes : 0;
+    int64_t od[TENSOR_MAXDIM];
+    for (int i = 0; i < x->ndim; i++)
+        od[i] = i < 2 ? x->dims[i] : 1;
+    return et_setshape(c, n->out[0], DT_F32, x->ndim, od, e);
+}
+
+static int gap_infer(ectx *c, enode *n, err_t *e) { return gpool_infer_kind(c, n, 0, e); }
+static int gmp_infer(ectx *c, enode *n, err_t *e) { return gpool_infer_kind(c, n, 1, e); }
+
+static void gpool_run(enode *n, void *scratch, threadpool *tp)
+{
+    const gpool_p *p = n->p;
+    for (int64_t i = 0; i < p->planes; i++) {
+        const float *x = n->ip[0] + i * p->size;
+        if (p->max) {
+            float m = -INFINITY;
+            for (int64_t j = 0; j < p->size; j++)
+                m = x[j] > m ? x[j] : m;
+            n->opp[0][i] = m;
+        } else {
+            double s = 0;
+            for (int64_t j = 0; j < p->size; j++)
+                s += x[j];
+            n->opp[0][i] = p->size ? (float)(s / (double)p->size) : 0;
+        }
+    }
+}
+
+/* ------------------------------------------------------------ LRN */
+
+typedef struct {
+    int64_t N, C, inner;
+    int size;
+    float alpha, beta, bias;
+} lrn_p;
+
+static int lrn_infer(ectx *c, enode *n, err_t *e)
+{
+    if (need_in(n, 1, 1, e) < 0)
+        return -1;
+    const etensor *x = IN(n, 0);
+    if (x->ndim < 2)
+        return node_err(n, e, "input must have rank >= 2");
+    int64_t size = gnode_attr_int(n->g, "size", 0);
+    if (size < 1 || size > 1 << 20)
+        return node_err(n, e, "size must be a positive integer");
+    lrn_p *p = calloc(1, sizeof *p);
+    if (!p)
+        return node_err(n, e, "out of memory");
+    n->p = p;
+    p->size = (int)size;
+    p->alpha = gnode_attr_float(n->g, "alpha", 1e-4f);
+    p->beta = gnode_attr_float(n->g, "beta", 0.75f);
+    p->bias = gnode_attr_float(n->g, "bias", 1.0f);
+    p->N = x->dims[0];
+    p->C = x->dims[1];
+    p->inner = p->N > 0 && p->C > 0 ? x->numel / (p->N * p->C) : 0;
+    return et_setshape(c, n->out[0], DT_F32, x->ndim, x->dims, e);
+}
+
+typedef struct {
+    const enode *n;
+    int64_t per;
+} lrn_task_t;
+
+/* Channels [c0, c1) of every image: y = x / (bias + alpha/size * sum x^2)^beta
+ * over channels c - floor((size-1)/2) .. c + ceil((size-1)/2). */
+static void lrn_range(const enode *n, int64_t c0, int64_t c1)
+{
+    const lrn_p *p = n->p;
+    int64_t lo_off = (p->size - 1) / 2, hi_off = p->size - 1 - lo_off, in = p->inner;
+    const float k = p->alpha / (float)p->size;
+    int b075 = p->beta == 0.75f;
+    for (int64_t b = 0; b < p->N; b++) {
+        const float *x = n->ip[0] + b * p->C * in;
+        float *y = n->opp[0] + b * p->C * in;
+        for (int64_t ch = c0; ch < c1; ch++) {
+            float *yc = y + ch * in;
+            int64_t lo = ch - lo_off < 0 ? 0 : ch - lo_off;
+            int64_t hi = ch + hi_off >= p->C ? p->C - 1 : ch + hi_off;
+            for (int64_t j = 0; j < in; j++)
+                yc[j] = 0;
+            for (int64_t cc = lo; cc <= hi; cc++) {
+                const float *xc = x + cc * in;
+                for (int64_t j = 0; j < in; j++)
+                    yc[j] += xc[j] * xc[j];
+            }
+            const float *xc = x + ch * in;
+            for (int64_t j = 0; j < in; j++) {
+                float s = p->bias + k * yc[j];
+                float d = b075 ? sqrtf(s) * sqrtf(sqrtf(s)) : powf(s, p->beta);
+                yc[j] = xc[j] / d;
+            }
+        }
+    }
+}
+
+static void lrn_task(void *ctx, int task, int thread)
+{
+    const lrn_task_t *t = ctx;
+    const lrn_p *p = t->n->p;
+    int64_t c0 = task * t->per, c1 = c0 + t->per;
+    if (c1 > p->C)
+        c1 = p->C;
+    if (c0 < c1)
+        lrn_range(t->n, c0, c1);
+}
+
+static void lrn_run(enode *n, void *scratch, threadpool *tp)
+{
+    const lrn_p *p = n->p;
+    int nt = tp_size(tp);
+    if (nt > 1 && p->C >= nt && p->C * p->inner > 10000) {
+        lrn_task_t t = {n, (p->C + nt - 1) / nt};
+        tp_run(tp, nt, lrn_task, &t);
+    } else
+        lrn_range(n, 0, p->C);
+}
+
+/* ------------------------------------------------------------ definitions */
+
+const opdef op_conv = {"Conv", conv_infer, conv_prepare_op, conv_run_op, conv_scratch, conv_pfree, 0, 0};
+const opdef op_batchnorm = {"BatchNormalization", bn_infer, NULL, bn_run, NULL, bn_pfree, 0, 0};
+const opdef op_gemm = {"Gemm", gemm_infer, NULL, gemm_run, NULL, gemm_pfree, 0, 0};
+const opdef op_matmul = {"MatMul", matmul_infer, NULL, matmul_run, NULL, matmul_pfree, 0, 0};
+const opdef op_maxpool = {"MaxPool", maxpool_infer, NULL, pool_run, NULL, NULL, 0, 0};
+const opdef op_avgpool = {"AveragePool", avgpool_infer, NULL, pool_run, NULL, NULL, 0, 0};
+const opdef op_gap = {"GlobalAveragePool", gap_infer, NULL, gpool_run, NULL, NULL, 0, 0};
+const opdef op_gmp = {"GlobalMaxPool", gmp_infer, NULL, gpool_run, NULL, NULL, 0, 0};
+const opdef op_lrn = {"LRN", lrn_infer, NULL, lrn_run, NULL, NULL, 0, 0};
