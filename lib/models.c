@@ -1,0 +1,244 @@
+/* models.c - locating models named in records; the classifier view shared
+ * by gap-classify and cam-map (see models.h). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "cam.h"
+#include "engine.h"
+#include "models.h"
+
+static const char *base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+static char *join(const char *dir, const char *file)
+{
+    size_t n = strlen(dir) + strlen(file) + 2;
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, "%s/%s", dir, file);
+    return s;
+}
+
+char *model_locate(const char *name, err_t *e)
+{
+    if (!name || !*name) {
+        err_set(e, "no model named (give -m MODEL)");
+        return NULL;
+    }
+    if (access(name, R_OK) == 0)
+        return strdup(name);
+    const char *env = getenv("CAM_MODELS");
+    const char *base = base_name(name);
+    char *p;
+    if (env && *env) {
+        if (!(p = join(env, base)))
+            goto oom;
+        if (access(p, R_OK) == 0)
+            return p;
+        free(p);
+    }
+    if (!(p = join("../shared/models", base)))
+        goto oom;
+    if (access(p, R_OK) == 0)
+        return p;
+    free(p);
+    err_set(e, "model '%s' not found (looked at %s, %s%s%s, ../shared/models/%s)", name, name,
+            env && *env ? env : "", env && *env ? "/" : "$CAM_MODELS unset", env && *env ? base : "", base);
+    return NULL;
+oom:
+    err_set(e, "out of memory");
+    return NULL;
+}
+
+int model_load(const char *name, const char *sha256, graph *g, err_t *e)
+{
+    char *path = model_locate(name, e);
+    if (!path)
+        return -1;
+    if (graph_load(path, g, e)) {
+        free(path);
+        return -1;
+    }
+    if (sha256 && *sha256 && strcasecmp(sha256, g->sha256) != 0) {
+        err_set(e, "model %s: sha256 %s does not match the record's model_sha256 %s", path,
+                g->sha256, sha256);
+        free(path);
+        graph_free(g);
+        graph_init(g);
+        return -1;
+    }
+    free(path);
+    return 0;
+}
+
+static int same(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+void cam_classifier_close(cam_classifier *c)
+{
+    if (c->loaded) {
+        head_free(&c->head);
+        graph_free(&c->g);
+    }
+    free(c->name);
+    free(c->sha256);
+    memset(c, 0, sizeof *c);
+}
+
+int cam_classifier_open(cam_classifier *c, const char *name, const char *sha256,
+                        const char *layer, const char *labels, err_t *e)
+{
+    if (c->loaded && same(c->name, name) && (!sha256 || !*sha256 || same(c->sha256, sha256)) &&
+        (!layer || (c->head.feature && strcmp(c->head.feature, layer) == 0)))
+        return 0;
+    cam_classifier_close(c);
+    graph_init(&c->g);
+    if (model_load(name, sha256, &c->g, e))
+        return -1;
+    if (graph_infer_shapes(&c->g, NULL, 0, NULL, e) ||
+        head_find(&c->g, layer, labels, &c->head, e)) {
+        err_prefix(e, "model %s", name);
+        graph_free(&c->g);
+        return -1;
+    }
+    c->name = strdup(name);
+    c->sha256 = sha256 && *sha256 ? strdup(sha256) : NULL;
+    c->loaded = 1;
+    if (!c->name) {
+        cam_classifier_close(c);
+        return err_set(e, "out of memory");
+    }
+    return 0;
+}
+
+int cam_features_check(const cam_classifier *c, tensor *t, int *K, int *h, int *w, err_t *e)
+{
+    int nd = t->ndim;
+    if (nd == 4 && t->dims[0] == 1)
+        nd = 3;
+    if (nd != 3)
+        return err_set(e, "features '%s': shape must be C H W (got %d dims)", t->name, t->ndim);
+    int64_t C = t->dims[t->ndim - 3], H = t->dims[t->ndim - 2], W = t->dims[t->ndim - 1];
+    if (C != c->head.K)
+        return err_set(e, "features '%s': %lld channels, but the head of %s takes %d", t->name,
+                       (long long)C, c->name, c->head.K);
+    if (H <= 0 || W <= 0 || H * W > (1 << 24))
+        return err_set(e, "features '%s': bad spatial size %lldx%lld", t->name, (long long)W, (long long)H);
+    if (t->dtype != DT_F32 && tensor_to_f32(t, e))
+        return err_prefix(e, "features '%s'", t->name);
+    *K = (int)C;
+    *h = (int)H;
+    *w = (int)W;
+    return 0;
+}
+
+int cam_classifier_logits(const cam_classifier *c, const float *feat, int K, int h, int w,
+                          float *logits, err_t *e)
+{
+    size_t n = (size_t)h * w;
+    double *pooled = malloc(sizeof *pooled * (size_t)K);
+    if (!pooled)
+        return err_set(e, "out of memory");
+    for (int k = 0; k < K; k++) {
+        double s = 0;
+        const float *f = feat + (size_t)k * n;
+        for (size_t i = 0; i < n; i++)
+            s += f[i];
+        pooled[k] = s / (double)n;
+    }
+    const cam_head *hd = &c->head;
+    for (int cl = 0; cl < hd->nclasses; cl++) {
+        double s;
+        if (hd->identity) {
+            s = pooled[cl];
+        } else {
+            const float *wr = hd->W + (size_t)cl * K;
+            s = hd->b ? hd->b[cl] : 0.0;
+            for (int k = 0; k < K; k++)
+                s += (double)wr[k] * pooled[k];
+        }
+        logits[cl] = (float)s;
+    }
+    free(pooled);
+    return 0;
+}
+
+void cam_classifier_map(const cam_classifier *c, const float *feat, int K, int h, int w,
+                        int cls, float *map)
+{
+    size_t n = (size_t)h * w;
+    if (c->head.identity)
+        memcpy(map, feat + (size_t)cls * n, sizeof *map * n);
+    else
+        cam_map_linear(feat, K, n, c->head.W + (size_t)cls * K, map);
+}
+
+void cam_softmax(const float *logits, int n, double *prob)
+{
+    double mx = -INFINITY, s = 0;
+    for (int i = 0; i < n; i++)
+        if (logits[i] > mx)
+            mx = logits[i];
+    for (int i = 0; i < n; i++)
+        s += prob[i] = exp((double)logits[i] - mx);
+    for (int i = 0; i < n; i++)
+        prob[i] /= s;
+}
+
+void cam_topk(const float *logits, int n, int k, int *idx)
+{
+    if (k > n)
+        k = n;
+    for (int j = 0; j < k; j++) {
+        int best = -1;
+        for (int i = 0; i < n; i++) {
+            int taken = 0;
+            for (int q = 0; q < j && !taken; q++)
+                taken = idx[q] == i;
+            if (taken)
+                continue;
+            /* strictly greater keeps the lower index on ties; NaN never wins */
+            if (best < 0 || logits[i] > logits[best] || (isnan(logits[best]) && !isnan(logits[i])))
+                best = i;
+        }
+        idx[j] = best;
+    }
+}
+
+static int label_matches(const char *label, const char *s)
+{
+    if (strcmp(label, s) == 0)
+        return 1;
+    /* "n02124075 Egyptian cat": the part after the WordNet id */
+    const char *sp = strchr(label, ' ');
+    if (sp && label[0] == 'n' && strcmp(sp + 1, s) == 0)
+        return 1;
+    const char *name = sp && label[0] == 'n' ? sp + 1 : label;
+    /* "tabby, tabby cat": the first name */
+    size_t n = strcspn(name, ",");
+    return strlen(s) == n && strncmp(name, s, n) == 0;
+}
+
+int cam_class_parse(const cam_classifier *c, const char *s, err_t *e)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s && !*end) {
+        if (v < 0 || v >= c->head.nclasses)
+            return err_set(e, "class %ld is out of range 0..%d", v, c->head.nclasses - 1);
+        return (int)v;
+    }
+    if (c->head.labels)
+        for (int i = 0; i < c->head.nclasses; i++)
+            if (c->head.labels[i] && label_matches(c->head.labels[i], s))
+                return i;
+    return err_set(e, "class '%s' is neither an index nor a label of %s", s, c->name);
+}

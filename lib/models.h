@@ -1,0 +1,68 @@
+/* models.h - finding the model a record names, and the classifier view of
+ * it that the CAM stages share (gap-classify, cam-map).
+ *
+ * A record names its model by the path given to cnn-features ("model") and
+ * the file's digest ("model_sha256").  The path is looked for as given,
+ * then as $CAM_MODELS/<basename>, then as ../shared/models/<basename>
+ * relative to the current directory; the first file that exists is used,
+ * and when the record carries a digest the file's must equal it.
+ */
+#ifndef CAM_MODELS_H
+#define CAM_MODELS_H
+
+#include "graph.h"
+#include "head.h"
+#include "tensor.h"
+
+/* The path of the first existing candidate for name, malloc'd; NULL with e
+ * set (naming every place looked at) when there is none. */
+char *model_locate(const char *name, err_t *e);
+
+/* model_locate + graph_load; sha256 (NULL or "" to skip) must equal the
+ * file's digest, else an error naming both digests. */
+int model_load(const char *name, const char *sha256, graph *g, err_t *e);
+
+/* A classifier: the model, its CAM head, and what turns a feature record
+ * into logits. */
+typedef struct {
+    char    *name;        /* model as named (record or -m) */
+    char    *sha256;      /* the record's digest, or NULL */
+    graph    g;
+    cam_head head;
+    int      loaded;
+} cam_classifier;
+
+/* Opens (or keeps, when it is already the same model) the classifier for
+ * model name.  layer: the record's feature tensor name, or NULL for the
+ * automatic CAM layer; labels: a labels file or NULL. */
+int cam_classifier_open(cam_classifier *c, const char *name, const char *sha256,
+                        const char *layer, const char *labels, err_t *e);
+void cam_classifier_close(cam_classifier *c);
+
+/* Checks a feature record against the head: f32 payload (converted in
+ * place), C x h x w or 1 x C x h x w with C = head.K.  Fills K, h, w. */
+int cam_features_check(const cam_classifier *c, tensor *t, int *K, int *h, int *w, err_t *e);
+
+/* logits (nclasses floats) of a checked feature record: global average
+ * pooling then the head's linear layer with its bias (identity head: the
+ * pooled channels).  Accumulated in double. */
+int cam_classifier_logits(const cam_classifier *c, const float *feat, int K, int h, int w,
+                          float *logits, err_t *e);
+
+/* Class map of class cls (h*w floats): sum_k W[cls][k] f_k, or channel cls
+ * for an identity head. */
+void cam_classifier_map(const cam_classifier *c, const float *feat, int K, int h, int w,
+                        int cls, float *map);
+
+/* Softmax of n logits into prob (double accumulation, max subtracted). */
+void cam_softmax(const float *logits, int n, double *prob);
+
+/* Indices of the k largest logits, descending; ties: the lower index first. */
+void cam_topk(const float *logits, int n, int k, int *idx);
+
+/* Resolves a class given as an index or as a label (exact, or the part of
+ * a synset line after its WordNet id, or the first comma-separated name).
+ * Returns the index, or -1 with e set. */
+int cam_class_parse(const cam_classifier *c, const char *s, err_t *e);
+
+#endif
