@@ -4,7 +4,8 @@
  *
  * Implementations:
  *   "ref"        lib/ref/conv2d.c, any shape (reference = 1, or fallback)
- *   "depthwise"  group == cin == cout: direct, one channel per task
+ *   "depthwise"  group == cin == cout: direct, one channel per task, each
+ *                tap one contiguous vector run (kern_dw.h)
  *   "gemm"       out[co][n] = sum_k W[co][k] col[k][n] per group, on the
  *                packed GEMM core (kern_gemm.h): weights packed here into
  *                MR-row panels with the bias padded beside them; each task
@@ -19,6 +20,7 @@
 #include "kernels.h"
 #include "kern_gemm.h"
 #include "kern_grid.h"
+#include "kern_dw.h"
 
 enum { IMPL_REF, IMPL_DW, IMPL_GEMM };
 
@@ -34,6 +36,8 @@ struct conv_kernel {
     int mpg;             /* gemm: rows per group padded to whole panels */
     float *apack;        /* gemm: group x mpg x kk, MR-row panels */
     float *bpad;         /* gemm: group x mpg biases, or NULL */
+    int level;           /* depthwise: SIMD level */
+    dw_plan dw;          /* depthwise: plane layout */
     size_t wbytes;
 };
 
@@ -93,6 +97,14 @@ conv_kernel *conv_prepare(const conv_params *p, const float *weights, const floa
                 p->pt == 0 && p->pl == 0 && p->pb == 0 && p->pr == 0 &&
                 p->oh == p->h && p->ow == p->w;
 
+    if (k->impl == IMPL_DW) {
+        k->level = simd_level();
+        if (dw_plan_init(&k->dw, p) < 0) {
+            conv_free(k);
+            err_set(e, "conv: out of memory");
+            return NULL;
+        }
+    }
     if (k->impl == IMPL_GEMM) {
         const gemm_arch *ar = k->ar = gemm_arch_get(simd_level());
         int mr = ar->mr;
@@ -147,6 +159,8 @@ static size_t conv_bstride(const conv_kernel *k)
 size_t conv_scratch_bytes(const conv_kernel *k, int nthreads)
 {
     if (nthreads < 1) nthreads = 1;
+    if (k->impl == IMPL_DW)
+        return (size_t)nthreads * dw_scratch_floats(&k->dw, &k->p) * sizeof(float);
     if (k->impl != IMPL_GEMM) return 0;
     return (size_t)nthreads * conv_bstride(k) * sizeof(float);
 }
@@ -154,7 +168,9 @@ size_t conv_scratch_bytes(const conv_kernel *k, int nthreads)
 const char *conv_impl_name(const conv_kernel *k)
 {
     switch (k->impl) {
-    case IMPL_DW:   return "depthwise";
+    case IMPL_DW:
+        return k->level == SIMD_AVX512 ? "depthwise-avx512"
+             : k->level == SIMD_AVX2 ? "depthwise-avx2" : "depthwise-c";
     case IMPL_GEMM:
         if (k->ar->level == SIMD_AVX512) return k->direct ? "gemm-1x1-avx512" : "gemm-avx512";
         if (k->ar->level == SIMD_AVX2) return k->direct ? "gemm-1x1-avx2" : "gemm-avx2";
@@ -175,14 +191,8 @@ void conv_free(conv_kernel *k)
     free(k->bias);
     free(k->apack);
     free(k->bpad);
+    dw_plan_free(&k->dw);
     free(k);
-}
-
-static inline float act1(const conv_params *p, float v)
-{
-    if (p->act == ACT_RELU) return v < 0.0f ? 0.0f : v;
-    if (p->act == ACT_CLIP) return v < p->act_min ? p->act_min : v > p->act_max ? p->act_max : v;
-    return v;
 }
 
 typedef struct {
@@ -292,24 +302,10 @@ static void dw_task(void *ctx, int c, int thread)
     const conv_job *j = ctx;
     const conv_kernel *k = j->k;
     const conv_params *p = &k->p;
-    const float *ip = j->in + (size_t)c * p->h * p->w;
-    const float *w = k->w + (size_t)c * p->kh * p->kw;
-    float b = k->bias ? k->bias[c] : 0.0f;
-    float *o = j->out + (size_t)c * k->npix;
-    for (int oy = 0; oy < p->oh; oy++)
-        for (int ox = 0; ox < p->ow; ox++) {
-            float s = b;
-            for (int ky = 0; ky < p->kh; ky++) {
-                int iy = oy * p->sh - p->pt + ky * p->dh;
-                if (iy < 0 || iy >= p->h) continue;
-                for (int kx = 0; kx < p->kw; kx++) {
-                    int ix = ox * p->sw - p->pl + kx * p->dw;
-                    if (ix < 0 || ix >= p->w) continue;
-                    s += ip[(size_t)iy * p->w + ix] * w[ky * p->kw + kx];
-                }
-            }
-            o[(size_t)oy * p->ow + ox] = act1(p, s);
-        }
+    float *scratch = (float *)j->scratch + (size_t)thread * dw_scratch_floats(&k->dw, p);
+    dw_channel(k->level, &k->dw, p, j->in + (size_t)c * p->h * p->w,
+               k->w + (size_t)c * p->kh * p->kw, k->bias ? k->bias[c] : 0.0f,
+               j->out + (size_t)c * k->npix, scratch);
 }
 
 void conv_run(const conv_kernel *k, const float *in, float *out, void *scratch, threadpool *tp)

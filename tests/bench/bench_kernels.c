@@ -2,8 +2,11 @@
  * GoogLeNet, MobileNetV2 and ResNet-18 (224x224 input), at 1 and 2
  * threads, and of sgemm on a few square sizes.
  *
- *   bench_kernels [-n googlenet|mobilenetv2|resnet18|all] [-t threads]
- *                 [-r runs] [-v]
+ *   bench_kernels [-cv] [-n googlenet|mobilenetv2|resnet18|all]
+ *                 [-t threads] [-r runs]
+ *
+ * -c times with process CPU time divided by the threads (steadier on a
+ * shared machine, blind to idle waits), -v prints every layer.
  *
  * Prints one line per layer with -v, and per network the sum of the
  * per-layer median times.  Run with CAM_SIMD=avx2|portable to compare. */
@@ -52,9 +55,16 @@ static const layer mobilenetv2[] = {
     {0,0,0,0,0,0}
 };
 
+static int cputime;   /* -c: process CPU time / threads instead of wall time */
+static int cur_threads = 1;
+
 static double now(void)
 {
     struct timespec ts;
+    if (cputime) {
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+        return (ts.tv_sec + ts.tv_nsec * 1e-9) / cur_threads;
+    }
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
@@ -112,6 +122,7 @@ static double bench_layer(const layer *L, threadpool *tp, double *flops, const c
 static void bench_net(const char *name, const layer *L, int nthreads)
 {
     threadpool *tp = tp_create(nthreads);
+    cur_threads = nthreads;
     double total = 0, tflops = 0;
     for (int i = 0; L[i].cin; i++) {
         double fl;
@@ -134,14 +145,15 @@ int main(int argc, char **argv)
 {
     const char *net = "all";
     int threads = 0, c;
-    while ((c = getopt(argc, argv, "n:t:r:v")) != -1) {
+    while ((c = getopt(argc, argv, "cn:t:r:v")) != -1) {
         switch (c) {
         case 'n': net = optarg; break;
         case 't': threads = atoi(optarg); break;
         case 'r': runs = atoi(optarg); break;
         case 'v': verbose = 1; break;
+        case 'c': cputime = 1; break;
         default:
-            fprintf(stderr, "usage: bench_kernels [-n net] [-t threads] [-r runs] [-v]\n");
+            fprintf(stderr, "usage: bench_kernels [-cv] [-n net] [-t threads] [-r runs]\n");
             return 2;
         }
     }

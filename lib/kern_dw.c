@@ -1,0 +1,232 @@
+/* kern_dw.c - depthwise convolution through stride-phase planes (see
+ * kern_dw.h), with AVX-512, AVX2 and portable inner loops. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "kern_dw.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#define DW_SLACK 64       /* floats past the end a vector loop may touch */
+
+int dw_plan_init(dw_plan *d, const conv_params *p)
+{
+    memset(d, 0, sizeof *d);
+    int ph = p->h + p->pt + p->pb, pw = p->w + p->pl + p->pr;
+    d->Hq = (ph + p->sh - 1) / p->sh;
+    d->L = (pw + p->sw - 1) / p->sw;
+    /* the last vector of the last row reads up to DW_SLACK - 1 floats past
+     * oh*L, shifted by the widest tap's column offset */
+    size_t colmax = (size_t)(p->kw - 1) * p->dw / p->sw;
+    d->plane = ((size_t)d->Hq * d->L + colmax + DW_SLACK + 15) & ~(size_t)15;
+    d->wide = ((size_t)p->oh * d->L + DW_SLACK + 15) & ~(size_t)15;
+    d->ntaps = p->kh * p->kw;
+    d->off = malloc((size_t)d->ntaps * sizeof *d->off);
+    if (!d->off) return -1;
+    for (int ky = 0; ky < p->kh; ky++)
+        for (int kx = 0; kx < p->kw; kx++) {
+            int a = ky * p->dh % p->sh, b = kx * p->dw % p->sw;
+            size_t pl = (size_t)a * p->sw + b;
+            d->off[ky * p->kw + kx] = (int)(pl * d->plane + (size_t)(ky * p->dh / p->sh) * d->L
+                                            + kx * p->dw / p->sw);
+        }
+    return 0;
+}
+
+void dw_plan_free(dw_plan *d)
+{
+    free(d->off);
+    d->off = NULL;
+}
+
+size_t dw_scratch_floats(const dw_plan *d, const conv_params *p)
+{
+    return (size_t)p->sh * p->sw * d->plane + d->wide;
+}
+
+#if defined(__x86_64__)
+/* dst[j] = src[2j] for j < n */
+__attribute__((target("avx512f")))
+static void gather2_avx512(float *dst, const float *src, int n)
+{
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14,
+                                           16, 18, 20, 22, 24, 26, 28, 30);
+    int j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m512 a = _mm512_loadu_ps(src + 2 * j), b = _mm512_loadu_ps(src + 2 * j + 16);
+        _mm512_storeu_ps(dst + j, _mm512_permutex2var_ps(a, even, b));
+    }
+    if (j < n) {
+        int r = 2 * (n - j) - 1;          /* floats needed: src[2j .. 2n-2] */
+        __mmask16 ma = (__mmask16)(r >= 16 ? 0xffff : (1u << r) - 1);
+        __mmask16 mb = (__mmask16)(r > 16 ? (1u << (r - 16)) - 1 : 0);
+        __m512 a = _mm512_maskz_loadu_ps(ma, src + 2 * j);
+        __m512 b = _mm512_maskz_loadu_ps(mb, src + 2 * j + 16);
+        _mm512_mask_storeu_ps(dst + j, (__mmask16)((1u << (n - j)) - 1),
+                              _mm512_permutex2var_ps(a, even, b));
+    }
+}
+
+/* out[x] = clamp(in[x], lo, hi) for x < n */
+__attribute__((target("avx512f")))
+static void clamp_avx512(float *out, const float *in, int n, float lo, float hi)
+{
+    __m512 l = _mm512_set1_ps(lo), h = _mm512_set1_ps(hi);
+    int x = 0;
+    for (; x + 16 <= n; x += 16)
+        _mm512_storeu_ps(out + x, _mm512_min_ps(_mm512_max_ps(_mm512_loadu_ps(in + x), l), h));
+    if (x < n) {
+        __mmask16 m = (__mmask16)((1u << (n - x)) - 1);
+        _mm512_mask_storeu_ps(out + x, m,
+                              _mm512_min_ps(_mm512_max_ps(_mm512_maskz_loadu_ps(m, in + x), l), h));
+    }
+}
+
+__attribute__((target("avx2,fma")))
+static void clamp_avx2(float *out, const float *in, int n, float lo, float hi)
+{
+    __m256 l = _mm256_set1_ps(lo), h = _mm256_set1_ps(hi);
+    int x = 0;
+    for (; x + 8 <= n; x += 8)
+        _mm256_storeu_ps(out + x, _mm256_min_ps(_mm256_max_ps(_mm256_loadu_ps(in + x), l), h));
+    for (; x < n; x++) {
+        float v = in[x];
+        out[x] = v < lo ? lo : v > hi ? hi : v;
+    }
+}
+#endif
+
+/* Fills the sh*sw planes from one input channel. */
+static void dw_planes(int level, const dw_plan *d, const conv_params *p, const float *in,
+                      float *pl)
+{
+    for (int a = 0; a < p->sh; a++)
+        for (int b = 0; b < p->sw; b++) {
+            float *P = pl + ((size_t)a * p->sw + b) * d->plane;
+            /* padded column j*sw + b is input column j*sw + b - pl: valid
+             * for j in [jlo, jhi) */
+            int x0 = b - p->pl;
+            int jlo = x0 >= 0 ? 0 : (-x0 + p->sw - 1) / p->sw;
+            int jhi = x0 >= p->w ? 0 : (p->w - x0 + p->sw - 1) / p->sw;
+            if (jhi > d->L) jhi = d->L;
+            if (jlo > jhi) jlo = jhi;
+            for (int i = 0; i < d->Hq; i++) {
+                float *row = P + (size_t)i * d->L;
+                int iy = i * p->sh + a - p->pt;
+                if (iy < 0 || iy >= p->h) {
+                    memset(row, 0, (size_t)d->L * sizeof(float));
+                    continue;
+                }
+                const float *src = in + (size_t)iy * p->w + x0;
+                for (int j = 0; j < jlo; j++) row[j] = 0.0f;
+                if (p->sw == 1)
+                    memcpy(row + jlo, src + jlo, (size_t)(jhi - jlo) * sizeof(float));
+#if defined(__x86_64__)
+                else if (p->sw == 2 && level >= SIMD_AVX512)
+                    gather2_avx512(row + jlo, src + 2 * jlo, jhi - jlo);
+#endif
+                else
+                    for (int j = jlo; j < jhi; j++) row[j] = src[(size_t)j * p->sw];
+                for (int j = jhi; j < d->L; j++) row[j] = 0.0f;
+            }
+            memset(P + (size_t)d->Hq * d->L, 0,
+                   (d->plane - (size_t)d->Hq * d->L) * sizeof(float));
+        }
+}
+
+static void dw_taps_c(const dw_plan *d, const float *pl, const float *w, float bias,
+                      float *wide, size_t n)
+{
+    for (size_t t = 0; t < n; t++) wide[t] = bias;
+    for (int k = 0; k < d->ntaps; k++) {
+        const float *src = pl + d->off[k];
+        float wk = w[k];
+        for (size_t t = 0; t < n; t++) wide[t] += wk * src[t];
+    }
+}
+
+#if defined(__x86_64__)
+/* 64 outputs per pass in four accumulators, all taps, then store. */
+__attribute__((target("avx512f")))
+static void dw_taps_avx512(const dw_plan *d, const float *pl, const float *w, float bias,
+                           float *wide, size_t n)
+{
+    __m512 b = _mm512_set1_ps(bias);
+    for (size_t t = 0; t < n; t += 64) {
+        __m512 a0 = b, a1 = b, a2 = b, a3 = b;
+        for (int k = 0; k < d->ntaps; k++) {
+            const float *s = pl + d->off[k] + t;
+            __m512 wk = _mm512_set1_ps(w[k]);
+            a0 = _mm512_fmadd_ps(wk, _mm512_loadu_ps(s), a0);
+            a1 = _mm512_fmadd_ps(wk, _mm512_loadu_ps(s + 16), a1);
+            a2 = _mm512_fmadd_ps(wk, _mm512_loadu_ps(s + 32), a2);
+            a3 = _mm512_fmadd_ps(wk, _mm512_loadu_ps(s + 48), a3);
+        }
+        _mm512_storeu_ps(wide + t, a0);
+        _mm512_storeu_ps(wide + t + 16, a1);
+        _mm512_storeu_ps(wide + t + 32, a2);
+        _mm512_storeu_ps(wide + t + 48, a3);
+    }
+}
+
+__attribute__((target("avx2,fma")))
+static void dw_taps_avx2(const dw_plan *d, const float *pl, const float *w, float bias,
+                         float *wide, size_t n)
+{
+    __m256 b = _mm256_set1_ps(bias);
+    for (size_t t = 0; t < n; t += 32) {
+        __m256 a0 = b, a1 = b, a2 = b, a3 = b;
+        for (int k = 0; k < d->ntaps; k++) {
+            const float *s = pl + d->off[k] + t;
+            __m256 wk = _mm256_set1_ps(w[k]);
+            a0 = _mm256_fmadd_ps(wk, _mm256_loadu_ps(s), a0);
+            a1 = _mm256_fmadd_ps(wk, _mm256_loadu_ps(s + 8), a1);
+            a2 = _mm256_fmadd_ps(wk, _mm256_loadu_ps(s + 16), a2);
+            a3 = _mm256_fmadd_ps(wk, _mm256_loadu_ps(s + 24), a3);
+        }
+        _mm256_storeu_ps(wide + t, a0);
+        _mm256_storeu_ps(wide + t + 8, a1);
+        _mm256_storeu_ps(wide + t + 16, a2);
+        _mm256_storeu_ps(wide + t + 24, a3);
+    }
+}
+#endif
+
+void dw_channel(int level, const dw_plan *d, const conv_params *p, const float *in,
+                const float *w, float bias, float *out, float *scratch)
+{
+    float *pl = scratch, *wide = scratch + (size_t)p->sh * p->sw * d->plane;
+    size_t n = (size_t)p->oh * d->L;
+    dw_planes(level, d, p, in, pl);
+#if defined(__x86_64__)
+    /* the vector loops round n up to 64 / 32: the slack covers it */
+    if (level >= SIMD_AVX512)
+        dw_taps_avx512(d, pl, w, bias, wide, n);
+    else if (level >= SIMD_AVX2)
+        dw_taps_avx2(d, pl, w, bias, wide, n);
+    else
+#endif
+        dw_taps_c(d, pl, w, bias, wide, n);
+    float lo = -INFINITY, hi = INFINITY;
+    if (p->act == ACT_RELU) lo = 0.0f;
+    if (p->act == ACT_CLIP) { lo = p->act_min; hi = p->act_max; }
+    for (int oy = 0; oy < p->oh; oy++) {
+        const float *s = wide + (size_t)oy * d->L;
+        float *o = out + (size_t)oy * p->ow;
+        if (p->act == ACT_NONE)
+            memcpy(o, s, (size_t)p->ow * sizeof(float));
+#if defined(__x86_64__)
+        else if (level >= SIMD_AVX512)
+            clamp_avx512(o, s, p->ow, lo, hi);
+        else if (level >= SIMD_AVX2)
+            clamp_avx2(o, s, p->ow, lo, hi);
+#endif
+        else
+            for (int x = 0; x < p->ow; x++) {
+                float v = s[x];
+                o[x] = v < lo ? lo : v > hi ? hi : v;
+            }
+    }
+}

@@ -1,0 +1,37 @@
+/* kern_dw.h - internal: depthwise convolution (group == cin == cout), one
+ * channel at a time.
+ *
+ * The zero-padded input channel (ph = h+pt+pb rows, pw = w+pl+pr columns)
+ * is split by stride phase into sh*sw planes: plane (a, b) holds padded
+ * pixel (i*sh + a, j*sw + b) at [i*L + j], with Hq = ceil(ph/sh) rows of
+ * L = ceil(pw/sw) floats.  Tap (ky, kx) then reads, for output pixel
+ * (oy, ox), plane ((ky*dh) % sh, (kx*dw) % sw) at flat index
+ *     t + ((ky*dh)/sh) * L + (kx*dw)/sw,   t = oy*L + ox,
+ * so every tap is one contiguous run over t = 0 .. oh*L: rows of the
+ * output are computed L wide (the columns past ow are junk, dropped when
+ * the result is copied out).  Any kernel size, stride and dilation.
+ */
+#ifndef CAM_KERN_DW_H
+#define CAM_KERN_DW_H
+
+#include <stddef.h>
+#include "kernels.h"
+
+typedef struct {
+    int Hq, L;            /* plane rows and row length */
+    size_t plane;         /* floats per plane, with slack for vector tails */
+    size_t wide;          /* floats of the L-wide output, with slack */
+    int ntaps;
+    int *off;             /* ntaps: plane index * plane + offset within it */
+} dw_plan;
+
+int    dw_plan_init(dw_plan *d, const conv_params *p);
+void   dw_plan_free(dw_plan *d);
+size_t dw_scratch_floats(const dw_plan *d, const conv_params *p);
+
+/* Channel c: in is its h x w input, w its kh*kw weights, out its oh x ow
+ * output; scratch holds dw_scratch_floats() floats (64-byte aligned). */
+void dw_channel(int level, const dw_plan *d, const conv_params *p, const float *in,
+                const float *w, float bias, float *out, float *scratch);
+
+#endif
