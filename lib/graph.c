@@ -19,11 +19,6 @@
 #include <sha2.h>
 #include "graph.h"
 
-/* The TFLite loader lives in lib/tflite.c, written separately; until it is
- * part of the library a TFLite file is reported as unsupported instead of
- * breaking the link of every program that loads models. */
-#pragma weak tflite_load_buffer
-
 void graph_init(graph *g)
 {
     memset(g, 0, sizeof *g);
@@ -202,8 +197,7 @@ int graph_load(const char *path, graph *g, err_t *e)
     if (!dir)
         rc = err_set(e, "out of memory");
     else if (n >= 8 && memcmp(data + 4, "TFL3", 4) == 0)
-        rc = tflite_load_buffer ? tflite_load_buffer(data, n, g, e)
-                                : err_set(e, "%s: TFLite models are not supported by this build", path);
+        rc = tflite_load_buffer(data, n, g, e);
     else
         rc = onnx_load_buffer(data, n, dir, g, e);
     free(dir);
