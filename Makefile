@@ -51,6 +51,7 @@ CLI_T    := $(sort $(wildcard tests/cli/*.t))
 MANPAGES := $(wildcard man/*.[1-8])
 
 .DELETE_ON_ERROR:
+.SECONDARY:
 .PHONY: all check unit cli lint-man install uninstall clean deps fuzz FORCE
 
 all: $(TOOLS) $(SCRIPTS)
