@@ -20,6 +20,7 @@ struct engine {
     int         src;
     int         nout;
     int        *outs;          /* tensor index of each output */
+    float     **outf;          /* float copies of integer constant outputs */
     int         nrun;
     int        *run;           /* node indices in execution order */
     int         nlist;
@@ -414,6 +415,22 @@ static int plan(engine *en, const graph *g, const engine_opts *o, err_t *e)
         }
     }
 
+    /* integer constants asked for as outputs are returned as floats */
+    en->outf = calloc((unsigned)en->nout, sizeof *en->outf);
+    if (!en->outf)
+        return err_set(e, "out of memory");
+    for (int i = 0; i < en->nout; i++) {
+        const etensor *t = &c->t[en->outs[i]];
+        if (t->cdata && t->dtype == DT_I64) {
+            size_t cnt = t->numel > 0 ? (size_t)t->numel : 0;
+            en->outf[i] = malloc(sizeof(float) * (cnt + 1));
+            if (!en->outf[i])
+                return err_set(e, "out of memory");
+            for (int64_t j = 0; j < t->numel; j++)
+                en->outf[i][j] = (float)((const int64_t *)t->cdata)[j];
+        }
+    }
+
     /* scratch and threads */
     for (int r = 0; r < en->nrun; r++) {
         enode *n = &c->n[en->run[r]];
@@ -464,6 +481,10 @@ void engine_free(engine *en)
     if (!en)
         return;
     ectx_free(&en->c);
+    if (en->outf)
+        for (int i = 0; i < en->nout; i++)
+            free(en->outf[i]);
+    free(en->outf);
     free(en->outs);
     free(en->run);
     free(en->list);
@@ -478,9 +499,11 @@ int engine_run(engine *en, const float *input, err_t *e)
 {
     ectx *c = &en->c;
     etensor *s = &c->t[en->src];
-    if (!input)
-        return err_set(e, "no input");
-    memcpy(s->ptr, input, sizeof(float) * (size_t)s->numel);
+    if (s->numel > 0) {
+        if (!input)
+            return err_set(e, "no input");
+        memcpy(s->ptr, input, sizeof(float) * (size_t)s->numel);
+    }
     quant_round(s, s->ptr, s->numel);
     for (int r = 0; r < en->nrun; r++) {
         enode *n = &c->n[en->run[r]];
@@ -523,7 +546,9 @@ const char *engine_output_name(const engine *en, int i)
 
 const float *engine_output(const engine *en, int i)
 {
-    return i >= 0 && i < en->nout ? en->c.t[en->outs[i]].ptr : NULL;
+    if (i < 0 || i >= en->nout)
+        return NULL;
+    return en->outf[i] ? en->outf[i] : en->c.t[en->outs[i]].ptr;
 }
 
 int engine_ntensors(const engine *en)

@@ -308,7 +308,10 @@ static int flatten_infer(ectx *c, enode *n, err_t *e)
     if (need_inputs(n, 1, 1, e) < 0)
         return -1;
     const etensor *x = IN(n, 0);
-    if (norm_axis(gnode_attr_int(n->g, "axis", 1), x->ndim + 1, &ax) < 0)
+    ax = gnode_attr_int(n->g, "axis", 1);
+    if (ax < 0)
+        ax += x->ndim;
+    if (ax < 0 || ax > x->ndim)
         return node_err(n, e, "axis out of range");
     for (int i = 0; i < x->ndim; i++)
         d[i < ax ? 0 : 1] *= x->dims[i];

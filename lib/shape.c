@@ -559,8 +559,8 @@ static int resolve_source(const ectx *c0, const graph *g, const char *input, int
         if (in_ndim > TENSOR_MAXDIM)
             return err_set(e, "input shape: rank %d out of range", in_ndim);
         for (int i = 0; i < in_ndim; i++)
-            if (in_dims[i] <= 0)
-                return err_set(e, "input shape: dimension %d must be positive", i);
+            if (in_dims[i] < 0)
+                return err_set(e, "input shape: dimension %d is negative", i);
         *ndim = in_ndim;
         memcpy(dims, in_dims, sizeof(int64_t) * (size_t)in_ndim);
         return 0;
