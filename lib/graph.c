@@ -16,8 +16,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <sha2.h>
 #include "graph.h"
+#include "sha256.h"
 
 void graph_init(graph *g)
 {
@@ -69,7 +69,14 @@ void graph_free(graph *g)
 
 void sha256_hex(const void *buf, size_t n, char out[65])
 {
-    SHA256Data(n ? buf : (const void *)"", n, out);
+    static const char hexdig[] = "0123456789abcdef";
+    uint8_t d[32];
+    sha256_digest(buf, n, d);
+    for (int i = 0; i < 32; i++) {
+        out[2 * i] = hexdig[d[i] >> 4];
+        out[2 * i + 1] = hexdig[d[i] & 15];
+    }
+    out[64] = '\0';
 }
 
 /* ---------------------------------------------------------------- loading */
