@@ -2,9 +2,11 @@
  * (see eval.h). */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include "cam.h"
 #include "eval.h"
 
 #define EVAL_MAXFIELDS 16
@@ -488,6 +490,158 @@ int eval_set_sweep(eval_set *s, double step, err_t *e)
     s->nthr = n;
     s->step = step;
     return 0;
+}
+
+void eval_boxes_free(eval_boxes *b, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free(b[i].box);
+        b[i].box = NULL;
+        b[i].nbox = 0;
+    }
+}
+
+/* Contours of the mask u8 > thr inside its foreground's bounding
+ * rectangle, as boxes of the wsol rule in full-map coordinates.  The
+ * foreground lies within r[4] (x0,y0,x1,y1, inclusive; the previous,
+ * lower threshold's rectangle), which is updated.  crop: scratch of w*h
+ * bytes. */
+static int wsol_boxes_at(const uint8_t *u8, int w, int h, int thr, int r[4], uint8_t *crop,
+                         eval_boxes *out, err_t *e)
+{
+    int bx0 = w, by0 = h, bx1 = -1, by1 = -1;
+    for (int y = r[1]; y <= r[3]; y++) {
+        const uint8_t *row = u8 + (size_t)y * w;
+        int x0 = r[0], x1 = r[2];
+        while (x0 <= x1 && row[x0] <= thr)
+            x0++;
+        if (x0 > x1)
+            continue;
+        while (row[x1] <= thr)
+            x1--;
+        if (by1 < 0)
+            by0 = y;
+        by1 = y;
+        if (x0 < bx0)
+            bx0 = x0;
+        if (x1 > bx1)
+            bx1 = x1;
+    }
+    if (by1 >= 0) {
+        r[0] = bx0;
+        r[1] = by0;
+        r[2] = bx1;
+        r[3] = by1;
+    } else {
+        r[0] = r[1] = 0;
+        r[2] = r[3] = -1;
+    }
+    out->largest = 0;
+    if (by1 < 0) {                  /* no contour: one box [0,0,0,0] */
+        out->box = calloc(1, sizeof *out->box);
+        if (!out->box)
+            return err_set(e, "out of memory");
+        out->nbox = 1;
+        return 0;
+    }
+    int cw = bx1 - bx0 + 1, ch = by1 - by0 + 1;
+    for (int y = 0; y < ch; y++) {
+        const uint8_t *row = u8 + (size_t)(y + by0) * w + bx0;
+        for (int x = 0; x < cw; x++)
+            crop[(size_t)y * cw + x] = row[x] > thr;
+    }
+    cam_contour *c;
+    int nc;
+    if (cam_find_contours(crop, cw, ch, &c, &nc, e) < 0)
+        return -1;
+    if (nc < 1) {                   /* cannot happen with a foreground pixel */
+        free(c);
+        return err_set(e, "contours: none around a foreground");
+    }
+    out->box = malloc((size_t)nc * sizeof *out->box);
+    if (!out->box) {
+        free(c);
+        return err_set(e, "out of memory");
+    }
+    for (int i = 0; i < nc; i++) {
+        int x = c[i].x + bx0, y = c[i].y + by0;
+        out->box[i].x0 = x;
+        out->box[i].y0 = y;
+        out->box[i].x1 = x + c[i].w < w - 1 ? x + c[i].w : w - 1;
+        out->box[i].y1 = y + c[i].h < h - 1 ? y + c[i].h : h - 1;
+        if (c[i].area > c[out->largest].area)
+            out->largest = i;
+    }
+    out->nbox = nc;
+    free(c);
+    return 0;
+}
+
+int eval_wsol_sweep(const eval_set *s, const double *m, int w, int h, eval_boxes *out, err_t *e)
+{
+    if (s->nthr <= 0)
+        return err_set(e, "no threshold sweep set");
+    if (w < 1 || h < 1 || (size_t)w * (size_t)h > CAM_MAX_PIXELS)
+        return err_set(e, "map size %dx%d out of range", w, h);
+    size_t n = (size_t)w * h;
+    uint8_t *u8 = malloc(n), *crop = malloc(n);
+    if (!u8 || !crop) {
+        free(u8);
+        free(crop);
+        return err_set(e, "out of memory");
+    }
+    /* wsolevaluation's normalisation, in float32 like cam_box_wsol:
+     * cam -= min; cam /= max; constant or non-finite -> zeros; then
+     * u8 = trunc(cam * 255). */
+    int bad = 0;
+    float lo = INFINITY, hi = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        float f = (float)m[i];
+        if (!isfinite(f))
+            bad = 1;
+        else if (f < lo)
+            lo = f;
+    }
+    for (size_t i = 0; i < n && !bad; i++) {
+        float f = (float)m[i] - lo;
+        if (f > hi)
+            hi = f;
+    }
+    uint8_t umax = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (bad || !(hi > 0)) {
+            u8[i] = 0;
+        } else {
+            float v = (((float)m[i] - lo) / hi) * 255.0f;
+            u8[i] = v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)v;
+        }
+        if (u8[i] > umax)
+            umax = u8[i];
+    }
+    int rc = 0, prev = -1, rect[4] = { 0, 0, w - 1, h - 1 };
+    for (int k = 0; k < s->nthr; k++)
+        out[k].nbox = 0, out[k].box = NULL;
+    for (int k = 0; k < s->nthr && rc == 0; k++) {
+        int thr = (int)(k * s->step * umax);
+        if (thr == prev) {          /* same mask as the previous tau */
+            out[k].box = malloc((size_t)out[k - 1].nbox * sizeof *out[k].box);
+            if (!out[k].box) {
+                rc = err_set(e, "out of memory");
+                break;
+            }
+            memcpy(out[k].box, out[k - 1].box, (size_t)out[k - 1].nbox * sizeof *out[k].box);
+            out[k].nbox = out[k - 1].nbox;
+            out[k].largest = out[k - 1].largest;
+            continue;
+        }
+        rc = wsol_boxes_at(u8, w, h, thr, rect, crop, &out[k], e);
+        prev = thr;
+    }
+    if (rc < 0)
+        eval_boxes_free(out, s->nthr);
+    free(u8);
+    free(crop);
+    return rc;
 }
 
 int eval_add_map_result(eval_set *s, eval_image *im, const eval_boxes *boxes,

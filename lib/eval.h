@@ -107,6 +107,16 @@ typedef struct {
     int   largest;             /* index of the v1 box in box[] */
 } eval_boxes;
 
+/* The wsol boxes (all contours, and which is the largest) of one map of
+ * w x h pixels (already at the image size) at every threshold of s's
+ * sweep: for each tau_i exactly what cam_box_wsol(m, w, h, tau_i, 1, ...)
+ * gives, with cam_box_wsol(..., 0, ...)'s box at index largest.  The map is
+ * normalised once and contours are traced only inside the bounding
+ * rectangle of the foreground.  out[0..nthr-1] is filled; free with
+ * eval_boxes_free. */
+int eval_wsol_sweep(const eval_set *s, const double *m, int w, int h, eval_boxes *out, err_t *e);
+void eval_boxes_free(eval_boxes *b, int n);
+
 /* Records image im's sweep: boxes[i] are the wsol boxes at tau_i (all
  * contours, with the index of the largest), gtk_iou the IoU of the paper
  * box of the GT-class map (< 0: not computed).  Copies what it needs. */
