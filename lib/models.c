@@ -10,6 +10,11 @@
 #include "engine.h"
 #include "models.h"
 
+/* graph.c calls the TFLite loader through a weak reference, which does not
+ * pull tflite.o out of libcam.a by itself: name it here so that every tool
+ * reading models named in records can load TFLite files. */
+int (*const model_tflite_loader)(const void *, size_t, graph *, err_t *) = tflite_load_buffer;
+
 static const char *base_name(const char *p)
 {
     const char *s = strrchr(p, '/');
@@ -84,6 +89,8 @@ static int same(const char *a, const char *b)
 
 void cam_classifier_close(cam_classifier *c)
 {
+    if (c->en)
+        engine_free(c->en);
     if (c->loaded) {
         head_free(&c->head);
         graph_free(&c->g);
@@ -140,34 +147,37 @@ int cam_features_check(const cam_classifier *c, tensor *t, int *K, int *h, int *
     return 0;
 }
 
-int cam_classifier_logits(const cam_classifier *c, const float *feat, int K, int h, int w,
+int cam_classifier_logits(cam_classifier *c, const float *feat, int K, int h, int w,
                           float *logits, err_t *e)
 {
-    size_t n = (size_t)h * w;
-    double *pooled = malloc(sizeof *pooled * (size_t)K);
-    if (!pooled)
-        return err_set(e, "out of memory");
-    for (int k = 0; k < K; k++) {
-        double s = 0;
-        const float *f = feat + (size_t)k * n;
-        for (size_t i = 0; i < n; i++)
-            s += f[i];
-        pooled[k] = s / (double)n;
-    }
     const cam_head *hd = &c->head;
-    for (int cl = 0; cl < hd->nclasses; cl++) {
-        double s;
-        if (hd->identity) {
-            s = pooled[cl];
-        } else {
-            const float *wr = hd->W + (size_t)cl * K;
-            s = hd->b ? hd->b[cl] : 0.0;
-            for (int k = 0; k < K; k++)
-                s += (double)wr[k] * pooled[k];
-        }
-        logits[cl] = (float)s;
+    int64_t dims[4] = { 1, K, h, w };
+    if (!c->en || memcmp(dims, c->en_dims, sizeof dims) != 0) {
+        if (c->en)
+            engine_free(c->en);
+        engine_opts o;
+        const char *outs[1] = { hd->logits };
+        memset(&o, 0, sizeof o);
+        o.threads = 1;
+        o.input = hd->feature;
+        o.in_ndim = 4;
+        memcpy(o.in_dims, dims, sizeof dims);
+        o.noutputs = 1;
+        o.outputs = outs;
+        if (!(c->en = engine_create(&c->g, &o, e)))
+            return err_prefix(e, "model %s: the head from '%s' to '%s'", c->name, hd->feature, hd->logits);
+        memcpy(c->en_dims, dims, sizeof dims);
     }
-    free(pooled);
+    if (engine_run(c->en, feat, e))
+        return err_prefix(e, "model %s: head", c->name);
+    int64_t od[TENSOR_MAXDIM], n = 1;
+    int nd = engine_output_shape(c->en, 0, od);
+    for (int i = 0; i < nd; i++)
+        n *= od[i];
+    if (n != hd->nclasses)
+        return err_set(e, "model %s: '%s' has %lld values for %d classes", c->name, hd->logits,
+                       (long long)n, hd->nclasses);
+    memcpy(logits, engine_output(c->en, 0), sizeof *logits * (size_t)n);
     return 0;
 }
 

@@ -30,6 +30,8 @@ typedef struct {
     graph    g;
     cam_head head;
     int      loaded;
+    struct engine *en;    /* runs the head: feature tensor -> logits */
+    int64_t  en_dims[4];  /* the feature shape it was planned for */
 } cam_classifier;
 
 /* Opens (or keeps, when it is already the same model) the classifier for
@@ -43,10 +45,11 @@ void cam_classifier_close(cam_classifier *c);
  * place), C x h x w or 1 x C x h x w with C = head.K.  Fills K, h, w. */
 int cam_features_check(const cam_classifier *c, tensor *t, int *K, int *h, int *w, err_t *e);
 
-/* logits (nclasses floats) of a checked feature record: global average
- * pooling then the head's linear layer with its bias (identity head: the
- * pooled channels).  Accumulated in double. */
-int cam_classifier_logits(const cam_classifier *c, const float *feat, int K, int h, int w,
+/* logits (nclasses floats) of a checked feature record: the model's own
+ * graph from the feature tensor to the logits, run by the engine (global
+ * average pooling, the linear layer with its bias; identity head: the
+ * pooled channels), so that quantised heads give the model's numbers. */
+int cam_classifier_logits(cam_classifier *c, const float *feat, int K, int h, int w,
                           float *logits, err_t *e);
 
 /* Class map of class cls (h*w floats): sum_k W[cls][k] f_k, or channel cls

@@ -22,3 +22,16 @@ mknpy() {
 # boxes: the x0 y0 x1 y1 columns of cam-bbox output, one box per line as
 # "[x0,y0,x1,y1]", joined by spaces
 boxes() { awk -F'\t' '{ printf "%s[%s,%s,%s,%s]", (NR > 1 ? " " : ""), $3, $4, $5, $6 }'; }
+
+# npyrec FILE NAME [KEY=VALUE ...]: a record from a little-endian f32 .npy
+# (format 1.0/2.0), without tensor-npy
+npyrec() {
+    perl -e 'my ($f, $name, @m) = @ARGV; open(my $i, "<", $f) or die "$f: $!"; binmode $i;
+             local $/; my $b = <$i>; my $v = ord(substr($b, 6, 1));
+             my ($hl, $off) = $v == 1 ? (unpack("v", substr($b, 8, 2)), 10) : (unpack("V", substr($b, 8, 4)), 12);
+             my $h = substr($b, $off, $hl); $h =~ /<f4/ or die "$f: not <f4";
+             $h =~ /shape.: \(([^)]*)\)/ or die; my @s = grep { length } map { s/\s//gr } split /,/, $1;
+             print "CAMTENSOR 1\nname $name\ndtype f32\nshape @s\n";
+             for (@m) { my ($k, $x) = split /=/, $_, 2; print "$k $x\n" }
+             print "ENDHDR\n", substr($b, $off + $hl)' "$@"
+}

@@ -1,0 +1,270 @@
+/* cam-map - class activation maps from feature records.
+ *
+ * Reads feature records (cnn-features); writes one map record per (image,
+ * class): M_c = sum_k w_ck f_k (no bias), raw and at feature resolution
+ * unless asked otherwise, with the feature record's metadata and
+ * kind=map, class, label, score, logit, rank.  -pgm writes 8-bit PGM
+ * images instead, for netpbm tools.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cam.h"
+#include "camrec.h"
+#include "cli.h"
+#include "models.h"
+#include "tstream.h"
+
+static const char usage[] =
+    "cam-map [-m MODEL] [-k K | -c CLASS ...] [-relu] [-norm none|minmax|max] "
+    "[-size orig|WxH] [-interp nearest|bilinear|bicubic] [-labels FILE] [-pgm] [-z] [-f16] [FILE ...]";
+
+#define MAX_CLASSES 1024
+
+typedef struct {
+    const char *model, *labels;
+    int k, relu, norm, interp, pgm, wflags;
+    int size_orig, size_w, size_h;      /* size_w == 0: feature resolution */
+    int nc;
+    const char *classes[MAX_CLASSES];
+    char **files;
+    int nfiles;
+} options;
+
+static void parse_args(int argc, char **argv, options *o)
+{
+    int i, kset = 0;
+    memset(o, 0, sizeof *o);
+    o->k = 1;
+    o->norm = CAM_NORM_NONE;
+    o->interp = CAM_BILINEAR;
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) {
+            i++;
+            break;
+        }
+        if (a[0] != '-' || a[1] == '\0')
+            break;
+        if (strcmp(a, "-relu") == 0) { o->relu = 1; continue; }
+        if (strcmp(a, "-pgm") == 0) { o->pgm = 1; continue; }
+        if (strcmp(a, "-z") == 0) { o->wflags |= TSW_GZIP; continue; }
+        if (strcmp(a, "-f16") == 0) { o->wflags |= TSW_F16; continue; }
+        if (i + 1 >= argc)
+            cli_usage(usage, "option %s needs a value", a);
+        const char *v = argv[++i];
+        if (strcmp(a, "-m") == 0) {
+            o->model = v;
+        } else if (strcmp(a, "-k") == 0) {
+            o->k = (int)cli_long(usage, "-k", v, 1, MAX_CLASSES);
+            kset = 1;
+        } else if (strcmp(a, "-c") == 0) {
+            if (o->nc == MAX_CLASSES)
+                cli_usage(usage, "more than %d classes", MAX_CLASSES);
+            o->classes[o->nc++] = v;
+        } else if (strcmp(a, "-norm") == 0) {
+            if ((o->norm = cam_norm_parse(v)) < 0)
+                cli_usage(usage, "option -norm: unknown normalisation '%s'", v);
+        } else if (strcmp(a, "-interp") == 0) {
+            if ((o->interp = cam_interp_parse(v)) < 0)
+                cli_usage(usage, "option -interp: unknown interpolation '%s'", v);
+        } else if (strcmp(a, "-size") == 0) {
+            char tail;
+            if (strcmp(v, "orig") == 0)
+                o->size_orig = 1;
+            else if (sscanf(v, "%dx%d%c", &o->size_w, &o->size_h, &tail) != 2 || o->size_w <= 0 ||
+                     o->size_h <= 0 || o->size_w > 100000 || o->size_h > 100000)
+                cli_usage(usage, "option -size: '%s' is not orig or WxH", v);
+        } else if (strcmp(a, "-labels") == 0) {
+            o->labels = v;
+        } else {
+            cli_usage(usage, "unknown option %s", a);
+        }
+    }
+    if (kset && o->nc)
+        cli_usage(usage, "-k and -c exclude each other");
+    o->files = argv + i;
+    o->nfiles = argc - i;
+}
+
+static const char *label_of(const cam_classifier *c, int cls)
+{
+    return c->head.labels && c->head.labels[cls] ? c->head.labels[cls] : "-";
+}
+
+/* 1-based rank of cls by logit (ties: lower index first). */
+static int rank_of(const float *logits, int n, int cls)
+{
+    int r = 1;
+    for (int i = 0; i < n; i++)
+        if (logits[i] > logits[cls] || (logits[i] == logits[cls] && i < cls))
+            r++;
+    return r;
+}
+
+static int write_pgm(const double *m, int w, int h, err_t *e)
+{
+    if (printf("P5\n%d %d\n255\n", w, h) < 0)
+        return err_set(e, "write error");
+    for (size_t i = 0; i < (size_t)w * h; i++)
+        putchar(cam_byte(m[i]));
+    return ferror(stdout) ? err_set(e, "write error") : 0;
+}
+
+/* One map: compute, post-process, write. */
+static int emit(const options *o, cam_classifier *c, const tensor *t, const float *logits,
+                const double *prob, int cls, int K, int h, int w, tsw *wr, err_t *e)
+{
+    size_t n = (size_t)h * w;
+    int ow = w, oh = h, W = 0, H = 0, rc = -1;
+    cam_roi roi = { 0, 0, w, h };
+    int geo = camrec_geometry(t, &W, &H, &roi, e);
+    if (geo < 0)
+        return -1;
+    if (o->size_orig) {
+        if (!geo)
+            return err_set(e, "'%s' has no image_width/image_height: give -size WxH", t->name);
+        ow = W;
+        oh = H;
+    } else if (o->size_w) {
+        ow = o->size_w;
+        oh = o->size_h;
+        roi.x0 = roi.y0 = 0;
+        roi.x1 = ow;
+        roi.y1 = oh;
+    } else {
+        roi.x0 = roi.y0 = 0;
+        roi.x1 = ow;
+        roi.y1 = oh;
+    }
+    float *map = malloc(sizeof *map * n);
+    double *up = malloc(sizeof *up * (size_t)ow * oh);
+    tensor m;
+    tensor_init(&m);
+    if (!map || !up) {
+        err_set(e, "out of memory");
+        goto out;
+    }
+    cam_classifier_map(c, t->data, K, h, w, cls, map);
+    if (o->relu)
+        cam_relu(map, n);
+    if (cam_resize(map, w, h, up, ow, oh, &roi, o->interp, e))
+        goto out;
+    int norm = o->norm == CAM_NORM_NONE && o->pgm ? CAM_NORM_MINMAX : o->norm;
+    cam_normalize_d(up, (size_t)ow * oh, norm);
+    if (o->pgm) {
+        rc = write_pgm(up, ow, oh, e);
+        goto out;
+    }
+    int64_t dims[2] = { oh, ow };
+    if (tensor_alloc(&m, "map", DT_F32, 2, dims, "H W", e) || tensor_meta_copy(&m, t, e))
+        goto out;
+    float *d = m.data;
+    for (size_t i = 0; i < (size_t)ow * oh; i++)
+        d[i] = (float)up[i];
+    if (o->size_orig)
+        tensor_meta_del(&m, "roi");
+    char up_desc[64];
+    if (ow == w && oh == h)
+        snprintf(up_desc, sizeof up_desc, "none");
+    else
+        snprintf(up_desc, sizeof up_desc, "%s %dx%d", cam_interp_name(o->interp), ow, oh);
+    int nclass = c->head.nclasses;
+    if (tensor_meta_set(&m, "kind", "map", e) ||
+        tensor_meta_setf(&m, "class", e, "%d", cls) ||
+        tensor_meta_set(&m, "label", label_of(c, cls), e) ||
+        tensor_meta_setf(&m, "score", e, "%.9g", prob[cls]) ||
+        tensor_meta_setf(&m, "logit", e, "%.9g", logits[cls]) ||
+        tensor_meta_setf(&m, "rank", e, "%d", rank_of(logits, nclass, cls)) ||
+        (!c->head.identity && c->head.b && tensor_meta_setf(&m, "bias", e, "%.9g", c->head.b[cls])) ||
+        tensor_meta_set(&m, "map_norm", cam_norm_name(o->norm), e) ||
+        tensor_meta_set(&m, "map_relu", o->relu ? "1" : "0", e) ||
+        tensor_meta_set(&m, "map_upsample", up_desc, e) ||
+        tsw_write(wr, &m, e))
+        goto out;
+    rc = 0;
+out:
+    tensor_free(&m);
+    free(map);
+    free(up);
+    return rc;
+}
+
+static int do_record(const options *o, cam_classifier *c, tensor *t, tsw *wr, err_t *e)
+{
+    static const char *const kinds[] = { "features", "tensor", NULL };
+    const char *model = o->model ? o->model : tensor_meta_get(t, "model");
+    const char *sha = o->model ? NULL : tensor_meta_get(t, "model_sha256");
+    int K, h, w, rc = -1;
+    if (camrec_kind(t, kinds, e))
+        return -1;
+    if (!model)
+        return err_set(e, "'%s' names no model: give -m MODEL", t->name);
+    if (cam_classifier_open(c, model, sha, tensor_meta_get(t, "layer"), o->labels, e) ||
+        cam_features_check(c, t, &K, &h, &w, e))
+        return -1;
+    int n = c->head.nclasses;
+    int ncls = o->nc ? o->nc : (o->k < n ? o->k : n);
+    float *logits = malloc(sizeof *logits * (size_t)n);
+    double *prob = malloc(sizeof *prob * (size_t)n);
+    int *cls = malloc(sizeof *cls * (size_t)ncls);
+    if (!logits || !prob || !cls) {
+        err_set(e, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < o->nc; i++)
+        if ((cls[i] = cam_class_parse(c, o->classes[i], e)) < 0)
+            goto out;
+    if (cam_classifier_logits(c, t->data, K, h, w, logits, e))
+        goto out;
+    cam_softmax(logits, n, prob);
+    if (!o->nc)
+        cam_topk(logits, n, ncls, cls);
+    for (int i = 0; i < ncls; i++)
+        if (emit(o, c, t, logits, prob, cls[i], K, h, w, wr, e))
+            goto out;
+    rc = 0;
+out:
+    free(logits);
+    free(prob);
+    free(cls);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    options o;
+    err_t e;
+    tensor t;
+    cam_classifier c;
+    tsw *wr = NULL;
+    cli_init(argc, argv);
+    parse_args(argc, argv, &o);
+    memset(&c, 0, sizeof c);
+    if (!o.pgm && !(wr = tsw_open("-", o.wflags, &e)))
+        cli_die_err(EXIT_DATA, &e);
+    tensor_init(&t);
+    for (int f = 0; f < (o.nfiles ? o.nfiles : 1); f++) {
+        tsr *r = tsr_open(o.nfiles ? o.files[f] : "-", &e);
+        if (!r)
+            cli_die_err(EXIT_DATA, &e);
+        for (;;) {
+            long idx = tsr_index(r);
+            int rc = tsr_next(r, &t, &e);
+            if (rc < 0)
+                cli_die_err(EXIT_DATA, &e);
+            if (rc == 0)
+                break;
+            if (do_record(&o, &c, &t, wr, &e))
+                cli_die(EXIT_DATA, "%s: record %ld: %s", tsr_label(r), idx, e.msg);
+        }
+        tsr_close(r);
+    }
+    tensor_free(&t);
+    cam_classifier_close(&c);
+    if (wr && tsw_close(wr, &e))
+        cli_die_err(EXIT_DATA, &e);
+    cli_close_stdout();
+    return 0;
+}

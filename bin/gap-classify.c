@@ -1,0 +1,164 @@
+/* gap-classify - classes of feature records: global average pooling and the
+ * model's own head.
+ *
+ * Reads feature records (cnn-features); for each prints the top K classes
+ * as  name rank class probability label  (tab-separated), or with -tensor
+ * writes one scores record (softmax probabilities) per image.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+#include "camrec.h"
+#include "models.h"
+#include "tstream.h"
+
+static const char usage[] = "gap-classify [-m MODEL] [-k K] [-labels FILE] [-tensor | -logits] [FILE ...]";
+
+typedef struct {
+    const char *model, *labels;
+    int k, tensor, logits;
+    char **files;
+    int nfiles;
+} options;
+
+static void parse_args(int argc, char **argv, options *o)
+{
+    int i;
+    memset(o, 0, sizeof *o);
+    o->k = 5;
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) {
+            i++;
+            break;
+        }
+        if (a[0] != '-' || a[1] == '\0')
+            break;
+        if (strcmp(a, "-tensor") == 0) {
+            o->tensor = 1;
+            continue;
+        }
+        if (strcmp(a, "-logits") == 0) {
+            o->logits = 1;
+            continue;
+        }
+        if (i + 1 >= argc)
+            cli_usage(usage, "option %s needs a value", a);
+        const char *v = argv[++i];
+        if (strcmp(a, "-m") == 0)
+            o->model = v;
+        else if (strcmp(a, "-k") == 0)
+            o->k = (int)cli_long(usage, "-k", v, 1, 100000);
+        else if (strcmp(a, "-labels") == 0)
+            o->labels = v;
+        else
+            cli_usage(usage, "unknown option %s", a);
+    }
+    if (o->tensor && o->logits)
+        cli_usage(usage, "-tensor and -logits exclude each other");
+    o->files = argv + i;
+    o->nfiles = argc - i;
+}
+
+static const char *label_of(const cam_classifier *c, int cls)
+{
+    return c->head.labels && c->head.labels[cls] ? c->head.labels[cls] : "-";
+}
+
+static int do_record(const options *o, cam_classifier *c, tensor *t, tsw *w, err_t *e)
+{
+    static const char *const kinds[] = { "features", "tensor", NULL };
+    const char *model = o->model ? o->model : tensor_meta_get(t, "model");
+    const char *sha = o->model ? NULL : tensor_meta_get(t, "model_sha256");
+    const char *layer = tensor_meta_get(t, "layer");
+    int K, h, wd, rc = -1;
+    if (camrec_kind(t, kinds, e))
+        return -1;
+    if (!model)
+        return err_set(e, "'%s' names no model: give -m MODEL", t->name);
+    if (cam_classifier_open(c, model, sha, layer, o->labels, e) ||
+        cam_features_check(c, t, &K, &h, &wd, e))
+        return -1;
+    int n = c->head.nclasses;
+    float *logits = malloc(sizeof *logits * (size_t)n);
+    double *prob = malloc(sizeof *prob * (size_t)n);
+    int k = o->k < n ? o->k : n;
+    int *top = malloc(sizeof *top * (size_t)k);
+    tensor s;
+    tensor_init(&s);
+    if (!logits || !prob || !top) {
+        err_set(e, "out of memory");
+        goto out;
+    }
+    if (cam_classifier_logits(c, t->data, K, h, wd, logits, e))
+        goto out;
+    cam_softmax(logits, n, prob);
+    cam_topk(logits, n, k, top);
+    if (!w) {
+        for (int i = 0; i < k; i++)
+            printf("%s\t%d\t%d\t%.6f\t%s\n", camrec_source(t), i + 1, top[i], prob[top[i]],
+                   label_of(c, top[i]));
+        rc = 0;
+        goto out;
+    }
+    int64_t dims[1] = { n };
+    if (tensor_alloc(&s, o->logits ? "logits" : "scores", DT_F32, 1, dims, "class", e) ||
+        tensor_meta_copy(&s, t, e))
+        goto out;
+    float *p = s.data;
+    for (int i = 0; i < n; i++)
+        p[i] = o->logits ? logits[i] : (float)prob[i];
+    if (tensor_meta_set(&s, "kind", o->logits ? "logits" : "scores", e) ||
+        tensor_meta_set(&s, "layer", c->head.logits, e) ||
+        tensor_meta_setf(&s, "class", e, "%d", top[0]) ||
+        tensor_meta_set(&s, "label", label_of(c, top[0]), e) ||
+        tensor_meta_setf(&s, "score", e, "%.9g", prob[top[0]]) ||
+        tensor_meta_setf(&s, "logit", e, "%.9g", logits[top[0]]) ||
+        tensor_meta_set(&s, "rank", "1", e) || tsw_write(w, &s, e))
+        goto out;
+    rc = 0;
+out:
+    tensor_free(&s);
+    free(logits);
+    free(prob);
+    free(top);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    options o;
+    err_t e;
+    tensor t;
+    cam_classifier c;
+    tsw *w = NULL;
+    cli_init(argc, argv);
+    parse_args(argc, argv, &o);
+    memset(&c, 0, sizeof c);
+    if ((o.tensor || o.logits) && !(w = tsw_open("-", 0, &e)))
+        cli_die_err(EXIT_DATA, &e);
+    tensor_init(&t);
+    for (int f = 0; f < (o.nfiles ? o.nfiles : 1); f++) {
+        tsr *r = tsr_open(o.nfiles ? o.files[f] : "-", &e);
+        if (!r)
+            cli_die_err(EXIT_DATA, &e);
+        for (;;) {
+            long idx = tsr_index(r);
+            int rc = tsr_next(r, &t, &e);
+            if (rc < 0)
+                cli_die_err(EXIT_DATA, &e);
+            if (rc == 0)
+                break;
+            if (do_record(&o, &c, &t, w, &e))
+                cli_die(EXIT_DATA, "%s: record %ld: %s", tsr_label(r), idx, e.msg);
+        }
+        tsr_close(r);
+    }
+    tensor_free(&t);
+    cam_classifier_close(&c);
+    if (w && tsw_close(w, &e))
+        cli_die_err(EXIT_DATA, &e);
+    cli_close_stdout();
+    return 0;
+}

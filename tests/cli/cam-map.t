@@ -1,0 +1,62 @@
+#!/bin/sh
+# cam-map: classes, post-processing, sizes, PGM, bad input.
+. "$(dirname "$0")/../tap.sh"
+. "$(dirname "$0")/cam-lib.sh"
+
+# shape, kind and class keys of each record: "shape|class|rank" per line
+keys() { perl -e 'local $/; my $s = <STDIN>; my @o;
+    while ($s =~ /\G(CAMTENSOR 1\n.*?ENDHDR\n)/gs) { my $h = $1; my %k = map { /^(\S+) ?(.*)$/ ? ($1, $2) : () } split /\n/, $h;
+        my $n = 4; $n *= $_ for split / /, $k{shape}; pos($s) = pos($s) + ($k{dtype} eq "f16" ? $n / 2 : $n);
+        push @o, join("|", map { $k{$_} // "-" } @ARGV) } print join(" ", @o)' "$@"; }
+
+# without a model
+mkrec m 2 2 kind=map 1 2 3 4 > "$TMP/map.t"
+fails 1 "a map record is not features" cam-map "$TMP/map.t"
+grep -q "kind 'map'" "$TMP/ferr"; ok $? "message names the kind"
+mkrec f 2 2 kind=features 1 2 3 4 > "$TMP/nomodel.t"
+fails 1 "features naming no model" cam-map "$TMP/nomodel.t"
+mkrec f 2 2 kind=features model=/nonexistent/none.onnx 1 2 3 4 > "$TMP/missing.t"
+CAM_MODELS=/nonexistent fails 1 "model not found" cam-map "$TMP/missing.t"
+grep -q "none.onnx" "$TMP/ferr"; ok $? "message names the model"
+fails 2 "-k 0" cam-map -k 0 "$TMP/nomodel.t"
+fails 2 "-k with -c" cam-map -k 2 -c 3 "$TMP/nomodel.t"
+fails 2 "unknown normalisation" cam-map -norm foo "$TMP/nomodel.t"
+fails 2 "bad size" cam-map -size 10 "$TMP/nomodel.t"
+fails 2 "unknown option" cam-map -q "$TMP/nomodel.t"
+
+F=$SHARED/golden/googlenet-bvlc/cat
+S=$SHARED/golden/squeezenet1.1-bvlc/cat
+if [ -f "$F/features.npy" ] && [ -f "$SHARED/models/googlenet-bvlc.onnx" ]; then
+    npyrec "$F/features.npy" concat_24 kind=features model="$SHARED/models/googlenet-bvlc.onnx" \
+        source=cat.bmp image_width=512 image_height=341 layer=concat_24 > "$TMP/f.t"
+    is "$(cam-map -k 3 "$TMP/f.t" | keys shape class rank kind)" "7 7|285|1|map 7 7|282|2|map 7 7|281|3|map" "-k 3: top-3 maps, ranked"
+    is "$(cam-map -c 281 -c 'tiger cat' "$TMP/f.t" | keys class rank label)" \
+       "281|3|n02123045 tabby, tabby cat 282|2|n02123159 tiger cat" "-c by index and by label"
+    is "$(cam-map -size orig "$TMP/f.t" | keys shape map_upsample)" "341 512|bilinear 512x341" "-size orig: the image's size"
+    is "$(cam-map -size 20x10 -interp bicubic "$TMP/f.t" | keys shape map_upsample)" "10 20|bicubic 20x10" "-size WxH"
+    is "$(cam-map -z -f16 "$TMP/f.t" | gzip -dc | keys shape)" "7 7" "-z -f16"
+    range=$(cam-map -relu -norm minmax -size orig "$TMP/f.t" | perl -e 'local $/; my $s = <STDIN>; $s =~ /ENDHDR\n/g;
+        my @v = unpack("f<*", substr($s, pos($s))); my ($lo, $hi) = (1e9, -1e9);
+        for (@v) { $lo = $_ if $_ < $lo; $hi = $_ if $_ > $hi } print "$lo $hi"')
+    is "$range" "0 1" "-relu -norm minmax: values span [0,1]"
+    is "$(cam-map -pgm -size orig "$TMP/f.t" | pnmfile | cut -f2)" "PGM raw, 512 by 341  maxval 255" "-pgm: a PGM at the image's size"
+    fails 1 "class out of range" cam-map -c 1000 "$TMP/f.t"
+    grep -q "out of range" "$TMP/ferr"; ok $? "message says out of range"
+    fails 1 "unknown label" cam-map -c "no such class" "$TMP/f.t"
+    npyrec "$F/features.npy" concat_24 kind=features model="$SHARED/models/googlenet-bvlc.onnx" \
+        model_sha256=0000000000000000000000000000000000000000000000000000000000000000 > "$TMP/sha.t"
+    fails 1 "sha256 mismatch" cam-map "$TMP/sha.t"
+    grep -q "097d3f0d" "$TMP/ferr" && grep -q "00000000" "$TMP/ferr"; ok $? "message names both digests"
+    fails 1 "-size orig without geometry" cam-map -size orig "$TMP/sha.t" -m "$SHARED/models/googlenet-bvlc.onnx"
+    npyrec "$S/features.npy" features kind=features model="$SHARED/models/googlenet-bvlc.onnx" > "$TMP/wrongc.t"
+    fails 1 "1000 channels into a 1024-channel head" cam-map "$TMP/wrongc.t"
+    # identity head: the map of class c is channel c
+    npyrec "$S/features.npy" features kind=features model="$SHARED/models/squeezenet1.1-bvlc.onnx" > "$TMP/sq.t"
+    same=$(cam-map -c 7 "$TMP/sq.t" | perl -e 'local $/; my $s = <STDIN>; $s =~ /ENDHDR\n/g; my $m = substr($s, pos($s));
+        open(my $i, "<", $ARGV[0]); binmode $i; my $b = <$i>; my $hl = unpack("v", substr($b, 8, 2));
+        print substr($b, 10 + $hl + 7 * 196 * 4, 196 * 4) eq $m ? "same" : "differs"' "$S/features.npy")
+    is "$same" "same" "identity head: map of class 7 = channel 7 (14x14)"
+else
+    skip "no googlenet golden in $SHARED"
+fi
+done_testing

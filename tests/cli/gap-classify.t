@@ -1,0 +1,40 @@
+#!/bin/sh
+# gap-classify: top-K lines, scores and logits records, the model's own
+# logits, bad input.
+. "$(dirname "$0")/../tap.sh"
+. "$(dirname "$0")/cam-lib.sh"
+
+mkrec m 2 2 kind=map model=x.onnx 1 2 3 4 > "$TMP/map.t"
+fails 1 "a map record into gap-classify" gap-classify "$TMP/map.t"
+grep -q "kind 'map'" "$TMP/ferr"; ok $? "message names the kind"
+mkrec f 2 2 kind=features 1 2 3 4 > "$TMP/nomodel.t"
+fails 1 "no model" gap-classify "$TMP/nomodel.t"
+printf 'CAMTENSOR 1\nname x\n' > "$TMP/trunc.t"
+fails 1 "truncated stream" gap-classify "$TMP/trunc.t"
+fails 2 "-k 0" gap-classify -k 0 "$TMP/nomodel.t"
+fails 2 "-tensor with -logits" gap-classify -tensor -logits "$TMP/nomodel.t"
+fails 2 "unknown option" gap-classify -x
+
+F=$SHARED/golden/googlenet-bvlc/cat
+if [ -f "$F/features.npy" ] && [ -f "$SHARED/models/googlenet-bvlc.onnx" ]; then
+    npyrec "$F/features.npy" concat_24 kind=features model="$SHARED/models/googlenet-bvlc.onnx" source=cat.bmp > "$TMP/f.t"
+    gap-classify "$TMP/f.t" > "$TMP/top5"
+    is "$(wc -l < "$TMP/top5")" 5 "five lines by default"
+    is "$(head -1 "$TMP/top5")" "$(printf 'cat.bmp\t1\t285\t0.570096\tn02124075 Egyptian cat')" \
+       "name, rank, class, probability, label"
+    is "$(cat "$TMP/f.t" "$TMP/f.t" | gap-classify -k 1 | cut -f2,3 | tr '\n' ' ')" "1	285 1	285 " "-k 1, two records"
+    # the logits equal the full forward pass (ONNX Runtime's logits.npy)
+    d=$(gap-classify -logits "$TMP/f.t" | perl -e 'local $/; my $s = <STDIN>; $s =~ /ENDHDR\n/g; my @v = unpack("f<*", substr($s, pos($s)));
+        open(my $i, "<", $ARGV[0]); binmode $i; my $b = <$i>; my $hl = unpack("v", substr($b, 8, 2));
+        my @g = unpack("f<*", substr($b, 10 + $hl)); die "count" if @g != @v; my ($md, $mg) = (0, 0);
+        for (0..$#v) { my $x = abs($v[$_] - $g[$_]); $md = $x if $x > $md; $mg = abs($g[$_]) if abs($g[$_]) > $mg }
+        print $md / $mg <= 1e-5 ? "ok" : "rel diff " . $md / $mg' "$F/logits.npy")
+    is "$d" "ok" "logits equal ONNX Runtime's full forward pass (1e-5 relative)"
+    sum=$(gap-classify -tensor "$TMP/f.t" | perl -e 'local $/; my $s = <STDIN>; $s =~ /^kind (\S+)$/m or die; my $k = $1;
+        $s =~ /ENDHDR\n/g; my $t = 0; $t += $_ for unpack("f<*", substr($s, pos($s))); printf "%s %.4f", $k, $t')
+    is "$sum" "scores 1.0000" "-tensor: a scores record of probabilities"
+    fails 1 "features of the wrong width" gap-classify -m "$SHARED/models/squeezenet1.1-bvlc.onnx" "$TMP/f.t"
+else
+    skip "no googlenet golden in $SHARED"
+fi
+done_testing
