@@ -116,20 +116,13 @@ conv_kernel *conv_prepare(const conv_params *p, const float *weights, const floa
             err_set(e, "conv: out of memory");
             return NULL;
         }
-        /* panel (g, P): element (i, r) = W[g*cog + P*mr + i][r] */
-        for (int g = 0; g < p->group; g++)
-            for (int P = 0; P < k->mpg / mr; P++) {
-                float *d = k->apack + ((size_t)g * k->mpg + (size_t)P * mr) * k->kk;
-                for (int r = 0; r < k->kk; r++)
-                    for (int i = 0; i < mr; i++) {
-                        int co = P * mr + i;
-                        d[(size_t)r * mr + i] = co < k->cog
-                            ? weights[((size_t)g * k->cog + co) * k->kk + r] : 0.0f;
-                    }
-                if (bias)
-                    for (int i = 0; i < mr && P * mr + i < k->cog; i++)
-                        k->bpad[(size_t)g * k->mpg + P * mr + i] = bias[g * k->cog + P * mr + i];
-            }
+        for (int g = 0; g < p->group; g++) {
+            gemm_pack_a(ar, k->cog, k->kk, weights + (size_t)g * k->cog * k->kk, (size_t)k->kk, 1,
+                        k->apack + (size_t)g * k->mpg * k->kk);
+            if (bias)
+                memcpy(k->bpad + (size_t)g * k->mpg, bias + (size_t)g * k->cog,
+                       (size_t)k->cog * sizeof(float));
+        }
         k->wbytes = an * sizeof(float) + (bias ? (size_t)p->group * k->mpg * sizeof(float) : 0);
         return k;
     }
@@ -250,8 +243,10 @@ static void conv_packb(void *ctx, int k0, int kc, int n0, int n1, float *bp)
                     if (xhi > run) xhi = run;
                     if (xhi < xlo) xhi = xlo;
                     for (int x = 0; x < xlo; x++) dst[x] = 0.0f;
-                    if (sw == 1)
+                    if (sw == 1 && xhi - xlo > 16)
                         memcpy(dst + xlo, src + ix0 + xlo, (size_t)(xhi - xlo) * sizeof(float));
+                    else if (sw == 1)
+                        for (int x = xlo; x < xhi; x++) dst[x] = src[ix0 + x];
                     else
                         for (int x = xlo; x < xhi; x++) dst[x] = src[ix0 + x * sw];
                     for (int x = xhi; x < run; x++) dst[x] = 0.0f;
@@ -291,7 +286,7 @@ static void gemm_task(void *ctx, int task, int thread)
         ep.hi = p->act_max;
     }
     float *bp = (float *)(j->scratch + (size_t)thread * conv_bstride(k) * sizeof(float));
-    gemm_block(k->ar, k->apack + (size_t)g * k->mpg * k->kk, k->kk, m0, m1, n0, n1,
+    gemm_block(k->ar, k->apack + (size_t)g * k->mpg * k->kk, k->mpg, k->kk, m0, m1, n0, n1,
                conv_packb, &cp, bp, j->out + (size_t)g * k->cog * k->npix, k->npix,
                k->bpad ? k->bpad + (size_t)g * k->mpg : NULL, NULL, &ep);
 }

@@ -42,10 +42,10 @@ void gemm_ukr_c_8x8(int kc, const float *a, const float *b, float *c, size_t ldc
     }
 }
 
-static const gemm_arch arch_c = { SIMD_PORTABLE, 8, 8, gemm_ukr_c_8x8, "c-8x8" };
+static const gemm_arch arch_c = { SIMD_PORTABLE, 8, 8, 0, gemm_ukr_c_8x8, "c-8x8" };
 #if defined(__x86_64__)
-static const gemm_arch arch_avx2 = { SIMD_AVX2, 6, 16, gemm_ukr_avx2_6x16, "avx2-6x16" };
-static const gemm_arch arch_avx512 = { SIMD_AVX512, 8, 32, gemm_ukr_avx512_8x32, "avx512-8x32" };
+static const gemm_arch arch_avx2 = { SIMD_AVX2, 6, 16, 0, gemm_ukr_avx2_6x16, "avx2-6x16" };
+static const gemm_arch arch_avx512 = { SIMD_AVX512, 8, 32, 1, gemm_ukr_avx512_8x32, "avx512-8x32" };
 #endif
 
 const gemm_arch *gemm_arch_get(int level)
@@ -61,13 +61,18 @@ const gemm_arch *gemm_arch_get(int level)
 void gemm_tile(const gemm_arch *ar, int kc, const float *a, const float *b, float *c,
                size_t ldc, int mv, int nv, const gemm_epi *ep)
 {
-    if (mv == ar->mr && nv == ar->nr) {
-        ar->ukr(kc, a, b, c, ldc, ep);
+    if ((mv == ar->mr && nv == ar->nr) || ar->partial) {
+        gemm_epi e = *ep;
+        e.mv = mv;
+        e.nv = nv;
+        ar->ukr(kc, a, b, c, ldc, &e);
         return;
     }
     float tmp[GEMM_MR_MAX * GEMM_NR_MAX] __attribute__((aligned(64)));
     float cb[GEMM_NR_MAX];
     gemm_epi e = *ep;
+    e.mv = ar->mr;
+    e.nv = ar->nr;
     int nr = ar->nr;
     if (!ep->first || ep->beta != 0.0f)
         for (int i = 0; i < mv; i++)
@@ -114,7 +119,23 @@ void gemm_grid_choose(int m, int n, int mr, int nr, int nthreads, gemm_grid *g)
     g->nn = nn;
 }
 
-void gemm_block(const gemm_arch *ar, const float *apack, int K, int m0, int m1,
+void gemm_pack_a(const gemm_arch *ar, int m, int k, const float *a, size_t rs, size_t cs,
+                 float *ap)
+{
+    int mr = ar->mr, mp = (m + mr - 1) / mr * mr;
+    int nb = gemm_kblocks(k, GEMM_KC_MAX), kcl = gemm_kblock_len(k, nb);
+    for (int k0 = 0; k0 < k; k0 += kcl) {
+        int kc = k - k0 < kcl ? k - k0 : kcl;
+        for (int p0 = 0; p0 < mp; p0 += mr) {
+            float *d = ap + (size_t)k0 * mp + (size_t)p0 * kc;
+            for (int kk = 0; kk < kc; kk++, d += mr)
+                for (int i = 0; i < mr; i++)
+                    d[i] = p0 + i < m ? a[(size_t)(p0 + i) * rs + (size_t)(k0 + kk) * cs] : 0.0f;
+        }
+    }
+}
+
+void gemm_block(const gemm_arch *ar, const float *apack, int mpad, int K, int m0, int m1,
                 int n0, int n1, gemm_packb_fn packb, void *pctx, float *bpack,
                 float *c, size_t ldc, const float *rbias, const float *cbias,
                 const gemm_epi *base)
@@ -133,7 +154,7 @@ void gemm_block(const gemm_arch *ar, const float *apack, int K, int m0, int m1,
             ep.cbias = cbias ? cbias + n : NULL;
             for (int m = m0; m < m1; m += mr) {
                 int mv = m1 - m < mr ? m1 - m : mr;
-                const float *ap = apack + (size_t)(m / mr) * mr * K + (size_t)k0 * mr;
+                const float *ap = apack + (size_t)k0 * mpad + (size_t)m * kc;
                 ep.rbias = rbias ? rbias + m : NULL;
                 gemm_tile(ar, kc, ap, bp, c + (size_t)m * ldc + n, ldc, mv, nv, &ep);
             }
@@ -152,6 +173,7 @@ typedef struct {
     int ldc;
     const float *bias;
     const float *apack;
+    int mpad;
     float *bpack;        /* per thread: bstride floats each */
     size_t bstride;
     gemm_grid g;
@@ -188,22 +210,9 @@ static void sgemm_task(void *ctx, int task, int thread)
     int im = task % j->g.nm, in = task / j->g.nm;
     int m0 = im * j->g.mc, m1 = m0 + j->g.mc < j->m ? m0 + j->g.mc : j->m;
     int n0 = in * j->g.nc, n1 = n0 + j->g.nc < j->n ? n0 + j->g.nc : j->n;
-    gemm_block(j->ar, j->apack, j->k, m0, m1, n0, n1, sgemm_packb, j,
+    gemm_block(j->ar, j->apack, j->mpad, j->k, m0, m1, n0, n1, sgemm_packb, j,
                j->bpack + (size_t)thread * j->bstride, j->c, (size_t)j->ldc, NULL,
                j->bias, &j->ep);
-}
-
-/* Packs op(A) (m x k) into MR-row panels (rows past m zero). */
-static void sgemm_packa(int transa, int m, int k, const float *a, int lda, int mr, float *ap)
-{
-    for (int p0 = 0; p0 < m; p0 += mr) {
-        float *d = ap + (size_t)(p0 / mr) * mr * k;
-        for (int kk = 0; kk < k; kk++, d += mr)
-            for (int i = 0; i < mr; i++) {
-                int r = p0 + i;
-                d[i] = r >= m ? 0.0f : transa ? a[(size_t)kk * lda + r] : a[(size_t)r * lda + kk];
-            }
-    }
 }
 
 void sgemm(int transa, int transb, int m, int n, int k, float alpha,
@@ -238,8 +247,12 @@ void sgemm(int transa, int transb, int m, int n, int k, float alpha,
         ref_sgemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias);
         return;
     }
-    sgemm_packa(transa, m, k, a, lda, ar->mr, apack);
+    if (transa)
+        gemm_pack_a(ar, m, k, a, 1, (size_t)lda, apack);
+    else
+        gemm_pack_a(ar, m, k, a, (size_t)lda, 1, apack);
     j.apack = apack;
+    j.mpad = (int)(mp * ar->mr);
     j.bpack = bpack;
     j.ep.alpha = alpha;
     j.ep.beta = beta;

@@ -1,5 +1,7 @@
 /* gemm_avx512.c - the AVX-512 micro-kernel: an 8 x 32 tile of C in 16 zmm
- * accumulators; per k, two vectors of B and eight broadcasts of A. */
+ * accumulators; per k, two vectors of B and eight broadcasts of A.  Partial
+ * tiles (ep->mv rows, ep->nv columns) are stored through masks, so edge
+ * tiles need no copy. */
 #include "kern_gemm.h"
 
 #if defined(__x86_64__)
@@ -59,15 +61,18 @@ void gemm_ukr_avx512_8x32(int kc, const float *a, const float *b, float *c, size
         { c00, c01 }, { c10, c11 }, { c20, c21 }, { c30, c31 },
         { c40, c41 }, { c50, c51 }, { c60, c61 }, { c70, c71 },
     };
+    int nv = ep->nv;
+    __mmask16 m0 = (__mmask16)(nv >= 16 ? 0xffff : (1u << nv) - 1);
+    __mmask16 m1 = (__mmask16)(nv >= 32 ? 0xffff : nv <= 16 ? 0 : (1u << (nv - 16)) - 1);
     __m512 alpha = _mm512_set1_ps(ep->alpha);
     __m512 cb0 = _mm512_setzero_ps(), cb1 = _mm512_setzero_ps();
     if (ep->first && ep->cbias) {
-        cb0 = _mm512_loadu_ps(ep->cbias);
-        cb1 = _mm512_loadu_ps(ep->cbias + 16);
+        cb0 = _mm512_maskz_loadu_ps(m0, ep->cbias);
+        cb1 = _mm512_maskz_loadu_ps(m1, ep->cbias + 16);
     }
     __m512 lo = _mm512_set1_ps(ep->lo), hi = _mm512_set1_ps(ep->hi);
     int clamp = ep->last && ep->clamp;
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < ep->mv; i++) {
         float *ci = c + (size_t)i * ldc;
         __m512 v0 = acc[i][0], v1 = acc[i][1];
         if (ep->alpha != 1.0f) {
@@ -80,19 +85,19 @@ void gemm_ukr_avx512_8x32(int kc, const float *a, const float *b, float *c, size
             v1 = _mm512_add_ps(v1, _mm512_add_ps(add, cb1));
             if (ep->beta != 0.0f) {
                 __m512 beta = _mm512_set1_ps(ep->beta);
-                v0 = _mm512_fmadd_ps(beta, _mm512_loadu_ps(ci), v0);
-                v1 = _mm512_fmadd_ps(beta, _mm512_loadu_ps(ci + 16), v1);
+                v0 = _mm512_fmadd_ps(beta, _mm512_maskz_loadu_ps(m0, ci), v0);
+                v1 = _mm512_fmadd_ps(beta, _mm512_maskz_loadu_ps(m1, ci + 16), v1);
             }
         } else {
-            v0 = _mm512_add_ps(v0, _mm512_loadu_ps(ci));
-            v1 = _mm512_add_ps(v1, _mm512_loadu_ps(ci + 16));
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, ci));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, ci + 16));
         }
         if (clamp) {
             v0 = _mm512_min_ps(_mm512_max_ps(v0, lo), hi);
             v1 = _mm512_min_ps(_mm512_max_ps(v1, lo), hi);
         }
-        _mm512_storeu_ps(ci, v0);
-        _mm512_storeu_ps(ci + 16, v1);
+        _mm512_mask_storeu_ps(ci, m0, v0);
+        _mm512_mask_storeu_ps(ci + 16, m1, v1);
     }
 }
 #endif

@@ -2,8 +2,10 @@
  *
  * C (m x n, row-major, ldc) is computed in tiles of MR x NR by a
  * micro-kernel from
- *   A packed in panels of MR rows:  panel p, element (i, k) at
- *       apack[p * MR * K + k * MR + i]   (rows past m are zero)
+ *   A packed by k block, then in panels of MR rows: with M rows padded to
+ *   Mp (a multiple of MR) and k block [k0, k0+kc), element (p*MR + i, k0 + k)
+ *   is at apack[k0 * Mp + p * MR * kc + k * MR + i]  (rows past m zero), so
+ *   the panels one k block needs lie together (gemm_pack_a).
  *   B packed in panels of NR columns for one k block of kc rows:
  *       bpack[q * kc * NR + k * NR + j]  (columns past n are zero)
  * The micro-kernel runs over one k block and applies the epilogue: on the
@@ -26,6 +28,8 @@ typedef struct {
     int first, last;
     int clamp;            /* apply [lo, hi] on the last block */
     float lo, hi;
+    int mv, nv;           /* valid rows / columns of the tile (only for a
+                             micro-kernel with partial = 1; else full) */
 } gemm_epi;
 
 typedef void (*gemm_ukr_fn)(int kc, const float *a, const float *b, float *c, size_t ldc,
@@ -34,6 +38,7 @@ typedef void (*gemm_ukr_fn)(int kc, const float *a, const float *b, float *c, si
 typedef struct {
     int level;            /* SIMD_* */
     int mr, nr;
+    int partial;          /* the micro-kernel honours ep->mv, ep->nv */
     gemm_ukr_fn ukr;
     const char *name;
 } gemm_arch;

@@ -20,10 +20,16 @@ void gemm_grid_choose(int m, int n, int mr, int nr, int nthreads, gemm_grid *g);
  * panels (kc x NR each, columns past n1 zero). */
 typedef void (*gemm_packb_fn)(void *ctx, int k0, int kc, int n0, int n1, float *bp);
 
-/* C rows [m0, m1) (m0 a multiple of MR), columns [n0, n1): every k block
+/* C rows [m0, m1) (m0 a multiple of MR) of A packed with mpad rows,
+ * columns [n0, n1): every k block
  * packed by packb into bpack (GEMM_KC_MAX x nc floats) then multiplied.
  * rbias: per-row bias padded to whole panels, or NULL; cbias: per column. */
-void gemm_block(const gemm_arch *ar, const float *apack, int K, int m0, int m1,
+/* Packs the m x k matrix A (element (i, k) at a[i*rs + k*cs]) for ar into
+ * ap: Mp * k floats, Mp = m rounded up to MR. */
+void gemm_pack_a(const gemm_arch *ar, int m, int k, const float *a, size_t rs, size_t cs,
+                 float *ap);
+
+void gemm_block(const gemm_arch *ar, const float *apack, int mpad, int K, int m0, int m1,
                 int n0, int n1, gemm_packb_fn packb, void *pctx, float *bpack,
                 float *c, size_t ldc, const float *rbias, const float *cbias,
                 const gemm_epi *base);

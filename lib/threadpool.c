@@ -1,8 +1,10 @@
 /* threadpool.c - persistent worker threads for data-parallel loops.
  *
  * tp_run() publishes a job (function, context, task count) under a new
- * generation number; workers spin briefly waiting for it, then sleep on a
- * condition variable.  Tasks are handed out with an atomic counter, the
+ * generation number; workers poll for it a short while (a few tens of
+ * microseconds: long enough to catch the next layer's job, short enough
+ * not to steal a shared machine's CPU), yield the CPU a few times, then
+ * sleep on a condition variable.  Tasks are handed out with an atomic counter, the
  * calling thread takes its share too, and tp_run() returns once every
  * worker has reported that it is finished with the job.
  *
@@ -10,10 +12,12 @@
  * calling thread, so nested parallel loops cannot deadlock.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include "threadpool.h"
 
-#define TP_SPIN 20000   /* polls before a waiting thread goes to sleep */
+#define TP_SPIN  3000   /* pause-polls before yielding */
+#define TP_YIELD 20     /* sched_yield polls before sleeping */
 
 struct threadpool {
     int n;                           /* threads including the caller */
@@ -46,6 +50,33 @@ static inline void cpu_relax(void)
 #endif
 }
 
+/* Polls until *p != v (returns 1) or the budget is spent (returns 0). */
+static int tp_poll_uint(const unsigned *p, unsigned v, const int *quit)
+{
+    for (int i = 0; i < TP_SPIN + TP_YIELD; i++) {
+        if (__atomic_load_n(p, __ATOMIC_ACQUIRE) != v || __atomic_load_n(quit, __ATOMIC_ACQUIRE))
+            return 1;
+        if (i < TP_SPIN)
+            cpu_relax();
+        else
+            sched_yield();
+    }
+    return 0;
+}
+
+static int tp_poll_zero(const int *p)
+{
+    for (int i = 0; i < TP_SPIN + TP_YIELD; i++) {
+        if (__atomic_load_n(p, __ATOMIC_ACQUIRE) == 0)
+            return 1;
+        if (i < TP_SPIN)
+            cpu_relax();
+        else
+            sched_yield();
+    }
+    return 0;
+}
+
 static void tp_work(threadpool *tp, int id)
 {
     int nt = tp->ntasks;
@@ -66,12 +97,8 @@ static void *tp_main(void *p)
     tp_inside = 1;
     for (;;) {
         unsigned g;
-        int spins = 0;
-        while ((g = __atomic_load_n(&tp->gen, __ATOMIC_ACQUIRE)) == seen &&
-               !__atomic_load_n(&tp->quit, __ATOMIC_ACQUIRE) && spins < TP_SPIN) {
-            cpu_relax();
-            spins++;
-        }
+        tp_poll_uint(&tp->gen, seen, &tp->quit);
+        g = __atomic_load_n(&tp->gen, __ATOMIC_ACQUIRE);
         if (g == seen && !__atomic_load_n(&tp->quit, __ATOMIC_ACQUIRE)) {
             pthread_mutex_lock(&tp->mu);
             while ((g = __atomic_load_n(&tp->gen, __ATOMIC_ACQUIRE)) == seen && !tp->quit) {
@@ -157,12 +184,7 @@ void tp_run(threadpool *tp, int ntasks, void (*fn)(void *ctx, int task, int thre
     tp_work(tp, 0);
     tp_inside = 0;
 
-    int spins = 0;
-    while (__atomic_load_n(&tp->running, __ATOMIC_ACQUIRE) != 0 && spins < TP_SPIN) {
-        cpu_relax();
-        spins++;
-    }
-    if (__atomic_load_n(&tp->running, __ATOMIC_ACQUIRE) != 0) {
+    if (!tp_poll_zero(&tp->running)) {
         pthread_mutex_lock(&tp->mu);
         tp->waiting = 1;
         while (__atomic_load_n(&tp->running, __ATOMIC_ACQUIRE) != 0)

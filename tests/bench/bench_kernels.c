@@ -2,14 +2,14 @@
  * GoogLeNet, MobileNetV2 and ResNet-18 (224x224 input), at 1 and 2
  * threads, and of sgemm on a few square sizes.
  *
- *   bench_kernels [-cv] [-n googlenet|mobilenetv2|resnet18|all]
- *                 [-t threads] [-r runs]
+ *   bench_kernels [-bcv] [-n googlenet|mobilenetv2|resnet18|all]
+ *                 [-l cin,hw,cout,k,stride,group] [-t threads] [-r runs]
  *
- * -c times with process CPU time divided by the threads (steadier on a
+ * -b reports the best run instead of the median; -c times with process CPU time divided by the threads (steadier on a
  * shared machine, blind to idle waits), -v prints every layer.
  *
  * Prints one line per layer with -v, and per network the sum of the
- * per-layer median times.  Run with CAM_SIMD=avx2|portable to compare. */
+ * per-layer median (or best) times.  Run with CAM_SIMD=avx2|portable to compare. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,7 +83,8 @@ static float *randv(size_t n)
     return v;
 }
 
-static int runs = 20, verbose;
+static int runs = 20, verbose, best;
+static layer one[2];
 
 /* median seconds of conv_run on one layer */
 static double bench_layer(const layer *L, threadpool *tp, double *flops, const char **impl)
@@ -116,7 +117,7 @@ static double bench_layer(const layer *L, threadpool *tp, double *flops, const c
     *impl = conv_impl_name(k);
     conv_free(k);
     free(scratch); free(w); free(b); free(in); free(out);
-    return t[runs / 2];
+    return best ? t[0] : t[runs / 2];
 }
 
 static void bench_net(const char *name, const layer *L, int nthreads)
@@ -145,21 +146,33 @@ int main(int argc, char **argv)
 {
     const char *net = "all";
     int threads = 0, c;
-    while ((c = getopt(argc, argv, "cn:t:r:v")) != -1) {
+    while ((c = getopt(argc, argv, "bcl:n:t:r:v")) != -1) {
         switch (c) {
         case 'n': net = optarg; break;
         case 't': threads = atoi(optarg); break;
         case 'r': runs = atoi(optarg); break;
         case 'v': verbose = 1; break;
         case 'c': cputime = 1; break;
+        case 'b': best = 1; break;
+        case 'l':
+            if (sscanf(optarg, "%d,%d,%d,%d,%d,%d", &one[0].cin, &one[0].hw, &one[0].cout,
+                       &one[0].k, &one[0].s, &one[0].g) != 6) {
+                fprintf(stderr, "bench_kernels: -l cin,hw,cout,k,stride,group\n");
+                return 2;
+            }
+            net = "one";
+            verbose = 1;
+            break;
         default:
-            fprintf(stderr, "usage: bench_kernels [-cv] [-n net] [-t threads] [-r runs]\n");
+            fprintf(stderr, "usage: bench_kernels [-bcv] [-n net] [-l cin,hw,cout,k,s,g] [-t threads] [-r runs]\n");
             return 2;
         }
     }
     if (runs < 1 || runs > 200) runs = 20;
+    if (!strcmp(net, "one")) runs = runs < 200 ? runs : 200;
     for (int t = 1; t <= 2; t++) {
         if (threads && t != threads) continue;
+        if (!strcmp(net, "one")) bench_net("layer", one, t);
         if (!strcmp(net, "all") || !strcmp(net, "googlenet")) bench_net("googlenet", googlenet, t);
         if (!strcmp(net, "all") || !strcmp(net, "mobilenetv2")) bench_net("mobilenetv2", mobilenetv2, t);
         if (!strcmp(net, "all") || !strcmp(net, "resnet18")) bench_net("resnet18", resnet18, t);
