@@ -518,6 +518,35 @@ int engine_run(engine *en, const float *input, err_t *e)
     return 0;
 }
 
+int engine_profile(engine *en, const float *input, int (*clock)(double *ms),
+                   void (*node)(void *ctx, const char *op, const char *name, double ms), void *ctx,
+                   err_t *e)
+{
+    ectx *c = &en->c;
+    etensor *s = &c->t[en->src];
+    double t0, t1;
+    if (s->numel > 0) {
+        if (!input)
+            return err_set(e, "no input");
+        memcpy(s->ptr, input, sizeof(float) * (size_t)s->numel);
+    }
+    quant_round(s, s->ptr, s->numel);
+    for (int r = 0; r < en->nrun; r++) {
+        enode *n = &c->n[en->run[r]];
+        clock(&t0);
+        n->op->run(n, en->scratch, en->tp);
+        const etensor *t = &c->t[n->out[0]];
+        if ((n->act != EACT_NONE && !n->act_in_kernel) || (t->nq && t->alias < 0))
+            epilogue_apply(n, n->opp[0], t->numel, n->act_in_kernel);
+        for (int k = 1; k < n->nout; k++)
+            if (n->out[k] >= 0 && c->t[n->out[k]].nq)
+                quant_round(&c->t[n->out[k]], n->opp[k], c->t[n->out[k]].numel);
+        clock(&t1);
+        node(ctx, n->op->name, n->name, t1 - t0);
+    }
+    return 0;
+}
+
 int engine_input_shape(const engine *en, int64_t dims[TENSOR_MAXDIM])
 {
     const etensor *t = &en->c.t[en->src];

@@ -110,6 +110,11 @@ int  ectx_default_input(const ectx *c, int *src, int *ndim, int64_t *dims, err_t
 int  ectx_resolve_source(ectx *c, const char *input, int in_ndim, const int64_t *in_dims,
                          int *src, int *ndim, int64_t *dims, err_t *e);
 
+/* engine.c: one run timing every node with clock() (for benchmarks). */
+int engine_profile(engine *en, const float *input, int (*clock)(double *ms),
+                   void (*node)(void *ctx, const char *op, const char *name, double ms), void *ctx,
+                   err_t *e);
+
 /* Helpers for operators (ops_util in shape.c). */
 int     et_setshape(ectx *c, int ti, int dtype, int ndim, const int64_t *dims, err_t *e);
 int     et_numel(const int64_t *dims, int ndim, int64_t *out);

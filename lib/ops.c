@@ -11,28 +11,46 @@
 
 /* Rounds x (count elements laid out as t's shape) to t's grid:
  * q = clamp(nearbyint(x / s) + zp, qmin, qmax), x = s * (q - zp). */
-void quant_round(const etensor *t, float *x, int64_t count)
+/* round half to even: (v + 1.5 * 2^23) - 1.5 * 2^23 for |v| < 2^22 under the
+ * default rounding mode, in a form compilers vectorise (nearbyintf is a
+ * call). */
+/* x = s * clamp(round(x / s), lo - zp, hi - zp) for one scale / zero point. */
+static void quant_round_run(float *x, int64_t count, float s, float zp, float lo, float hi)
 {
-    if (t->nq <= 0)
-        return;
-    if (t->nq == 1) {
-        const float s = t->qscale[0], zp = t->qzp[0], lo = t->qmin, hi = t->qmax;
+    const float a = lo - zp, b = hi - zp;
+    if (b - a < 4194304.0f) {
+        for (int64_t i = 0; i < count; i++) {
+            float v = x[i] / s;
+            v = v < a ? a : v;
+            v = v > b ? b : v;
+            x[i] = s * ((v + 12582912.0f) - 12582912.0f);
+        }
+    } else {
         for (int64_t i = 0; i < count; i++) {
             float q = nearbyintf(x[i] / s) + zp;
             q = q < lo ? lo : q > hi ? hi : q;
             x[i] = s * (q - zp);
         }
+    }
+}
+
+/* Rounds x (count elements laid out as t's shape) to t's grid:
+ * q = clamp(nearbyint(x / s) + zp, qmin, qmax), x = s * (q - zp). */
+void quant_round(const etensor *t, float *x, int64_t count)
+{
+    if (t->nq <= 0)
+        return;
+    if (t->nq == 1) {
+        quant_round_run(x, count, t->qscale[0], t->qzp[0], t->qmin, t->qmax);
         return;
     }
     int64_t inner = 1;
     for (int i = t->qaxis + 1; i < t->ndim; i++)
         inner *= t->dims[i];
-    for (int64_t i = 0; i < count; i++) {
+    for (int64_t i = 0; i < count; i += inner) {
         int64_t ch = (i / inner) % t->nq;
-        const float s = t->qscale[ch], zp = t->qzp[ch];
-        float q = nearbyintf(x[i] / s) + zp;
-        q = q < t->qmin ? t->qmin : q > t->qmax ? t->qmax : q;
-        x[i] = s * (q - zp);
+        quant_round_run(x + i, count - i < inner ? count - i : inner, t->qscale[ch], t->qzp[ch],
+                        t->qmin, t->qmax);
     }
 }
 

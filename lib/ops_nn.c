@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "engine_int.h"
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 static int need_in(const enode *n, int lo, int hi, err_t *e)
 {
@@ -670,9 +673,82 @@ static void pool_plane(const pool_p *p, const float *x, float *y)
     }
 }
 
+/* Max pooling of one plane, separably: tmp[iy][ox] = max over the window's
+ * columns, then y[oy][ox] = max over the window's rows of tmp.  tmp holds
+ * h x ow floats.  Windows with no input element give -inf. */
+static void maxpool_plane_sep(const pool_p *p, const float *x, float *y, float *tmp)
+{
+    const int w = p->w, ow = p->ow, sw = p->sw, dw = p->dw, kw = p->kw, pl = p->pl;
+    /* columns whose window lies inside the row: ox in [lo, hi) */
+    int lo = (pl + sw - 1) / sw, hi;
+    int last = w - 1 - (kw - 1) * dw + pl;      /* ox * sw <= last */
+    hi = last < 0 ? 0 : last / sw + 1;
+    if (hi > ow)
+        hi = ow;
+    if (lo > hi)
+        lo = hi;
+    for (int iy = 0; iy < p->h; iy++) {
+        const float *r = x + (int64_t)iy * w;
+        float *t = tmp + (int64_t)iy * ow;
+        for (int ox = 0; ox < ow; ox++) {
+            if (ox == lo && lo < hi) {
+                ox = hi - 1;
+                continue;
+            }
+            float m = -INFINITY;
+            for (int kx = 0; kx < kw; kx++) {
+                int ix = ox * sw - pl + kx * dw;
+                if (ix >= 0 && ix < w && r[ix] > m)
+                    m = r[ix];
+            }
+            t[ox] = m;
+        }
+        if (lo < hi) {
+            const float *rb = r - pl;
+            if (sw == 1) {
+                for (int ox = lo; ox < hi; ox++)
+                    t[ox] = rb[ox];
+                for (int kx = 1; kx < kw; kx++) {
+                    const float *rk = rb + kx * dw;
+                    for (int ox = lo; ox < hi; ox++)
+                        t[ox] = rk[ox] > t[ox] ? rk[ox] : t[ox];
+                }
+            } else {
+                for (int ox = lo; ox < hi; ox++) {
+                    const float *rk = rb + ox * sw;
+                    float m = rk[0];
+                    for (int kx = 1; kx < kw; kx++)
+                        m = rk[kx * dw] > m ? rk[kx * dw] : m;
+                    t[ox] = m;
+                }
+            }
+        }
+    }
+    for (int oy = 0; oy < p->oh; oy++) {
+        float *yr = y + (int64_t)oy * ow;
+        int first = 1;
+        for (int ky = 0; ky < p->kh; ky++) {
+            int iy = oy * p->sh - p->pt + ky * p->dh;
+            if (iy < 0 || iy >= p->h)
+                continue;
+            const float *t = tmp + (int64_t)iy * ow;
+            if (first) {
+                memcpy(yr, t, sizeof(float) * (size_t)ow);
+                first = 0;
+            } else
+                for (int ox = 0; ox < ow; ox++)
+                    yr[ox] = t[ox] > yr[ox] ? t[ox] : yr[ox];
+        }
+        if (first)
+            for (int ox = 0; ox < ow; ox++)
+                yr[ox] = -INFINITY;
+    }
+}
+
 typedef struct {
     const enode *n;
     int64_t per;
+    float *scratch;
 } plane_task;
 
 static void pool_task(void *ctx, int task, int thread)
@@ -680,8 +756,21 @@ static void pool_task(void *ctx, int task, int thread)
     const plane_task *t = ctx;
     const pool_p *p = t->n->p;
     int64_t in_sz = (int64_t)p->h * p->w, out_sz = (int64_t)p->oh * p->ow;
-    for (int64_t i = task * t->per; i < (task + 1) * t->per && i < p->planes; i++)
-        pool_plane(p, t->n->ip[0] + i * in_sz, t->n->opp[0] + i * out_sz);
+    float *tmp = t->scratch ? t->scratch + (int64_t)thread * p->h * p->ow : NULL;
+    for (int64_t i = task * t->per; i < (task + 1) * t->per && i < p->planes; i++) {
+        if (p->max && tmp)
+            maxpool_plane_sep(p, t->n->ip[0] + i * in_sz, t->n->opp[0] + i * out_sz, tmp);
+        else
+            pool_plane(p, t->n->ip[0] + i * in_sz, t->n->opp[0] + i * out_sz);
+    }
+}
+
+static size_t pool_scratch(const enode *n, int nthreads)
+{
+    const pool_p *p = n->p;
+    if (!p->max)
+        return 0;
+    return sizeof(float) * (size_t)p->h * (size_t)p->ow * (size_t)(nthreads > 1 ? nthreads : 1);
 }
 
 static void pool_run(enode *n, void *scratch, threadpool *tp)
@@ -690,10 +779,10 @@ static void pool_run(enode *n, void *scratch, threadpool *tp)
     int nt = tp_size(tp);
     int64_t work = p->planes * p->oh * p->ow * p->kh * p->kw;
     if (nt > 1 && work > 100000 && p->planes >= nt) {
-        plane_task t = {n, (p->planes + nt - 1) / nt};
+        plane_task t = {n, (p->planes + nt - 1) / nt, scratch};
         tp_run(tp, nt, pool_task, &t);
     } else {
-        plane_task t = {n, p->planes};
+        plane_task t = {n, p->planes, scratch};
         pool_task(&t, 0, 0);
     }
 }
@@ -807,7 +896,18 @@ static void lrn_range(const enode *n, int64_t c0, int64_t c1)
                     yc[j] += xc[j] * xc[j];
             }
             const float *xc = x + ch * in;
-            for (int64_t j = 0; j < in; j++) {
+            int64_t j = 0;
+#if defined(__SSE2__)
+            if (b075) {
+                const __m128 vb = _mm_set1_ps(p->bias), vk = _mm_set1_ps(k);
+                for (; j + 4 <= in; j += 4) {
+                    __m128 s = _mm_add_ps(vb, _mm_mul_ps(vk, _mm_loadu_ps(yc + j)));
+                    __m128 r = _mm_sqrt_ps(s);
+                    _mm_storeu_ps(yc + j, _mm_div_ps(_mm_loadu_ps(xc + j), _mm_mul_ps(r, _mm_sqrt_ps(r))));
+                }
+            }
+#endif
+            for (; j < in; j++) {
                 float s = p->bias + k * yc[j];
                 float d = b075 ? sqrtf(s) * sqrtf(sqrtf(s)) : powf(s, p->beta);
                 yc[j] = xc[j] / d;
@@ -844,7 +944,7 @@ const opdef op_conv = {"Conv", conv_infer, conv_prepare_op, conv_run_op, conv_sc
 const opdef op_batchnorm = {"BatchNormalization", bn_infer, NULL, bn_run, NULL, bn_pfree, 0, 0};
 const opdef op_gemm = {"Gemm", gemm_infer, NULL, gemm_run, NULL, gemm_pfree, 0, 0};
 const opdef op_matmul = {"MatMul", matmul_infer, NULL, matmul_run, NULL, matmul_pfree, 0, 0};
-const opdef op_maxpool = {"MaxPool", maxpool_infer, NULL, pool_run, NULL, NULL, 0, 0};
+const opdef op_maxpool = {"MaxPool", maxpool_infer, NULL, pool_run, pool_scratch, NULL, 0, 0};
 const opdef op_avgpool = {"AveragePool", avgpool_infer, NULL, pool_run, NULL, NULL, 0, 0};
 const opdef op_gap = {"GlobalAveragePool", gap_infer, NULL, gpool_run, NULL, NULL, 0, 0};
 const opdef op_gmp = {"GlobalMaxPool", gmp_infer, NULL, gpool_run, NULL, NULL, 0, 0};
