@@ -6,6 +6,7 @@
 #include "kernels.h"
 #include "kern_gemm.h"
 #include "kern_grid.h"
+#include "kern_gemv.h"
 
 /* Portable micro-kernel, 8 x 8: plain loops the compiler can vectorise. */
 void gemm_ukr_c_8x8(int kc, const float *a, const float *b, float *c, size_t ldc,
@@ -229,6 +230,9 @@ void sgemm(int transa, int transb, int m, int n, int k, float alpha,
             }
         return;
     }
+    if (m <= GEMV_MAX_M &&
+        gemv_small_m(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, tp) == 0)
+        return;
     const gemm_arch *ar = gemm_arch_get(simd_level());
     int nt = tp_size(tp);
     double work = (double)m * n * k;

@@ -270,6 +270,10 @@ int main(void)
             check_sgemm(ta, tb, 17, 1000, 129, 2.0f, 0.0f, 1);
             check_sgemm(ta, tb, 1, 1000, 1024, 1.0f, 0.0f, 1);
             check_sgemm(ta, tb, 150, 3, 31, 1.0f, 0.25f, 0);
+            /* few rows: the matrix-vector path */
+            check_sgemm(ta, tb, 3, 37, 77, 1.5f, 0.0f, 1);
+            check_sgemm(ta, tb, 4, 129, 300, 1.0f, 0.5f, 1);
+            check_sgemm(ta, tb, 2, 1000, 7, 1.0f, 1.0f, 0);
         }
     check_sgemm(0, 0, 5, 6, 0, 1.0f, 0.5f, 1);   /* k = 0: C = beta C + bias */
 
