@@ -1,0 +1,658 @@
+/* cnn-features - run a CNN on images and write its CAM feature maps (or any
+ * named tensors) as a tensor stream.  See cnn-features(1).
+ *
+ *   jpegtopnm cat.jpg | cnn-features -m googlenet.onnx | cam-map | cam-bbox
+ *
+ * Each input file holds netpbm images (every image of a multi-image stream)
+ * or tensor-stream records of an already preprocessed input; the kind is
+ * recognised per file from its first bytes.  The model is loaded and
+ * planned once; each image is preprocessed and run, and one record per
+ * requested layer is written before the next image is read.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "cli.h"
+#include "engine.h"
+#include "graph.h"
+#include "head.h"
+#include "image.h"
+#include "preprocess.h"
+#include "tstream.h"
+
+static const char usage[] =
+    "cnn-features -m MODEL [-layer NAME]... [-list] [-size WxH] [-mean R,G,B]\n"
+    "       [-std R,G,B] [-bgr | -rgb] [-threads N] [-z] [-f16] [-bench RUNS] [FILE...]";
+
+/* libnetpbm leaks a 1-byte buffer when it rejects a PAM header (it longjmps
+ * past its own free); keep LeakSanitizer builds quiet about it. */
+__attribute__((used)) const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:libnetpbm.so\n";
+}
+
+#define MAX_LAYERS 64
+
+struct options {
+    const char *model;
+    const char *layers[MAX_LAYERS];
+    int nlayers;
+    int list;
+    int width, height;          /* -size, 0: the model's */
+    int have_mean, have_std;
+    float mean[3], std[3];
+    int order;                  /* -1 model's, 0 RGB, 1 BGR */
+    int threads;
+    int gzip, f16;
+    long bench;                 /* 0: off */
+    const char **files;
+    int nfiles;
+};
+
+static void parse_size(const char *arg, int *w, int *h)
+{
+    char *end;
+    long a, b;
+    errno = 0;
+    a = strtol(arg, &end, 10);
+    if (end == arg || (*end != 'x' && *end != 'X'))
+        cli_usage(usage, "option -size: '%s' is not WxH", arg);
+    b = strtol(end + 1, &end, 10);
+    if (errno || *end || a < 1 || b < 1 || a > 30000 || b > 30000)
+        cli_usage(usage, "option -size: '%s' is not WxH with sides 1..30000", arg);
+    *w = (int)a;
+    *h = (int)b;
+}
+
+static void parse_command_line(int argc, char **argv, struct options *o)
+{
+    int i;
+    memset(o, 0, sizeof *o);
+    o->order = -1;
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--") == 0) {
+            i++;
+            break;
+        }
+        if (a[0] != '-' || a[1] == '\0')
+            break;
+#define NEEDS_VALUE() do { if (!v) cli_usage(usage, "option %s needs a value", a); i++; } while (0)
+        if (strcmp(a, "-m") == 0) {
+            NEEDS_VALUE();
+            o->model = v;
+        } else if (strcmp(a, "-layer") == 0) {
+            NEEDS_VALUE();
+            if (o->nlayers == MAX_LAYERS)
+                cli_usage(usage, "option -layer: at most %d layers", MAX_LAYERS);
+            if (!*v)
+                cli_usage(usage, "option -layer: empty name");
+            o->layers[o->nlayers++] = v;
+        } else if (strcmp(a, "-list") == 0) {
+            o->list = 1;
+        } else if (strcmp(a, "-size") == 0) {
+            NEEDS_VALUE();
+            parse_size(v, &o->width, &o->height);
+        } else if (strcmp(a, "-mean") == 0) {
+            NEEDS_VALUE();
+            if (preprocess_parse3(v, o->mean) < 0)
+                cli_usage(usage, "option -mean: '%s' is not three numbers R,G,B", v);
+            o->have_mean = 1;
+        } else if (strcmp(a, "-std") == 0) {
+            NEEDS_VALUE();
+            if (preprocess_parse3(v, o->std) < 0 || o->std[0] == 0 || o->std[1] == 0 || o->std[2] == 0)
+                cli_usage(usage, "option -std: '%s' is not three non-zero numbers R,G,B", v);
+            o->have_std = 1;
+        } else if (strcmp(a, "-bgr") == 0) {
+            o->order = 1;
+        } else if (strcmp(a, "-rgb") == 0) {
+            o->order = 0;
+        } else if (strcmp(a, "-threads") == 0) {
+            NEEDS_VALUE();
+            o->threads = (int)cli_long(usage, a, v, 1, 256);
+        } else if (strcmp(a, "-z") == 0) {
+            o->gzip = 1;
+        } else if (strcmp(a, "-f16") == 0) {
+            o->f16 = 1;
+        } else if (strcmp(a, "-bench") == 0) {
+            NEEDS_VALUE();
+            o->bench = cli_long(usage, a, v, 1, 1000000);
+        } else {
+            cli_usage(usage, "unknown option %s", a);
+        }
+#undef NEEDS_VALUE
+    }
+    if (!o->model)
+        cli_usage(usage, "no model: -m MODEL is required");
+    o->files = (const char **)argv + i;
+    o->nfiles = argc - i;
+}
+
+/* ---------------------------------------------------------------- state */
+
+struct run {
+    const struct options *o;
+    graph g;
+    engine *en;
+    cam_head head;
+    int have_head;
+    int in_tensor;
+    int64_t in_dims[TENSOR_MAXDIM];
+    int in_ndim;
+    size_t in_numel;
+    preprocess_params pp;
+    float *input;               /* in_numel floats */
+    const char **layers;        /* output names, nlayers */
+    int nlayers;
+    tsw *w;                     /* NULL in -bench mode */
+    double load_ms;
+    /* -bench */
+    int bench_done;
+};
+
+static struct run *the_run;     /* for die(): finish the output first */
+
+/* Error exit that keeps complete records already written intact (and
+ * finishes a gzip stream). */
+__attribute__((noreturn, format(printf, 2, 3)))
+static void die(int status, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (the_run && the_run->w) {
+        err_t e;
+        tsw_close(the_run->w, &e);
+        the_run->w = NULL;
+    }
+    cli_die(status, "%s", msg);
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* ---------------------------------------------------------------- output */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* -bench: warm up 3 runs, time o->bench runs of the engine, print a line. */
+static void bench(struct run *r)
+{
+    long n = r->o->bench;
+    double *t = malloc((size_t)n * sizeof *t), mn;
+    err_t e;
+    if (!t)
+        die(EXIT_DATA, "out of memory");
+    for (int i = 0; i < 3; i++)
+        if (engine_run(r->en, r->input, &e) < 0)
+            die(EXIT_DATA, "%s", e.msg);
+    for (long i = 0; i < n; i++) {
+        double t0 = now_ms();
+        if (engine_run(r->en, r->input, &e) < 0)
+            die(EXIT_DATA, "%s", e.msg);
+        t[i] = now_ms() - t0;
+    }
+    qsort(t, (size_t)n, sizeof *t, cmp_double);
+    mn = t[0];
+    printf("%s\t%d\t%.3f\t%.3f\t%.3f\n", r->o->model,
+           r->o->threads ? r->o->threads : engine_default_threads(), r->load_ms,
+           n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2, mn);
+    free(t);
+    r->bench_done = 1;
+}
+
+/* Runs the engine on r->input and writes one record per layer. */
+static void run_and_write(struct run *r, const char *source, long index, int img_w, int img_h,
+                          const char *where)
+{
+    err_t e;
+    if (r->o->bench) {
+        if (!r->bench_done)
+            bench(r);
+        return;
+    }
+    if (engine_run(r->en, r->input, &e) < 0)
+        die(EXIT_DATA, "%s: %s", where, e.msg);
+    for (int i = 0; i < r->nlayers; i++) {
+        int64_t dims[TENSOR_MAXDIM], od[TENSOR_MAXDIM];
+        int nd = engine_output_shape(r->en, i, dims), ond = 0, first = 0;
+        const float *out = engine_output(r->en, i);
+        const char *name = engine_output_name(r->en, i);
+        int is_cam = r->have_head && strcmp(name, r->head.feature) == 0;
+        tensor t;
+
+        /* Drop the batch dimension (N = 1). */
+        if (nd >= 2 && dims[0] == 1)
+            first = 1;
+        for (int k = first; k < nd; k++)
+            od[ond++] = dims[k];
+        tensor_init(&t);
+        if (tensor_alloc(&t, name, DT_F32, ond, od, ond == 3 ? "C H W" : NULL, &e) < 0)
+            die(EXIT_DATA, "%s: layer '%s': %s", where, name, e.msg);
+        memcpy(t.data, out, t.nbytes);
+        if (tensor_meta_set(&t, "kind", is_cam ? "features" : "tensor", &e) < 0 ||
+            tensor_meta_set(&t, "source", source, &e) < 0 ||
+            tensor_meta_setf(&t, "source_index", &e, "%ld", index) < 0 ||
+            tensor_meta_setf(&t, "image_width", &e, "%d", img_w) < 0 ||
+            tensor_meta_setf(&t, "image_height", &e, "%d", img_h) < 0 ||
+            tensor_meta_setf(&t, "input_width", &e, "%d", r->pp.width) < 0 ||
+            tensor_meta_setf(&t, "input_height", &e, "%d", r->pp.height) < 0 ||
+            tensor_meta_set(&t, "model", r->o->model, &e) < 0 ||
+            tensor_meta_set(&t, "model_sha256", r->g.sha256, &e) < 0 ||
+            tensor_meta_set(&t, "layer", name, &e) < 0)
+            die(EXIT_DATA, "%s: %s", where, e.msg);
+        if (tsw_write(r->w, &t, &e) < 0) {
+            tensor_free(&t);
+            die(EXIT_DATA, "%s", e.msg);
+        }
+        tensor_free(&t);
+    }
+}
+
+/* ---------------------------------------------------------------- inputs */
+
+/* A FILE that first returns a few already-read bytes, then reads an fd:
+ * lets a pipe be sniffed without losing its first bytes. */
+struct prefixed {
+    unsigned char buf[16];
+    size_t n, pos;
+    int fd;
+};
+
+static ssize_t prefixed_read(void *c, char *out, size_t size)
+{
+    struct prefixed *p = c;
+    if (p->pos < p->n) {
+        size_t k = p->n - p->pos < size ? p->n - p->pos : size;
+        memcpy(out, p->buf + p->pos, k);
+        p->pos += k;
+        return (ssize_t)k;
+    }
+    for (;;) {
+        ssize_t k = read(p->fd, out, size);
+        if (k < 0 && errno == EINTR)
+            continue;
+        return k;
+    }
+}
+
+static int prefixed_close(void *c)
+{
+    struct prefixed *p = c;
+    int r = p->fd > 0 ? close(p->fd) : 0;
+    free(p);
+    return r;
+}
+
+static ssize_t read_full(int fd, void *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t k = read(fd, (char *)buf + got, n - got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return -1;
+        if (k == 0)
+            break;
+        got += (size_t)k;
+    }
+    return (ssize_t)got;
+}
+
+static void do_images(struct run *r, FILE *f, const char *label)
+{
+    long index = 0;
+    err_t e;
+    image im;
+    int k;
+    while ((k = image_read_netpbm(f, &im, &e)) == 1) {
+        char where[1100];
+        snprintf(where, sizeof where, "%s: image %ld", label, index);
+        if (preprocess_image(&im, &r->pp, r->input, &e) < 0)
+            die(EXIT_DATA, "%s: %s", where, e.msg);
+        run_and_write(r, label, index, im.w, im.h, where);
+        image_free(&im);
+        index++;
+        if (r->bench_done)
+            return;
+    }
+    if (k < 0)
+        die(EXIT_DATA, "%s: image %ld: %s", label, index, e.msg);
+}
+
+/* label: the file as given ("-" for stdin), for the source key; mlabel:
+ * its name in messages. */
+static void do_tensors(struct run *r, tsr *rd, const char *label, const char *mlabel)
+{
+    tensor t;
+    err_t e;
+    int k;
+    tensor_init(&t);
+    for (;;) {
+        long index = tsr_index(rd);
+        char where[1100];
+        long iw, ih;
+        int ok;
+        k = tsr_next(rd, &t, &e);
+        if (k <= 0)
+            break;
+        snprintf(where, sizeof where, "%s: record %ld ('%s')", mlabel, index, t.name ? t.name : "");
+        /* C x H x W or 1 x C x H x W equal to the model's input. */
+        ok = (t.ndim == 3 && r->in_ndim == 4 && t.dims[0] == r->in_dims[1] && t.dims[1] == r->in_dims[2] &&
+              t.dims[2] == r->in_dims[3]) ||
+             (t.ndim == 4 && r->in_ndim == 4 && t.dims[0] == 1 && t.dims[1] == r->in_dims[1] &&
+              t.dims[2] == r->in_dims[2] && t.dims[3] == r->in_dims[3]);
+        if (!ok) {
+            char got[160] = "", want[160] = "";
+            size_t n = 0;
+            for (int i = 0; i < t.ndim && n < sizeof got - 24; i++)
+                n += (size_t)snprintf(got + n, sizeof got - n, "%s%lld", i ? "x" : "", (long long)t.dims[i]);
+            if (t.ndim == 0)
+                snprintf(got, sizeof got, "(scalar)");
+            n = 0;
+            for (int i = 1; i < r->in_ndim && n < sizeof want - 24; i++)
+                n += (size_t)snprintf(want + n, sizeof want - n, "%s%lld", i > 1 ? "x" : "", (long long)r->in_dims[i]);
+            tensor_free(&t);
+            die(EXIT_DATA, "%s: shape %s does not match the model input %s", where, got, want);
+        }
+        if (t.dtype != DT_F32 && t.dtype != DT_F16) {
+            int dt = t.dtype;
+            tensor_free(&t);
+            die(EXIT_DATA, "%s: dtype %s: the input must be f32 or f16", where, dtype_name(dt));
+        }
+        if (tensor_to_f32(&t, &e) < 0) {
+            tensor_free(&t);
+            die(EXIT_DATA, "%s: %s", where, e.msg);
+        }
+        memcpy(r->input, t.data, r->in_numel * sizeof(float));
+        if (tensor_meta_long(&t, "image_width", &iw) < 0 || iw <= 0)
+            iw = r->pp.width;
+        if (tensor_meta_long(&t, "image_height", &ih) < 0 || ih <= 0)
+            ih = r->pp.height;
+        {
+            const char *src = tensor_meta_get(&t, "source");
+            long si;
+            char *s = strdup(src ? src : label);
+            if (tensor_meta_long(&t, "source_index", &si) < 0)
+                si = index;
+            tensor_free(&t);
+            if (!s)
+                die(EXIT_DATA, "out of memory");
+            run_and_write(r, s, si, (int)iw, (int)ih, where);
+            free(s);
+        }
+        if (r->bench_done)
+            break;
+    }
+    tensor_free(&t);
+    if (k < 0)
+        die(EXIT_DATA, "%s", e.msg);
+}
+
+/* Reads every image or record of one input file ("-": stdin). */
+static void do_file(struct run *r, const char *path)
+{
+    int is_stdin = strcmp(path, "-") == 0;
+    const char *label = is_stdin ? "-" : path;
+    const char *mlabel = is_stdin ? "stdin" : path;
+    unsigned char pre[16];
+    ssize_t n;
+    int fd = is_stdin ? 0 : open(path, O_RDONLY);
+    int seekable;
+
+    if (fd < 0)
+        die(EXIT_DATA, "%s: %s", path, strerror(errno));
+    n = read_full(fd, pre, sizeof pre);
+    if (n < 0)
+        die(EXIT_DATA, "%s: read error: %s", mlabel, strerror(errno));
+    if (n == 0) {
+        /* An empty input holds no image. */
+        if (!is_stdin)
+            close(fd);
+        return;
+    }
+    seekable = lseek(fd, 0, SEEK_SET) == 0;
+
+    if (tstream_sniff(pre, (size_t)n)) {
+        err_t e;
+        tsr *rd;
+        if (seekable) {
+            rd = tsr_fdopen(fd, !is_stdin, mlabel, &e);
+        } else {
+            /* A pipe: its first bytes are gone, so read it whole. */
+            size_t cap = 1 << 20, len = (size_t)n;
+            unsigned char *buf = malloc(cap);
+            if (!buf)
+                die(EXIT_DATA, "out of memory");
+            memcpy(buf, pre, (size_t)n);
+            for (;;) {
+                ssize_t k;
+                if (len == cap) {
+                    unsigned char *nb;
+                    if (cap >= TENSOR_MAX_BYTES * 2)
+                        die(EXIT_DATA, "%s: input too large", mlabel);
+                    nb = realloc(buf, cap * 2);
+                    if (!nb)
+                        die(EXIT_DATA, "%s: out of memory", mlabel);
+                    buf = nb;
+                    cap *= 2;
+                }
+                k = read_full(fd, buf + len, cap - len);
+                if (k < 0)
+                    die(EXIT_DATA, "%s: read error: %s", mlabel, strerror(errno));
+                if (k == 0)
+                    break;
+                len += (size_t)k;
+            }
+            rd = tsr_mem(buf, len, &e);
+            if (!rd)
+                die(EXIT_DATA, "%s: %s", mlabel, e.msg);
+            do_tensors(r, rd, label, mlabel);
+            tsr_close(rd);
+            free(buf);
+            return;
+        }
+        if (!rd)
+            die(EXIT_DATA, "%s: %s", mlabel, e.msg);
+        do_tensors(r, rd, label, mlabel);
+        tsr_close(rd);
+        return;
+    }
+
+    FILE *f;
+    if (seekable) {
+        f = fdopen(fd, "rb");
+    } else {
+        struct prefixed *p = calloc(1, sizeof *p);
+        cookie_io_functions_t io = {prefixed_read, NULL, NULL, prefixed_close};
+        if (!p)
+            die(EXIT_DATA, "out of memory");
+        memcpy(p->buf, pre, (size_t)n);
+        p->n = (size_t)n;
+        p->fd = fd;
+        f = fopencookie(p, "rb", io);
+    }
+    if (!f)
+        die(EXIT_DATA, "%s: %s", mlabel, strerror(errno));
+    do_images(r, f, label);
+    fclose(f);
+}
+
+/* ---------------------------------------------------------------- main */
+
+static void print_dims(const int64_t *d, int nd)
+{
+    for (int k = 0; k < nd; k++)
+        printf("%s%lld", k ? " " : "", (long long)d[k]);
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    struct run r;
+    engine_opts eo;
+    err_t e;
+    double t0;
+    int hf;
+
+    cli_init(argc, argv);
+    parse_command_line(argc, argv, &o);
+    memset(&r, 0, sizeof r);
+    r.o = &o;
+    the_run = &r;
+
+    t0 = now_ms();
+    graph_init(&r.g);
+    if (graph_load(o.model, &r.g, &e) < 0)
+        die(EXIT_DATA, "%s", e.msg);
+    if (r.g.ninputs < 1)
+        die(EXIT_DATA, "%s: the model has no input", o.model);
+    r.in_tensor = r.g.inputs[0];
+    {
+        const gtensor *it = &r.g.tensors[r.in_tensor];
+        if (it->ndim != 4)
+            die(EXIT_DATA, "%s: input '%s' has %d dims, not N x C x H x W", o.model, it->name, it->ndim);
+        r.in_ndim = 4;
+        for (int k = 0; k < 4; k++)
+            r.in_dims[k] = it->dims[k];
+        r.in_dims[0] = 1;
+        if (r.in_dims[1] <= 0)
+            r.in_dims[1] = 3;
+        if (o.width) {
+            r.in_dims[2] = o.height;
+            r.in_dims[3] = o.width;
+        }
+        if (r.in_dims[2] <= 0 || r.in_dims[3] <= 0)
+            die(EXIT_DATA, "%s: input '%s' has no fixed size: give -size WxH", o.model, it->name);
+    }
+    if (graph_infer_shapes(&r.g, NULL, r.in_ndim, r.in_dims, &e) < 0)
+        die(EXIT_DATA, "%s: %s", o.model, e.msg);
+    hf = head_find(&r.g, NULL, NULL, &r.head, &e);
+    r.have_head = hf == 0;
+    if (o.nlayers > 0) {
+        r.layers = o.layers;
+        r.nlayers = o.nlayers;
+    } else if (o.list) {
+        r.layers = NULL;
+        r.nlayers = 0;
+    } else {
+        if (hf < 0)
+            die(EXIT_DATA, "%s: no CAM layer (%s); name one with -layer", o.model, e.msg);
+        r.layers = (const char **)&r.head.feature;
+        r.nlayers = 1;
+    }
+    for (int i = 0; i < r.nlayers; i++)
+        if (graph_find_tensor(&r.g, r.layers[i]) < 0)
+            die(EXIT_USAGE, "%s: no tensor '%s' in the model (see -list)", o.model, r.layers[i]);
+
+    memset(&eo, 0, sizeof eo);
+    eo.threads = o.threads;
+    eo.in_ndim = r.in_ndim;
+    memcpy(eo.in_dims, r.in_dims, sizeof eo.in_dims);
+    eo.noutputs = r.nlayers;
+    eo.outputs = r.layers;
+    r.en = engine_create(&r.g, &eo, &e);
+    if (!r.en)
+        die(EXIT_DATA, "%s: %s", o.model, e.msg);
+    r.load_ms = now_ms() - t0;
+
+    if (o.list) {
+        int nt = engine_ntensors(r.en);
+        for (int i = 0; i < nt; i++) {
+            int64_t d[TENSOR_MAXDIM];
+            int nd = 0;
+            const char *name = engine_tensor_name(r.en, i, d, &nd);
+            int seen = 0;
+            /* A tensor can appear more than once in the plan: list it once. */
+            for (int j = 0; j < i && !seen; j++) {
+                int64_t dj[TENSOR_MAXDIM];
+                int ndj;
+                seen = strcmp(engine_tensor_name(r.en, j, dj, &ndj), name) == 0;
+            }
+            if (seen)
+                continue;
+            printf("%s\t", name);
+            print_dims(d, nd);
+            if (r.have_head && strcmp(name, r.head.feature) == 0)
+                printf("\tfeatures");
+            else if (r.have_head && strcmp(name, r.head.logits) == 0)
+                printf("\tlogits");
+            putchar('\n');
+        }
+        cli_close_stdout();
+        engine_free(r.en);
+        head_free(&r.head);
+        graph_free(&r.g);
+        return 0;
+    }
+
+    r.in_ndim = engine_input_shape(r.en, r.in_dims);
+    if (r.in_ndim != 4 || r.in_dims[0] != 1 || r.in_dims[1] != 3)
+        die(EXIT_DATA, "%s: the engine's input is not 1 x 3 x H x W", o.model);
+    if (preprocess_from_graph(&r.g, r.in_tensor, r.in_ndim, r.in_dims, &r.pp, &e) < 0)
+        die(EXIT_DATA, "%s: %s", o.model, e.msg);
+    if (o.have_mean || o.have_std) {
+        if (r.pp.mode == PP_QUANT) {
+            for (int c = 0; c < 3; c++) {
+                r.pp.mean[c] = (float)r.pp.qzero;
+                r.pp.std[c] = 1.0f / r.pp.qscale;
+            }
+            r.pp.mode = PP_MEANSTD;
+        }
+        if (o.have_mean)
+            memcpy(r.pp.mean, o.mean, sizeof o.mean);
+        if (o.have_std)
+            memcpy(r.pp.std, o.std, sizeof o.std);
+    }
+    if (o.order >= 0)
+        r.pp.bgr = o.order;
+    r.in_numel = (size_t)r.in_dims[1] * (size_t)r.in_dims[2] * (size_t)r.in_dims[3];
+    r.input = malloc(r.in_numel * sizeof(float));
+    if (!r.input)
+        die(EXIT_DATA, "out of memory");
+
+    if (!o.bench) {
+        r.w = tsw_open("-", (o.gzip ? TSW_GZIP : 0) | (o.f16 ? TSW_F16 : 0), &e);
+        if (!r.w)
+            die(EXIT_DATA, "%s", e.msg);
+    }
+    if (o.nfiles == 0)
+        do_file(&r, "-");
+    for (int i = 0; i < o.nfiles && !r.bench_done; i++)
+        do_file(&r, o.files[i]);
+    if (o.bench && !r.bench_done)
+        die(EXIT_DATA, "-bench: no input image or record");
+
+    if (r.w) {
+        tsw *w = r.w;
+        r.w = NULL;
+        if (tsw_close(w, &e) < 0)
+            die(EXIT_DATA, "%s", e.msg);
+    }
+    cli_close_stdout();
+    free(r.input);
+    engine_free(r.en);
+    head_free(&r.head);
+    graph_free(&r.g);
+    return 0;
+}

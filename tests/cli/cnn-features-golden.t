@@ -1,0 +1,60 @@
+#!/bin/sh
+# cnn-features against the goldens of ../shared/golden (ONNX Runtime and the
+# TFLite interpreter): features and logits from the goldens' preprocessed
+# input.npy, and from the original images with our own preprocessing.
+# Tolerances of golden/README.md: ONNX max|d|/max|golden| <= 1e-4;
+# TFLite feature correlation >= 0.99 and the same top-1.
+. "$(dirname "$0")/../tap.sh"
+TOOLS=${CAM_TEST_TOOLS:-$TOP/build/rel/tools}
+have_shared || skip_all "no shared models at $SHARED"
+[ -d "$SHARED/golden" ] || skip_all "no goldens at $SHARED/golden"
+G=$SHARED/golden
+IMGS="cat bird grace_hopper"
+
+# model-stem  model-file  feature-layer  logits-layer  kind
+while read -r stem file feat logits kind; do
+    M=$SHARED/models/$file
+    if [ ! -f "$M" ]; then skip "$stem: no model"; continue; fi
+    if [ "$kind" = onnx ]; then bound="-rel 1e-4"; else bound="-corr 0.99"; fi
+    lbound=$bound; [ "$kind" = tflite ] && lbound="-corr 0.95"
+    if [ "$feat" = - ]; then
+        feat=$(cnn-features -m "$M" -list | awk -F'\t' '$3 == "features" { print $1; exit }')
+        [ -n "$feat" ]; ok $? "$stem: -list names the CAM layer '$feat'"
+    fi
+
+    # 1. the goldens' input.npy, all three in one stream
+    set --
+    for i in $IMGS; do set -- "$@" "$G/$stem/$i/input.npy"; done
+    tensor-npy "$@" | cnn-features -m "$M" -layer "$feat" -layer "$logits" > "$TMP/npy.ts" 2>"$TMP/err"
+    ok $? "$stem: input.npy x3 through cnn-features"
+    r=0
+    for i in $IMGS; do
+        f=$("$TOOLS/tcompare" -record $r $bound "$TMP/npy.ts" "$G/$stem/$i/features.npy"); ok $? "$stem $i input.npy: features $f"
+        l=$("$TOOLS/tcompare" -record $((r + 1)) $lbound -top1 "$TMP/npy.ts" "$G/$stem/$i/logits.npy"); ok $? "$stem $i input.npy: logits $l"
+        r=$((r + 2))
+    done
+
+    # 2. the original images, our preprocessing, as one multi-image stream
+    for i in $IMGS; do bmptopnm "$SHARED/images/$i.bmp" 2>/dev/null; done |
+        cnn-features -m "$M" -layer "$feat" -layer "$logits" > "$TMP/img.ts" 2>"$TMP/err"
+    ok $? "$stem: images x3 through cnn-features"
+    r=0
+    for i in $IMGS; do
+        f=$("$TOOLS/tcompare" -record $r $bound "$TMP/img.ts" "$G/$stem/$i/features.npy"); ok $? "$stem $i image: features $f"
+        l=$("$TOOLS/tcompare" -record $((r + 1)) $lbound -top1 "$TMP/img.ts" "$G/$stem/$i/logits.npy"); ok $? "$stem $i image: logits $l"
+        r=$((r + 2))
+    done
+done <<'LIST'
+googlenet-bvlc googlenet-bvlc.onnx concat_24 loss3/classifier onnx
+squeezenet1.1-bvlc squeezenet1.1-bvlc.onnx conv10/relu pool10/flat onnx
+mobilenet_v2_bn random/mobilenet_v2_bn.onnx - logits onnx
+resnet18_bn random/resnet18_bn.onnx - logits onnx
+mobilenet_v2_1.0_224_quant mobilenet_v2_1.0_224_quant.tflite T168 T172 tflite
+mobilenet_v2_1.0_224_inat_bird_quant mobilenet_v2_1.0_224_inat_bird_quant.tflite T167 T170 tflite
+LIST
+
+# The default record is the CAM layer: same as naming it.
+M=$SHARED/models/googlenet-bvlc.onnx
+tensor-npy "$G/googlenet-bvlc/cat/input.npy" | cnn-features -m "$M" > "$TMP/d.ts"
+f=$("$TOOLS/tcompare" -rel 1e-4 "$TMP/d.ts" "$G/googlenet-bvlc/cat/features.npy"); ok $? "default layer = concat_24: $f"
+done_testing

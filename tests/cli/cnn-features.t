@@ -1,0 +1,101 @@
+#!/bin/sh
+# cnn-features: options, input kinds, metadata, and every kind of bad input
+# (exit status, one-line message, nothing on stdout).
+. "$(dirname "$0")/../tap.sh"
+TOOLS=${CAM_TEST_TOOLS:-$TOP/build/rel/tools}
+
+# ---- without models
+fails 2 "no model" cnn-features
+fails 2 "unknown option" cnn-features -m x.onnx -frobnicate
+fails 2 "option without its value" cnn-features -m
+fails 2 "bad -size" cnn-features -m x.onnx -size 224
+fails 2 "bad -mean" cnn-features -m x.onnx -mean 1,2
+fails 2 "zero -std" cnn-features -m x.onnx -std 1,0,1
+fails 2 "bad -threads" cnn-features -m x.onnx -threads 0
+printf 'this is not a model at all' > "$TMP/bad.onnx"
+fails 1 "corrupt model" cnn-features -m "$TMP/bad.onnx" /dev/null
+fails 1 "missing model" cnn-features -m "$TMP/none.onnx" /dev/null
+
+have_shared || { done_testing; exit $?; }
+M=$SHARED/models/squeezenet1.1-bvlc.onnx
+IMG=$SHARED/images/cat.bmp
+
+# A truncated copy of a real model.
+head -c 100000 "$M" > "$TMP/cut.onnx"
+fails 1 "truncated model" cnn-features -m "$TMP/cut.onnx" /dev/null
+
+# ---- good input
+bmptopnm "$IMG" 2>/dev/null > "$TMP/cat.ppm"
+t "image from a file" cnn-features -m "$M" "$TMP/cat.ppm"
+cp "$TMP/out" "$TMP/one.ts"
+tensor-info "$TMP/one.ts" > "$TMP/info" 2>&1
+grep -q 'conv10/relu' "$TMP/info"; ok $? "record named after the CAM layer"
+grep -q '1000 14 14\|1000x14x14' "$TMP/info"; ok $? "CAM layer is 1000x14x14 at 227"
+h=$(tensor-info -header "$TMP/one.ts" 2>/dev/null)
+for kv in "kind features" "source $TMP/cat.ppm" "source_index 0" "image_width 512" "image_height 341" \
+          "input_width 227" "input_height 227" "model $M" "layer conv10/relu" "axes C H W"; do
+    printf '%s\n' "$h" | grep -qx "$kv"; ok $? "metadata: $kv"
+done
+printf '%s\n' "$h" | grep -q "^model_sha256 [0-9a-f]\{64\}$"; ok $? "metadata: model_sha256"
+
+# stdin, a pipe, and a multi-image stream of three kinds of netpbm
+cat "$TMP/cat.ppm" | cnn-features -m "$M" > "$TMP/pipe.ts"
+tensor-info -header "$TMP/pipe.ts" | grep -qx 'source -'; ok $? "stdin through a pipe: source is -"
+tail -c 784000 "$TMP/one.ts" > "$TMP/p1"
+tail -c 784000 "$TMP/pipe.ts" | cmp -s - "$TMP/p1"; ok $? "stdin and file give the same payload"
+{ cat "$TMP/cat.ppm"; ppmtopgm "$TMP/cat.ppm"; pamtopnm -plain "$TMP/cat.ppm" 2>/dev/null || cat "$TMP/cat.ppm"; } > "$TMP/three.pnm"
+cnn-features -m "$M" < "$TMP/three.pnm" > "$TMP/three.ts"; ok $? "multi-image stream"
+n=$("$TOOLS/ttopk" "$TMP/three.ts" | wc -l); is "$n" 3 "three images, three records"
+"$TOOLS/ttopk" "$TMP/three.ts" | awk '{print $2}' | tr '\n' ' ' > "$TMP/si"
+is "$(cat "$TMP/si")" "0 1 2 " "source_index counts images within the file"
+cnn-features -m "$M" "$TMP/cat.ppm" - < "$TMP/cat.ppm" > "$TMP/two.ts"; ok $? "a file and stdin"
+is "$("$TOOLS/ttopk" "$TMP/two.ts" | wc -l)" 2 "two files, two records"
+
+# -layer, several, and -list
+cnn-features -m "$M" -layer pool10/flat -layer conv10/relu "$TMP/cat.ppm" > "$TMP/l.ts"; ok $? "-layer twice"
+record_names() { tensor-info -header "$@" | awk '$1 == "name" { printf "%s ", $2 }'; }
+record_names "$TMP/l.ts" > "$TMP/names"
+is "$(cat "$TMP/names")" "pool10/flat conv10/relu " "layers in the order given"
+tensor-info -header "$TMP/l.ts" | grep -q '^kind tensor$'; ok $? "a layer that is not the CAM layer is kind tensor"
+fails 2 "unknown -layer" cnn-features -m "$M" -layer nosuch "$TMP/cat.ppm"
+cnn-features -m "$M" -list > "$TMP/list"; ok $? "-list"
+grep -q "^conv10/relu	1 1000 14 14	features$" "$TMP/list"; ok $? "-list marks the CAM layer with its shape"
+grep -q "	logits$" "$TMP/list"; ok $? "-list marks the logits"
+
+# -z and -f16
+cnn-features -m "$M" -z "$TMP/cat.ppm" > "$TMP/z.ts"; ok $? "-z"
+is "$(head -c 2 "$TMP/z.ts" | od -An -tx1 | tr -d ' ')" "1f8b" "-z writes gzip"
+cnn-features -m "$M" -f16 "$TMP/cat.ppm" | tensor-info -header | grep -q '^dtype f16$'; ok $? "-f16 payloads"
+
+# -bench
+line=$(cnn-features -m "$M" -threads 1 -bench 2 "$TMP/cat.ppm")
+printf '%s\n' "$line" | grep -q "^$M	1	[0-9.]*	[0-9.]*	[0-9.]*$"; ok $? "-bench line: $line"
+
+# ---- bad input
+printf 'P6\n4 4\n255\n\001\002\003' > "$TMP/trunc.ppm"
+fails 1 "truncated image" cnn-features -m "$M" "$TMP/trunc.ppm"
+grep -q "trunc.ppm: image 0" "$TMP/ferr"; ok $? "message names file and image index"
+printf 'P6\n0 0\n255\n' > "$TMP/zero.ppm"
+fails 1 "0x0 image" cnn-features -m "$M" "$TMP/zero.ppm"
+printf 'P6\n100000 100000\n255\n' > "$TMP/huge.ppm"
+fails 1 "huge header" cnn-features -m "$M" "$TMP/huge.ppm"
+printf 'GIF89a' > "$TMP/gif"
+fails 1 "not an image" cnn-features -m "$M" "$TMP/gif"
+fails 1 "missing input file" cnn-features -m "$M" "$TMP/nofile.ppm"
+{ printf 'CAMTENSOR 1\nname x\ndtype f32\nshape 3 2 2\nENDHDR\n'; head -c 48 /dev/zero; } > "$TMP/small.ts"
+fails 1 "tensor record of the wrong size" cnn-features -m "$M" "$TMP/small.ts"
+grep -q "record 0 ('x')" "$TMP/ferr"; ok $? "message names the record"
+cat "$TMP/small.ts" | cnn-features -m "$M" >/dev/null 2>"$TMP/err"; [ $? = 1 ]; ok $? "wrong-size record through a pipe"
+
+# An error in the second image: the first record stays, complete.
+{ cat "$TMP/cat.ppm"; cat "$TMP/trunc.ppm"; } > "$TMP/goodbad.pnm"
+cnn-features -m "$M" "$TMP/goodbad.pnm" > "$TMP/gb.ts" 2>"$TMP/err"; st=$?
+is "$st" 1 "good image then a bad one: exit 1"
+grep -q "image 1" "$TMP/err"; ok $? "the bad one is image 1"
+is "$("$TOOLS/ttopk" "$TMP/gb.ts" | wc -l)" 1 "the first record is complete"
+
+# a closed pipe ends quietly
+cnn-features -m "$M" "$TMP/three.pnm" 2>"$TMP/err" | head -c 10 >/dev/null
+[ ! -s "$TMP/err" ]; ok $? "closed pipe: no message"
+
+done_testing
