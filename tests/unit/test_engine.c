@@ -1,0 +1,630 @@
+/* test_engine.c - the engine on small graphs built in C: fusion, constant
+ * folding, arena reuse and aliasing, quantisation rounding, inner inputs,
+ * threads, and graphs that must be refused with a clear message.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "../tap.h"
+#include "engine.h"
+#include "graph.h"
+#include "kernels.h"
+
+/* ------------------------------------------------------------ graph building */
+
+static int T(graph *g, const char *name, int dtype, int ndim, const int64_t *dims, const void *data)
+{
+    g->tensors = realloc(g->tensors, sizeof *g->tensors * (size_t)(g->ntensors + 1));
+    gtensor *t = &g->tensors[g->ntensors];
+    memset(t, 0, sizeof *t);
+    t->name = strdup(name);
+    t->dtype = dtype;
+    t->ndim = ndim;
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        t->dims[i] = dims[i];
+        n *= (size_t)(dims[i] > 0 ? dims[i] : 1);
+    }
+    if (data) {
+        t->nbytes = n * dtype_size(dtype);
+        t->data = malloc(t->nbytes);
+        memcpy(t->data, data, t->nbytes);
+    }
+    return g->ntensors++;
+}
+
+static void quant(graph *g, int ti, float s, int zp)
+{
+    gtensor *t = &g->tensors[ti];
+    t->nq = 1;
+    t->scale = malloc(sizeof(float));
+    t->zero_point = malloc(sizeof(int32_t));
+    t->scale[0] = s;
+    t->zero_point[0] = zp;
+}
+
+static int N(graph *g, const char *op, const char *name, int nin, const int *in, int nout, const int *out)
+{
+    g->nodes = realloc(g->nodes, sizeof *g->nodes * (size_t)(g->nnodes + 1));
+    gnode *n = &g->nodes[g->nnodes];
+    memset(n, 0, sizeof *n);
+    n->op = strdup(op);
+    n->name = strdup(name);
+    n->domain = strdup("");
+    n->nin = nin;
+    n->nout = nout;
+    n->in = malloc(sizeof(int) * (size_t)(nin + 1));
+    n->out = malloc(sizeof(int) * (size_t)(nout + 1));
+    memcpy(n->in, in, sizeof(int) * (size_t)nin);
+    memcpy(n->out, out, sizeof(int) * (size_t)nout);
+    return g->nnodes++;
+}
+
+static gattr *A(graph *g, int ni, const char *name, int type)
+{
+    gnode *n = &g->nodes[ni];
+    n->attr = realloc(n->attr, sizeof *n->attr * (size_t)(n->nattr + 1));
+    gattr *a = &n->attr[n->nattr++];
+    memset(a, 0, sizeof *a);
+    a->name = strdup(name);
+    a->type = type;
+    return a;
+}
+
+static void A_int(graph *g, int ni, const char *name, int64_t v) { A(g, ni, name, ATTR_INT)->i = v; }
+static void A_float(graph *g, int ni, const char *name, float v) { A(g, ni, name, ATTR_FLOAT)->f = v; }
+static void A_str(graph *g, int ni, const char *name, const char *v) { A(g, ni, name, ATTR_STRING)->s = strdup(v); }
+static void A_ints(graph *g, int ni, const char *name, int n, const int64_t *v)
+{
+    gattr *a = A(g, ni, name, ATTR_INTS);
+    a->n = n;
+    a->ints = malloc(sizeof(int64_t) * (size_t)n);
+    memcpy(a->ints, v, sizeof(int64_t) * (size_t)n);
+}
+
+static void io(graph *g, int in, int out)
+{
+    g->ninputs = 1;
+    g->inputs = malloc(sizeof(int));
+    g->inputs[0] = in;
+    g->noutputs = 1;
+    g->outputs = malloc(sizeof(int));
+    g->outputs[0] = out;
+}
+
+static engine *make(const graph *g, const char *input, int nout, const char **outs, int threads, err_t *e)
+{
+    engine_opts o;
+    memset(&o, 0, sizeof o);
+    o.input = input;
+    o.noutputs = nout;
+    o.outputs = outs;
+    o.threads = threads ? threads : 1;
+    return engine_create(g, &o, e);
+}
+
+static float frand(unsigned *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+static double maxdiff(const float *a, const float *b, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++)
+        m = fmax(m, fabs((double)a[i] - b[i]));
+    return m;
+}
+
+/* ------------------------------------------------------------ tests */
+
+/* Conv -> BatchNormalization -> Relu, fused into one convolution, against
+ * ref_conv2d followed by the plain formulas; asking for the convolution's
+ * own output keeps it unfused. */
+static void test_conv_bn_relu(void)
+{
+    graph g;
+    err_t e;
+    unsigned seed = 1;
+    enum { C = 3, M = 4, H = 6, W = 5 };
+    float x[C * H * W], w[M * C * 9], b[M], sc[M], bi[M], mu[M], va[M];
+    for (int i = 0; i < C * H * W; i++) x[i] = frand(&seed);
+    for (int i = 0; i < M * C * 9; i++) w[i] = frand(&seed);
+    for (int i = 0; i < M; i++) {
+        b[i] = frand(&seed);
+        sc[i] = 1 + frand(&seed) / 2;
+        bi[i] = frand(&seed);
+        mu[i] = frand(&seed) / 4;
+        va[i] = 1 + frand(&seed) / 2;
+    }
+    graph_init(&g);
+    int64_t xd[4] = {1, C, H, W}, wd[4] = {M, C, 3, 3}, md[1] = {M}, od[4] = {1, M, H, W};
+    int tx = T(&g, "x", DT_F32, 4, xd, NULL);
+    int tw = T(&g, "w", DT_F32, 4, wd, w), tb = T(&g, "b", DT_F32, 1, md, b);
+    int ts = T(&g, "s", DT_F32, 1, md, sc), tbi = T(&g, "bi", DT_F32, 1, md, bi);
+    int tm = T(&g, "m", DT_F32, 1, md, mu), tv = T(&g, "v", DT_F32, 1, md, va);
+    int tc = T(&g, "c", DT_F32, -1, od, NULL), tn = T(&g, "n", DT_F32, -1, od, NULL);
+    int ty = T(&g, "y", DT_F32, -1, od, NULL);
+    int ci[3] = {tx, tw, tb}, bni[5] = {tc, ts, tbi, tm, tv};
+    int nc = N(&g, "Conv", "conv", 3, ci, 1, &tc);
+    int64_t pads[4] = {1, 1, 1, 1};
+    A_ints(&g, nc, "pads", 4, pads);
+    int nb = N(&g, "BatchNormalization", "bn", 5, bni, 1, &tn);
+    A_float(&g, nb, "epsilon", 1e-3f);
+    N(&g, "Relu", "relu", 1, &tn, 1, &ty);
+    io(&g, tx, ty);
+
+    conv_params p = {C, H, W, M, H, W, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, ACT_NONE, 0, 0};
+    float conv[M * H * W], want[M * H * W];
+    ref_conv2d(&p, x, w, b, conv);
+    for (int m = 0; m < M; m++)
+        for (int i = 0; i < H * W; i++) {
+            float a = sc[m] / sqrtf(va[m] + 1e-3f);
+            float v = (conv[m * H * W + i] - mu[m]) * a + bi[m];
+            want[m * H * W + i] = v > 0 ? v : 0;
+        }
+    engine *en = make(&g, NULL, 0, NULL, 1, &e);
+    if (tap_ok(en != NULL, "conv+bn+relu: plan")) {
+        engine_run(en, x, &e);
+        double d = maxdiff(engine_output(en, 0), want, M * H * W);
+        tap_ok(d < 1e-5, "conv+bn+relu: fused result matches (max diff %g)", d);
+        engine_free(en);
+    } else
+        tap_diag("%s", e.msg);
+    const char *outs[2] = {"c", "y"};
+    en = make(&g, NULL, 2, outs, 1, &e);
+    if (tap_ok(en != NULL, "conv+bn+relu with the conv output requested: plan")) {
+        engine_run(en, x, &e);
+        double d1 = maxdiff(engine_output(en, 0), conv, M * H * W);
+        double d2 = maxdiff(engine_output(en, 1), want, M * H * W);
+        tap_ok(d1 < 1e-5 && d2 < 1e-5, "requested inner output is kept unfused (%g, %g)", d1, d2);
+        engine_free(en);
+    }
+    graph_free(&g);
+}
+
+/* A chain of element-wise nodes reuses memory; reshaping nodes alias; a
+ * requested inner output survives the rest of the run. */
+static void test_arena(void)
+{
+    graph g;
+    err_t e;
+    enum { L = 10, S = 1000 };
+    float two = 2, x[S];
+    int64_t d[2] = {1, S}, sd[3] = {1, 10, 100}, one[1] = {1};
+    int64_t shp[3] = {1, 10, 100};
+    graph_init(&g);
+    int tx = T(&g, "x", DT_F32, 2, d, NULL), prev = tx;
+    int tk = T(&g, "two", DT_F32, 1, one, &two);
+    int tshape = T(&g, "shape", DT_I64, 1, (int64_t[]){3}, shp);
+    char name[32];
+    for (int i = 0; i < L; i++) {
+        snprintf(name, sizeof name, "t%d", i);
+        int t = T(&g, name, DT_F32, -1, d, NULL);
+        int in[2] = {prev, tk};
+        snprintf(name, sizeof name, "mul%d", i);
+        N(&g, "Mul", name, 2, in, 1, &t);
+        prev = t;
+    }
+    int tr = T(&g, "r", DT_F32, -1, sd, NULL), tf = T(&g, "f", DT_F32, -1, d, NULL);
+    int ri[2] = {prev, tshape};
+    N(&g, "Reshape", "reshape", 2, ri, 1, &tr);
+    N(&g, "Flatten", "flatten", 1, &tr, 1, &tf);
+    io(&g, tx, tf);
+    for (int i = 0; i < S; i++)
+        x[i] = (float)i - 500;
+    engine *en = make(&g, NULL, 0, NULL, 1, &e);
+    if (tap_ok(en != NULL, "arena: plan")) {
+        size_t ab = engine_arena_bytes(en);
+        tap_ok(ab <= 2 * (S * 4 + 64), "arena: %d chained nodes fit in two buffers (%zu bytes)", L, ab);
+        engine_run(en, x, &e);
+        const float *y = engine_output(en, 0);
+        int ok = 1;
+        for (int i = 0; i < S; i++)
+            ok &= y[i] == x[i] * 1024;
+        tap_ok(ok, "arena: values right after reuse and aliasing");
+        int64_t od[8];
+        tap_ok(engine_output_shape(en, 0, od) == 2 && od[0] == 1 && od[1] == S, "arena: Flatten shape");
+        engine_free(en);
+    }
+    const char *outs[2] = {"t2", "f"};
+    en = make(&g, NULL, 2, outs, 1, &e);
+    if (tap_ok(en != NULL, "arena with an inner output: plan")) {
+        engine_run(en, x, &e);
+        const float *a = engine_output(en, 0), *y = engine_output(en, 1);
+        int ok = 1;
+        for (int i = 0; i < S; i++)
+            ok &= a[i] == x[i] * 8 && y[i] == x[i] * 1024;
+        tap_ok(ok, "arena: requested inner output not overwritten by later nodes");
+        engine_free(en);
+    }
+    graph_free(&g);
+}
+
+/* Quantised input and output: rounding half to even, clamping, fused RELU6
+ * before the rounding. */
+static void test_quant(void)
+{
+    graph g;
+    err_t e;
+    int64_t d[2] = {1, 8}, one[1] = {1};
+    float k = 0.0f;
+    graph_init(&g);
+    int tx = T(&g, "x", DT_U8, 2, d, NULL);
+    quant(&g, tx, 0.5f, 10);
+    int tk = T(&g, "k", DT_F32, 1, one, &k);
+    int ty = T(&g, "y", DT_U8, 2, d, NULL);
+    quant(&g, ty, 0.25f, 3);
+    int in[2] = {tx, tk};
+    int na = N(&g, "Add", "add", 2, in, 1, &ty);
+    io(&g, tx, ty);
+    engine *en = make(&g, NULL, 0, NULL, 1, &e);
+    /* input grid 0.5 (zp 10): -5 .. 122.5; output grid 0.25 (zp 3): -0.75 .. 63 */
+    float x[8] = {0.25f, 0.75f, -100, 1000, 1.3f, 3.0f, 62.9f, -0.74f};
+    /* x rounded to 0.5: 0.25 -> 0 (q 10.5 -> 10, even), 0.75 -> 1 (11.5 -> 12),
+     * -100 -> -5, 1000 -> 122.5, 1.3 -> 1.5, 3, 62.9 -> 63, -0.74 -> -0.5;
+     * then to 0.25 with clamp to [-0.75, 63]. */
+    float want[8] = {0, 1, -0.75f, 63, 1.5f, 3, 63, -0.5f};
+    if (tap_ok(en != NULL, "quant: plan")) {
+        engine_run(en, x, &e);
+        const float *y = engine_output(en, 0);
+        int ok = 1;
+        for (int i = 0; i < 8; i++)
+            if (y[i] != want[i]) {
+                ok = 0;
+                tap_diag("element %d: %g, want %g", i, y[i], want[i]);
+            }
+        tap_ok(ok, "quant: input and output rounded half to even and clamped");
+        engine_free(en);
+    }
+    A_str(&g, na, "fused_activation", "RELU6");
+    en = make(&g, NULL, 0, NULL, 1, &e);
+    float want6[8] = {0, 1, 0, 6, 1.5f, 3, 6, 0};
+    if (tap_ok(en != NULL, "quant + RELU6: plan")) {
+        engine_run(en, x, &e);
+        tap_ok(!memcmp(engine_output(en, 0), want6, sizeof want6), "quant: fused RELU6 clamps before rounding");
+        engine_free(en);
+    }
+    graph_free(&g);
+}
+
+/* Per-channel quantised uint8 weights are dequantised: scale[c] * (q - zp[c]). */
+static void test_quant_weights(void)
+{
+    graph g;
+    err_t e;
+    int64_t xd[4] = {1, 1, 1, 2}, wd[4] = {2, 1, 1, 1}, od[4] = {1, 2, 1, 2};
+    uint8_t wq[2] = {130, 11};
+    graph_init(&g);
+    int tx = T(&g, "x", DT_F32, 4, xd, NULL);
+    int tw = T(&g, "w", DT_U8, 4, wd, wq);
+    gtensor *gw = &g.tensors[tw];
+    gw->nq = 2;
+    gw->qaxis = 0;
+    gw->scale = malloc(2 * sizeof(float));
+    gw->zero_point = malloc(2 * sizeof(int32_t));
+    gw->scale[0] = 0.5f; gw->zero_point[0] = 128;
+    gw->scale[1] = 0.25f; gw->zero_point[1] = 3;
+    int ty = T(&g, "y", DT_F32, 4, od, NULL);
+    int in[2] = {tx, tw};
+    N(&g, "Conv", "conv", 2, in, 1, &ty);
+    io(&g, tx, ty);
+    engine *en = make(&g, NULL, 0, NULL, 1, &e);
+    float x[2] = {3, -2}, want[4] = {3, -2, 6, -4};   /* weights 1 and 2 */
+    if (tap_ok(en != NULL, "per-channel weights: plan")) {
+        engine_run(en, x, &e);
+        tap_ok(!memcmp(engine_output(en, 0), want, sizeof want), "per-channel weights dequantised");
+        engine_free(en);
+    } else
+        tap_diag("%s", e.msg);
+    graph_free(&g);
+}
+
+/* Running only the head from an inner tensor, with a new shape. */
+static void test_inner_input(void)
+{
+    graph g;
+    err_t e;
+    int64_t d[4] = {1, 2, 3, 3}, one[1] = {1};
+    float two = 2;
+    graph_init(&g);
+    int tx = T(&g, "x", DT_F32, 4, d, NULL), ta = T(&g, "a", DT_F32, -1, d, NULL);
+    int tk = T(&g, "k", DT_F32, 1, one, &two), tb = T(&g, "b", DT_F32, -1, d, NULL);
+    int tp = T(&g, "p", DT_F32, -1, d, NULL);
+    N(&g, "Relu", "relu", 1, &tx, 1, &ta);
+    int in[2] = {ta, tk};
+    N(&g, "Mul", "mul", 2, in, 1, &tb);
+    N(&g, "GlobalAveragePool", "gap", 1, &tb, 1, &tp);
+    io(&g, tx, tp);
+    engine_opts o;
+    memset(&o, 0, sizeof o);
+    o.input = "a";
+    o.threads = 1;
+    engine *en = engine_create(&g, &o, &e);
+    if (tap_ok(en != NULL, "inner input: plan")) {
+        int64_t id[8];
+        int nd = engine_input_shape(en, id);
+        tap_ok(nd == 4 && id[1] == 2 && id[2] == 3, "inner input: shape from the graph's input");
+        float x[18];
+        for (int i = 0; i < 18; i++)
+            x[i] = -1;
+        engine_run(en, x, &e);
+        const float *y = engine_output(en, 0);
+        tap_ok(y[0] == -2 && y[1] == -2, "inner input: upstream Relu not run");
+        engine_free(en);
+    }
+    o.in_ndim = 4;
+    o.in_dims[0] = 1; o.in_dims[1] = 2; o.in_dims[2] = 5; o.in_dims[3] = 7;
+    en = engine_create(&g, &o, &e);
+    if (tap_ok(en != NULL, "inner input with its own shape: plan")) {
+        float x[70];
+        for (int i = 0; i < 70; i++)
+            x[i] = i < 35 ? 1 : 3;
+        engine_run(en, x, &e);
+        const float *y = engine_output(en, 0);
+        tap_ok(y[0] == 2 && y[1] == 6, "inner input with its own shape: result");
+        engine_free(en);
+    }
+    graph_free(&g);
+}
+
+/* Shape -> Gather -> Unsqueeze -> Concat -> Reshape, folded at plan time. */
+static void test_folding(void)
+{
+    graph g;
+    err_t e;
+    int64_t d[4] = {2, 3, 2, 2}, zero = 0, minus1 = -1, s1[1] = {1}, ax0[1] = {0};
+    graph_init(&g);
+    int tx = T(&g, "x", DT_F32, 4, d, NULL);
+    int tsh = T(&g, "sh", DT_I64, -1, d, NULL), ti = T(&g, "i0", DT_I64, 0, NULL, &zero);
+    int tg = T(&g, "g", DT_I64, -1, d, NULL), tu = T(&g, "u", DT_I64, -1, d, NULL);
+    int tm = T(&g, "m1", DT_I64, 1, s1, &minus1), tc = T(&g, "cat", DT_I64, -1, d, NULL);
+    int ty = T(&g, "y", DT_F32, -1, d, NULL);
+    N(&g, "Shape", "shape", 1, &tx, 1, &tsh);
+    int gi[2] = {tsh, ti};
+    N(&g, "Gather", "gather", 2, gi, 1, &tg);
+    int nu = N(&g, "Unsqueeze", "unsq", 1, &tg, 1, &tu);
+    A_ints(&g, nu, "axes", 1, ax0);
+    int ci[2] = {tu, tm};
+    int ncat = N(&g, "Concat", "concat", 2, ci, 1, &tc);
+    A_int(&g, ncat, "axis", 0);
+    int ri[2] = {tx, tc};
+    N(&g, "Reshape", "reshape", 2, ri, 1, &ty);
+    io(&g, tx, ty);
+    g.opset = 11;
+    engine *en = make(&g, NULL, 0, NULL, 1, &e);
+    if (tap_ok(en != NULL, "folding: plan")) {
+        int64_t od[8];
+        int nd = engine_output_shape(en, 0, od);
+        tap_ok(nd == 2 && od[0] == 2 && od[1] == 12, "folding: Reshape target computed at plan time");
+        engine_free(en);
+    } else
+        tap_diag("%s", e.msg);
+    tap_ok(graph_infer_shapes(&g, NULL, 0, NULL, &e) == 0 && g.tensors[ty].ndim == 2 &&
+               g.tensors[ty].dims[1] == 12 && g.tensors[tsh].ndim == 1 && g.tensors[tsh].dims[0] == 4,
+           "graph_infer_shapes fills every shape");
+    int64_t nd4[4] = {5, 3, 2, 2};
+    tap_ok(graph_infer_shapes(&g, "x", 4, nd4, &e) == 0 && g.tensors[ty].dims[0] == 5,
+           "graph_infer_shapes from another batch size");
+    graph_free(&g);
+}
+
+/* Softmax: opset < 13 flattens from axis; opset 13 normalises one axis. */
+static void test_softmax_opsets(void)
+{
+    graph g;
+    err_t e;
+    int64_t d[3] = {1, 2, 2};
+    graph_init(&g);
+    int tx = T(&g, "x", DT_F32, 3, d, NULL), ty = T(&g, "y", DT_F32, -1, d, NULL);
+    N(&g, "Softmax", "sm", 1, &tx, 1, &ty);
+    io(&g, tx, ty);
+    float x[4] = {0, 0, 0, 0};
+    g.opset = 11;
+    engine *en = make(&g, NULL, 0, NULL, 1, &e);
+    if (en) {
+        engine_run(en, x, &e);
+        tap_ok(fabsf(engine_output(en, 0)[0] - 0.25f) < 1e-6f, "Softmax opset 11: over the coerced 2-D rows");
+        engine_free(en);
+    } else
+        tap_ok(0, "Softmax opset 11 plan: %s", e.msg);
+    g.opset = 13;
+    en = make(&g, NULL, 0, NULL, 1, &e);
+    if (en) {
+        engine_run(en, x, &e);
+        tap_ok(fabsf(engine_output(en, 0)[0] - 0.5f) < 1e-6f, "Softmax opset 13: over the last axis");
+        engine_free(en);
+    } else
+        tap_ok(0, "Softmax opset 13 plan: %s", e.msg);
+    graph_free(&g);
+}
+
+/* Threads: pooling, LRN and Add split over a pool agree with one thread. */
+static void test_threads(void)
+{
+    graph g;
+    err_t e;
+    enum { C = 16, H = 20, W = 20 };
+    int64_t d[4] = {1, C, H, W}, od[4] = {1, C, 10, 10};
+    static float x[C * H * W];
+    unsigned seed = 7;
+    for (int i = 0; i < C * H * W; i++)
+        x[i] = frand(&seed);
+    graph_init(&g);
+    int tx = T(&g, "x", DT_F32, 4, d, NULL), tl = T(&g, "l", DT_F32, -1, d, NULL);
+    int ta = T(&g, "a", DT_F32, -1, d, NULL), tp = T(&g, "p", DT_F32, -1, od, NULL);
+    int nl = N(&g, "LRN", "lrn", 1, &tx, 1, &tl);
+    A_int(&g, nl, "size", 5);
+    int ai[2] = {tl, tx};
+    N(&g, "Add", "add", 2, ai, 1, &ta);
+    int np = N(&g, "MaxPool", "pool", 1, &ta, 1, &tp);
+    int64_t k[2] = {3, 3}, s[2] = {2, 2}, pads[4] = {1, 1, 0, 0};
+    A_ints(&g, np, "kernel_shape", 2, k);
+    A_ints(&g, np, "strides", 2, s);
+    A_ints(&g, np, "pads", 4, pads);
+    io(&g, tx, tp);
+    engine *e1 = make(&g, NULL, 0, NULL, 1, &e), *e3 = make(&g, NULL, 0, NULL, 3, &e);
+    if (tap_ok(e1 && e3, "threads: plan")) {
+        engine_run(e1, x, &e);
+        engine_run(e3, x, &e);
+        tap_ok(!memcmp(engine_output(e1, 0), engine_output(e3, 0), sizeof(float) * C * 100),
+               "threads: 3 threads give the same bytes as 1");
+        /* the max pool against a direct computation */
+        const float *y = engine_output(e1, 0);
+        int ok = 1;
+        for (int c = 0; c < C && ok; c++)
+            for (int oy = 0; oy < 10; oy++)
+                for (int ox = 0; ox < 10; ox++) {
+                    float m = -INFINITY;
+                    for (int ky = 0; ky < 3; ky++)
+                        for (int kx = 0; kx < 3; kx++) {
+                            int iy = oy * 2 - 1 + ky, ix = ox * 2 - 1 + kx;
+                            if (iy < 0 || ix < 0 || iy >= H || ix >= W)
+                                continue;
+                            float v = x[(c * H + iy) * W + ix];
+                            float sq = 0;
+                            for (int cc = c - 2; cc <= c + 2; cc++)
+                                if (cc >= 0 && cc < C)
+                                    sq += x[(cc * H + iy) * W + ix] * x[(cc * H + iy) * W + ix];
+                            float l = v / powf(1 + 1e-4f / 5 * sq, 0.75f) + v;
+                            m = l > m ? l : m;
+                        }
+                    if (fabsf(y[(c * 10 + oy) * 10 + ox] - m) > 1e-5f)
+                        ok = 0;
+                }
+        tap_ok(ok, "threads: LRN + Add + MaxPool match a direct computation");
+    }
+    engine_free(e1);
+    engine_free(e3);
+    graph_free(&g);
+}
+
+/* Graphs the engine must refuse, with the message it gives. */
+static void expect_fail(graph *g, const char *input, const char *want, const char *what)
+{
+    err_t e;
+    memset(&e, 0, sizeof e);
+    engine *en = make(g, input, 0, NULL, 1, &e);
+    int ok = en == NULL && strstr(e.msg, want) != NULL;
+    tap_ok(ok, "refused: %s", what);
+    if (!ok)
+        tap_diag("message: '%s', want '%s'", en ? "(created)" : e.msg, want);
+    engine_free(en);
+}
+
+static void test_bad_graphs(void)
+{
+    graph g;
+    int64_t d[2] = {1, 3}, d4[2] = {1, 4}, big[2] = {1 << 20, 1 << 20}, one[1] = {1};
+    float w[12] = {0};
+
+    graph_init(&g);
+    int tx = T(&g, "x", DT_F32, 2, d, NULL), ty = T(&g, "y", DT_F32, -1, d, NULL);
+    N(&g, "Frobnicate", "n1", 1, &tx, 1, &ty);
+    io(&g, tx, ty);
+    expect_fail(&g, NULL, "unsupported operator 'Frobnicate' in node 'n1'", "unsupported operator");
+    graph_free(&g);
+
+    graph_init(&g);
+    tx = T(&g, "x", DT_F32, 2, d, NULL);
+    int tk = T(&g, "k", DT_F32, 2, d4, w);
+    ty = T(&g, "y", DT_F32, -1, d, NULL);
+    int in[2] = {tx, tk};
+    N(&g, "Add", "add1", 2, in, 1, &ty);
+    io(&g, tx, ty);
+    expect_fail(&g, NULL, "node 'add1' (Add): shapes of 'x' and 'k' do not broadcast", "shape mismatch");
+    graph_free(&g);
+
+    graph_init(&g);
+    tx = T(&g, "x", DT_F32, 2, d, NULL);
+    int tz = T(&g, "z", DT_F32, 2, d, NULL);
+    ty = T(&g, "y", DT_F32, -1, d, NULL);
+    int in2[2] = {tx, tz};
+    N(&g, "Add", "add2", 2, in2, 1, &ty);
+    io(&g, tx, ty);
+    expect_fail(&g, NULL, "needs 'z', which is not computed from the input 'x'", "missing input");
+    graph_free(&g);
+
+    graph_init(&g);
+    tx = T(&g, "x", DT_F32, 2, big, NULL);
+    ty = T(&g, "y", DT_F32, -1, d, NULL);
+    N(&g, "Relu", "r", 1, &tx, 1, &ty);
+    io(&g, tx, ty);
+    expect_fail(&g, NULL, "more than", "element count overflow");
+    graph_free(&g);
+
+    graph_init(&g);
+    int64_t xd[4] = {1, 1, 2, 2}, wd[4] = {1, 1, 1, 1};
+    tx = T(&g, "x", DT_F32, 4, xd, NULL);
+    int tw = T(&g, "w", DT_F32, -1, wd, NULL);
+    ty = T(&g, "y", DT_F32, -1, xd, NULL);
+    N(&g, "Identity", "id", 1, &tx, 1, &tw);
+    int cin[2] = {tx, tw};
+    N(&g, "Conv", "cv", 2, cin, 1, &ty);
+    io(&g, tx, ty);
+    expect_fail(&g, NULL, "weights and bias must be constant", "non-constant conv weights");
+    graph_free(&g);
+
+    graph_init(&g);
+    tx = T(&g, "x", DT_F32, 2, d, NULL);
+    int64_t shp[2] = {2, 2};
+    int ts = T(&g, "s", DT_I64, 1, (int64_t[]){2}, shp);
+    ty = T(&g, "y", DT_F32, -1, d, NULL);
+    int rin[2] = {tx, ts};
+    N(&g, "Reshape", "rs", 2, rin, 1, &ty);
+    io(&g, tx, ty);
+    expect_fail(&g, NULL, "cannot reshape 3 elements", "reshape to the wrong element count");
+    graph_free(&g);
+
+    graph_init(&g);
+    tx = T(&g, "x", DT_F32, 2, d, NULL);
+    ty = T(&g, "y", DT_F32, -1, d, NULL);
+    int nc = N(&g, "Concat", "cc", 1, &tx, 1, &ty);
+    A_int(&g, nc, "axis", 5);
+    io(&g, tx, ty);
+    expect_fail(&g, NULL, "axis out of range", "Concat axis out of range");
+    graph_free(&g);
+
+    graph_init(&g);
+    int64_t x3[5] = {1, 1, 2, 2, 2}, k3[3] = {2, 2, 2};
+    tx = T(&g, "x", DT_F32, 5, x3, NULL);
+    ty = T(&g, "y", DT_F32, -1, x3, NULL);
+    int np = N(&g, "MaxPool", "mp", 1, &tx, 1, &ty);
+    A_ints(&g, np, "kernel_shape", 3, k3);
+    io(&g, tx, ty);
+    expect_fail(&g, NULL, "3-D pooling is not supported", "3-D pooling");
+    graph_free(&g);
+
+    graph_init(&g);
+    int64_t x2[4] = {1, 1, 2, 2}, k5[2] = {5, 5};
+    tx = T(&g, "x", DT_F32, 4, x2, NULL);
+    ty = T(&g, "y", DT_F32, -1, x2, NULL);
+    np = N(&g, "AveragePool", "ap", 1, &tx, 1, &ty);
+    A_ints(&g, np, "kernel_shape", 2, k5);
+    io(&g, tx, ty);
+    expect_fail(&g, NULL, "does not fit input size", "pooling window larger than the input");
+    graph_free(&g);
+
+    graph_init(&g);
+    tx = T(&g, "x", DT_F32, 2, d, NULL);
+    tk = T(&g, "k", DT_F32, 1, one, w);
+    expect_fail(&g, "k", "is a constant", "a constant as input");
+    expect_fail(&g, "nonesuch", "no tensor named 'nonesuch'", "unknown input name");
+    graph_free(&g);
+}
+
+int main(void)
+{
+    test_conv_bn_relu();
+    test_arena();
+    test_quant();
+    test_quant_weights();
+    test_inner_input();
+    test_folding();
+    test_softmax_opsets();
+    test_threads();
+    test_bad_graphs();
+    return tap_done();
+}
