@@ -31,7 +31,7 @@
 #define RAWBUF   65536
 #define INFBUF   65536
 #define DEFBUF   65536
-#define PAYLOAD_FIRST_ALLOC ((size_t)1 << 20)
+#define PAYLOAD_FIRST_ALLOC ((size_t)1 << 16)
 
 enum { GZ_PLAIN = 0, GZ_MEMBER = 1, GZ_ENDED = 2 };
 
@@ -429,12 +429,71 @@ static int parse_axes(tsr *r, const char *v, tensor *t, err_t *e)
     return 0;
 }
 
+/* The metadata of a record being read: t->meta grows by doubling, and an
+ * open-addressing hash of the keys finds duplicates, so that a 64 KiB header
+ * of tiny keys costs linear time.  (t->meta may end up larger than
+ * t->nmeta entries; tensor_meta_set only ever reallocs, so that is fine.) */
+typedef struct {
+    int *slot;          /* index + 1 into t->meta, 0 = empty */
+    size_t nslot;       /* power of two */
+    size_t cap;         /* entries allocated in t->meta */
+} keyset;
+
+static size_t key_hash(const char *s)
+{
+    size_t h = 1469598103934665603u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
+/* 0: added, 1: duplicate key, -1: out of memory. */
+static int meta_add(keyset *ks, tensor *t, const char *key, const char *val)
+{
+    size_t i;
+    if ((size_t)t->nmeta + 1 > ks->nslot / 2) {
+        size_t n = ks->nslot ? ks->nslot * 2 : 64;
+        int *slot = calloc(n, sizeof *slot);
+        if (!slot)
+            return -1;
+        for (int k = 0; k < t->nmeta; k++) {
+            for (i = key_hash(t->meta[k].key) & (n - 1); slot[i]; i = (i + 1) & (n - 1))
+                ;
+            slot[i] = k + 1;
+        }
+        free(ks->slot);
+        ks->slot = slot;
+        ks->nslot = n;
+    }
+    for (i = key_hash(key) & (ks->nslot - 1); ks->slot[i]; i = (i + 1) & (ks->nslot - 1))
+        if (strcmp(t->meta[ks->slot[i] - 1].key, key) == 0)
+            return 1;
+    if ((size_t)t->nmeta == ks->cap) {
+        size_t cap = ks->cap ? ks->cap * 2 : 16;
+        tensor_kv *m = realloc(t->meta, cap * sizeof *m);
+        if (!m)
+            return -1;
+        t->meta = m;
+        ks->cap = cap;
+    }
+    t->meta[t->nmeta].key = strdup(key);
+    t->meta[t->nmeta].val = strdup(val);
+    if (!t->meta[t->nmeta].key || !t->meta[t->nmeta].val) {
+        free(t->meta[t->nmeta].key);
+        free(t->meta[t->nmeta].val);
+        return -1;
+    }
+    ks->slot[i] = ++t->nmeta;
+    return 0;
+}
+
 /* Reads one record.  1: a record, 0: clean end, -1: error. */
 static int read_record(tsr *r, tensor *t, err_t *e)
 {
     static const char magic[] = TSTREAM_MAGIC "\n";
     int have_name = 0, have_dtype = 0, have_shape = 0, lineno = 1;
     char *axes = NULL;
+    keyset keys = { NULL, 0, 0 };
     size_t i, line0;
     int64_t numel;
     size_t es, nbytes, got, cap;
@@ -539,12 +598,11 @@ static int read_record(tsr *r, tensor *t, err_t *e)
             if (!(axes = strdup(val)))
                 goto oom;
         } else {
-            if (tensor_meta_get(t, key))
+            int rc = meta_add(&keys, t, key, val);
+            if (rc == 1)
                 goto dup;
-            if (tensor_meta_set(t, key, val, e) < 0) {
-                rerr(r, e, "header line %d: key '%.40s': cannot store", lineno, key);
-                goto fail;
-            }
+            if (rc < 0)
+                goto oom;
         }
         if (sp)
             *sp = ' ';
@@ -619,12 +677,14 @@ dup:
         got += k;
     }
     t->nbytes = nbytes;
+    free(keys.slot);
     return 1;
 
 oom:
     rerr(r, e, "out of memory");
 fail:
     free(axes);
+    free(keys.slot);
     return -1;
 }
 
