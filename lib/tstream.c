@@ -306,6 +306,26 @@ tsr *tsr_fdopen(int fd, int own_fd, const char *label, err_t *e)
     return r;
 }
 
+tsr *tsr_fdopen_prefix(int fd, int own_fd, const void *prefix, size_t n, const char *label,
+                       err_t *e)
+{
+    tsr *r = tsr_new(label ? label : "stdin", e);
+    if (!r)
+        return NULL;
+    if (!(r->rawbuf = malloc(n > RAWBUF ? n : RAWBUF))) {
+        tsr_close(r);
+        err_set(e, "out of memory");
+        return NULL;
+    }
+    if (n)
+        memcpy(r->rawbuf, prefix, n);
+    r->rp = r->rawbuf;
+    r->ravail = n;
+    r->fd = fd;
+    r->own_fd = own_fd;
+    return r;
+}
+
 tsr *tsr_mem(const void *buf, size_t n, err_t *e)
 {
     tsr *r = tsr_new("memory", e);

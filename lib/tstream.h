@@ -23,6 +23,11 @@ tsr *tsr_open(const char *path, err_t *e);
 /* Reads from an open file descriptor (not closed by tsr_close when
  * own_fd is 0). */
 tsr *tsr_fdopen(int fd, int own_fd, const char *label, err_t *e);
+/* Like tsr_fdopen, for a caller that has already read the first n bytes
+ * of fd (to sniff them, say): the reader starts with a copy of those bytes,
+ * then goes on reading fd.  Works on pipes, record by record. */
+tsr *tsr_fdopen_prefix(int fd, int own_fd, const void *prefix, size_t n, const char *label,
+                       err_t *e);
 /* Reads from memory (for tests and fuzzing); buf must outlive the reader. */
 tsr *tsr_mem(const void *buf, size_t n, err_t *e);
 /* Reads the next record into t (t is freed and re-initialised first).
@@ -48,7 +53,9 @@ enum {
     TSW_F16  = 2    /* store f32 payloads as f16 */
 };
 
-/* Opens path for writing ("-" or NULL: stdout).  flags: TSW_*. */
+/* Opens path for writing ("-" or NULL: stdout).  flags: TSW_*.  Writes go
+ * straight to the file descriptor with write(2), not through stdio: do not
+ * also print to stdout with stdio while a writer on "-" is open. */
 tsw *tsw_open(const char *path, int flags, err_t *e);
 /* Writes one complete record.  The header and payload are formatted in
  * memory and written in one piece, so an error never leaves a half record

@@ -63,8 +63,25 @@ if have_shared && [ -f "$SHARED/golden/googlenet-bvlc/cat/features.npy" ]; then
     cmp -s "$F" g/0000.npy; ok $? "golden GoogLeNet features: npy -> stream -> npy bit-exact"
     tensor-npy -z "$F" | tensor-npy -x gz
     cmp -s "$F" gz/0000.npy; ok $? "the same through a gzip stream"
+    # -f16 rounding against Python's own binary16 packing (round to nearest even)
+    if command -v python3 >/dev/null 2>&1; then
+        tensor-npy -f16 "$F" | tensor-npy -x g16
+        python3 - "$F" g16/0000.npy <<'PY'
+import struct, sys
+def payload(p):
+    b = open(p, 'rb').read()
+    return b[10 + struct.unpack('<H', b[8:10])[0]:]
+a, h = payload(sys.argv[1]), payload(sys.argv[2])
+n = len(a) // 4
+f = struct.unpack('<%df' % n, a)
+sys.exit(0 if len(h) == 2 * n and struct.pack('<%de' % n, *f) == h else 1)
+PY
+        ok $? "-f16 of the golden features equals Python's binary16 rounding (50176 values)"
+    else
+        skip "no python3"
+    fi
 else
-    skip "no shared data"; skip "no shared data"
+    skip "no shared data"; skip "no shared data"; skip "no shared data"
 fi
 
 # ---- bad input: exit 1, one-line message

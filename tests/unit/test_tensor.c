@@ -545,6 +545,49 @@ static void test_pipe(int flags, const char *what)
     tensor_free(&u);
 }
 
+/* tsr_fdopen_prefix: the caller has read the first bytes of a pipe. */
+static void test_prefix(int flags, const char *what)
+{
+    int fd[2];
+    char path[64], pre[5];
+    tensor t, u;
+    err_t e;
+    tsw *w;
+    tsr *r;
+    int64_t d[2] = { 10, 10 };
+
+    if (pipe(fd) < 0) {
+        tap_skip("pipe");
+        return;
+    }
+    snprintf(path, sizeof path, "/dev/fd/%d", fd[1]);
+    if (!(w = tsw_open(path, flags, &e))) {
+        tap_skip("cannot open %s: %s", path, e.msg);
+        close(fd[0]);
+        close(fd[1]);
+        return;
+    }
+    tensor_init(&t);
+    tensor_init(&u);
+    tensor_alloc(&t, "q", DT_I16, 2, d, "H W", &e);
+    fill_pattern(&t);
+    tsw_write(w, &t, &e);
+    alarm(5);
+    tap_ok(read(fd[0], pre, sizeof pre) == (ssize_t)sizeof pre && tstream_sniff(pre, sizeof pre),
+           "%s: sniffed the first bytes", what);
+    r = tsr_fdopen_prefix(fd[0], 1, pre, sizeof pre, "pipe", &e);
+    tap_ok(r && tsr_next(r, &u, &e) == 1 && same(&t, &u), "%s: tsr_fdopen_prefix reads the record", what);
+    tsw_write(w, &t, &e);
+    tsw_close(w, &e);
+    close(fd[1]);
+    tap_ok(tsr_next(r, &u, &e) == 1 && same(&t, &u) && tsr_next(r, &u, &e) == 0,
+           "%s: then the rest and the end", what);
+    alarm(0);
+    tsr_close(r);
+    tensor_free(&t);
+    tensor_free(&u);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir)) {
@@ -561,6 +604,8 @@ int main(void)
     test_bad();
     test_pipe(0, "plain pipe");
     test_pipe(TSW_GZIP, "gzip pipe");
+    test_prefix(0, "plain prefix");
+    test_prefix(TSW_GZIP, "gzip prefix");
     {
         char cmd[300];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
