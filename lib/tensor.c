@@ -52,7 +52,13 @@ int64_t tensor_numel(const tensor *t)
     for (int i = 0; i < t->ndim; i++) {
         if (t->dims[i] < 0)
             return -1;
-        if (t->dims[i] != 0 && n > INT64_MAX / t->dims[i])
+        if (t->dims[i] == 0)
+            n = 0;
+    }
+    if (n == 0)
+        return 0;   /* a zero dimension: empty, however large the others */
+    for (int i = 0; i < t->ndim; i++) {
+        if (n > INT64_MAX / t->dims[i])
             return -1;
         n *= t->dims[i];
     }

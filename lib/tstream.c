@@ -532,11 +532,11 @@ static int read_record(tsr *r, tensor *t, err_t *e)
             return rerr(r, e, "header truncated (in the magic line)");
         }
         if (c != magic[i]) {
+            if (i >= sizeof TSTREAM_MAGIC - 2)
+                return rerr(r, e, "unsupported format version (expected '%s')", TSTREAM_MAGIC);
             if (r->index > 0)
                 return rerr(r, e, "garbage after the previous record "
                                   "(expected '%s' or the end of the stream)", TSTREAM_MAGIC);
-            if (i >= sizeof TSTREAM_MAGIC - 2)
-                return rerr(r, e, "unsupported format version (expected '%s')", TSTREAM_MAGIC);
             return rerr(r, e, "wrong magic (not a tensor stream: expected '%s')", TSTREAM_MAGIC);
         }
         if (hdr_put(r, c, e) < 0)

@@ -395,6 +395,14 @@ static void test_bad(void)
         "dimension 0 is too large");
     BAD("size overflow", "CAMTENSOR 1\nname a\ndtype f64\nshape 4294967296 4294967296\nENDHDR\n",
         0, "field 'shape': byte size overflows");
+    BAD("version 2 after a good record",
+        "CAMTENSOR 1\nname a\ndtype u8\nshape 2 2\nENDHDR\nabcdCAMTENSOR 2\n", 1,
+        "record 1: unsupported format version");
+    {
+        static const char z[] = "CAMTENSOR 1\nname a\ndtype f64\nshape 4294967296 4294967296 0\nENDHDR\n";
+        tap_ok(read_all(z, sizeof z - 1, &rc, &e) == 1 && rc == 0,
+               "a zero dimension makes an empty record, however large the others");
+    }
     BAD("over the cap", "CAMTENSOR 1\nname a\ndtype f32\nshape 1073741825\nENDHDR\n", 0,
         "exceeds the");
     BAD("axes count", "CAMTENSOR 1\nname a\ndtype u8\nshape 2 2\naxes H W C\nENDHDR\n", 0,
