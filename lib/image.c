@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <math.h>
 #include <setjmp.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <pam.h>
@@ -98,7 +99,8 @@ int image_read_netpbm(FILE *f, image *im, err_t *e)
         return 0;
     }
     memset(&pam, 0, sizeof pam);
-    pnm_readpaminit(f, &pam, PAM_STRUCT_SIZE(tuple_type));
+    /* PAM_STRUCT_SIZE(tuple_type), without its null-pointer arithmetic. */
+    pnm_readpaminit(f, &pam, (int)(offsetof(struct pam, tuple_type) + sizeof pam.tuple_type));
 
     if (pam.width <= 0 || pam.height <= 0) {
         pm_setjmpbuf(saved);

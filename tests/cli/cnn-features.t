@@ -62,6 +62,21 @@ cnn-features -m "$M" -list > "$TMP/list"; ok $? "-list"
 grep -q "^conv10/relu	1 1000 14 14	features$" "$TMP/list"; ok $? "-list marks the CAM layer with its shape"
 grep -q "	logits$" "$TMP/list"; ok $? "-list marks the logits"
 
+# options that override the model's preprocessing
+G=$SHARED/models/googlenet-bvlc.onnx
+cnn-features -m "$G" "$TMP/cat.ppm" | tail -c 200704 > "$TMP/g1"
+cnn-features -m "$G" -bgr -mean 104,117,123 -std 1,1,1 "$TMP/cat.ppm" | tail -c 200704 > "$TMP/g2"
+cmp -s "$TMP/g1" "$TMP/g2"; ok $? "-bgr -mean -std equal to the model's own metadata"
+cnn-features -m "$G" -rgb "$TMP/cat.ppm" | tail -c 200704 > "$TMP/g3"
+cmp -s "$TMP/g1" "$TMP/g3"; [ $? = 1 ]; ok $? "-rgb changes the features"
+cnn-features -m "$G" -mean 0,0,0 "$TMP/cat.ppm" | tail -c 200704 > "$TMP/g4"
+cmp -s "$TMP/g1" "$TMP/g4"; [ $? = 1 ]; ok $? "-mean changes the features"
+cnn-features -m "$M" -size 259x195 "$TMP/cat.ppm" > "$TMP/sz.ts"; ok $? "-size on a fully convolutional model"
+h=$(tensor-info -header "$TMP/sz.ts")
+printf '%s\n' "$h" | grep -qx "input_width 259" && printf '%s\n' "$h" | grep -qx "input_height 195"; ok $? "-size: input 259x195 in the metadata"
+printf '%s\n' "$h" | grep -qx "shape 1000 12 16"; ok $? "-size: conv10 is 1000x12x16 ($(printf '%s\n' "$h" | grep '^shape'))"
+cnn-features -m "$M" -size 227x227 "$TMP/cat.ppm" | tail -c 784000 | cmp -s - "$TMP/p1"; ok $? "-size equal to the model's: same as without"
+
 # -z and -f16
 cnn-features -m "$M" -z "$TMP/cat.ppm" > "$TMP/z.ts"; ok $? "-z"
 is "$(head -c 2 "$TMP/z.ts" | od -An -tx1 | tr -d ' ')" "1f8b" "-z writes gzip"

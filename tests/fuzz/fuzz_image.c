@@ -15,6 +15,12 @@ const char *__lsan_default_suppressions(void)
     return "leak:libnetpbm.so\n";
 }
 
+__attribute__((used)) const char *__lsan_default_options(void);
+const char *__lsan_default_options(void)
+{
+    return "print_suppressions=0";
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     FILE *f;
