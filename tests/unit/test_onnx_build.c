@@ -701,6 +701,19 @@ static void test_external(void)
         tap_ok(strcmp(g.sha256, hex) == 0 && strcmp(g.path, path) == 0, "sha256 and path of the model file");
         graph_free(&g);
     }
+    /* A bare file name: external data is looked up in the current directory. */
+    char cwd[4096];
+    if (getcwd(cwd, sizeof cwd) && chdir(tmpdir) == 0) {
+        rc = graph_load("model.onnx", &g, &e);
+        tap_ok(rc == 0 && memcmp(g.tensors[graph_find_tensor(&g, "W")].data, wdata, sizeof wdata) == 0,
+               "graph_load(\"model.onnx\") finds its external data in . (%s)", rc ? e.msg : "ok");
+        if (rc == 0)
+            graph_free(&g);
+        if (chdir(cwd) != 0)
+            tap_diag("cannot return to %s", cwd);
+    } else {
+        tap_skip("cannot change directory");
+    }
     pool_free();
 
     /* no offset, no length: the whole file */
