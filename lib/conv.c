@@ -287,7 +287,7 @@ static void gemm_task(void *ctx, int task, int thread)
     }
     float *bp = (float *)(j->scratch + (size_t)thread * conv_bstride(k) * sizeof(float));
     gemm_block(k->ar, k->apack + (size_t)g * k->mpg * k->kk, k->mpg, k->kk, m0, m1, n0, n1,
-               conv_packb, &cp, bp, j->out + (size_t)g * k->cog * k->npix, k->npix,
+               conv_packb, &cp, bp, k->direct ? cp.in : NULL, k->npix, j->out + (size_t)g * k->cog * k->npix, k->npix,
                k->bpad ? k->bpad + (size_t)g * k->mpg : NULL, NULL, &ep);
 }
 

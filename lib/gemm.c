@@ -43,10 +43,11 @@ void gemm_ukr_c_8x8(int kc, const float *a, const float *b, float *c, size_t ldc
     }
 }
 
-static const gemm_arch arch_c = { SIMD_PORTABLE, 8, 8, 0, gemm_ukr_c_8x8, "c-8x8" };
+static const gemm_arch arch_c = { SIMD_PORTABLE, 8, 8, 0, gemm_ukr_c_8x8, NULL, "c-8x8" };
 #if defined(__x86_64__)
-static const gemm_arch arch_avx2 = { SIMD_AVX2, 6, 16, 0, gemm_ukr_avx2_6x16, "avx2-6x16" };
-static const gemm_arch arch_avx512 = { SIMD_AVX512, 8, 32, 1, gemm_ukr_avx512_8x32, "avx512-8x32" };
+static const gemm_arch arch_avx2 = { SIMD_AVX2, 6, 16, 0, gemm_ukr_avx2_6x16, NULL, "avx2-6x16" };
+static const gemm_arch arch_avx512 = { SIMD_AVX512, 8, 32, 1, gemm_ukr_avx512_8x32,
+                                     gemm_ukr_avx512_8x32_direct, "avx512-8x32" };
 #endif
 
 const gemm_arch *gemm_arch_get(int level)
@@ -138,14 +139,17 @@ void gemm_pack_a(const gemm_arch *ar, int m, int k, const float *a, size_t rs, s
 
 void gemm_block(const gemm_arch *ar, const float *apack, int mpad, int K, int m0, int m1,
                 int n0, int n1, gemm_packb_fn packb, void *pctx, float *bpack,
+                const float *bdirect, size_t ldb,
                 float *c, size_t ldc, const float *rbias, const float *cbias,
                 const gemm_epi *base)
 {
     int mr = ar->mr, nr = ar->nr;
+    int direct = bdirect && ar->ukr_direct;
     int nb = gemm_kblocks(K, GEMM_KC_MAX), kcl = gemm_kblock_len(K, nb);
     for (int kb = 0; kb < nb; kb++) {
         int k0 = kb * kcl, kc = K - k0 < kcl ? K - k0 : kcl;
-        packb(pctx, k0, kc, n0, n1, bpack);
+        if (!direct)
+            packb(pctx, k0, kc, n0, n1, bpack);
         gemm_epi ep = *base;
         ep.first = kb == 0;
         ep.last = kb == nb - 1;
@@ -157,7 +161,14 @@ void gemm_block(const gemm_arch *ar, const float *apack, int mpad, int K, int m0
                 int mv = m1 - m < mr ? m1 - m : mr;
                 const float *ap = apack + (size_t)k0 * mpad + (size_t)m * kc;
                 ep.rbias = rbias ? rbias + m : NULL;
-                gemm_tile(ar, kc, ap, bp, c + (size_t)m * ldc + n, ldc, mv, nv, &ep);
+                if (direct) {
+                    ep.mv = mv;
+                    ep.nv = nv;
+                    ar->ukr_direct(kc, ap, bdirect + (size_t)k0 * ldb + n, ldb,
+                                   c + (size_t)m * ldc + n, ldc, &ep);
+                } else {
+                    gemm_tile(ar, kc, ap, bp, c + (size_t)m * ldc + n, ldc, mv, nv, &ep);
+                }
             }
         }
     }
@@ -212,7 +223,8 @@ static void sgemm_task(void *ctx, int task, int thread)
     int m0 = im * j->g.mc, m1 = m0 + j->g.mc < j->m ? m0 + j->g.mc : j->m;
     int n0 = in * j->g.nc, n1 = n0 + j->g.nc < j->n ? n0 + j->g.nc : j->n;
     gemm_block(j->ar, j->apack, j->mpad, j->k, m0, m1, n0, n1, sgemm_packb, j,
-               j->bpack + (size_t)thread * j->bstride, j->c, (size_t)j->ldc, NULL,
+               j->bpack + (size_t)thread * j->bstride,
+               j->transb ? NULL : j->b, (size_t)j->ldb, j->c, (size_t)j->ldc, NULL,
                j->bias, &j->ep);
 }
 

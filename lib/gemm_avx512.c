@@ -7,23 +7,22 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-__attribute__((target("avx512f")))
-void gemm_ukr_avx512_8x32(int kc, const float *a, const float *b, float *c, size_t ldc,
-                          const gemm_epi *ep)
-{
-    __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps();
-    __m512 c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();
-    __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps();
-    __m512 c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps();
-    __m512 c40 = _mm512_setzero_ps(), c41 = _mm512_setzero_ps();
-    __m512 c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps();
-    __m512 c60 = _mm512_setzero_ps(), c61 = _mm512_setzero_ps();
-    __m512 c70 = _mm512_setzero_ps(), c71 = _mm512_setzero_ps();
+/* The 8 x 32 product over kc steps into c00..c71; LOADB(k, half) loads 16
+ * floats of row k of B. */
+#define UKR_DECL                                                        \
+    __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps();        \
+    __m512 c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();        \
+    __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps();        \
+    __m512 c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps();        \
+    __m512 c40 = _mm512_setzero_ps(), c41 = _mm512_setzero_ps();        \
+    __m512 c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps();        \
+    __m512 c60 = _mm512_setzero_ps(), c61 = _mm512_setzero_ps();        \
+    __m512 c70 = _mm512_setzero_ps(), c71 = _mm512_setzero_ps()
 
-#define STEP(o)                                                         \
+#define UKR_STEP(o)                                                     \
     do {                                                                \
-        __m512 b0 = _mm512_load_ps(b + 32 * (o));                       \
-        __m512 b1 = _mm512_load_ps(b + 32 * (o) + 16);                  \
+        __m512 b0 = LOADB(o, 0);                                        \
+        __m512 b1 = LOADB(o, 1);                                        \
         const float *ak = a + 8 * (o);                                  \
         __m512 av;                                                      \
         av = _mm512_set1_ps(ak[0]);                                     \
@@ -44,23 +43,26 @@ void gemm_ukr_avx512_8x32(int kc, const float *a, const float *b, float *c, size
         c70 = _mm512_fmadd_ps(av, b0, c70); c71 = _mm512_fmadd_ps(av, b1, c71); \
     } while (0)
 
-    int k = 0;
-    for (; k + 4 <= kc; k += 4) {
-        STEP(0); STEP(1); STEP(2); STEP(3);
-        a += 32;
-        b += 128;
-    }
-    for (; k < kc; k++) {
-        STEP(0);
-        a += 8;
-        b += 32;
-    }
-#undef STEP
+#define UKR_LOOP(BSTEP)                                                 \
+    do {                                                                \
+        int k = 0;                                                      \
+        for (; k + 4 <= kc; k += 4) {                                   \
+            UKR_STEP(0); UKR_STEP(1); UKR_STEP(2); UKR_STEP(3);         \
+            a += 32;                                                    \
+            b += 4 * (BSTEP);                                           \
+        }                                                               \
+        for (; k < kc; k++) {                                           \
+            UKR_STEP(0);                                                \
+            a += 8;                                                     \
+            b += (BSTEP);                                               \
+        }                                                               \
+    } while (0)
 
-    __m512 acc[8][2] = {
-        { c00, c01 }, { c10, c11 }, { c20, c21 }, { c30, c31 },
-        { c40, c41 }, { c50, c51 }, { c60, c61 }, { c70, c71 },
-    };
+/* Bias, beta, accumulation over k blocks, activation and the masked store
+ * of the tile c00..c71. */
+__attribute__((target("avx512f"), always_inline))
+static inline void ukr_store(__m512 acc[8][2], float *c, size_t ldc, const gemm_epi *ep)
+{
     int nv = ep->nv;
     __mmask16 m0 = (__mmask16)(nv >= 16 ? 0xffff : (1u << nv) - 1);
     __mmask16 m1 = (__mmask16)(nv >= 32 ? 0xffff : nv <= 16 ? 0 : (1u << (nv - 16)) - 1);
@@ -99,5 +101,46 @@ void gemm_ukr_avx512_8x32(int kc, const float *a, const float *b, float *c, size
         _mm512_mask_storeu_ps(ci, m0, v0);
         _mm512_mask_storeu_ps(ci + 16, m1, v1);
     }
+}
+
+__attribute__((target("avx512f")))
+void gemm_ukr_avx512_8x32(int kc, const float *a, const float *b, float *c, size_t ldc,
+                          const gemm_epi *ep)
+{
+    UKR_DECL;
+#define LOADB(o, h) _mm512_load_ps(b + 32 * (o) + 16 * (h))
+    UKR_LOOP(32);
+#undef LOADB
+    __m512 acc[8][2] = {
+        { c00, c01 }, { c10, c11 }, { c20, c21 }, { c30, c31 },
+        { c40, c41 }, { c50, c51 }, { c60, c61 }, { c70, c71 },
+    };
+    ukr_store(acc, c, ldc, ep);
+}
+
+/* The same with B read in place: row k at b + k*ldb, ep->nv columns valid
+ * (the rest masked off, never read). */
+__attribute__((target("avx512f")))
+void gemm_ukr_avx512_8x32_direct(int kc, const float *a, const float *b, size_t ldb,
+                                 float *c, size_t ldc, const gemm_epi *ep)
+{
+    int nv = ep->nv;
+    __mmask16 m0 = (__mmask16)(nv >= 16 ? 0xffff : (1u << nv) - 1);
+    __mmask16 m1 = (__mmask16)(nv >= 32 ? 0xffff : nv <= 16 ? 0 : (1u << (nv - 16)) - 1);
+    UKR_DECL;
+    if (nv == 32) {
+#define LOADB(o, h) _mm512_loadu_ps(b + (size_t)(o) * ldb + 16 * (h))
+        UKR_LOOP(ldb);
+#undef LOADB
+    } else {
+#define LOADB(o, h) _mm512_maskz_loadu_ps((h) ? m1 : m0, b + (size_t)(o) * ldb + 16 * (h))
+        UKR_LOOP(ldb);
+#undef LOADB
+    }
+    __m512 acc[8][2] = {
+        { c00, c01 }, { c10, c11 }, { c20, c21 }, { c30, c31 },
+        { c40, c41 }, { c50, c51 }, { c60, c61 }, { c70, c71 },
+    };
+    ukr_store(acc, c, ldc, ep);
 }
 #endif

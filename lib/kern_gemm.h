@@ -35,11 +35,16 @@ typedef struct {
 typedef void (*gemm_ukr_fn)(int kc, const float *a, const float *b, float *c, size_t ldc,
                             const gemm_epi *ep);
 
+/* The same, reading B in place (row k at b + k*ldb) instead of packed. */
+typedef void (*gemm_ukr_direct_fn)(int kc, const float *a, const float *b, size_t ldb,
+                                   float *c, size_t ldc, const gemm_epi *ep);
+
 typedef struct {
     int level;            /* SIMD_* */
     int mr, nr;
     int partial;          /* the micro-kernel honours ep->mv, ep->nv */
     gemm_ukr_fn ukr;
+    gemm_ukr_direct_fn ukr_direct;   /* NULL: B is always packed */
     const char *name;
 } gemm_arch;
 
@@ -54,6 +59,8 @@ void gemm_tile(const gemm_arch *ar, int kc, const float *a, const float *b, floa
 /* Micro-kernels per level (gemm_avx512.c, gemm_avx2.c, gemm.c). */
 void gemm_ukr_avx512_8x32(int kc, const float *a, const float *b, float *c, size_t ldc,
                           const gemm_epi *ep);
+void gemm_ukr_avx512_8x32_direct(int kc, const float *a, const float *b, size_t ldb,
+                                 float *c, size_t ldc, const gemm_epi *ep);
 void gemm_ukr_avx2_6x16(int kc, const float *a, const float *b, float *c, size_t ldc,
                         const gemm_epi *ep);
 void gemm_ukr_c_8x8(int kc, const float *a, const float *b, float *c, size_t ldc,

@@ -23,6 +23,8 @@ typedef void (*gemm_packb_fn)(void *ctx, int k0, int kc, int n0, int n1, float *
 /* C rows [m0, m1) (m0 a multiple of MR) of A packed with mpad rows,
  * columns [n0, n1): every k block
  * packed by packb into bpack (GEMM_KC_MAX x nc floats) then multiplied.
+ * bdirect: B itself (row k at bdirect + k*ldb) when the micro-kernel can
+ * read it in place (ar->ukr_direct), packb is then not called.
  * rbias: per-row bias padded to whole panels, or NULL; cbias: per column. */
 /* Packs the m x k matrix A (element (i, k) at a[i*rs + k*cs]) for ar into
  * ap: Mp * k floats, Mp = m rounded up to MR. */
@@ -31,6 +33,7 @@ void gemm_pack_a(const gemm_arch *ar, int m, int k, const float *a, size_t rs, s
 
 void gemm_block(const gemm_arch *ar, const float *apack, int mpad, int K, int m0, int m1,
                 int n0, int n1, gemm_packb_fn packb, void *pctx, float *bpack,
+                const float *bdirect, size_t ldb,
                 float *c, size_t ldc, const float *rbias, const float *cbias,
                 const gemm_epi *base);
 
