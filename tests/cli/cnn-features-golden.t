@@ -44,6 +44,18 @@ while read -r stem file feat logits kind; do
         l=$("$TOOLS/tcompare" -record $((r + 1)) $lbound -top1 "$TMP/img.ts" "$G/$stem/$i/logits.npy"); ok $? "$stem $i image: logits $l"
         r=$((r + 2))
     done
+
+    # 3. the same top-5 (ONNX: in order; TFLite: as a set)
+    "$TOOLS/ttopk" -k 5 "$TMP/img.ts" | awk 'NR % 2 == 0' | cut -d' ' -f3- > "$TMP/ours5"
+    for i in $IMGS; do tensor-npy "$G/$stem/$i/logits.npy" | "$TOOLS/ttopk" -k 5 | cut -d' ' -f3-; done > "$TMP/gold5"
+    if [ "$kind" = tflite ]; then
+        for f in ours5 gold5; do
+            while read -r l; do echo $l | tr ' ' '\n' | sort -n | tr '\n' ' '; echo; done < "$TMP/$f" > "$TMP/$f.set"
+            mv "$TMP/$f.set" "$TMP/$f"
+        done
+    fi
+    is "$(wc -l < "$TMP/gold5")$(wc -w < "$TMP/ours5")" "315" "$stem: three top-5 lists"
+    is "$(cat "$TMP/ours5")" "$(cat "$TMP/gold5")" "$stem: top-5 of the three images as the reference's"
 done <<'LIST'
 googlenet-bvlc googlenet-bvlc.onnx concat_24 loss3/classifier onnx
 squeezenet1.1-bvlc squeezenet1.1-bvlc.onnx conv10/relu pool10/flat onnx
