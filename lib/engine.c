@@ -440,6 +440,8 @@ static int plan(engine *en, const graph *g, const engine_opts *o, err_t *e)
                 en->scratch_bytes = s;
         }
     }
+    if (en->scratch_bytes > ENGINE_MAX_ARENA)
+        return err_set(e, "kernels need more than %zu bytes of scratch", ENGINE_MAX_ARENA);
     en->scratch_bytes = (en->scratch_bytes + 63) & ~(size_t)63;
     en->scratch = aligned_alloc(64, en->scratch_bytes ? en->scratch_bytes : 64);
     if (!en->scratch)
@@ -495,6 +497,35 @@ void engine_free(engine *en)
     free(en);
 }
 
+typedef struct {
+    const enode *n;
+    float *x;
+    int64_t count, per;
+} epi_task;
+
+static void epi_fn(void *ctx, int task, int thread)
+{
+    const epi_task *t = ctx;
+    int64_t a = (int64_t)task * t->per, b = a + t->per;
+    if (b > t->count)
+        b = t->count;
+    if (a < b)
+        epilogue_apply(t->n, t->x + a, b - a, t->n->act_in_kernel);
+}
+
+/* The node's epilogue (activation not done by its kernel, rounding to the
+ * output grid), split over the threads when the output is large and the
+ * grid is per tensor. */
+static void epilogue(engine *en, const enode *n, const etensor *t)
+{
+    int nt = tp_size(en->tp);
+    if (nt > 1 && t->nq <= 1 && t->numel >= 32768) {
+        epi_task et = {n, n->opp[0], t->numel, ((t->numel + nt - 1) / nt + 15) & ~(int64_t)15};
+        tp_run(en->tp, nt, epi_fn, &et);
+    } else
+        epilogue_apply(n, n->opp[0], t->numel, n->act_in_kernel);
+}
+
 int engine_run(engine *en, const float *input, err_t *e)
 {
     ectx *c = &en->c;
@@ -510,7 +541,7 @@ int engine_run(engine *en, const float *input, err_t *e)
         n->op->run(n, en->scratch, en->tp);
         const etensor *t0 = &c->t[n->out[0]];
         if ((n->act != EACT_NONE && !n->act_in_kernel) || (t0->nq && t0->alias < 0))
-            epilogue_apply(n, n->opp[0], t0->numel, n->act_in_kernel);
+            epilogue(en, n, t0);
         for (int k = 1; k < n->nout; k++)
             if (n->out[k] >= 0 && c->t[n->out[k]].nq)
                 quant_round(&c->t[n->out[k]], n->opp[k], c->t[n->out[k]].numel);
@@ -537,7 +568,7 @@ int engine_profile(engine *en, const float *input, int (*clock)(double *ms),
         n->op->run(n, en->scratch, en->tp);
         const etensor *t = &c->t[n->out[0]];
         if ((n->act != EACT_NONE && !n->act_in_kernel) || (t->nq && t->alias < 0))
-            epilogue_apply(n, n->opp[0], t->numel, n->act_in_kernel);
+            epilogue(en, n, t);
         for (int k = 1; k < n->nout; k++)
             if (n->out[k] >= 0 && c->t[n->out[k]].nq)
                 quant_round(&c->t[n->out[k]], n->opp[k], c->t[n->out[k]].numel);

@@ -188,6 +188,8 @@ static int conv_infer(ectx *c, enode *n, err_t *e)
         return -1;
     if (!fits_int(C) || !fits_int(M) || !fits_int(in[0]) || (nsp == 2 && !fits_int(in[1])))
         return node_err(n, e, "sizes out of range");
+    if (C < 1 || M < 1 || in[0] < 1 || (nsp == 2 && in[1] < 1))
+        return node_err(n, e, "empty input or weights");
     conv_p *p = calloc(1, sizeof *p);
     if (!p)
         return node_err(n, e, "out of memory");
