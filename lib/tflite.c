@@ -719,6 +719,19 @@ static int dims_known(const gtensor *t)
     return 1;
 }
 
+/* Element count of a tensor with known dims; -1 above 2^62 (the engine
+ * refuses such shapes, we only must not overflow computing them). */
+static int64_t numel_of(const gtensor *t)
+{
+    int64_t n = 1;
+    for (int d = 0; d < t->ndim; d++) {
+        if (t->dims[d] < 0) return -1;
+        if (t->dims[d] && n > ((int64_t)1 << 62) / t->dims[d]) return -1;
+        n *= t->dims[d];
+    }
+    return n;
+}
+
 /* Does the 4-D logical tensor have spatial extent other than 1x1? */
 static int spatial4(const gtensor *t)
 {
@@ -1204,9 +1217,7 @@ static int bcast_operand(builder *b, const opinfo *o, int k, int other)
         op_err(b, "operand shape unknown");
         return -1;
     }
-    int64_t n = 1;
-    for (int d = 0; d < t->ndim; d++) n *= t->dims[d];
-    if (n == 1) return x;
+    if (numel_of(t) == 1) return x;
     int64_t nhwc[4];
     for (int d = 0; d < 4; d++) {
         int s = d - (4 - t->ndim);
@@ -1331,8 +1342,8 @@ static int fully_connected(builder *b, const opinfo *o)
     if (wt->ndim != 2 || !dims_known(wt)) return op_err(b, "weights must be 2-D");
     int64_t nin = wt->dims[1], nout = wt->dims[0];
     if (!dims_known(xt)) return op_err(b, "input shape unknown");
-    int64_t numel = 1;
-    for (int d = 0; d < xt->ndim; d++) numel *= xt->dims[d];
+    int64_t numel = numel_of(xt);
+    if (numel < 0) return op_err(b, "input too large");
     if (numel % nin) return op_err(b, "input size is not a multiple of the weights' columns");
     int64_t batch = numel / nin;
     int xin = x;

@@ -1,6 +1,10 @@
 /* fuzz_tflite.c - libFuzzer harness for the TFLite loader.
  *
- *   make fuzz && build/fuzz/fuzz_tflite tests/fuzz/corpus/tflite
+ *   make fuzz
+ *   UBSAN_OPTIONS=halt_on_error=1 build/fuzz/fuzz_tflite CORPUS tests/fuzz/corpus/tflite
+ *
+ * (make fuzz builds with recoverable UBSan checks: halt_on_error makes
+ * undefined behaviour stop the run like an ASan report.)
  *
  * Any input must give a graph or an error, never a crash, a leak or an
  * out-of-bounds read.  The seeds are the small models of

@@ -506,6 +506,19 @@ static void b_output(tfl_model *m)
     m->out[m->nout++] = tm_tensor(m, "never", TT_F32, 1, d, NULL, 0);
 }
 
+static void b_fc_huge(tfl_model *m)
+{
+    int32_t xd[4] = { 1 << 30, 1 << 30, 1 << 30, 4 }, wd[2] = { 2, 4 }, yd[2] = { 1, 2 };
+    float w[8] = { 0 };
+    int x = tm_tensor(m, "x", TT_F32, 4, xd, NULL, 0);
+    int wt = tm_tensor(m, "w", TT_F32, 2, wd, w, sizeof w);
+    int y = tm_tensor(m, "y", TT_F32, 2, yd, NULL, 0);
+    int32_t in[2] = { x, wt }, out[1] = { y };
+    tm_op(m, FULLY_CONNECTED, NULL, 2, in, 1, out, 0, NULL);
+    m->in[m->nin++] = x;
+    m->out[m->nout++] = y;
+}
+
 static void raw_bad(void)
 {
     tfl_model m;
@@ -569,6 +582,7 @@ int main(void)
     bad("conv stride 0", "stride", b_stride);
     bad("options of the wrong type", "options", b_opts);
     bad("graph output never computed", "never computed", b_output);
+    bad("FULLY_CONNECTED input of 2^92 elements", "too large", b_fc_huge);
     raw_bad();
     return tap_done();
 }
