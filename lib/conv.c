@@ -15,6 +15,9 @@
  */
 #include <math.h>
 #include <stdint.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include "kernels.h"
@@ -201,6 +204,40 @@ typedef struct {
     const float *in;     /* this group's input channels */
 } conv_pack;
 
+#if defined(__x86_64__)
+/* One run of at most 32 columns of an im2col row: dst[x] = src[ix0 + x*sw]
+ * for x in [xlo, xhi), 0 for the rest of [0, run); sw 1 or 2.  Masked
+ * loads never touch the lanes outside [xlo, xhi), so src + ix0 may point
+ * before the row (it is formed as an integer, never dereferenced there). */
+__attribute__((target("avx512f,bmi2")))
+static void pack_run_avx512(float *dst, const float *src, int ix0, int sw, int xlo, int xhi,
+                            int run)
+{
+    uint32_t valid = (uint32_t)(((uint64_t)1 << xhi) - ((uint64_t)1 << xlo));
+    uint32_t all = (uint32_t)(((uint64_t)1 << run) - 1);
+    const float *base = (const float *)((uintptr_t)src + (intptr_t)ix0 * (intptr_t)sizeof(float));
+    __m512 v0, v1;
+    if (sw == 1) {
+        v0 = _mm512_maskz_loadu_ps((__mmask16)valid, base);
+        v1 = _mm512_maskz_loadu_ps((__mmask16)(valid >> 16), base + 16);
+    } else {
+        /* output lane x reads src lane 2x: spread the mask to even bits */
+        const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14,
+                                               16, 18, 20, 22, 24, 26, 28, 30);
+        uint64_t sp = (uint64_t)_pdep_u32(valid & 0xffff, 0x55555555u) |
+                      (uint64_t)_pdep_u32(valid >> 16, 0x55555555u) << 32;
+        __m512 a0 = _mm512_maskz_loadu_ps((__mmask16)sp, base);
+        __m512 a1 = _mm512_maskz_loadu_ps((__mmask16)(sp >> 16), base + 16);
+        __m512 a2 = _mm512_maskz_loadu_ps((__mmask16)(sp >> 32), base + 32);
+        __m512 a3 = _mm512_maskz_loadu_ps((__mmask16)(sp >> 48), base + 48);
+        v0 = _mm512_permutex2var_ps(a0, even, a1);
+        v1 = _mm512_permutex2var_ps(a2, even, a3);
+    }
+    _mm512_mask_storeu_ps(dst, (__mmask16)all, v0);
+    _mm512_mask_storeu_ps(dst + 16, (__mmask16)(all >> 16), v1);
+}
+#endif
+
 /* B = im2col of this group's input: row r = (ci, ky, kx), column n = output
  * pixel (oy, ox); packs rows [k0, k0+kc) x columns [n0, n1) into NR-column
  * panels, zero where the kernel falls on padding and past n1. */
@@ -211,6 +248,9 @@ static void conv_packb(void *ctx, int k0, int kc, int n0, int n1, float *bp)
     const conv_params *p = &k->p;
     int nr = k->ar->nr, khw = p->kh * p->kw;
     size_t pstride = (size_t)kc * nr;
+#if defined(__x86_64__)
+    int fast = k->ar->level >= SIMD_AVX512 && nr <= 32 && (p->sw == 1 || p->sw == 2);
+#endif
     for (int r = 0; r < kc; r++) {
         int row = k0 + r, ci = row / khw, rem = row % khw, ky = rem / p->kw, kx = rem % p->kw;
         const float *ip = cp->in + (size_t)ci * p->h * p->w;
@@ -232,6 +272,20 @@ static void conv_packb(void *ctx, int k0, int kc, int n0, int n1, float *bp)
                 if (run > n1 - n) run = n1 - n;
                 float *dst = d + q * pstride + j;
                 int iy = oy * p->sh - p->pt + ky * p->dh;
+#if defined(__x86_64__)
+                if (fast) {
+                    int sw = p->sw, ix0 = ox * sw - p->pl + kx * p->dw, xlo = 0, xhi = 0;
+                    if (iy >= 0 && iy < p->h) {
+                        xlo = ix0 >= 0 ? 0 : (-ix0 + sw - 1) / sw;
+                        xhi = ix0 >= p->w ? 0 : (p->w - ix0 + sw - 1) / sw;
+                        if (xlo > run) xlo = run;
+                        if (xhi > run) xhi = run;
+                        if (xhi < xlo) xhi = xlo;
+                    }
+                    pack_run_avx512(dst, ip + (size_t)(iy < 0 ? 0 : iy) * p->w, ix0, sw,
+                                    xlo, xhi, run);
+                } else
+#endif
                 if (iy < 0 || iy >= p->h) {
                     memset(dst, 0, (size_t)run * sizeof(float));
                 } else {
