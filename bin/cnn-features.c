@@ -556,8 +556,20 @@ int main(int argc, char **argv)
         r.layers = NULL;
         r.nlayers = 0;
     } else {
-        if (hf < 0)
+        if (hf < 0) {
+            /* A graph the engine cannot run has no shapes past the bad
+             * node: its message (naming the operator) explains more. */
+            err_t e2;
+            engine_opts eo2;
+            engine *en2;
+            memset(&eo2, 0, sizeof eo2);
+            eo2.in_ndim = r.in_ndim;
+            memcpy(eo2.in_dims, r.in_dims, sizeof eo2.in_dims);
+            if (!(en2 = engine_create(&r.g, &eo2, &e2)))
+                die(EXIT_DATA, "%s: %s", o.model, e2.msg);
+            engine_free(en2);
             die(EXIT_DATA, "%s: no CAM layer (%s); name one with -layer", o.model, e.msg);
+        }
         r.layers = (const char **)&r.head.feature;
         r.nlayers = 1;
     }

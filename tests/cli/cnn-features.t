@@ -24,6 +24,13 @@ IMG=$SHARED/images/cat.bmp
 head -c 100000 "$M" > "$TMP/cut.onnx"
 fails 1 "truncated model" cnn-features -m "$TMP/cut.onnx" /dev/null
 
+# An operator the engine does not know: the first Relu renamed (same length,
+# so the protobuf stays valid).
+perl -0777 -pe 's/\x22\x04Relu/\x22\x04Relv/' "$M" > "$TMP/badop.onnx"
+fails 1 "unsupported operator" cnn-features -m "$TMP/badop.onnx" /dev/null
+grep -q "Relv" "$TMP/ferr" && grep -q "conv1/relu" "$TMP/ferr"; ok $? "message names the operator and its node: $(cat "$TMP/ferr")"
+fails 1 "unsupported operator, with -layer" cnn-features -m "$TMP/badop.onnx" -layer conv10 /dev/null
+
 # ---- good input
 bmptopnm "$IMG" 2>/dev/null > "$TMP/cat.ppm"
 t "image from a file" cnn-features -m "$M" "$TMP/cat.ppm"
