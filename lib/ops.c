@@ -7,6 +7,12 @@
 #include <string.h>
 #include "engine_int.h"
 
+/* GCC at -O2 only vectorises loops that need no run-time checks; these
+ * element loops are the whole cost of the operators, so ask for more. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("tree-vectorize", "vect-cost-model=dynamic")
+#endif
+
 /* ------------------------------------------------------------ epilogue */
 
 /* Rounds x (count elements laid out as t's shape) to t's grid:

@@ -7,6 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include "engine_int.h"
+
+/* GCC at -O2 only vectorises loops that need no run-time checks; these
+ * element loops are the whole cost of the operators, so ask for more. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("tree-vectorize", "vect-cost-model=dynamic")
+#endif
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -586,6 +592,7 @@ typedef struct {
     int64_t planes;
     int h, w, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
     int max, include_pad;
+    int same;               /* stride 1, dilation 1, output as large as input */
 } pool_p;
 
 static int pool_infer_kind(ectx *c, enode *n, int max, err_t *e)
@@ -630,6 +637,9 @@ static int pool_infer_kind(ectx *c, enode *n, int max, err_t *e)
         p->dh = (int)w.d[0]; p->dw = (int)w.d[1];
         p->pt = (int)w.pb[0]; p->pl = (int)w.pb[1]; p->pb = (int)w.pe[0]; p->pr = (int)w.pe[1];
     }
+    p->same = p->sh == 1 && p->sw == 1 && p->dh == 1 && p->dw == 1 && p->oh == p->h &&
+              p->ow == p->w && p->pt < p->kh && p->pl < p->kw &&
+              p->pt + p->pb == p->kh - 1 && p->pl + p->pr == p->kw - 1;
     int64_t od[4] = {x->dims[0], x->dims[1], w.o[0], nsp == 2 ? w.o[1] : 0};
     return et_setshape(c, n->out[0], DT_F32, x->ndim, od, e);
 }
@@ -716,12 +726,12 @@ static void maxpool_plane_sep(const pool_p *p, const float *x, float *y, float *
                         t[ox] = rk[ox] > t[ox] ? rk[ox] : t[ox];
                 }
             } else {
-                for (int ox = lo; ox < hi; ox++) {
-                    const float *rk = rb + ox * sw;
-                    float m = rk[0];
-                    for (int kx = 1; kx < kw; kx++)
-                        m = rk[kx * dw] > m ? rk[kx * dw] : m;
-                    t[ox] = m;
+                for (int ox = lo; ox < hi; ox++)
+                    t[ox] = rb[(int64_t)ox * sw];
+                for (int kx = 1; kx < kw; kx++) {
+                    const float *rk = rb + kx * dw;
+                    for (int ox = lo; ox < hi; ox++)
+                        t[ox] = rk[(int64_t)ox * sw] > t[ox] ? rk[(int64_t)ox * sw] : t[ox];
                 }
             }
         }
@@ -747,6 +757,71 @@ static void maxpool_plane_sep(const pool_p *p, const float *x, float *y, float *
     }
 }
 
+/* Max pooling with stride 1, dilation 1 and "same" pads (output as large
+ * as the input): each pass runs flat over the whole plane (long vector
+ * loops even for 14x14 planes); the few border columns and rows whose
+ * window leaves the plane are then redone with checks. */
+static void maxpool_plane_same(const pool_p *p, const float *x, float *y, float *t)
+{
+    const int w = p->w, h = p->h, kw = p->kw, kh = p->kh, pl = p->pl, pt = p->pt;
+    const int64_t n = (int64_t)h * w;
+    /* horizontal: t[i] = max_k x[i - pl + k] where the window is inside */
+    int64_t a = pl, b = n - (kw - 1 - pl);
+    if (a < b) {
+        memcpy(t + a, x, sizeof(float) * (size_t)(b - a));
+        for (int k = 1; k < kw; k++) {
+            const float *xk = x + k - a;
+            for (int64_t i = a; i < b; i++)
+                t[i] = xk[i] > t[i] ? xk[i] : t[i];
+        }
+    }
+    for (int iy = 0; iy < h; iy++) {
+        const float *r = x + (int64_t)iy * w;
+        float *tr = t + (int64_t)iy * w;
+        for (int ox = 0; ox < w; ox++) {
+            if (ox == pl && w - (kw - 1 - pl) > pl) {
+                ox = w - (kw - 1 - pl) - 1;
+                continue;
+            }
+            float m = -INFINITY;
+            for (int k = 0; k < kw; k++) {
+                int ix = ox - pl + k;
+                if (ix >= 0 && ix < w && r[ix] > m)
+                    m = r[ix];
+            }
+            tr[ox] = m;
+        }
+    }
+    /* vertical: y[i] = max_k t[i + (k - pt) * w] where the window is inside */
+    a = (int64_t)pt * w;
+    b = n - (int64_t)(kh - 1 - pt) * w;
+    if (a < b) {
+        memcpy(y + a, t, sizeof(float) * (size_t)(b - a));
+        for (int k = 1; k < kh; k++) {
+            const float *tk = t + (int64_t)k * w - a;
+            for (int64_t i = a; i < b; i++)
+                y[i] = tk[i] > y[i] ? tk[i] : y[i];
+        }
+    }
+    for (int oy = 0; oy < h; oy++) {
+        if (oy == pt && h - (kh - 1 - pt) > pt) {
+            oy = h - (kh - 1 - pt) - 1;
+            continue;
+        }
+        float *yr = y + (int64_t)oy * w;
+        for (int ox = 0; ox < w; ox++)
+            yr[ox] = -INFINITY;
+        for (int k = 0; k < kh; k++) {
+            int iy = oy - pt + k;
+            if (iy < 0 || iy >= h)
+                continue;
+            const float *tr = t + (int64_t)iy * w;
+            for (int ox = 0; ox < w; ox++)
+                yr[ox] = tr[ox] > yr[ox] ? tr[ox] : yr[ox];
+        }
+    }
+}
+
 typedef struct {
     const enode *n;
     int64_t per;
@@ -760,7 +835,9 @@ static void pool_task(void *ctx, int task, int thread)
     int64_t in_sz = (int64_t)p->h * p->w, out_sz = (int64_t)p->oh * p->ow;
     float *tmp = t->scratch ? t->scratch + (int64_t)thread * p->h * p->ow : NULL;
     for (int64_t i = task * t->per; i < (task + 1) * t->per && i < p->planes; i++) {
-        if (p->max && tmp)
+        if (p->max && tmp && p->same)
+            maxpool_plane_same(p, t->n->ip[0] + i * in_sz, t->n->opp[0] + i * out_sz, tmp);
+        else if (p->max && tmp)
             maxpool_plane_sep(p, t->n->ip[0] + i * in_sz, t->n->opp[0] + i * out_sz, tmp);
         else
             pool_plane(p, t->n->ip[0] + i * in_sz, t->n->opp[0] + i * out_sz);

@@ -419,10 +419,28 @@ static int fold_node(ectx *c, enode *n, err_t *e)
             return node_err(n, e, "out of memory");
         n->opp[k] = t->cdata;
     }
-    n->op->run(n, NULL, NULL);
-    for (int k = 0; k < n->nout; k++)
-        if (n->out[k] >= 0 && c->t[n->out[k]].dtype == DT_F32)
-            epilogue_apply(n, n->opp[k], c->t[n->out[k]].numel, k != 0);
+    if (n->op->prepare && n->op->prepare(c, n, e) < 0)
+        return -1;
+    void *scratch = NULL;
+    if (n->op->scratch) {
+        size_t sb = n->op->scratch(n, 1);
+        if (sb > ENGINE_MAX_ARENA)
+            return node_err(n, e, "too much scratch memory");
+        scratch = aligned_alloc(64, ((sb + 63) & ~(size_t)63) + 64);
+        if (!scratch)
+            return node_err(n, e, "out of memory");
+    }
+    n->op->run(n, scratch, NULL);
+    free(scratch);
+    for (int k = 0; k < n->nout; k++) {
+        const etensor *t = n->out[k] >= 0 ? &c->t[n->out[k]] : NULL;
+        if (!t || t->dtype != DT_F32)
+            continue;
+        if (k == 0)
+            epilogue_apply(n, n->opp[0], t->numel, n->act_in_kernel);
+        else
+            quant_round(t, n->opp[k], t->numel);
+    }
     return 0;
 }
 
@@ -486,7 +504,7 @@ int ectx_infer(ectx *c, int src, int ndim, const int64_t *dims, err_t *e)
                 return node_err(n, e, "output %d has no shape", k);
         if (!strcmp(n->op->name, "Shape"))
             allconst = 1;
-        if (allconst && !n->op->prepare && !n->op->scratch) {
+        if (allconst) {
             if (fold_node(c, n, e) < 0)
                 return -1;
             n->live = -1;   /* folded */
