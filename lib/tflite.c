@@ -688,26 +688,48 @@ static const int perm_dw[4] = { 3, 0, 1, 2 };      /* [1,H,W,CM] -> [CM,1,H,W] *
 static const int nhwc_axis_to_nchw[4] = { 0, 2, 3, 1 };
 
 /* dst[i] = src[perm[i]] for a rank-4 tensor of elsize-byte elements.
- * dims are the source dims. */
+ * dims are the source dims.  When the permutation keeps the order of the
+ * dims larger than 1 (a 1x1 conv's OHWI -> OIHW), the bytes are the same.
+ * elsize is 1, 2, 4 or 8. */
+/* Constant-size memcpy: compiled to plain loads and stores, with no
+ * alignment or aliasing assumption about the file's bytes. */
+#define TRANSPOSE4_LOOP(SZ)                                                     \
+    do {                                                                        \
+        uint8_t *d_ = dst;                                                      \
+        for (int64_t a = 0; a < nd[0]; a++)                                     \
+            for (int64_t c = 0; c < nd[1]; c++)                                 \
+                for (int64_t h = 0; h < nd[2]; h++) {                           \
+                    const uint8_t *p_ = src + (a * st[0] + c * st[1] + h * st[2]) * (SZ); \
+                    for (int64_t w = 0; w < nd[3]; w++, d_ += (SZ))             \
+                        memcpy(d_, p_ + w * st[3] * (SZ), (SZ));                \
+                }                                                               \
+    } while (0)
+
 static void transpose4(const uint8_t *src, uint8_t *dst, const int64_t *dims,
                        const int *perm, size_t elsize)
 {
     int64_t sstride[4], nd[4], st[4];
     sstride[3] = 1;
     for (int i = 2; i >= 0; i--) sstride[i] = sstride[i + 1] * dims[i + 1];
+    int last = -1, same = 1;
     for (int i = 0; i < 4; i++) {
         nd[i] = dims[perm[i]];
         st[i] = sstride[perm[i]];
+        if (nd[i] > 1) {
+            if (perm[i] < last) same = 0;
+            last = perm[i];
+        }
     }
-    size_t o = 0;
-    for (int64_t a = 0; a < nd[0]; a++)
-        for (int64_t c = 0; c < nd[1]; c++)
-            for (int64_t h = 0; h < nd[2]; h++)
-                for (int64_t w = 0; w < nd[3]; w++) {
-                    int64_t s = a * st[0] + c * st[1] + h * st[2] + w * st[3];
-                    memcpy(dst + o, src + (size_t)s * elsize, elsize);
-                    o += elsize;
-                }
+    if (same) {
+        memcpy(dst, src, (size_t)(nd[0] * nd[1] * nd[2] * nd[3]) * elsize);
+        return;
+    }
+    switch (elsize) {
+    case 1:  TRANSPOSE4_LOOP(1); break;
+    case 2:  TRANSPOSE4_LOOP(2); break;
+    case 4:  TRANSPOSE4_LOOP(4); break;
+    default: TRANSPOSE4_LOOP(8); break;
+    }
 }
 
 /* Known positive dims? */
