@@ -464,6 +464,8 @@ static void do_file(struct run *r, const char *path)
                     break;
                 len += (size_t)k;
             }
+            if (!is_stdin)
+                close(fd);
             rd = tsr_mem(buf, len, &e);
             if (!rd)
                 die(EXIT_DATA, "%s: %s", mlabel, e.msg);

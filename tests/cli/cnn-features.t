@@ -58,6 +58,17 @@ is "$(cat "$TMP/si")" "0 1 2 " "source_index counts images within the file"
 cnn-features -m "$M" "$TMP/cat.ppm" - < "$TMP/cat.ppm" > "$TMP/two.ts"; ok $? "a file and stdin"
 is "$("$TOOLS/ttopk" "$TMP/two.ts" | wc -l)" 2 "two files, two records"
 
+# A named pipe (not seekable): images and tensor records
+mkfifo "$TMP/fifo"
+cat "$TMP/cat.ppm" "$TMP/cat.ppm" > "$TMP/fifo" &
+cnn-features -m "$M" "$TMP/fifo" > "$TMP/fifo.ts"; ok $? "images through a named pipe"
+is "$("$TOOLS/ttopk" "$TMP/fifo.ts" | wc -l)" 2 "named pipe: two records"
+wait
+tensor-npy "$SHARED/golden/squeezenet1.1-bvlc/cat/input.npy" > "$TMP/fifo" &
+cnn-features -m "$M" "$TMP/fifo" > "$TMP/fifo2.ts"; ok $? "tensor records through a named pipe"
+is "$("$TOOLS/ttopk" "$TMP/fifo2.ts" | wc -l)" 1 "named pipe: one record"
+wait
+
 # -layer, several, and -list
 cnn-features -m "$M" -layer pool10/flat -layer conv10/relu "$TMP/cat.ppm" > "$TMP/l.ts"; ok $? "-layer twice"
 record_names() { tensor-info -header "$@" | awk '$1 == "name" { printf "%s ", $2 }'; }
