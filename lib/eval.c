@@ -157,6 +157,17 @@ static eval_image *add_image(eval_set *s, const char *key, const char *name, err
     return im;
 }
 
+eval_image *eval_add(eval_set *s, const char *name, err_t *e)
+{
+    char key[4096];
+    if (eval_name_key(name, key, sizeof key, e) < 0)
+        return NULL;
+    int k = find_key(s, key);
+    if (k >= 0)
+        return err_set(e, "'%.200s' and '%.200s' name the same image", s->im[k].name, name), NULL;
+    return add_image(s, key, name, e);
+}
+
 eval_image *eval_find(const eval_set *s, const char *name)
 {
     char key[4096];

@@ -76,6 +76,10 @@ typedef struct {
 void eval_init(eval_set *s);
 void eval_free(eval_set *s);
 
+/* Adds an image by name (its key must be new: else an error naming both
+ * names) and returns it, with no ground truth yet. */
+eval_image *eval_add(eval_set *s, const char *name, err_t *e);
+
 /* The image with this name (by key), or NULL. */
 eval_image *eval_find(const eval_set *s, const char *name);
 
