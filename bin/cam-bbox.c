@@ -12,7 +12,6 @@
 #include "cam.h"
 #include "camrec.h"
 #include "cli.h"
-#include "tstream.h"
 
 static const char usage[] =
     "cam-bbox [-mode paper|wsol|wsol-all|zhou] [-t T[,T...]] [-interp nearest|bilinear|bicubic] [FILE ...]";
@@ -113,8 +112,9 @@ static void print_box(const tensor *t, const cam_box *b, const char *thr, double
 }
 
 /* Boxes of one map record. */
-static int do_record(const options *o, tensor *t, err_t *e)
+static int do_record(tensor *t, void *ctx, err_t *e)
 {
+    const options *o = ctx;
     static const char *const kinds[] = { "map", NULL };
     double *m;
     int w, h;
@@ -160,38 +160,14 @@ static int do_record(const options *o, tensor *t, err_t *e)
     return 0;
 }
 
-static void do_file(const options *o, const char *path)
-{
-    err_t e;
-    tensor t;
-    tsr *r = tsr_open(path, &e);
-    if (!r)
-        cli_die_err(EXIT_DATA, &e);
-    tensor_init(&t);
-    for (;;) {
-        long idx = tsr_index(r);
-        int rc = tsr_next(r, &t, &e);
-        if (rc < 0)
-            cli_die_err(EXIT_DATA, &e);
-        if (rc == 0)
-            break;
-        if (do_record(o, &t, &e)) {
-            cli_die(EXIT_DATA, "%s: record %ld: %s", tsr_label(r), idx, e.msg);
-        }
-    }
-    tensor_free(&t);
-    tsr_close(r);
-}
-
 int main(int argc, char **argv)
 {
     options o;
+    err_t e;
     cli_init(argc, argv);
     parse_args(argc, argv, &o);
-    if (o.nfiles == 0)
-        do_file(&o, "-");
-    for (int i = 0; i < o.nfiles; i++)
-        do_file(&o, o.files[i]);
+    if (camrec_foreach(o.files, o.nfiles, do_record, &o, &e))
+        cli_die_err(EXIT_DATA, &e);
     cli_close_stdout();
     return 0;
 }

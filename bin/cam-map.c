@@ -88,11 +88,6 @@ static void parse_args(int argc, char **argv, options *o)
     o->nfiles = argc - i;
 }
 
-static const char *label_of(const cam_classifier *c, int cls)
-{
-    return c->head.labels && c->head.labels[cls] ? c->head.labels[cls] : "-";
-}
-
 /* 1-based rank of cls by logit (ties: lower index first). */
 static int rank_of(const float *logits, int n, int cls)
 {
@@ -173,7 +168,7 @@ static int emit(const options *o, cam_classifier *c, const tensor *t, const floa
     int nclass = c->head.nclasses;
     if (tensor_meta_set(&m, "kind", "map", e) ||
         tensor_meta_setf(&m, "class", e, "%d", cls) ||
-        tensor_meta_set(&m, "label", label_of(c, cls), e) ||
+        tensor_meta_set(&m, "label", cam_classifier_label(c, cls), e) ||
         tensor_meta_setf(&m, "score", e, "%.9g", prob[cls]) ||
         tensor_meta_setf(&m, "logit", e, "%.9g", logits[cls]) ||
         tensor_meta_setf(&m, "rank", e, "%d", rank_of(logits, nclass, cls)) ||
@@ -191,8 +186,18 @@ out:
     return rc;
 }
 
-static int do_record(const options *o, cam_classifier *c, tensor *t, tsw *wr, err_t *e)
+typedef struct {
+    const options *o;
+    cam_classifier c;
+    tsw *w;
+} run;
+
+static int do_record(tensor *t, void *ctx, err_t *e)
 {
+    run *ru = ctx;
+    const options *o = ru->o;
+    cam_classifier *c = &ru->c;
+    tsw *wr = ru->w;
     static const char *const kinds[] = { "features", "tensor", NULL };
     const char *model = o->model ? o->model : tensor_meta_get(t, "model");
     const char *sha = o->model ? NULL : tensor_meta_get(t, "model_sha256");
@@ -236,33 +241,22 @@ int main(int argc, char **argv)
 {
     options o;
     err_t e;
-    tensor t;
-    cam_classifier c;
+    run ru;
     tsw *wr = NULL;
     cli_init(argc, argv);
     parse_args(argc, argv, &o);
-    memset(&c, 0, sizeof c);
+    memset(&ru, 0, sizeof ru);
     if (!o.pgm && !(wr = tsw_open("-", o.wflags, &e)))
         cli_die_err(EXIT_DATA, &e);
-    tensor_init(&t);
-    for (int f = 0; f < (o.nfiles ? o.nfiles : 1); f++) {
-        tsr *r = tsr_open(o.nfiles ? o.files[f] : "-", &e);
-        if (!r)
-            cli_die_err(EXIT_DATA, &e);
-        for (;;) {
-            long idx = tsr_index(r);
-            int rc = tsr_next(r, &t, &e);
-            if (rc < 0)
-                cli_die_err(EXIT_DATA, &e);
-            if (rc == 0)
-                break;
-            if (do_record(&o, &c, &t, wr, &e))
-                cli_die(EXIT_DATA, "%s: record %ld: %s", tsr_label(r), idx, e.msg);
-        }
-        tsr_close(r);
+    ru.o = &o;
+    ru.w = wr;
+    if (camrec_foreach(o.files, o.nfiles, do_record, &ru, &e)) {
+        err_t e2;
+        if (wr)             /* finish what earlier records wrote (a gzip member) */
+            tsw_close(wr, &e2);
+        cli_die_err(EXIT_DATA, &e);
     }
-    tensor_free(&t);
-    cam_classifier_close(&c);
+    cam_classifier_close(&ru.c);
     if (wr && tsw_close(wr, &e))
         cli_die_err(EXIT_DATA, &e);
     cli_close_stdout();

@@ -19,7 +19,6 @@
 #include "camrec.h"
 #include "cli.h"
 #include "image.h"
-#include "tstream.h"
 
 extern char **environ;
 
@@ -191,33 +190,41 @@ static int load_any(const char *path, image *im, err_t *e)
     return err_set(e, "image %s: anytopnm could not convert it", path);
 }
 
-static void do_record(const options *o, tensor *t, image *cache, char **cache_path, const char *label, long idx)
+typedef struct {
+    const options *o;
+    image cache;          /* the last image loaded, and its path */
+    char *cache_path;
+} run;
+
+static int do_record(tensor *t, void *ctx, err_t *e)
 {
     static const char *const kinds[] = { "map", NULL };
-    err_t e;
+    run *ru = ctx;
+    const options *o = ru->o;
+    image *cache = &ru->cache;
     const char *path = o->image ? o->image : tensor_meta_get(t, "source");
-    if (camrec_kind(t, kinds, &e))
-        cli_die(EXIT_DATA, "%s: record %ld: %s", label, idx, e.msg);
+    if (camrec_kind(t, kinds, e))
+        return -1;
     if (!path || !*path || strcmp(path, "-") == 0)
-        cli_die(EXIT_DATA, "%s: record %ld: no image: give IMAGE (the record's source is %s)", label, idx,
-                path && *path ? "standard input" : "missing");
-    if (!*cache_path || strcmp(*cache_path, path) != 0) {
+        return err_set(e, "no image: give IMAGE (the record's source is %s)",
+                       path && *path ? "standard input" : "missing");
+    if (!ru->cache_path || strcmp(ru->cache_path, path) != 0) {
         image_free(cache);
-        free(*cache_path);
-        *cache_path = NULL;
-        if (load_any(path, cache, &e))
-            cli_die(EXIT_DATA, "%s: record %ld: %s", label, idx, e.msg);
-        if (!(*cache_path = strdup(path)))
-            cli_die(EXIT_DATA, "out of memory");
+        free(ru->cache_path);
+        ru->cache_path = NULL;
+        if (load_any(path, cache, e))
+            return -1;
+        if (!(ru->cache_path = strdup(path)))
+            return err_set(e, "out of memory");
     }
     int W, H, w, h;
     cam_roi roi;
-    int g = camrec_geometry(t, &W, &H, &roi, &e);
-    if (g < 0 || camrec_map2d(t, &w, &h, &e))
-        cli_die(EXIT_DATA, "%s: record %ld: %s", label, idx, e.msg);
+    int g = camrec_geometry(t, &W, &H, &roi, e);
+    if (g < 0 || camrec_map2d(t, &w, &h, e))
+        return -1;
     if (g == 1 && (W != cache->w || H != cache->h))
-        cli_die(EXIT_DATA, "%s: record %ld: image %s is %dx%d but the map was made for %dx%d", label, idx,
-                path, cache->w, cache->h, W, H);
+        return err_set(e, "image %s is %dx%d but the map was made for %dx%d", path, cache->w,
+                       cache->h, W, H);
     if (g == 0) {
         roi.x0 = roi.y0 = 0;
         roi.x1 = cache->w;
@@ -226,10 +233,13 @@ static void do_record(const options *o, tensor *t, image *cache, char **cache_pa
     size_t n = (size_t)cache->w * cache->h;
     double *m = malloc(sizeof *m * n);
     image out = { cache->w, cache->h, malloc(n * 3) };
-    if (!m || !out.rgb)
-        cli_die(EXIT_DATA, "out of memory");
-    if (cam_resize(t->data, w, h, m, cache->w, cache->h, &roi, o->interp, &e))
-        cli_die(EXIT_DATA, "%s: record %ld: %s", label, idx, e.msg);
+    int rc = -1;
+    if (!m || !out.rgb) {
+        err_set(e, "out of memory");
+        goto done;
+    }
+    if (cam_resize(t->data, w, h, m, cache->w, cache->h, &roi, o->interp, e))
+        goto done;
     cam_normalize_d(m, n, o->norm);
     memcpy(out.rgb, cache->rgb, n * 3);
     cam_blend(out.rgb, out.w, out.h, m, o->cam_cmap, o->alpha, o->beta);
@@ -238,40 +248,30 @@ static void do_record(const options *o, tensor *t, image *cache, char **cache_pa
         if (strcmp(boxes[i].name, src) == 0 &&
             (!cls || strcmp(boxes[i].cls, "-") == 0 || strcmp(boxes[i].cls, cls) == 0))
             cam_draw_box(out.rgb, out.w, out.h, boxes[i].b, o->thick, o->color);
-    if (image_write_ppm(stdout, &out, &e))
-        cli_die(EXIT_DATA, "%s", e.msg);
+    rc = image_write_ppm(stdout, &out, e);
+done:
     free(out.rgb);
     free(m);
+    return rc;
 }
 
 int main(int argc, char **argv)
 {
     options o;
     err_t e;
-    tensor t;
-    image cache = { 0, 0, NULL };
-    char *cache_path = NULL;
+    run ru;
+    char *in[1];
     cli_init(argc, argv);
     parse_args(argc, argv, &o);
     if (o.boxes)
         load_boxes(o.boxes);
-    tsr *r = tsr_open(o.in ? o.in : "-", &e);
-    if (!r)
+    memset(&ru, 0, sizeof ru);
+    ru.o = &o;
+    in[0] = (char *)(o.in ? o.in : "-");
+    if (camrec_foreach(in, 1, do_record, &ru, &e))
         cli_die_err(EXIT_DATA, &e);
-    tensor_init(&t);
-    for (;;) {
-        long idx = tsr_index(r);
-        int rc = tsr_next(r, &t, &e);
-        if (rc < 0)
-            cli_die_err(EXIT_DATA, &e);
-        if (rc == 0)
-            break;
-        do_record(&o, &t, &cache, &cache_path, tsr_label(r), idx);
-    }
-    tensor_free(&t);
-    tsr_close(r);
-    image_free(&cache);
-    free(cache_path);
+    image_free(&ru.cache);
+    free(ru.cache_path);
     cli_close_stdout();
     return 0;
 }

@@ -61,13 +61,18 @@ static void parse_args(int argc, char **argv, options *o)
     o->nfiles = argc - i;
 }
 
-static const char *label_of(const cam_classifier *c, int cls)
-{
-    return c->head.labels && c->head.labels[cls] ? c->head.labels[cls] : "-";
-}
+typedef struct {
+    const options *o;
+    cam_classifier c;
+    tsw *w;
+} run;
 
-static int do_record(const options *o, cam_classifier *c, tensor *t, tsw *w, err_t *e)
+static int do_record(tensor *t, void *ctx, err_t *e)
 {
+    run *ru = ctx;
+    const options *o = ru->o;
+    cam_classifier *c = &ru->c;
+    tsw *w = ru->w;
     static const char *const kinds[] = { "features", "tensor", NULL };
     const char *model = o->model ? o->model : tensor_meta_get(t, "model");
     const char *sha = o->model ? NULL : tensor_meta_get(t, "model_sha256");
@@ -98,7 +103,7 @@ static int do_record(const options *o, cam_classifier *c, tensor *t, tsw *w, err
     if (!w) {
         for (int i = 0; i < k; i++)
             printf("%s\t%d\t%d\t%.6f\t%s\n", camrec_source(t), i + 1, top[i], prob[top[i]],
-                   label_of(c, top[i]));
+                   cam_classifier_label(c, top[i]));
         rc = 0;
         goto out;
     }
@@ -112,7 +117,7 @@ static int do_record(const options *o, cam_classifier *c, tensor *t, tsw *w, err
     if (tensor_meta_set(&s, "kind", o->logits ? "logits" : "scores", e) ||
         tensor_meta_set(&s, "layer", c->head.logits, e) ||
         tensor_meta_setf(&s, "class", e, "%d", top[0]) ||
-        tensor_meta_set(&s, "label", label_of(c, top[0]), e) ||
+        tensor_meta_set(&s, "label", cam_classifier_label(c, top[0]), e) ||
         tensor_meta_setf(&s, "score", e, "%.9g", prob[top[0]]) ||
         tensor_meta_setf(&s, "logit", e, "%.9g", logits[top[0]]) ||
         tensor_meta_set(&s, "rank", "1", e) || tsw_write(w, &s, e))
@@ -130,33 +135,22 @@ int main(int argc, char **argv)
 {
     options o;
     err_t e;
-    tensor t;
-    cam_classifier c;
+    run ru;
     tsw *w = NULL;
     cli_init(argc, argv);
     parse_args(argc, argv, &o);
-    memset(&c, 0, sizeof c);
+    memset(&ru, 0, sizeof ru);
     if ((o.tensor || o.logits) && !(w = tsw_open("-", 0, &e)))
         cli_die_err(EXIT_DATA, &e);
-    tensor_init(&t);
-    for (int f = 0; f < (o.nfiles ? o.nfiles : 1); f++) {
-        tsr *r = tsr_open(o.nfiles ? o.files[f] : "-", &e);
-        if (!r)
-            cli_die_err(EXIT_DATA, &e);
-        for (;;) {
-            long idx = tsr_index(r);
-            int rc = tsr_next(r, &t, &e);
-            if (rc < 0)
-                cli_die_err(EXIT_DATA, &e);
-            if (rc == 0)
-                break;
-            if (do_record(&o, &c, &t, w, &e))
-                cli_die(EXIT_DATA, "%s: record %ld: %s", tsr_label(r), idx, e.msg);
-        }
-        tsr_close(r);
+    ru.o = &o;
+    ru.w = w;
+    if (camrec_foreach(o.files, o.nfiles, do_record, &ru, &e)) {
+        err_t e2;
+        if (w)             /* finish what earlier records wrote (a gzip member) */
+            tsw_close(w, &e2);
+        cli_die_err(EXIT_DATA, &e);
     }
-    tensor_free(&t);
-    cam_classifier_close(&c);
+    cam_classifier_close(&ru.c);
     if (w && tsw_close(w, &e))
         cli_die_err(EXIT_DATA, &e);
     cli_close_stdout();

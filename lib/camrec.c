@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "camrec.h"
+#include "tstream.h"
 
 int camrec_kind(const tensor *t, const char *const *accept, err_t *e)
 {
@@ -103,4 +104,34 @@ int camrec_to_image(tensor *t, int interp, double **out, int *ow, int *oh, err_t
     *ow = W;
     *oh = H;
     return 0;
+}
+
+int camrec_foreach(char *const *files, int nfiles,
+                   int (*fn)(tensor *t, void *ctx, err_t *e), void *ctx, err_t *e)
+{
+    tensor t;
+    int rc = 0;
+    tensor_init(&t);
+    for (int f = 0; f < (nfiles ? nfiles : 1) && rc == 0; f++) {
+        tsr *r = tsr_open(nfiles ? files[f] : "-", e);
+        if (!r) {
+            rc = -1;
+            break;
+        }
+        for (;;) {
+            long idx = tsr_index(r);
+            int got = tsr_next(r, &t, e);
+            if (got <= 0) {
+                rc = got;
+                break;
+            }
+            if (fn(&t, ctx, e)) {
+                rc = err_prefix(e, "%s: record %ld", tsr_label(r), idx);
+                break;
+            }
+        }
+        tsr_close(r);
+    }
+    tensor_free(&t);
+    return rc;
 }

@@ -27,4 +27,11 @@ int camrec_geometry(const tensor *t, int *W, int *H, cam_roi *roi, err_t *e);
  * size when the record has no geometry.  *out is malloc'd (ow x oh). */
 int camrec_to_image(tensor *t, int interp, double **out, int *ow, int *oh, err_t *e);
 
+/* Reads every record of the files in order ("-": standard input; nfiles
+ * == 0: standard input alone) and calls fn on each.  Returns 0, or -1 at
+ * the first error: the reader's message, or fn's prefixed with
+ * "FILE: record N". */
+int camrec_foreach(char *const *files, int nfiles,
+                   int (*fn)(tensor *t, void *ctx, err_t *e), void *ctx, err_t *e);
+
 #endif

@@ -191,6 +191,11 @@ void cam_classifier_map(const cam_classifier *c, const float *feat, int K, int h
         cam_map_linear(feat, K, n, c->head.W + (size_t)cls * K, map);
 }
 
+const char *cam_classifier_label(const cam_classifier *c, int cls)
+{
+    return c->head.labels && c->head.labels[cls] ? c->head.labels[cls] : "-";
+}
+
 void cam_softmax(const float *logits, int n, double *prob)
 {
     double mx = -INFINITY, s = 0;

@@ -57,6 +57,9 @@ int cam_classifier_logits(cam_classifier *c, const float *feat, int K, int h, in
 void cam_classifier_map(const cam_classifier *c, const float *feat, int K, int h, int w,
                         int cls, float *map);
 
+/* The name of class cls, or "-" when the model has no labels. */
+const char *cam_classifier_label(const cam_classifier *c, int cls);
+
 /* Softmax of n logits into prob (double accumulation, max subtracted). */
 void cam_softmax(const float *logits, int n, double *prob);
 
