@@ -1,6 +1,7 @@
 /* test_image.c - netpbm reading through libnetpbm (every format, streams,
  * bad data without exiting), PPM writing, and the Pillow BILINEAR resize:
  * hand-computed cases and, with ../shared, the golden input bytes. */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -353,6 +354,40 @@ static void test_goldens(const char *shared)
             }
             free(x);
             free(g);
+        }
+        /* torchvision models: RGB, (v - mean) / std in float32; within one
+         * uint8 step (1/std) of the golden input, and counted exactly. */
+        {
+            static const char *tv[] = {"mobilenet_v2_bn", "resnet18_bn"};
+            for (int m = 0; m < 2; m++) {
+                preprocess_params pp;
+                float *g, *x, maxd = 0;
+                size_t diff = 0, n;
+                preprocess_defaults(&pp);
+                snprintf(path, sizeof path, "%s/golden/%s/%s/input.npy", shared, tv[m], imgs[i]);
+                g = npy_load(path, descr, dims, &nd, &nb);
+                if (!g || nd != 3 || dims[0] != 3 || dims[1] != 224 || dims[2] != 224) {
+                    tap_ok(0, "%s: readable golden input.npy", path);
+                    free(g);
+                    continue;
+                }
+                n = nb / 4;
+                x = malloc(nb);
+                if (x && preprocess_image(&im, &pp, x, &e) == 0) {
+                    for (size_t k = 0; k < n; k++) {
+                        float d = fabsf(x[k] - g[k]);
+                        diff += d != 0;
+                        if (d > maxd)
+                            maxd = d;
+                    }
+                    tap_ok(maxd <= 1.0f / 58.0f, "%s %s: torchvision input within 1 step of input.npy "
+                           "(max |d| %g, %zu of %zu values differ)", tv[m], imgs[i], maxd, diff, n);
+                } else {
+                    tap_ok(0, "preprocess %s", imgs[i]);
+                }
+                free(x);
+                free(g);
+            }
         }
         image_free(&im);
     }
