@@ -52,8 +52,8 @@ enum {
     B_LOGISTIC = 14, B_MAX_POOL_2D = 17, B_MUL = 18, B_RELU = 19,
     B_RELU_N1_TO_1 = 20, B_RELU6 = 21, B_RESHAPE = 22, B_SOFTMAX = 25,
     B_TANH = 28, B_CUSTOM = 32, B_PAD = 34, B_MEAN = 40, B_SUB = 41, B_DIV = 42,
-    B_SQUEEZE = 43, B_MAXIMUM = 55, B_MINIMUM = 57, B_PADV2 = 60, B_SUM = 74,
-    B_REDUCE_PROD = 81, B_REDUCE_MAX = 82, B_REDUCE_MIN = 89,
+    B_TRANSPOSE = 39, B_SQUEEZE = 43, B_MAXIMUM = 55, B_MINIMUM = 57, B_PADV2 = 60, B_SUM = 74,
+    B_EXPAND_DIMS = 70, B_REDUCE_PROD = 81, B_REDUCE_MAX = 82, B_REDUCE_MIN = 89,
     B_LEAKY_RELU = 98, B_QUANTIZE = 114, B_HARD_SWISH = 117
 };
 
@@ -1301,7 +1301,7 @@ static int concat(builder *b, const opinfo *o)
     return 0;
 }
 
-/* RESHAPE and SQUEEZE: the output's own shape is the target. */
+/* RESHAPE, SQUEEZE and EXPAND_DIMS: the output's own shape is the target. */
 static int reshape(builder *b, const opinfo *o)
 {
     if (need(b, o, 1, 1)) return -1;
@@ -1502,6 +1502,29 @@ static int pad(builder *b, const opinfo *o, int v2)
     return 0;
 }
 
+/* TRANSPOSE with a constant perm P (NHWC meaning).  For 4-D tensors the
+ * logical perm is Q[j] = nchw(P[nhwc(j)]): logical axis j is NHWC axis
+ * perm_nhwc_to_nchw[j], and NHWC axis m is logical axis nhwc_axis_to_nchw[m]. */
+static int transpose(builder *b, const opinfo *o)
+{
+    if (need(b, o, 2, 1)) return -1;
+    int x = o->in[0];
+    int rank = T(b, x)->ndim;
+    int64_t p[TENSOR_MAXDIM], q[TENSOR_MAXDIM];
+    int np, seen = 0;
+    if (rank < 1 || T(b, o->out[0])->ndim != rank) return op_err(b, "rank unknown or changed");
+    if (const_ints(b, o->in[1], p, TENSOR_MAXDIM, &np)) return -1;
+    if (np != rank) return op_err(b, "perm does not match the input rank");
+    for (int i = 0; i < rank; i++) {
+        if (p[i] < 0 || p[i] >= rank || (seen & 1 << p[i])) return op_err(b, "perm is not a permutation");
+        seen |= 1 << p[i];
+    }
+    for (int j = 0; j < rank; j++)
+        q[j] = rank == 4 ? nhwc_axis_to_nchw[p[perm_nhwc_to_nchw[j]]] : p[j];
+    gnode *nd = add_node(b, "Transpose", o->nodename, 1, &x, 1, o->out);
+    return nd && !attr_ints(b, nd, "perm", rank, q) ? 0 : -1;
+}
+
 static int clip(builder *b, const opinfo *o, float lo, float hi)
 {
     if (need(b, o, 1, 1)) return -1;
@@ -1535,7 +1558,9 @@ static int convert_op(builder *b, opinfo *o)
     case B_MINIMUM:           return binary(b, o, "Min", 0, 0);
     case B_CONCATENATION:     return concat(b, o);
     case B_RESHAPE:
-    case B_SQUEEZE:           return reshape(b, o);
+    case B_SQUEEZE:
+    case B_EXPAND_DIMS:       return reshape(b, o);
+    case B_TRANSPOSE:         return transpose(b, o);
     case B_SOFTMAX:           return softmax(b, o);
     case B_FULLY_CONNECTED:   return fully_connected(b, o);
     case B_MEAN:              return reduce(b, o, "ReduceMean");

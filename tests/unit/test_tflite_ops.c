@@ -14,8 +14,8 @@
 /* BuiltinOperator and BuiltinOptions values (schema.fbs). */
 enum { ADD = 0, AVERAGE_POOL_2D = 1, CONCATENATION = 2, CONV_2D = 3, DEPTHWISE_CONV_2D = 4,
        DEQUANTIZE = 6, FULLY_CONNECTED = 9, MAX_POOL_2D = 17, MUL = 18, RELU = 19, RELU6 = 21,
-       RESHAPE = 22, SOFTMAX = 25, CUSTOM = 32, PAD = 34, MEAN = 40, SQUEEZE = 43,
-       TRANSPOSE_CONV = 67, QUANTIZE = 114, GELU = 150 };
+       RESHAPE = 22, SOFTMAX = 25, CUSTOM = 32, PAD = 34, TRANSPOSE = 39, MEAN = 40, SQUEEZE = 43,
+       TRANSPOSE_CONV = 67, EXPAND_DIMS = 70, QUANTIZE = 114, GELU = 150 };
 enum { O_CONV = 1, O_DW = 2, O_POOL = 5, O_FC = 8, O_SOFTMAX = 9, O_CONCAT = 10, O_ADD = 11,
        O_RESHAPE = 17, O_MUL = 21, O_REDUCER = 27 };
 enum { SAME = 0, VALID = 1 };
@@ -398,6 +398,50 @@ static void t_misc(void)
     graph_free(&g);
 }
 
+static void t_transpose(void)
+{
+    tfl_model m;
+    tm_init(&m);
+    /* NHWC [1,2,3,4] -perm 0,2,1,3 (swap H and W)-> [1,3,2,4]: logically
+     * x [1,4,2,3] -> y [1,4,3,2], perm 0,1,3,2 over the NCHW axes. */
+    int32_t xd[4] = { 1, 2, 3, 4 }, yd[4] = { 1, 3, 2, 4 }, pd[1] = { 4 }, p2[1] = { 2 },
+            md[2] = { 4, 6 }, nd2[2] = { 6, 4 }, ed[3] = { 4, 1, 6 }, ad[1] = { 1 };
+    int32_t perm[4] = { 0, 2, 1, 3 }, perm2[2] = { 1, 0 }, axis[1] = { 1 };
+    int x = tm_tensor(&m, "x", TT_F32, 4, xd, NULL, 0);
+    int pt = tm_tensor(&m, "perm", TT_I32, 1, pd, perm, sizeof perm);
+    int y = tm_tensor(&m, "y", TT_F32, 4, yd, NULL, 0);
+    int a = tm_tensor(&m, "a", TT_F32, 2, md, NULL, 0);
+    int p2t = tm_tensor(&m, "perm2", TT_I32, 1, p2, perm2, sizeof perm2);
+    int at = tm_tensor(&m, "at", TT_F32, 2, nd2, NULL, 0);
+    int axt = tm_tensor(&m, "axis", TT_I32, 1, ad, axis, sizeof axis);
+    int ex = tm_tensor(&m, "ex", TT_F32, 3, ed, NULL, 0);
+    int32_t in[2] = { x, pt }, out[1] = { y };
+    tm_op(&m, TRANSPOSE, NULL, 2, in, 1, out, 0, NULL);
+    in[0] = a;
+    in[1] = p2t;
+    out[0] = at;
+    tm_op(&m, TRANSPOSE, NULL, 2, in, 1, out, 0, NULL);
+    in[1] = axt;
+    out[0] = ex;
+    tm_op(&m, EXPAND_DIMS, NULL, 2, in, 1, out, 0, NULL);
+    m.in[m.nin++] = x;
+    m.in[m.nin++] = a;
+    m.out[m.nout++] = y;
+    m.out[m.nout++] = at;
+    m.out[m.nout++] = ex;
+    graph g;
+    err_t e;
+    int lr = load(&m, &g, &e);
+    if (!tap_ok(lr == 0, "TRANSPOSE and EXPAND_DIMS load%s%s", e.msg[0] ? ": " : "", e.msg)) return;
+    int64_t q[4] = { 0, 1, 3, 2 }, q2[2] = { 1, 0 }, ys[4] = { 1, 4, 3, 2 }, es[3] = { 4, 1, 6 };
+    tap_ok(strcmp(ops_of(&g), "Transpose Transpose Reshape") == 0 &&
+           ints_are(gnode_attr(&g.nodes[0], "perm"), 4, q) && shape_is(&g.tensors[y], 4, ys) &&
+           ints_are(gnode_attr(&g.nodes[1], "perm"), 2, q2) && g.nodes[2].out[0] == ex &&
+           shape_is(&g.tensors[ex], 3, es),
+           "TRANSPOSE: NHWC perm 0,2,1,3 -> NCHW perm 0,1,3,2; 2-D perm kept; EXPAND_DIMS -> Reshape");
+    graph_free(&g);
+}
+
 /* ---- bad models: each must be rejected with a message ---- */
 
 typedef void (*mutator)(tfl_model *m);
@@ -572,6 +616,7 @@ int main(void)
     t_pool_concat();
     t_reshape_fc();
     t_misc();
+    t_transpose();
     bad("schema version 2", "version", b_version);
     bad("operator reads a tensor before it is written", "before it is written", b_order);
     bad("tensor written twice", "written twice", b_twice);
