@@ -22,7 +22,7 @@ PROVE   ?= prove
 DEB_PACKAGES = build-essential pkg-config clang libclang-rt-14-dev \
 	libnetpbm-dev netpbm libjpeg-turbo-progs zlib1g-dev \
 	libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata \
-	libmd-dev parallel mandoc perl time
+	libssl-dev parallel mandoc perl time
 
 ifdef SANITIZE
 BUILD   := build/san
@@ -38,7 +38,7 @@ GEN     := build/gen
 CPPFLAGS_ALL = -Ilib -I$(GEN) -I/usr/include/netpbm -D_GNU_SOURCE $(CPPFLAGS)
 CFLAGS_ALL   = -std=c11 -Wall -Wextra -Wno-unused-parameter -pthread $(SANFLAGS) $(CFLAGS)
 LDFLAGS_ALL  = -pthread $(SANFLAGS) $(LDFLAGS)
-LDLIBS_ALL   = -lnetpbm -lprotobuf-c -lmd -lz -lm $(LDLIBS)
+LDLIBS_ALL   = -lnetpbm -lprotobuf-c -lcrypto -lz -lm $(LDLIBS)
 
 LIB_SRC  := $(sort $(wildcard lib/*.c lib/*/*.c))
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC)) $(BUILD)/gen/onnx.pb-c.o
