@@ -2,9 +2,17 @@
  * content, lookups, and the model file's sha256.
  *
  * graph_load maps the file, hashes it on a second thread while the format
- * loader parses it (both read the same read-only mapping), and dispatches
- * to the ONNX or TFLite loader by the bytes: a TFLite flatbuffer carries the
- * identifier "TFL3" at offset 4; everything else is parsed as ONNX.
+ * loader parses it (both read the same private read-only mapping), and
+ * dispatches to the ONNX or TFLite loader by the bytes: a TFLite flatbuffer
+ * carries the identifier "TFL3" at offset 4; everything else is parsed as
+ * ONNX.  ONNX constants keep pointing into the mapping (zero copy), which
+ * the graph then owns.
+ *
+ * Memory: the mapping is not populated up front.  The hash thread drops
+ * each megabyte from the process's memory once hashed, and the ONNX parser
+ * skips over raw_data without reading it, so loading a model leaves only
+ * its metadata resident; the engine then reads each weight once and may
+ * drop it again (graph_drop_tensor).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +49,13 @@ static void gnode_free(gnode *n)
     free(n->attr);
 }
 
+/* 1 when p points into the file bytes the graph keeps. */
+static int in_file(const graph *g, const void *p)
+{
+    const unsigned char *c = p;
+    return g->file && c >= g->file && c < g->file + g->file_len;
+}
+
 void graph_free(graph *g)
 {
     if (!g)
@@ -48,7 +63,8 @@ void graph_free(graph *g)
     for (int i = 0; i < g->ntensors; i++) {
         gtensor *t = &g->tensors[i];
         free(t->name);
-        free(t->data);
+        if (!in_file(g, t->data))
+            free(t->data);
         free(t->scale);
         free(t->zero_point);
     }
@@ -64,14 +80,56 @@ void graph_free(graph *g)
     }
     free(g->meta);
     free(g->path);
+    if (g->file && g->file_mapped)
+        munmap((void *)g->file, g->file_len);
+    else
+        free((void *)g->file);
     graph_init(g);
+}
+
+/* Drops the whole pages inside [p, p+n) of the graph's file mapping. */
+static void drop_pages(const graph *g, const void *p, size_t n)
+{
+    if (!g || !g->file || !g->file_mapped || !in_file(g, p) || n == 0)
+        return;
+    static size_t page;
+    if (!page) {
+        long ps = sysconf(_SC_PAGESIZE);
+        page = ps > 0 ? (size_t)ps : 4096;
+    }
+    uintptr_t a = (uintptr_t)p, b = a + n;
+    uintptr_t end = (uintptr_t)g->file + g->file_len;
+    if (b > end)
+        b = end;
+    a = (a + page - 1) & ~(uintptr_t)(page - 1);
+    b &= ~(uintptr_t)(page - 1);
+    if (b > a)
+        madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+void graph_drop_tensor(const graph *g, int ti)
+{
+    if (!g || ti < 0 || ti >= g->ntensors)
+        return;
+    const gtensor *t = &g->tensors[ti];
+    if (t->data)
+        drop_pages(g, t->data, t->nbytes);
+}
+
+void graph_drop_file(const graph *g)
+{
+    if (g && g->file)
+        drop_pages(g, g->file, g->file_len);
 }
 
 void sha256_hex(const void *buf, size_t n, char out[65])
 {
     static const char hexdig[] = "0123456789abcdef";
     uint8_t d[32];
-    sha256_digest(buf, n, d);
+    if (sha256_digest(buf, n, d) < 0) {
+        out[0] = '\0';
+        return;
+    }
     for (int i = 0; i < 32; i++) {
         out[2 * i] = hexdig[d[i] >> 4];
         out[2 * i + 1] = hexdig[d[i] & 15];
@@ -82,15 +140,38 @@ void sha256_hex(const void *buf, size_t n, char out[65])
 /* ---------------------------------------------------------------- loading */
 
 struct hash_job {
-    const void *buf;
+    const unsigned char *buf;
     size_t      n;
-    char        hex[65];
+    int         mapped;         /* buf is a private file mapping */
+    char        hex[65];        /* "" when the digest failed */
 };
 
+/* Hashes the file a megabyte at a time; pieces of a mapping leave memory
+ * once hashed (the parser, reading the same mapping at the same time, only
+ * faults back in the pages it needs). */
 static void *hash_thread(void *arg)
 {
+    static const char hexdig[] = "0123456789abcdef";
+    const size_t piece = (size_t)1 << 20;
     struct hash_job *j = arg;
-    sha256_hex(j->buf, j->n, j->hex);
+    sha256_ctx c;
+    uint8_t d[32];
+    j->hex[0] = '\0';
+    if (sha256_begin(&c) < 0)
+        return NULL;
+    for (size_t off = 0; off < j->n; off += piece) {
+        size_t len = j->n - off < piece ? j->n - off : piece;
+        sha256_update(&c, j->buf + off, len);
+        if (j->mapped)
+            madvise((void *)(j->buf + off), len & ~(size_t)4095, MADV_DONTNEED);
+    }
+    if (sha256_end(&c, d) < 0)
+        return NULL;
+    for (int i = 0; i < 32; i++) {
+        j->hex[2 * i] = hexdig[d[i] >> 4];
+        j->hex[2 * i + 1] = hexdig[d[i] & 15];
+    }
+    j->hex[64] = '\0';
     return NULL;
 }
 
@@ -171,7 +252,7 @@ int graph_load(const char *path, graph *g, err_t *e)
             return err_set(e, "%s: file too large (%lld bytes)", path, (long long)st.st_size);
         }
         n = (size_t)st.st_size;
-        map = mmap(NULL, n, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+        map = mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0);
         if (map == MAP_FAILED) {
             int en = errno;
             close(fd);
@@ -193,7 +274,7 @@ int graph_load(const char *path, graph *g, err_t *e)
     }
 
     /* Hash on a second thread while parsing; hash inline if no thread. */
-    struct hash_job job = { data, n, "" };
+    struct hash_job job = { data, n, map != MAP_FAILED, "" };
     pthread_t tid;
     int threaded = n >= (1 << 20) && pthread_create(&tid, NULL, hash_thread, &job) == 0;
     if (!threaded)
@@ -206,15 +287,24 @@ int graph_load(const char *path, graph *g, err_t *e)
     else if (n >= 8 && memcmp(data + 4, "TFL3", 4) == 0)
         rc = tflite_load_buffer(data, n, g, e);
     else
-        rc = onnx_load_buffer(data, n, dir, g, e);
+        rc = onnx_load_borrowed(data, n, dir, g, e);
     free(dir);
 
     if (threaded)
         pthread_join(tid, NULL);
-    if (map != MAP_FAILED)
-        munmap(map, n);
-    free(buf);
+    if (rc == 0 && g->format == GRAPH_ONNX) {
+        /* constants point into the file: the graph keeps it */
+        g->file = data;
+        g->file_len = n;
+        g->file_mapped = map != MAP_FAILED;
+    } else {
+        if (map != MAP_FAILED)
+            munmap(map, n);
+        free(buf);
+    }
 
+    if (rc == 0 && !job.hex[0])
+        rc = err_set(e, "%s: cannot compute the sha256 of the file", path);
     if (rc < 0) {
         graph_free(g);
         /* Name the file unless the loader already did. */

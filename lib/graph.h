@@ -87,10 +87,36 @@ typedef struct {
     int      *outputs;
     int       nmeta;
     tensor_kv *meta;                /* ONNX metadata_props; TFLite: none yet */
+    /* The model file's bytes, kept by graph_load when constants point into
+     * them (NULL otherwise).  Read-only: a private, read-only mapping of the
+     * file (file_mapped = 1) or, for a file that cannot be mapped (a pipe),
+     * a malloc'd copy (file_mapped = 0).  graph_free releases it. */
+    const unsigned char *file;
+    size_t    file_len;
+    int       file_mapped;
 } graph;
 
+/* Ownership of constant payloads (gtensor.data): a constant's data is
+ * either a malloc'd block of its own or, after graph_load, a pointer into
+ * g->file (ONNX raw_data is not copied: the graph points into the model's
+ * mapping).  Either way it belongs to the graph and is released by
+ * graph_free; callers must not free it, write through it, or assume more
+ * than byte alignment (read with memcpy).  Code that builds a graph by hand
+ * gives each constant a malloc'd block and leaves file NULL. */
 void graph_init(graph *g);
 void graph_free(graph *g);
+
+/* Memory hints for constants that point into the model file's mapping.
+ * Both are no-ops for malloc'd payloads, and neither changes what the graph
+ * says: the data stays valid and readable (dropped pages of the private,
+ * unmodified file mapping are read back from the file on the next access),
+ * so they may be called on a const graph, e.g. by the engine once it has
+ * copied or packed a constant, or by a tool once its engine is built.
+ *   graph_drop_tensor: the pages lying wholly inside constant ti's payload
+ *                      leave the process's memory (madvise MADV_DONTNEED).
+ *   graph_drop_file:   the same for the whole file. */
+void graph_drop_tensor(const graph *g, int ti);
+void graph_drop_file(const graph *g);
 
 /* Loads a model file, recognising ONNX or TFLite by content (not by the
  * file name).  Fills path and sha256.  ONNX external data is resolved
@@ -99,9 +125,13 @@ int graph_load(const char *path, graph *g, err_t *e);
 
 /* Format-specific loaders from memory (for tests and fuzzing).  base_dir is
  * where ONNX external data files are looked up (NULL: external data is an
- * error). */
+ * error).  The graph copies what it needs: buf may be freed afterwards. */
 int onnx_load_buffer(const void *buf, size_t n, const char *base_dir, graph *g, err_t *e);
 int tflite_load_buffer(const void *buf, size_t n, graph *g, err_t *e);
+/* As onnx_load_buffer, but initializers' raw_data are not copied: their
+ * gtensor.data point into buf, which must stay valid and unchanged as long
+ * as the graph (graph_load hands its mapping over to the graph in g->file). */
+int onnx_load_borrowed(const void *buf, size_t n, const char *base_dir, graph *g, err_t *e);
 
 /* Parses one serialized ONNX TensorProto (as in the ONNX node tests'
  * input_N.pb / output_N.pb) into a tensor record. */
@@ -122,7 +152,8 @@ const char  *gnode_attr_str(const gnode *n, const char *name, const char *dflt);
 /* Node that produces tensor ti (-1 for inputs and constants). */
 int graph_producer(const graph *g, int ti);
 
-/* sha256 of a buffer as 64 lowercase hex digits + NUL. */
+/* sha256 of a buffer as 64 lowercase hex digits + NUL; "" in the
+ * unlikely case that libcrypto cannot compute it (out of memory). */
 void sha256_hex(const void *buf, size_t n, char out[65]);
 
 #endif

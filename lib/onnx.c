@@ -8,7 +8,14 @@
  *    than PB_MAX_DEPTH (protobuf-c recurses once per level, so a few bytes
  *    per level could otherwise exhaust the stack).
  *
- * Constant payloads (raw_data, float_data, ...) are taken over from the
+ * Initializers' raw_data (nearly all of a model's bytes) never go through
+ * protobuf-c, which would copy them: a scan of the wire format first writes
+ * a copy of the model without them (a few hundred kilobytes) and notes
+ * where each one lies in the file; after unpacking, each initializer's
+ * raw_data is pointed at its bytes in the caller's buffer.  graph_load
+ * (onnx_load_borrowed) keeps those pointers: the graph's constants point
+ * into the file mapping.  onnx_load_buffer copies each payload once.  Other
+ * payloads (float_data, ..., attribute tensors) are taken over from the
  * unpacked message rather than copied: the allocator hands out plain
  * malloc blocks, so the graph can own and free() them.
  */
@@ -180,6 +187,7 @@ struct tdata {
     int64_t dims[TENSOR_MAXDIM];
     void   *data;       /* NULL when nbytes == 0 */
     size_t  nbytes;
+    int     borrowed;   /* data points into the model buffer: not to be freed */
 };
 
 /* Parses a non-negative decimal without sign or junk into *v. */
@@ -315,9 +323,10 @@ out:
 
 /* Converts one TensorProto (shape, element type, payload) into td, taking
  * over payload buffers from tp where possible.  what names the tensor in
- * messages. */
+ * messages.  raw_in_buf: tp->raw_data points into the model buffer (not
+ * owned by the message); it is then borrowed (borrow = 1) or copied. */
 static int convert_tensor(Onnx__TensorProto *tp, const char *base_dir, const char *what,
-                          struct tdata *td, err_t *e)
+                          int raw_in_buf, int borrow, struct tdata *td, err_t *e)
 {
     memset(td, 0, sizeof *td);
     int dt = dtype_from_onnx(tp->data_type);
@@ -350,7 +359,15 @@ static int convert_tensor(Onnx__TensorProto *tp, const char *base_dir, const cha
         if (tp->raw_data.len != td->nbytes)
             return err_set(e, "%s: raw data has %zu bytes, its shape needs %zu", what,
                            tp->raw_data.len, td->nbytes);
-        if (td->nbytes) {
+        if (td->nbytes && raw_in_buf && borrow) {
+            td->data = tp->raw_data.data;
+            td->borrowed = 1;
+        } else if (td->nbytes && raw_in_buf) {
+            td->data = malloc(td->nbytes);
+            if (!td->data)
+                return err_set(e, "%s: out of memory", what);
+            memcpy(td->data, tp->raw_data.data, td->nbytes);
+        } else if (td->nbytes) {
             td->data = tp->raw_data.data;
             tp->raw_data.data = NULL;
             tp->raw_data.len = 0;
@@ -565,7 +582,7 @@ static int convert_attr(graph *g, struct names *h, Onnx__NodeProto *np, const ch
                  np->n_output && np->output[0] && *np->output[0] ? np->output[0] : S(np->op_type), an);
         snprintf(what, sizeof what, "%s: attribute '%.100s'", label, an);
         struct tdata td;
-        if (convert_tensor(a->t, NULL, what, &td, e) < 0)
+        if (convert_tensor(a->t, NULL, what, 0, 0, &td, e) < 0)
             return -1;
         char *name = unique_name(h, g, base);
         int ti = name ? add_tensor(g, h, name, e) : err_set(e, "out of memory");
@@ -689,7 +706,9 @@ out:
     return rc;
 }
 
-static int convert_model(Onnx__ModelProto *m, const char *base_dir, graph *g, err_t *e)
+/* raw_in_buf, borrow: see convert_tensor (for the initializers). */
+static int convert_model(Onnx__ModelProto *m, const char *base_dir, int raw_in_buf, int borrow,
+                         graph *g, err_t *e)
 {
     char label[320];
     g->format = GRAPH_ONNX;
@@ -769,11 +788,12 @@ static int convert_model(Onnx__ModelProto *m, const char *base_dir, graph *g, er
         }
         snprintf(label, sizeof label, "initializer '%.200s'", nm);
         struct tdata td;
-        if (convert_tensor(tp, base_dir, label, &td, e) < 0)
+        if (convert_tensor(tp, base_dir, label, raw_in_buf, borrow, &td, e) < 0)
             goto out;
         int ti = add_tensor(g, &h, nm, e);
         if (ti < 0) {
-            free(td.data);
+            if (!td.borrowed)
+                free(td.data);
             goto out;
         }
         gtensor *t = &g->tensors[ti];
@@ -920,7 +940,186 @@ out:
     return rc;
 }
 
-int onnx_load_buffer(const void *buf, size_t n, const char *base_dir, graph *g, err_t *e)
+/* ---------------------------------------------------------------- raw_data out of the way */
+
+/* Where one initializer's raw_data lies in the model buffer. */
+struct rawref {
+    size_t off, len;
+    int    have;
+};
+
+struct strip {
+    const uint8_t *base;        /* the model buffer */
+    struct rawref *r;           /* one per initializer, in wire order */
+    size_t n, cap;
+    int    fail;                /* wire data the scan does not follow */
+};
+
+enum { LV_MODEL, LV_GRAPH, LV_TENSOR };
+#define F_MODEL_GRAPH        7  /* ModelProto.graph */
+#define F_GRAPH_INITIALIZER  5  /* GraphProto.initializer */
+#define F_TENSOR_RAW_DATA    9  /* TensorProto.raw_data */
+
+static size_t put_varint(uint8_t *out, uint64_t v)
+{
+    size_t k = 0;
+    do {
+        uint8_t c = v & 0x7f;
+        v >>= 7;
+        if (out)
+            out[k] = c | (v ? 0x80 : 0);
+        k++;
+    } while (v);
+    return k;
+}
+
+/* Writes (out != NULL) or sizes (out == NULL) the message [p,end) at level
+ * lv without the raw_data of GraphProto initializers; the write pass notes
+ * where each initializer's raw_data was (the last one, as protobuf keeps
+ * the last value of a repeated scalar field).  Returns the output size;
+ * sets s->fail on anything it does not follow (protobuf-c then gets the
+ * original bytes). */
+static size_t strip_msg(const uint8_t *p, const uint8_t *end, int lv, uint8_t *out,
+                        struct strip *s)
+{
+    size_t o = 0;
+    struct rawref raw = { 0, 0, 0 };
+    while (p < end && !s->fail) {
+        const uint8_t *field = p;
+        uint64_t key, len = 0, v;
+        if (pb_varint(&p, end, &key) < 0) {
+            s->fail = 1;
+            break;
+        }
+        uint64_t fno = key >> 3;
+        switch (key & 7) {
+        case 0:
+            if (pb_varint(&p, end, &v) < 0)
+                s->fail = 1;
+            break;
+        case 1:
+            if (end - p < 8)
+                s->fail = 1;
+            else
+                p += 8;
+            break;
+        case 5:
+            if (end - p < 4)
+                s->fail = 1;
+            else
+                p += 4;
+            break;
+        case 2:
+            if (pb_varint(&p, end, &len) < 0 || len > (uint64_t)(end - p)) {
+                s->fail = 1;
+                break;
+            }
+            if ((lv == LV_MODEL && fno == F_MODEL_GRAPH) ||
+                (lv == LV_GRAPH && fno == F_GRAPH_INITIALIZER)) {
+                int sub = lv == LV_MODEL ? LV_GRAPH : LV_TENSOR;
+                size_t sz = strip_msg(p, p + len, sub, NULL, s);
+                o += put_varint(out ? out + o : NULL, key);
+                o += put_varint(out ? out + o : NULL, sz);
+                if (out)
+                    strip_msg(p, p + len, sub, out + o, s);
+                o += sz;
+                p += len;
+                continue;
+            }
+            if (lv == LV_TENSOR && fno == F_TENSOR_RAW_DATA) {
+                raw.off = (size_t)(p - s->base);
+                raw.len = (size_t)len;
+                raw.have = 1;
+                p += len;
+                continue;
+            }
+            p += len;
+            break;
+        default:
+            s->fail = 1;            /* groups: protobuf-c does not take them either */
+            break;
+        }
+        if (s->fail)
+            break;
+        if (out)
+            memcpy(out + o, field, (size_t)(p - field));
+        o += (size_t)(p - field);
+    }
+    if (lv == LV_TENSOR && out && !s->fail) {
+        if (s->n == s->cap) {
+            size_t nc = s->cap ? 2 * s->cap : 64;
+            struct rawref *nr = nc < SIZE_MAX / sizeof *nr ? realloc(s->r, nc * sizeof *nr) : NULL;
+            if (!nr) {
+                s->fail = 1;
+                return o;
+            }
+            s->r = nr;
+            s->cap = nc;
+        }
+        s->r[s->n++] = raw;
+    }
+    return o;
+}
+
+/* Unpacks the model with the initializers' raw_data pointing into buf
+ * (*raw_in_buf = 1), or, when the scan cannot follow the bytes, as
+ * protobuf-c reads them (*raw_in_buf = 0).  NULL: not a model. */
+static Onnx__ModelProto *unpack_model(const uint8_t *p, size_t n, ProtobufCAllocator *al,
+                                      int *raw_in_buf)
+{
+    struct strip s = { p, NULL, 0, 0, 0 };
+    uint8_t *lean = NULL;
+    Onnx__ModelProto *m = NULL;
+    *raw_in_buf = 0;
+    size_t ln = strip_msg(p, p + n, LV_MODEL, NULL, &s);
+    if (!s.fail && (lean = malloc(ln ? ln : 1)) != NULL) {
+        strip_msg(p, p + n, LV_MODEL, lean, &s);
+        if (!s.fail)
+            m = onnx__model_proto__unpack(al, ln, lean);
+        free(lean);
+    }
+    if (m) {
+        Onnx__GraphProto *gp = m->graph;
+        size_t ni = gp ? gp->n_initializer : 0;
+        if (ni != s.n) {
+            /* protobuf-c saw the initializers differently: do not guess */
+            onnx__model_proto__free_unpacked(m, al);
+            m = NULL;
+        } else {
+            for (size_t i = 0; i < ni; i++) {
+                Onnx__TensorProto *tp = gp->initializer[i];
+                if (!s.r[i].have)
+                    continue;
+                tp->has_raw_data = 1;
+                tp->raw_data.data = (uint8_t *)(p + s.r[i].off);
+                tp->raw_data.len = s.r[i].len;
+            }
+            *raw_in_buf = 1;
+        }
+    }
+    free(s.r);
+    if (!m)
+        m = onnx__model_proto__unpack(al, n, p);
+    return m;
+}
+
+/* Detaches the raw_data pointers into the model buffer before the message
+ * is freed. */
+static void unpoint_raw(Onnx__ModelProto *m, const uint8_t *p, size_t n)
+{
+    Onnx__GraphProto *gp = m->graph;
+    for (size_t i = 0; gp && i < gp->n_initializer; i++) {
+        Onnx__TensorProto *tp = gp->initializer[i];
+        if (tp->has_raw_data && tp->raw_data.data >= p && tp->raw_data.data <= p + n) {
+            tp->raw_data.data = NULL;
+            tp->raw_data.len = 0;
+            tp->has_raw_data = 0;
+        }
+    }
+}
+
+static int onnx_load(const void *buf, size_t n, const char *base_dir, int borrow, graph *g,
+                     err_t *e)
 {
     graph_init(g);
     if (!buf && n)
@@ -930,17 +1129,37 @@ int onnx_load_buffer(const void *buf, size_t n, const char *base_dir, graph *g, 
         return err_set(e, "not a usable ONNX model: messages nested more than %d deep", PB_MAX_DEPTH);
     struct budget b = { 0, budget_cap(n), 0 };
     ProtobufCAllocator al = { budget_alloc, budget_free, &b };
-    Onnx__ModelProto *m = onnx__model_proto__unpack(&al, n, p);
+    int raw_in_buf;
+    Onnx__ModelProto *m = unpack_model(p, n, &al, &raw_in_buf);
     if (!m && b.exceeded)
         return err_set(e, "not a usable ONNX model: parsing it would take more than %zu MiB",
                        b.cap >> 20);
     if (!m)
         return err_set(e, "not an ONNX model (protobuf parse error)");
-    int rc = convert_model(m, base_dir, g, e);
+    int rc = convert_model(m, base_dir, raw_in_buf, borrow, g, e);
+    if (raw_in_buf)
+        unpoint_raw(m, p, n);
     onnx__model_proto__free_unpacked(m, &al);
-    if (rc < 0)
+    if (rc < 0) {
+        /* borrowed payloads are the caller's, not the graph's */
+        for (int i = 0; i < g->ntensors; i++) {
+            const uint8_t *d = g->tensors[i].data;
+            if (d && d >= p && d < p + n)
+                g->tensors[i].data = NULL;
+        }
         graph_free(g);
+    }
     return rc;
+}
+
+int onnx_load_buffer(const void *buf, size_t n, const char *base_dir, graph *g, err_t *e)
+{
+    return onnx_load(buf, n, base_dir, 0, g, e);
+}
+
+int onnx_load_borrowed(const void *buf, size_t n, const char *base_dir, graph *g, err_t *e)
+{
+    return onnx_load(buf, n, base_dir, 1, g, e);
 }
 
 int onnx_tensor_parse(const void *buf, size_t n, tensor *t, err_t *e)
@@ -960,7 +1179,7 @@ int onnx_tensor_parse(const void *buf, size_t n, tensor *t, err_t *e)
     char what[256];
     snprintf(what, sizeof what, "tensor '%.200s'", S(tp->name));
     struct tdata td;
-    int rc = convert_tensor(tp, NULL, what, &td, e);
+    int rc = convert_tensor(tp, NULL, what, 0, 0, &td, e);
     if (rc == 0) {
         t->name = strdup(S(tp->name));
         if (!t->name) {
