@@ -10,6 +10,7 @@
  * nodes in order.  Nothing is allocated per run.
  */
 #include <limits.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -267,6 +268,18 @@ static int assign_arena(engine *en, err_t *e)
     return 0;
 }
 
+/* A prepared Conv holds its weights packed: the unpacked constant can go at
+ * once unless another node or the caller reads it, so that planning never
+ * holds two copies of every weight. */
+static void drop_packed_weights(ectx *c, const enode *n)
+{
+    int w = n->nin > 1 ? n->in[1] : -1;
+    if (w >= 0 && c->t[w].cdata && c->t[w].nuse == 1 && !c->t[w].requested) {
+        free(c->t[w].cdata);
+        c->t[w].cdata = NULL;
+    }
+}
+
 static int plan(engine *en, const graph *g, const engine_opts *o, err_t *e)
 {
     ectx *c = &en->c;
@@ -327,6 +340,8 @@ static int plan(engine *en, const graph *g, const engine_opts *o, err_t *e)
             continue;
         if (n->op->prepare && n->op->prepare(c, n, e) < 0)
             return -1;
+        if (op_is(n, "Conv"))
+            drop_packed_weights(c, n);
         en->run[en->nrun++] = i;
         en->weight_bytes += op_is(n, "Conv") ? conv_node_weight_bytes(n) : 0;
     }
@@ -473,8 +488,11 @@ engine *engine_create(const graph *g, const engine_opts *o, err_t *e)
         return err_set(e, "out of memory"), NULL;
     if (plan(en, g, o, e) < 0) {
         engine_free(en);
+        malloc_trim(0);
         return NULL;
     }
+    /* give the memory of planning's copies back to the system */
+    malloc_trim(0);
     return en;
 }
 

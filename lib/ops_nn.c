@@ -138,7 +138,9 @@ static int parse_window(const enode *n, int nsp, const int64_t *in, const int64_
 typedef struct {
     conv_params cp;
     int64_t N, in_img, out_img;
-    float *w, *b;                 /* until prepare */
+    const float *w;               /* W's constant data, until prepare (not copied) */
+    float *wscale;                /* per output channel, from a folded BN, or NULL */
+    float *b;                     /* until prepare */
     int64_t wn;
     conv_kernel *k;
 } conv_p;
@@ -148,7 +150,7 @@ static void conv_pfree(void *pp)
     conv_p *p = pp;
     if (!p)
         return;
-    free(p->w);
+    free(p->wscale);
     free(p->b);
     if (p->k)
         conv_free(p->k);
@@ -227,11 +229,12 @@ static int conv_infer(ectx *c, enode *n, err_t *e)
     p->in_img = p->N ? x->numel / p->N : 0;
     p->out_img = p->N ? OUT(n, 0)->numel / p->N : 0;
     p->wn = W->numel;
-    p->w = malloc(sizeof(float) * (size_t)(W->numel ? W->numel : 1));
+    /* the weights are read where they are (no copy of every layer's
+     * weights at once): a folded BN scales them at prepare */
+    p->w = W->cdata;
     p->b = malloc(sizeof(float) * (size_t)M + 4);
-    if (!p->w || !p->b)
+    if (!p->b)
         return node_err(n, e, "out of memory");
-    memcpy(p->w, W->cdata, sizeof(float) * (size_t)W->numel);
     if (B)
         memcpy(p->b, B->cdata, sizeof(float) * (size_t)M);
     else
@@ -248,12 +251,31 @@ static int conv_prepare_op(ectx *c, enode *n, err_t *e)
         p->cp.act_max = n->amax;
         n->act_in_kernel = 1;
     }
-    p->k = conv_prepare(&p->cp, p->w, p->b, c->reference, e);
+    float *scaled = NULL, *own = NULL;
+    if (p->wscale) {
+        /* the weights times the folded BN scale: in place when nothing else
+         * reads this constant (the engine drops it after packing), else in
+         * a copy of this one layer */
+        const etensor *W = IN(n, 1);
+        int64_t per = p->wn / p->cp.cout;
+        if (W->nuse == 1 && !W->requested && W->cdata == p->w)
+            scaled = W->cdata;
+        else
+            scaled = own = malloc(sizeof(float) * (size_t)(p->wn ? p->wn : 1));
+        if (!scaled)
+            return node_err(n, e, "out of memory");
+        for (int m = 0; m < p->cp.cout; m++)
+            for (int64_t j = 0; j < per; j++)
+                scaled[m * per + j] = p->w[m * per + j] * p->wscale[m];
+    }
+    p->k = conv_prepare(&p->cp, scaled ? scaled : p->w, p->b, c->reference, e);
+    free(own);
     if (!p->k)
         return err_prefix(e, "node '%s' (Conv)", n->name);
-    free(p->w);
+    free(p->wscale);
     free(p->b);
-    p->w = p->b = NULL;
+    p->w = NULL;
+    p->wscale = p->b = NULL;
     return 0;
 }
 
@@ -359,10 +381,15 @@ int conv_fold_bn(enode *conv, const enode *bn, err_t *e)
     const bn_p *q = bn->p;
     if (!p || !p->w || !q || q->C != p->cp.cout)
         return node_err(bn, e, "cannot fold into '%s'", conv->name);
-    int64_t per = p->wn / p->cp.cout;
+    if (!p->wscale) {
+        p->wscale = malloc(sizeof(float) * (size_t)p->cp.cout);
+        if (!p->wscale)
+            return node_err(bn, e, "out of memory");
+        for (int m = 0; m < p->cp.cout; m++)
+            p->wscale[m] = 1.0f;
+    }
     for (int m = 0; m < p->cp.cout; m++) {
-        for (int64_t j = 0; j < per; j++)
-            p->w[m * per + j] *= q->a[m];
+        p->wscale[m] *= q->a[m];
         p->b[m] = p->b[m] * q->a[m] + q->b[m];
     }
     return 0;

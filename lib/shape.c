@@ -4,6 +4,7 @@
  * operators, shapes inferred from the input shape in node order, and every
  * node whose inputs are all constant evaluated at plan time.
  */
+#include <malloc.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -279,9 +280,11 @@ int ectx_init(ectx *c, const graph *g, err_t *e)
         return err_set(e, "out of memory");
     c->ntensors = g->ntensors;
     c->nnodes = g->nnodes;
-    for (int i = 0; i < g->ntensors; i++)
+    for (int i = 0; i < g->ntensors; i++) {
         if (import_tensor(&c->t[i], &g->tensors[i], e) < 0)
             return -1;
+        graph_drop_tensor(g, i);    /* copied: the file's pages may go */
+    }
     for (int i = 0; i < g->nnodes; i++) {
         const gnode *gn = &g->nodes[i];
         enode *n = &c->n[i];
@@ -546,6 +549,7 @@ int graph_infer_shapes(graph *g, const char *input, int in_ndim, const int64_t *
     rc = 0;
 out:
     ectx_free(&c);
+    malloc_trim(0);     /* the copies of the weights go back to the system */
     return rc;
 }
 

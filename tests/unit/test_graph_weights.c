@@ -1,0 +1,163 @@
+/* test_graph_weights.c - the engine's handling of weights it packs: a Conv
+ * reads its weights without copying them, a folded BatchNormalization
+ * scales them in place when the Conv is their only reader and in a copy
+ * otherwise, and the unpacked weights are dropped after packing unless
+ * another node or the caller still reads them.  The graph's own data is
+ * never changed. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "../tap.h"
+#include "engine.h"
+#include "graph.h"
+
+static int T(graph *g, const char *name, int ndim, const int64_t *dims, const float *data)
+{
+    g->tensors = realloc(g->tensors, sizeof *g->tensors * (size_t)(g->ntensors + 1));
+    gtensor *t = &g->tensors[g->ntensors];
+    memset(t, 0, sizeof *t);
+    t->name = strdup(name);
+    t->dtype = DT_F32;
+    t->ndim = ndim;
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        t->dims[i] = dims[i];
+        n *= (size_t)dims[i];
+    }
+    if (data) {
+        t->nbytes = n * sizeof(float);
+        t->data = malloc(t->nbytes);
+        memcpy(t->data, data, t->nbytes);
+    }
+    return g->ntensors++;
+}
+
+static void N(graph *g, const char *op, const char *name, int nin, const int *in, int out)
+{
+    g->nodes = realloc(g->nodes, sizeof *g->nodes * (size_t)(g->nnodes + 1));
+    gnode *n = &g->nodes[g->nnodes++];
+    memset(n, 0, sizeof *n);
+    n->op = strdup(op);
+    n->name = strdup(name);
+    n->domain = strdup("");
+    n->nin = nin;
+    n->nout = 1;
+    n->in = malloc(sizeof(int) * (size_t)nin);
+    n->out = malloc(sizeof(int));
+    memcpy(n->in, in, sizeof(int) * (size_t)nin);
+    n->out[0] = out;
+}
+
+enum { C = 2, M = 3, H = 2, W = 2 };
+
+static const float wv[M * C] = { 1, -2, 0.5f, 3, -1, 0.25f };
+static const float w2v[M * C] = { 2, 1, -3, 0.5f, 1, -1 };
+static const float bn1[4][M] = { { 2, 0.5f, -1 }, { 0.1f, -0.2f, 0.3f }, { 1, 0, -1 }, { 4, 1, 0.25f } };
+static const float bn2[4][M] = { { -1, 3, 0.5f }, { 0, 1, 2 }, { 0.5f, 0.5f, 0.5f }, { 1, 2, 3 } };
+
+/* Conv 1x1 without bias, then BN (scale, bias, mean, var; eps 1e-5). */
+static void expect(const float *w, const float bn[4][M], const float *x, float *y)
+{
+    for (int m = 0; m < M; m++)
+        for (int p = 0; p < H * W; p++) {
+            double z = 0;
+            for (int c = 0; c < C; c++)
+                z += (double)w[m * C + c] * x[c * H * W + p];
+            y[m * H * W + p] = (float)((z - bn[2][m]) / sqrt(bn[3][m] + 1e-5) * bn[0][m] + bn[1][m]);
+        }
+}
+
+static int close_to(const float *a, const float *b, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (fabsf(a[i] - b[i]) > 1e-5f * (1 + fabsf(b[i])))
+            return 0;
+    return 1;
+}
+
+/* x -> Conv(Wt) -> BN1 -> y1;  x -> Conv(Wt) -> BN2 -> y2 (Wt shared);
+ * x -> Conv(W2) -> BN1 -> y3 (W2 read by one Conv only). */
+static void build(graph *g)
+{
+    graph_init(g);
+    int64_t xd[4] = { 1, C, H, W }, wd[4] = { M, C, 1, 1 }, vd[1] = { M }, yd[4] = { 1, M, H, W };
+    int x = T(g, "x", 4, xd, NULL);
+    int wt = T(g, "Wt", 4, wd, wv);
+    int w2 = T(g, "W2", 4, wd, w2v);
+    int p1[4], p2[4];
+    const char *n1[4] = { "s1", "b1", "m1", "v1" }, *n2[4] = { "s2", "b2", "m2", "v2" };
+    for (int k = 0; k < 4; k++) {
+        p1[k] = T(g, n1[k], 1, vd, bn1[k]);
+        p2[k] = T(g, n2[k], 1, vd, bn2[k]);
+    }
+    int c1 = T(g, "c1", 4, yd, NULL), c2 = T(g, "c2", 4, yd, NULL), c3 = T(g, "c3", 4, yd, NULL);
+    int y1 = T(g, "y1", 4, yd, NULL), y2 = T(g, "y2", 4, yd, NULL), y3 = T(g, "y3", 4, yd, NULL);
+    N(g, "Conv", "conv1", 2, (int[]){ x, wt }, c1);
+    N(g, "BatchNormalization", "bn1", 5, (int[]){ c1, p1[0], p1[1], p1[2], p1[3] }, y1);
+    N(g, "Conv", "conv2", 2, (int[]){ x, wt }, c2);
+    N(g, "BatchNormalization", "bn2", 5, (int[]){ c2, p2[0], p2[1], p2[2], p2[3] }, y2);
+    N(g, "Conv", "conv3", 2, (int[]){ x, w2 }, c3);
+    N(g, "BatchNormalization", "bn3", 5, (int[]){ c3, p1[0], p1[1], p1[2], p1[3] }, y3);
+    g->ninputs = 1;
+    g->inputs = malloc(sizeof(int));
+    g->inputs[0] = x;
+    g->noutputs = 3;
+    g->outputs = malloc(3 * sizeof(int));
+    g->outputs[0] = y1;
+    g->outputs[1] = y2;
+    g->outputs[2] = y3;
+}
+
+int main(void)
+{
+    graph g;
+    err_t e;
+    build(&g);
+    float x[C * H * W];
+    for (int i = 0; i < C * H * W; i++)
+        x[i] = (float)(i % 5) - 1.5f;
+    float want[3][M * H * W];
+    expect(wv, bn1, x, want[0]);
+    expect(wv, bn2, x, want[1]);
+    expect(w2v, bn1, x, want[2]);
+
+    for (int ref = 0; ref < 2; ref++) {
+        engine_opts o;
+        memset(&o, 0, sizeof o);
+        o.threads = 1;
+        o.reference = ref;
+        engine *en = engine_create(&g, &o, &e);
+        tap_ok(en != NULL, "%s: engine (%s)", ref ? "reference" : "fast", en ? "ok" : e.msg);
+        if (!en)
+            continue;
+        tap_ok(engine_run(en, x, &e) == 0, "%s: runs", ref ? "reference" : "fast");
+        tap_ok(close_to(engine_output(en, 0), want[0], M * H * W) &&
+               close_to(engine_output(en, 1), want[1], M * H * W),
+               "%s: shared weights folded with two BNs give both results", ref ? "reference" : "fast");
+        tap_ok(close_to(engine_output(en, 2), want[2], M * H * W),
+               "%s: weights read by one Conv, scaled in place", ref ? "reference" : "fast");
+        engine_free(en);
+    }
+    int wt = graph_find_tensor(&g, "Wt"), w2 = graph_find_tensor(&g, "W2");
+    tap_ok(memcmp(g.tensors[wt].data, wv, sizeof wv) == 0 && memcmp(g.tensors[w2].data, w2v, sizeof w2v) == 0,
+           "the graph's weights are unchanged");
+
+    /* the caller asks for the weights too: they must survive packing */
+    engine_opts o;
+    memset(&o, 0, sizeof o);
+    o.threads = 1;
+    const char *outs[2] = { "y3", "W2" };
+    o.noutputs = 2;
+    o.outputs = outs;
+    engine *en = engine_create(&g, &o, &e);
+    tap_ok(en != NULL, "weights requested as an output (%s)", en ? "ok" : e.msg);
+    if (en) {
+        tap_ok(engine_run(en, x, &e) == 0 && close_to(engine_output(en, 0), want[2], M * H * W) &&
+               engine_output(en, 1) && memcmp(engine_output(en, 1), w2v, sizeof w2v) == 0,
+               "the requested weights come back unscaled, the conv still right");
+        engine_free(en);
+    }
+    graph_free(&g);
+    return tap_done();
+}
