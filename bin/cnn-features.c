@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -518,6 +519,10 @@ int main(int argc, char **argv)
     int hf;
 
     cli_init(argc, argv);
+    /* Big blocks (weight copies, packed weights) straight from and back to
+     * the system: glibc's adaptive threshold would otherwise put them on the
+     * heap once planning has freed a few, where holes raise the peak. */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     parse_command_line(argc, argv, &o);
     memset(&r, 0, sizeof r);
     r.o = &o;
@@ -588,6 +593,7 @@ int main(int argc, char **argv)
     r.en = engine_create(&r.g, &eo, &e);
     if (!r.en)
         die(EXIT_DATA, "%s: %s", o.model, e.msg);
+    graph_drop_file(&r.g);      /* the engine has its own copy of the weights */
     r.load_ms = now_ms() - t0;
 
     if (o.list) {
