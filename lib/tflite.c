@@ -344,6 +344,7 @@ typedef struct {
     size_t budget;                  /* bytes we may still allocate/copy */
     char **names;                   /* open-addressing set of tensor names */
     size_t nslots, nnames;
+    unsigned uniq;                  /* last suffix given by unique_name */
     int8_t *produced;               /* per tensor, for the order check */
     int cur_op;                     /* operator being converted (for messages) */
     const char *cur_name;           /* its builtin name */
@@ -452,7 +453,8 @@ static int names_add(builder *b, char *s)
     return 0;
 }
 
-/* A name not yet taken: base, else base_2, base_3, ... (malloc'ed). */
+/* A name not yet taken: base, else base_<k> for the next free k of the
+ * model-wide counter (malloc'ed). */
 static char *unique_name(builder *b, const char *base)
 {
     size_t n = strlen(base);
@@ -463,8 +465,10 @@ static char *unique_name(builder *b, const char *base)
         return NULL;
     }
     memcpy(s, base, n + 1);
-    for (unsigned k = 2; names_has(b, s); k++)
-        snprintf(s + n, 32, "_%u", k);
+    /* One counter for the whole model: names made to collide with our
+     * suffixes cost one probe each, not one per later lookup. */
+    while (names_has(b, s))
+        snprintf(s + n, 32, "_%u", ++b->uniq);
     if (names_add(b, s)) {
         free(s);
         return NULL;

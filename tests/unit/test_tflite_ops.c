@@ -442,6 +442,26 @@ static void t_transpose(void)
     graph_free(&g);
 }
 
+static void t_names(void)
+{
+    tfl_model m;
+    tm_init(&m);
+    int32_t d[2] = { 1, 4 };
+    int a = tm_tensor(&m, "T1", TT_F32, 2, d, NULL, 0);
+    int u = tm_tensor(&m, NULL, TT_F32, 2, d, NULL, 0);
+    int32_t in[1] = { a }, out[1] = { u };
+    tm_op(&m, RELU, NULL, 1, in, 1, out, 0, NULL);
+    m.in[m.nin++] = a;
+    m.out[m.nout++] = u;
+    graph g;
+    err_t e;
+    int lr = load(&m, &g, &e);
+    tap_ok(lr == 0 && strcmp(g.tensors[u].name, "T1_1") == 0 && strcmp(g.nodes[0].op, "Relu") == 0,
+           "an unnamed tensor whose T<index> is taken gets a suffix (%s)",
+           lr == 0 ? g.tensors[u].name : e.msg);
+    graph_free(&g);
+}
+
 /* ---- bad models: each must be rejected with a message ---- */
 
 typedef void (*mutator)(tfl_model *m);
@@ -617,6 +637,7 @@ int main(void)
     t_reshape_fc();
     t_misc();
     t_transpose();
+    t_names();
     bad("schema version 2", "version", b_version);
     bad("operator reads a tensor before it is written", "before it is written", b_order);
     bad("tensor written twice", "written twice", b_twice);
