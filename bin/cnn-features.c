@@ -437,44 +437,12 @@ static void do_file(struct run *r, const char *path)
     if (tstream_sniff(pre, (size_t)n)) {
         err_t e;
         tsr *rd;
-        if (seekable) {
+        /* A pipe's first bytes are gone: hand them back to the reader so
+         * that records are processed as they arrive. */
+        if (seekable)
             rd = tsr_fdopen(fd, !is_stdin, mlabel, &e);
-        } else {
-            /* A pipe: its first bytes are gone, so read it whole. */
-            size_t cap = 1 << 20, len = (size_t)n;
-            unsigned char *buf = malloc(cap);
-            if (!buf)
-                die(EXIT_DATA, "out of memory");
-            memcpy(buf, pre, (size_t)n);
-            for (;;) {
-                ssize_t k;
-                if (len == cap) {
-                    unsigned char *nb;
-                    if (cap >= TENSOR_MAX_BYTES * 2)
-                        die(EXIT_DATA, "%s: input too large", mlabel);
-                    nb = realloc(buf, cap * 2);
-                    if (!nb)
-                        die(EXIT_DATA, "%s: out of memory", mlabel);
-                    buf = nb;
-                    cap *= 2;
-                }
-                k = read_full(fd, buf + len, cap - len);
-                if (k < 0)
-                    die(EXIT_DATA, "%s: read error: %s", mlabel, strerror(errno));
-                if (k == 0)
-                    break;
-                len += (size_t)k;
-            }
-            if (!is_stdin)
-                close(fd);
-            rd = tsr_mem(buf, len, &e);
-            if (!rd)
-                die(EXIT_DATA, "%s: %s", mlabel, e.msg);
-            do_tensors(r, rd, label, mlabel);
-            tsr_close(rd);
-            free(buf);
-            return;
-        }
+        else
+            rd = tsr_fdopen_prefix(fd, !is_stdin, pre, (size_t)n, mlabel, &e);
         if (!rd)
             die(EXIT_DATA, "%s: %s", mlabel, e.msg);
         do_tensors(r, rd, label, mlabel);

@@ -127,6 +127,14 @@ is "$st" 1 "good image then a bad one: exit 1"
 grep -q "image 1" "$TMP/err"; ok $? "the bad one is image 1"
 is "$("$TOOLS/ttopk" "$TMP/gb.ts" | wc -l)" 1 "the first record is complete"
 
+# Records from a pipe are processed as they arrive: the first feature record
+# comes out while the writer is still holding back the second input.
+tensor-npy -name x "$SHARED/golden/squeezenet1.1-bvlc/cat/input.npy" > "$TMP/in1.ts"
+( cat "$TMP/in1.ts"; sleep 5; cat "$TMP/in1.ts" ) | cnn-features -m "$M" 2>/dev/null |
+    { head -c 11 > "$TMP/first"; date +%s > "$TMP/t_first"; cat > /dev/null; date +%s > "$TMP/t_end"; }
+is "$(cat "$TMP/first")" "CAMTENSOR 1" "pipe: a record arrives"
+[ $(( $(cat "$TMP/t_end") - $(cat "$TMP/t_first") )) -ge 3 ]; ok $? "pipe: the first record comes before the input ends"
+
 # a closed pipe ends quietly
 cnn-features -m "$M" "$TMP/three.pnm" 2>"$TMP/err" | head -c 10 >/dev/null
 [ ! -s "$TMP/err" ]; ok $? "closed pipe: no message"
