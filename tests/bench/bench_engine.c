@@ -101,7 +101,9 @@ int main(int argc, char **argv)
         engine_opts o;
         memset(&o, 0, sizeof o);
         o.threads = threads;
+        double p0 = now_ms(), pc0 = cpu_ms();
         engine *en = engine_create(&g, &o, &e);
+        double plan_ms = now_ms() - p0, plan_cpu = cpu_ms() - pc0;
         if (!en) {
             fprintf(stderr, "bench_engine: %s\n", e.msg);
             return 1;
@@ -127,8 +129,10 @@ int main(int argc, char **argv)
         }
         qsort(t, (size_t)runs, sizeof *t, cmp_d);
         qsort(tc, (size_t)runs, sizeof *tc, cmp_d);
-        printf("%s: %d thread%s: median %.2f ms, min %.2f ms (%d runs); CPU time median %.2f ms\n",
-               argv[ai], threads, threads == 1 ? "" : "s", t[runs / 2], t[0], runs, tc[runs / 2]);
+        printf("%s: %d thread%s: median %.2f ms, min %.2f ms (%d runs); CPU time median %.2f ms; "
+               "engine_create %.1f ms (CPU %.1f ms)\n",
+               argv[ai], threads, threads == 1 ? "" : "s", t[runs / 2], t[0], runs, tc[runs / 2],
+               plan_ms, plan_cpu);
         if (profile) {
             nprof = 0;
             for (int r = 0; r < runs; r++)
