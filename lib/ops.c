@@ -115,7 +115,7 @@ static size_t esize(const etensor *t)
 
 /* ------------------------------------------------------------ unary */
 
-enum { U_COPY, U_RELU, U_CLIP, U_SIGMOID, U_TANH, U_LEAKY };
+enum { U_COPY, U_RELU, U_CLIP, U_SIGMOID, U_TANH, U_LEAKY, U_HARDSWISH };
 
 typedef struct {
     int kind;
@@ -183,6 +183,13 @@ static void unary_run(enode *n, void *scratch, threadpool *tp)
         for (int64_t i = 0; i < cnt; i++)
             y[i] = x[i] >= 0 ? x[i] : p->alpha * x[i];
         break;
+    case U_HARDSWISH:
+        for (int64_t i = 0; i < cnt; i++) {
+            float v = x[i] / 6.0f + 0.5f;
+            v = v < 0 ? 0 : v > 1 ? 1 : v;
+            y[i] = x[i] * v;
+        }
+        break;
     }
 }
 
@@ -215,6 +222,13 @@ static int leaky_infer(ectx *c, enode *n, err_t *e)
         return -1;
     ((unary_p *)n->p)->alpha = gnode_attr_float(n->g, "alpha", 0.01f);
     return 0;
+}
+
+static int hardswish_infer(ectx *c, enode *n, err_t *e)
+{
+    if (need_inputs(n, 1, 1, e) < 0 || need_f32(n, 0, e) < 0)
+        return -1;
+    return unary_setup(c, n, U_HARDSWISH, e);
 }
 
 static int clip_infer(ectx *c, enode *n, err_t *e)
@@ -409,7 +423,7 @@ static int unsqueeze_infer(ectx *c, enode *n, err_t *e)
 
 /* ------------------------------------------------------------ broadcasting binary ops */
 
-enum { B_ADD, B_SUB, B_MUL, B_DIV };
+enum { B_ADD, B_SUB, B_MUL, B_DIV, B_MAX, B_MIN };
 
 typedef struct {
     int kind, nd, i64;
@@ -495,6 +509,29 @@ static int sub_infer(ectx *c, enode *n, err_t *e) { return binary_infer_kind(c, 
 static int mul_infer(ectx *c, enode *n, err_t *e) { return binary_infer_kind(c, n, B_MUL, e); }
 static int div_infer(ectx *c, enode *n, err_t *e) { return binary_infer_kind(c, n, B_DIV, e); }
 
+static void binary_run(enode *n, void *scratch, threadpool *tp);
+
+/* Max / Min: one input is a copy; more than two are refused. */
+static int maxmin_infer(ectx *c, enode *n, err_t *e)
+{
+    if (n->nin == 1) {
+        if (need_inputs(n, 1, 1, e) < 0)
+            return -1;
+        return unary_setup(c, n, U_COPY, e);
+    }
+    if (n->nin > 2)
+        return node_err(n, e, "%d inputs: at most two are supported", n->nin);
+    return binary_infer_kind(c, n, !strcmp(n->g->op, "Max") ? B_MAX : B_MIN, e);
+}
+
+static void maxmin_run(enode *n, void *scratch, threadpool *tp)
+{
+    if (n->nin == 1)
+        unary_run(n, scratch, tp);
+    else
+        binary_run(n, scratch, tp);
+}
+
 #define BIN_LOOP(OP)                                                           \
     do {                                                                       \
         if (ia == 1 && ib == 1)                                                \
@@ -517,6 +554,8 @@ static void binary_row_f32(int kind, const float *a, int64_t ia, const float *b,
     case B_SUB: BIN_LOOP(x - y); break;
     case B_MUL: BIN_LOOP(x * y); break;
     case B_DIV: BIN_LOOP(x / y); break;
+    case B_MAX: BIN_LOOP(x >= y || y != y ? x : y); break;
+    case B_MIN: BIN_LOOP(x <= y || y != y ? x : y); break;
     }
 }
 
@@ -530,6 +569,8 @@ static void binary_row_i64(int kind, const int64_t *a, int64_t ia, const int64_t
         case B_SUB: c[j] = (int64_t)((uint64_t)x - (uint64_t)y); break;
         case B_MUL: c[j] = (int64_t)((uint64_t)x * (uint64_t)y); break;
         case B_DIV: c[j] = y == 0 || (y == -1 && x == INT64_MIN) ? 0 : x / y; break;
+        case B_MAX: c[j] = x > y ? x : y; break;
+        case B_MIN: c[j] = x < y ? x : y; break;
         }
     }
 }
@@ -1001,7 +1042,10 @@ static void constant_run(enode *n, void *scratch, threadpool *tp)
 
 /* ------------------------------------------------------------ ReduceMean */
 
+enum { R_MEAN, R_SUM, R_MAX, R_MIN, R_PROD };
+
 typedef struct {
+    int kind;
     int contiguous;
     int64_t outer, len, inner;       /* contiguous case */
     int nd;                          /* general case */
@@ -1010,7 +1054,7 @@ typedef struct {
     float scale;
 } reduce_p;
 
-static int reducemean_infer(ectx *c, enode *n, err_t *e)
+static int reduce_infer(ectx *c, enode *n, err_t *e)
 {
     int64_t axes[TENSOR_MAXDIM], od[TENSOR_MAXDIM];
     int na, red[TENSOR_MAXDIM] = {0};
@@ -1033,6 +1077,9 @@ static int reducemean_infer(ectx *c, enode *n, err_t *e)
     if (!p)
         return node_err(n, e, "out of memory");
     n->p = p;
+    const char *op = n->g->op;
+    p->kind = !strcmp(op, "ReduceSum") ? R_SUM : !strcmp(op, "ReduceMax") ? R_MAX
+            : !strcmp(op, "ReduceMin") ? R_MIN : !strcmp(op, "ReduceProd") ? R_PROD : R_MEAN;
     int k = 0, first = -1, last = -1;
     int64_t rlen = 1;
     for (int i = 0; i < x->ndim; i++) {
@@ -1050,7 +1097,7 @@ static int reducemean_infer(ectx *c, enode *n, err_t *e)
         return -1;
     p->count = x->numel;
     p->ocount = OUT(n, 0)->numel;
-    p->scale = rlen ? 1.0f / (float)rlen : 0;
+    p->scale = p->kind != R_MEAN ? 1.0f : rlen ? 1.0f / (float)rlen : NAN;
     p->contiguous = 1;
     for (int i = first; i >= 0 && i <= last; i++)
         if (!red[i])
@@ -1076,28 +1123,44 @@ static int reducemean_infer(ectx *c, enode *n, err_t *e)
     return 0;
 }
 
-static void reducemean_run(enode *n, void *scratch, threadpool *tp)
+static double reduce_init(int kind)
+{
+    return kind == R_MAX ? -INFINITY : kind == R_MIN ? INFINITY : kind == R_PROD ? 1 : 0;
+}
+
+static inline double reduce_step(int kind, double acc, float v)
+{
+    switch (kind) {
+    case R_MAX: return v > acc || v != v ? v : acc;
+    case R_MIN: return v < acc || v != v ? v : acc;
+    case R_PROD: return acc * v;
+    default: return acc + v;
+    }
+}
+
+static void reduce_run(enode *n, void *scratch, threadpool *tp)
 {
     const reduce_p *p = n->p;
     const float *x = n->ip[0];
     float *y = n->opp[0];
+    const int kind = p->kind;
     if (p->contiguous) {
         for (int64_t o = 0; o < p->outer; o++)
             for (int64_t in = 0; in < p->inner; in++) {
-                double s = 0;
+                double s = reduce_init(kind);
                 const float *xp = x + o * p->len * p->inner + in;
                 for (int64_t j = 0; j < p->len; j++)
-                    s += xp[j * p->inner];
-                y[o * p->inner + in] = (float)(s * p->scale);
+                    s = reduce_step(kind, s, xp[j * p->inner]);
+                y[o * p->inner + in] = kind == R_MEAN ? (float)(s * p->scale) : (float)s;
             }
         return;
     }
     /* accumulate in the output, then scale */
     int64_t idx[TENSOR_MAXDIM] = {0}, off = 0;
     for (int64_t i = 0; i < p->ocount; i++)
-        y[i] = 0;
+        y[i] = (float)reduce_init(kind);
     for (int64_t i = 0; i < p->count; i++) {
-        y[off] += x[i];
+        y[off] = (float)reduce_step(kind, y[off], x[i]);
         for (int d = p->nd - 1; d >= 0; d--) {
             idx[d]++;
             off += p->ost[d];
@@ -1107,8 +1170,136 @@ static void reducemean_run(enode *n, void *scratch, threadpool *tp)
             idx[d] = 0;
         }
     }
-    for (int64_t i = 0; i < p->ocount; i++)
-        y[i] *= p->scale;
+    if (kind == R_MEAN)
+        for (int64_t i = 0; i < p->ocount; i++)
+            y[i] *= p->scale;
+}
+
+/* ------------------------------------------------------------ Pad */
+
+enum { PAD_CONSTANT, PAD_EDGE, PAD_REFLECT };
+
+typedef struct {
+    int nd, mode;
+    float value;
+    int64_t idims[TENSOR_MAXDIM], odims[TENSOR_MAXDIM], before[TENSOR_MAXDIM];
+    int64_t count;
+} pad_p;
+
+static int pad_infer(ectx *c, enode *n, err_t *e)
+{
+    int64_t pads[2 * TENSOR_MAXDIM], od[TENSOR_MAXDIM];
+    int np;
+    if (need_inputs(n, 1, 3, e) < 0 || need_f32(n, 0, e) < 0)
+        return -1;
+    const etensor *x = IN(n, 0);
+    if (n->nin >= 2 && n->in[1] >= 0) {
+        if (et_const_ints(c, n->in[1], pads, 2 * TENSOR_MAXDIM, &np, e) < 0)
+            return node_err(n, e, "pads must be a constant");
+    } else if ((np = attr_ints(n->g, "pads", pads, 2 * TENSOR_MAXDIM)) < 0)
+        return node_err(n, e, "pads missing");
+    if (np != 2 * x->ndim)
+        return node_err(n, e, "%d pads for rank %d", np, x->ndim);
+    pad_p *p = calloc(1, sizeof *p);
+    if (!p)
+        return node_err(n, e, "out of memory");
+    n->p = p;
+    const char *mode = gnode_attr_str(n->g, "mode", "constant");
+    p->mode = !strcmp(mode, "edge") ? PAD_EDGE : !strcmp(mode, "reflect") ? PAD_REFLECT : PAD_CONSTANT;
+    if (p->mode == PAD_CONSTANT && strcmp(mode, "constant"))
+        return node_err(n, e, "unsupported mode '%s'", mode);
+    p->value = gnode_attr_float(n->g, "value", 0.0f);
+    if (n->nin >= 3 && n->in[2] >= 0 && et_const_float(c, n->in[2], &p->value, e) < 0)
+        return node_err(n, e, "constant_value must be a constant scalar");
+    p->nd = x->ndim;
+    for (int i = 0; i < x->ndim; i++) {
+        int64_t b = pads[i], a = pads[x->ndim + i];
+        if (b < 0 || a < 0 || b > ENGINE_MAX_NUMEL || a > ENGINE_MAX_NUMEL)
+            return node_err(n, e, "negative or huge pads are not supported");
+        if (p->mode != PAD_CONSTANT && (x->dims[i] == 0 || (p->mode == PAD_REFLECT && (b >= x->dims[i] || a >= x->dims[i]))))
+            return node_err(n, e, "pads too large for %s mode", mode);
+        od[i] = x->dims[i] + b + a;
+        p->idims[i] = x->dims[i];
+        p->before[i] = b;
+        p->odims[i] = od[i];
+    }
+    if (et_setshape(c, n->out[0], DT_F32, x->ndim, od, e) < 0)
+        return -1;
+    p->count = OUT(n, 0)->numel;
+    return 0;
+}
+
+static void pad_run(enode *n, void *scratch, threadpool *tp)
+{
+    const pad_p *p = n->p;
+    int64_t idx[TENSOR_MAXDIM] = {0};
+    const float *x = n->ip[0];
+    float *y = n->opp[0];
+    for (int64_t o = 0; o < p->count; o++) {
+        int64_t off = 0, inside = 1;
+        for (int d = 0; d < p->nd; d++) {
+            int64_t i = idx[d] - p->before[d], len = p->idims[d];
+            if (i < 0 || i >= len) {
+                if (p->mode == PAD_CONSTANT)
+                    inside = 0;
+                else if (p->mode == PAD_EDGE)
+                    i = i < 0 ? 0 : len - 1;
+                else
+                    i = i < 0 ? -i : 2 * (len - 1) - i;
+            }
+            off = off * len + i;
+        }
+        y[o] = inside ? x[off] : p->value;
+        for (int d = p->nd - 1; d >= 0; d--) {
+            if (++idx[d] < p->odims[d])
+                break;
+            idx[d] = 0;
+        }
+    }
+}
+
+/* ------------------------------------------------------------ Cast */
+
+typedef struct {
+    int64_t count;
+    int from_i64, to_i64, to_f16;
+} cast_p;
+
+static int cast_infer(ectx *c, enode *n, err_t *e)
+{
+    if (need_inputs(n, 1, 1, e) < 0)
+        return -1;
+    const etensor *x = IN(n, 0);
+    int64_t to = gnode_attr_int(n->g, "to", 0);
+    /* ONNX TensorProto types: 1 float, 10 float16, 11 double; integer and
+     * bool types become int64 (plan-time values only) */
+    int isf = to == 1 || to == 10 || to == 11;
+    int isi = (to >= 2 && to <= 7) || to == 9 || to == 12 || to == 13;
+    if (!isf && !isi)
+        return node_err(n, e, "unsupported target type %lld", (long long)to);
+    cast_p *p = calloc(1, sizeof *p);
+    if (!p)
+        return node_err(n, e, "out of memory");
+    n->p = p;
+    p->count = x->numel;
+    p->from_i64 = x->dtype == DT_I64;
+    p->to_i64 = isi;
+    p->to_f16 = to == 10;
+    return et_setshape(c, n->out[0], isi ? DT_I64 : DT_F32, x->ndim, x->dims, e);
+}
+
+static void cast_run(enode *n, void *scratch, threadpool *tp)
+{
+    const cast_p *p = n->p;
+    const void *x = n->ip[0];
+    void *y = n->opp[0];
+    for (int64_t i = 0; i < p->count; i++) {
+        double v = p->from_i64 ? (double)((const int64_t *)x)[i] : ((const float *)x)[i];
+        if (p->to_i64)
+            ((int64_t *)y)[i] = v != v ? 0 : v >= 9.2e18 ? INT64_MAX : v <= -9.2e18 ? INT64_MIN : (int64_t)v;
+        else
+            ((float *)y)[i] = p->to_f16 ? f16_to_f32(f32_to_f16((float)v)) : (float)v;
+    }
 }
 
 /* ------------------------------------------------------------ table */
@@ -1140,7 +1331,16 @@ static const opdef op_table[] = {
     {"Gather", gather_infer, NULL, gather_run, NULL, NULL, 1, 0},
     {"Shape", shape_infer, NULL, shape_run, NULL, NULL, 1, 0},
     {"Constant", constant_infer, NULL, constant_run, NULL, NULL, 1, 0},
-    {"ReduceMean", reducemean_infer, NULL, reducemean_run, NULL, NULL, 0, 0},
+    {"ReduceMean", reduce_infer, NULL, reduce_run, NULL, NULL, 0, 0},
+    {"ReduceSum", reduce_infer, NULL, reduce_run, NULL, NULL, 0, 0},
+    {"ReduceMax", reduce_infer, NULL, reduce_run, NULL, NULL, 0, 0},
+    {"ReduceMin", reduce_infer, NULL, reduce_run, NULL, NULL, 0, 0},
+    {"ReduceProd", reduce_infer, NULL, reduce_run, NULL, NULL, 0, 0},
+    {"Max", maxmin_infer, NULL, maxmin_run, NULL, NULL, 1, 0},
+    {"Min", maxmin_infer, NULL, maxmin_run, NULL, NULL, 1, 0},
+    {"HardSwish", hardswish_infer, NULL, unary_run, NULL, NULL, 0, 0},
+    {"Pad", pad_infer, NULL, pad_run, NULL, NULL, 0, 0},
+    {"Cast", cast_infer, NULL, cast_run, NULL, NULL, 1, 0},
 };
 
 const opdef *op_find(const char *name, const char *domain)

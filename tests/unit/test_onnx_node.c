@@ -43,6 +43,10 @@ static const struct {
     {"test_training_dropout_mask", "training-mode Dropout (random) is refused"},
     {"test_training_dropout_zero_ratio", "training-mode Dropout is refused"},
     {"test_training_dropout_zero_ratio_mask", "training-mode Dropout is refused"},
+    {"test_cast_FLOAT_to_BFLOAT16", "bfloat16 is not a supported type"},
+    {"test_cast_FLOAT_to_STRING", "strings are not a supported type"},
+    {"test_max_example", "Max of more than two inputs is refused"},
+    {"test_min_example", "Min of more than two inputs is refused"},
     {"test_constant", "the graph has no input; the engine runs from one"},
     {"test_identity_opt", "optional types are not supported"},
     {"test_identity_sequence", "sequence types are not supported"},
@@ -164,6 +168,8 @@ static int run_test(const char *dir, const char *name, char *why, size_t whylen)
             continue;
         gtensor *gt = &g.tensors[g.inputs[k]];
         free(gt->data);
+        if (!ins[k].data)   /* an empty tensor is still a constant */
+            ins[k].data = calloc(1, 8);
         gt->data = ins[k].data;
         gt->nbytes = ins[k].nbytes;
         gt->dtype = ins[k].dtype;
