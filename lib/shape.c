@@ -181,8 +181,10 @@ static int qrange(int dt, float *lo, float *hi)
 }
 
 /* Converts one graph tensor into an etensor (constants: payload converted;
- * quantised constants dequantised per channel). */
-static int import_tensor(etensor *t, const gtensor *gt, err_t *e)
+ * quantised constants dequantised per channel).  values = 0: a float
+ * constant gets zeros of the right shape instead of its values (see
+ * weights_only). */
+static int import_tensor(etensor *t, const gtensor *gt, int values, err_t *e)
 {
     t->name = strdup(gt->name ? gt->name : "");
     if (!t->name)
@@ -212,13 +214,18 @@ static int import_tensor(etensor *t, const gtensor *gt, err_t *e)
                 return err_set(e, "tensor '%s': %d quantisation channels do not match axis %d",
                                t->name, gt->nq, gt->qaxis);
         }
-        t->cdata = malloc((size_t)(n ? n : 1) * (dt == DT_F32 ? 4 : 8));
+        if (!values && dt == DT_F32)
+            t->cdata = calloc((size_t)(n ? n : 1), 4);     /* untouched: costs nothing */
+        else
+            t->cdata = malloc((size_t)(n ? n : 1) * (dt == DT_F32 ? 4 : 8));
         if (!t->cdata)
             return err_set(e, "tensor '%s': out of memory", t->name);
         t->ndim = gt->ndim;
         memcpy(t->dims, gt->dims, sizeof t->dims);
         t->numel = n;
         t->dtype = dt;
+        if (!values && dt == DT_F32)
+            return 0;
         if (dt == DT_I64) {
             int64_t *d = t->cdata;
             for (int64_t i = 0; i < n; i++)
@@ -267,7 +274,40 @@ static int import_tensor(etensor *t, const gtensor *gt, err_t *e)
     return 0;
 }
 
+/* Marks the constants that only ever feed Conv or Gemm as their weights
+ * (input 1): no shape depends on their values.  NULL when out of memory. */
+static unsigned char *weights_only(const graph *g)
+{
+    unsigned char *w = calloc((size_t)g->ntensors + 1, 1);
+    if (!w)
+        return NULL;
+    for (int i = 0; i < g->ntensors; i++)
+        w[i] = g->tensors[i].data != NULL;
+    for (int i = 0; i < g->nnodes; i++) {
+        const gnode *n = &g->nodes[i];
+        int wop = n->op && (!strcmp(n->op, "Conv") || !strcmp(n->op, "Gemm")) &&
+                  (!n->domain || !*n->domain);
+        for (int k = 0; k < n->nin; k++)
+            if (n->in[k] >= 0 && n->in[k] < g->ntensors && !(wop && k == 1))
+                w[n->in[k]] = 0;
+    }
+    for (int i = 0; i < g->noutputs; i++)
+        if (g->outputs[i] >= 0 && g->outputs[i] < g->ntensors)
+            w[g->outputs[i]] = 0;
+    return w;
+}
+
+/* ectx_init; shapes_only: the weights of Conv and Gemm are zeros of their
+ * shape (for graph_infer_shapes, which only keeps shapes: no copy of the
+ * weights, and their pages in the model file are not read). */
+static int ectx_init_mode(ectx *c, const graph *g, int shapes_only, err_t *e);
+
 int ectx_init(ectx *c, const graph *g, err_t *e)
+{
+    return ectx_init_mode(c, g, 0, e);
+}
+
+static int ectx_init_mode(ectx *c, const graph *g, int shapes_only, err_t *e)
 {
     memset(c, 0, sizeof *c);
     c->g = g;
@@ -280,11 +320,17 @@ int ectx_init(ectx *c, const graph *g, err_t *e)
         return err_set(e, "out of memory");
     c->ntensors = g->ntensors;
     c->nnodes = g->nnodes;
+    unsigned char *skip = shapes_only ? weights_only(g) : NULL;
+    if (shapes_only && !skip)
+        return err_set(e, "out of memory");
     for (int i = 0; i < g->ntensors; i++) {
-        if (import_tensor(&c->t[i], &g->tensors[i], e) < 0)
+        if (import_tensor(&c->t[i], &g->tensors[i], !(skip && skip[i]), e) < 0) {
+            free(skip);
             return -1;
+        }
         graph_drop_tensor(g, i);    /* copied: the file's pages may go */
     }
+    free(skip);
     for (int i = 0; i < g->nnodes; i++) {
         const gnode *gn = &g->nodes[i];
         enode *n = &c->n[i];
@@ -531,7 +577,7 @@ int graph_infer_shapes(graph *g, const char *input, int in_ndim, const int64_t *
     int src, ndim;
     int64_t dims[TENSOR_MAXDIM];
     int rc = -1;
-    if (ectx_init(&c, g, e) < 0)
+    if (ectx_init_mode(&c, g, 1, e) < 0)
         goto out;
     if (resolve_source(&c, g, input, in_ndim, in_dims, &src, &ndim, dims, e) < 0)
         goto out;
