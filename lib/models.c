@@ -10,11 +10,6 @@
 #include "engine.h"
 #include "models.h"
 
-/* graph.c calls the TFLite loader through a weak reference, which does not
- * pull tflite.o out of libcam.a by itself: name it here so that every tool
- * reading models named in records can load TFLite files. */
-int (*const model_tflite_loader)(const void *, size_t, graph *, err_t *) = tflite_load_buffer;
-
 static const char *base_name(const char *p)
 {
     const char *s = strrchr(p, '/');

@@ -35,3 +35,21 @@ npyrec() {
              for (@m) { my ($k, $x) = split /=/, $_, 2; print "$k $x\n" }
              print "ENDHDR\n", substr($b, $off + $hl)' "$@"
 }
+
+# nthrec N < STREAM: record N (0-based) of a plain f32 stream, as it is
+nthrec() {
+    perl -e 'binmode STDIN; binmode STDOUT; local $/; my $s = <STDIN>; my $i = 0;
+             while ($s =~ /\G(CAMTENSOR 1\n.*?ENDHDR\n)/gs) { my $h = $1; my $start = pos($s) - length($h);
+                 $h =~ /^shape ?(.*)$/m; my $n = 4; $n *= $_ for split / /, $1; pos($s) = pos($s) + $n;
+                 if ($i++ == $ARGV[0]) { print substr($s, $start, pos($s) - $start); exit 0 } } exit 1' "$1"
+}
+
+# reldiff A B: max |a - b| / max |b| over the payloads of the first record
+# of two plain f32 streams
+reldiff() {
+    perl -e 'sub pl { open(my $i, "<", $_[0]) or die; binmode $i; local $/; my $s = <$i>; $s =~ /ENDHDR\n/g or die;
+                     return [unpack("f<*", substr($s, pos($s)))] }
+             my ($a, $b) = (pl($ARGV[0]), pl($ARGV[1])); die "sizes differ" if @$a != @$b; my ($md, $mb) = (0, 0);
+             for (0..$#$a) { my $d = abs($a->[$_] - $b->[$_]); $md = $d if $d > $md; $mb = abs($b->[$_]) if abs($b->[$_]) > $mb }
+             printf "%.3g", $mb ? $md / $mb : $md' "$1" "$2"
+}

@@ -39,4 +39,23 @@ if [ -f "$F/features.npy" ] && [ -f "$SHARED/models/googlenet-bvlc.onnx" ]; then
 else
     skip "no googlenet golden in $SHARED"
 fi
+
+# the head's logits equal our own full forward pass: cnn-features writes
+# the CAM layer and the logits of one run; gap-classify -logits on the
+# first must give the second
+for case in "googlenet-bvlc googlenet-bvlc.onnx concat_24 loss3/classifier" \
+            "mobilenet_v2_1.0_224_quant mobilenet_v2_1.0_224_quant.tflite T168 T172" \
+            "squeezenet1.1-bvlc squeezenet1.1-bvlc.onnx conv10/relu pool10/flat"; do
+    set -- $case
+    if [ ! -x "$BIN/cnn-features" ] || [ ! -f "$SHARED/golden/$1/cat/input.npy" ]; then
+        skip "$1: no cnn-features or golden input"
+        continue
+    fi
+    tensor-npy "$SHARED/golden/$1/cat/input.npy" |
+        cnn-features -m "$SHARED/models/$2" -layer "$3" -layer "$4" > "$TMP/both.t"
+    nthrec 0 < "$TMP/both.t" | gap-classify -logits > "$TMP/head.t"
+    nthrec 1 < "$TMP/both.t" > "$TMP/full.t"
+    d=$(reldiff "$TMP/head.t" "$TMP/full.t")
+    is "$(awk -v d="$d" 'BEGIN { print (d <= 1e-5) ? "ok" : d }')" ok "$1: head logits = full forward pass (max rel diff $d)"
+done
 done_testing
