@@ -12,6 +12,13 @@
  *                im2cols its k block x column range straight into NR-column
  *                panels (1x1 stride-1 convs just copy input rows), bias and
  *                activation applied by the micro-kernel's epilogue.
+ *   "pixels"     k x k convs on small maps (7x7: few output columns, many
+ *                channels, K >= 1024):
+ *                the transposed product out^T[n][co] = col^T W^T, vectors
+ *                along the output channels, so 49 pixels waste 7 of 56
+ *                rows instead of 15 of 64 columns; weights packed
+ *                transposed here, out^T kept in scratch, then bias,
+ *                activation and the transpose in one pass.  Group 1 only.
  */
 #include <math.h>
 #include <stdint.h>
@@ -25,7 +32,7 @@
 #include "kern_grid.h"
 #include "kern_dw.h"
 
-enum { IMPL_REF, IMPL_DW, IMPL_GEMM };
+enum { IMPL_REF, IMPL_DW, IMPL_GEMM, IMPL_PIX };
 
 struct conv_kernel {
     conv_params p;
@@ -39,6 +46,8 @@ struct conv_kernel {
     int mpg;             /* gemm: rows per group padded to whole panels */
     float *apack;        /* gemm: group x mpg x kk, MR-row panels */
     float *bpad;         /* gemm: group x mpg biases, or NULL */
+    float *wt;           /* pixels: W^T in NR-column panels by k block */
+    int mp;              /* pixels: cout rounded up to NR */
     int level;           /* depthwise: SIMD level */
     dw_plan dw;          /* depthwise: plane layout */
     size_t wbytes;
@@ -73,6 +82,44 @@ static int conv_check(const conv_params *p, err_t *e)
     if (kk > INT32_MAX / 64 || wn > INT32_MAX || in_n > INT32_MAX || out_n > INT32_MAX)
         return err_set(e, "conv: tensor too large");
     return 0;
+}
+
+/* Fraction of the micro-kernel's work that is real output, computed as
+ * out[co][n] (column tiles of NR pixels) or as out^T[n][co] (row tiles of
+ * MR pixels, column tiles of NR channels): the transposed form wins on
+ * small maps. */
+static int conv_pixels_pays(const conv_kernel *k)
+{
+    int mr = k->ar->mr, nr = k->ar->nr;
+    double n = (double)k->npix, m = k->cog;
+    double col = n / ((k->npix + nr - 1) / nr * nr);
+    double pix = n / ((k->npix + mr - 1) / mr * mr) * (m / ((k->cog + nr - 1) / nr * nr));
+    /* Measured (AVX-512, 1 core): the transposed form wins on 7x7 maps
+     * with K >= 1024 (GoogLeNet 5a/5b 3x3: 66 -> 76 GFLOP/s, ResNet-18
+     * 512x7x7: 62 -> 75) and loses on 14x14 maps and smaller K, where
+     * packing col^T and the final transpose cost more than the padding
+     * saved.  1x1 convs read their input in place as column tiles. */
+    return nr > mr && k->kk >= 1024 && k->npix <= 64 &&
+           !(k->direct && k->ar->ukr_direct) && pix > col + 0.05;
+}
+
+/* W^T (K x cout) in NR-column panels by k block: element (r, co) at
+ * wt[k0*mp + q*NR*kc + (r-k0)*NR + j], co = q*NR + j, zero past cout. */
+static void conv_pack_wt(conv_kernel *k, const float *w)
+{
+    int nr = k->ar->nr, K = k->kk;
+    int nb = gemm_kblocks(K, GEMM_KC_MAX), kcl = gemm_kblock_len(K, nb);
+    for (int k0 = 0; k0 < K; k0 += kcl) {
+        int kc = K - k0 < kcl ? K - k0 : kcl;
+        for (int q = 0; q < k->mp / nr; q++) {
+            float *d = k->wt + (size_t)k0 * k->mp + (size_t)q * nr * kc;
+            for (int r = 0; r < kc; r++)
+                for (int j = 0; j < nr; j++) {
+                    int co = q * nr + j;
+                    d[(size_t)r * nr + j] = co < k->p.cout ? w[(size_t)co * K + k0 + r] : 0.0f;
+                }
+        }
+    }
 }
 
 conv_kernel *conv_prepare(const conv_params *p, const float *weights, const float *bias,
@@ -127,6 +174,21 @@ conv_kernel *conv_prepare(const conv_params *p, const float *weights, const floa
                        (size_t)k->cog * sizeof(float));
         }
         k->wbytes = an * sizeof(float) + (bias ? (size_t)p->group * k->mpg * sizeof(float) : 0);
+        if (p->group == 1 && conv_pixels_pays(k)) {
+            /* the transposed form instead: W^T packed as B, bias kept */
+            free(k->apack);
+            k->apack = NULL;
+            k->impl = IMPL_PIX;
+            k->mp = (p->cout + ar->nr - 1) / ar->nr * ar->nr;
+            size_t wn2 = (size_t)k->mp * k->kk;
+            if (posix_memalign((void **)&k->wt, 64, wn2 * sizeof(float))) {
+                conv_free(k);
+                err_set(e, "conv: out of memory");
+                return NULL;
+            }
+            conv_pack_wt(k, weights);
+            k->wbytes = wn2 * sizeof(float) + (bias ? (size_t)k->mpg * sizeof(float) : 0);
+        }
         return k;
     }
 
@@ -152,11 +214,28 @@ static size_t conv_bstride(const conv_kernel *k)
     return ((size_t)kcl * nc + 15) & ~(size_t)15;
 }
 
+/* pixels: out^T (pixels rounded to MR) x mp, shared by the threads */
+static size_t conv_ct_floats(const conv_kernel *k)
+{
+    size_t np = (k->npix + k->ar->mr - 1) / k->ar->mr * k->ar->mr;
+    return (np * k->mp + 15) & ~(size_t)15;
+}
+
+/* pixels: one k block of col^T in MR-pixel panels, per thread */
+static size_t conv_abuf_floats(const conv_kernel *k)
+{
+    int nb = gemm_kblocks(k->kk, GEMM_KC_MAX), kcl = gemm_kblock_len(k->kk, nb);
+    size_t np = (k->npix + k->ar->mr - 1) / k->ar->mr * k->ar->mr;
+    return ((size_t)kcl * np + 15) & ~(size_t)15;
+}
+
 size_t conv_scratch_bytes(const conv_kernel *k, int nthreads)
 {
     if (nthreads < 1) nthreads = 1;
     if (k->impl == IMPL_DW)
         return (size_t)nthreads * dw_scratch_floats(&k->dw, &k->p) * sizeof(float);
+    if (k->impl == IMPL_PIX)
+        return (conv_ct_floats(k) + (size_t)nthreads * conv_abuf_floats(k)) * sizeof(float);
     if (k->impl != IMPL_GEMM) return 0;
     return (size_t)nthreads * conv_bstride(k) * sizeof(float);
 }
@@ -167,6 +246,10 @@ const char *conv_impl_name(const conv_kernel *k)
     case IMPL_DW:
         return k->level == SIMD_AVX512 ? "depthwise-avx512"
              : k->level == SIMD_AVX2 ? "depthwise-avx2" : "depthwise-c";
+    case IMPL_PIX:
+        if (k->ar->level == SIMD_AVX512) return "pixels-avx512";
+        if (k->ar->level == SIMD_AVX2) return "pixels-avx2";
+        return "pixels-c";
     case IMPL_GEMM:
         if (k->ar->level == SIMD_AVX512) return k->direct ? "gemm-1x1-avx512" : "gemm-avx512";
         if (k->ar->level == SIMD_AVX2) return k->direct ? "gemm-1x1-avx2" : "gemm-avx2";
@@ -187,6 +270,7 @@ void conv_free(conv_kernel *k)
     free(k->bias);
     free(k->apack);
     free(k->bpad);
+    free(k->wt);
     dw_plan_free(&k->dw);
     free(k);
 }
@@ -202,6 +286,7 @@ typedef struct {
 typedef struct {
     const conv_kernel *k;
     const float *in;     /* this group's input channels */
+    int nr;              /* panel width */
 } conv_pack;
 
 #if defined(__x86_64__)
@@ -246,7 +331,7 @@ static void conv_packb(void *ctx, int k0, int kc, int n0, int n1, float *bp)
     const conv_pack *cp = ctx;
     const conv_kernel *k = cp->k;
     const conv_params *p = &k->p;
-    int nr = k->ar->nr, khw = p->kh * p->kw;
+    int nr = cp->nr, khw = p->kh * p->kw;
     size_t pstride = (size_t)kc * nr;
 #if defined(__x86_64__)
     int fast = k->ar->level >= SIMD_AVX512 && nr <= 32 && (p->sw == 1 || p->sw == 2);
@@ -328,7 +413,7 @@ static void gemm_task(void *ctx, int task, int thread)
     int m0 = im * j->g.mc, m1 = m0 + j->g.mc < k->cog ? m0 + j->g.mc : k->cog;
     int npix = (int)k->npix;
     int n0 = in * j->g.nc, n1 = n0 + j->g.nc < npix ? n0 + j->g.nc : npix;
-    conv_pack cp = { k, j->in + (size_t)g * k->cig * p->h * p->w };
+    conv_pack cp = { k, j->in + (size_t)g * k->cig * p->h * p->w, k->ar->nr };
     gemm_epi ep = { .alpha = 1.0f, .beta = 0.0f };
     if (p->act == ACT_RELU) {
         ep.clamp = 1;
@@ -343,6 +428,59 @@ static void gemm_task(void *ctx, int task, int thread)
     gemm_block(k->ar, k->apack + (size_t)g * k->mpg * k->kk, k->mpg, k->kk, m0, m1, n0, n1,
                conv_packb, &cp, bp, k->direct ? cp.in : NULL, k->npix, j->out + (size_t)g * k->cog * k->npix, k->npix,
                k->bpad ? k->bpad + (size_t)g * k->mpg : NULL, NULL, &ep);
+}
+
+/* pixels: task = a range of NR-channel panels; every k block of col^T is
+ * packed (im2col in MR-pixel panels), multiplied into out^T, and at the
+ * end bias, activation and the transpose write this task's channels. */
+static void pix_task(void *ctx, int task, int thread)
+{
+    const conv_job *j = ctx;
+    const conv_kernel *k = j->k;
+    const conv_params *p = &k->p;
+    const gemm_arch *ar = k->ar;
+    int mr = ar->mr, nr = ar->nr, K = k->kk, N = (int)k->npix;
+    int nq = k->mp / nr;
+    int q0 = task * j->g.nc, q1 = q0 + j->g.nc < nq ? q0 + j->g.nc : nq;
+    float *ct = (float *)j->scratch;
+    float *abuf = ct + conv_ct_floats(k) + (size_t)thread * conv_abuf_floats(k);
+    size_t ldct = (size_t)k->mp;
+    conv_pack cp = { k, j->in, mr };
+    int nb = gemm_kblocks(K, GEMM_KC_MAX), kcl = gemm_kblock_len(K, nb);
+    gemm_epi ep = { .alpha = 1.0f, .beta = 0.0f };
+    for (int kb = 0; kb < nb; kb++) {
+        int k0 = kb * kcl, kc = K - k0 < kcl ? K - k0 : kcl;
+        conv_packb(&cp, k0, kc, 0, N, abuf);
+        ep.first = kb == 0;
+        ep.last = kb == nb - 1;
+        for (int q = q0; q < q1; q++) {
+            const float *bq = k->wt + (size_t)k0 * k->mp + (size_t)q * nr * kc;
+            int nv = p->cout - q * nr < nr ? p->cout - q * nr : nr;
+            for (int i = 0; i < N; i += mr) {
+                int mv = N - i < mr ? N - i : mr;
+                gemm_tile(ar, kc, abuf + (size_t)i * kc, bq, ct + (size_t)i * ldct + (size_t)q * nr,
+                          ldct, mv, nv, &ep);
+            }
+        }
+    }
+    float lo = -INFINITY, hi = INFINITY;
+    if (p->act == ACT_RELU) lo = 0.0f;
+    if (p->act == ACT_CLIP) { lo = p->act_min; hi = p->act_max; }
+    /* 16 channels at a time: each pixel's 16 values are one cache line of
+     * out^T, written to 16 output rows that each fill sequentially */
+    int c1 = q1 * nr < p->cout ? q1 * nr : p->cout;
+    for (int cb = q0 * nr; cb < c1; cb += 16) {
+        int nc = c1 - cb < 16 ? c1 - cb : 16;
+        float b[16];
+        for (int c = 0; c < nc; c++) b[c] = k->bpad ? k->bpad[cb + c] : 0.0f;
+        float *o = j->out + (size_t)cb * N;
+        const float *s = ct + cb;
+        for (int n = 0; n < N; n++, s += ldct)
+            for (int c = 0; c < nc; c++) {
+                float v = s[c] + b[c];
+                o[(size_t)c * N + n] = v < lo ? lo : v > hi ? hi : v;
+            }
+    }
 }
 
 /* Depthwise: channel c of the output from channel c of the input. */
@@ -368,6 +506,16 @@ void conv_run(const conv_kernel *k, const float *in, float *out, void *scratch, 
         gemm_grid_choose(k->cog, (int)k->npix, k->ar->mr, k->ar->nr, tp_size(tp), &j.g);
         tp_run(tp, k->p.group * j.g.nm * j.g.nn, gemm_task, &j);
         break;
+    case IMPL_PIX: {
+        /* tasks: runs of channel panels, at least two per thread when
+         * there are enough panels */
+        int nq = k->mp / k->ar->nr, nt = tp_size(tp);
+        int tasks = nt > 1 ? 2 * nt : 1;
+        if (tasks > nq) tasks = nq;
+        j.g.nc = (nq + tasks - 1) / tasks;
+        tp_run(tp, (nq + j.g.nc - 1) / j.g.nc, pix_task, &j);
+        break;
+    }
     default:
         ref_conv2d(&k->p, in, k->w, k->bias, out);
         break;

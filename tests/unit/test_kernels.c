@@ -208,6 +208,15 @@ int main(void)
     list[nl++] = cp(5, 31, 29, 11, 5, 1, 2, 1, ACT_CLIP);     /* 5x5 */
     list[nl++] = cp(3, 5, 5, 4, 5, 1, 0, 1, ACT_NONE);        /* kernel = input */
     list[nl++] = cp(4, 1, 1, 5, 1, 1, 0, 1, ACT_RELU);        /* 1x1 image */
+    /* small maps, many channels: the transposed ("pixels") form */
+    list[nl++] = cp(120, 7, 7, 64, 3, 1, 1, 1, ACT_RELU);
+    list[nl++] = cp(300, 7, 7, 128, 3, 1, 1, 1, ACT_CLIP);    /* several k blocks */
+    list[nl++] = cp(1040, 7, 7, 32, 1, 1, 0, 1, ACT_NONE);    /* 1x1 in place */
+    list[nl++] = cp(1040, 7, 7, 32, 1, 1, 1, 1, ACT_RELU);    /* 1x1 padded: im2col */
+    list[nl++] = cp(128, 14, 14, 64, 3, 2, 1, 1, ACT_RELU);   /* stride 2 to 7x7 */
+    list[nl++] = cp(64, 14, 14, 96, 3, 1, 1, 1, ACT_NONE);
+    list[nl++] = cp(120, 5, 6, 100, 3, 1, 1, 1, ACT_RELU);    /* cout not whole panels */
+    list[nl++] = cp(114, 6, 6, 40, 3, 1, 1, 1, ACT_CLIP);     /* K just above 1024 */
     for (int i = 0; i < nl; i++) {
         check_conv(&list[i], 1);
         list[i].act = acts[(i + 1) % 3];
