@@ -203,23 +203,28 @@ void cam_softmax(const float *logits, int n, double *prob)
         prob[i] /= s;
 }
 
+/* logits[i] ranks above logits[j]; NaN ranks below everything */
+static int ranks_above(const float *l, int i, int j)
+{
+    if (isnan(l[j]))
+        return !isnan(l[i]) || i < j;
+    return l[i] > l[j] || (l[i] == l[j] && i < j);
+}
+
 void cam_topk(const float *logits, int n, int k, int *idx)
 {
+    int m = 0;                      /* idx[0..m-1] sorted, best first */
     if (k > n)
         k = n;
-    for (int j = 0; j < k; j++) {
-        int best = -1;
-        for (int i = 0; i < n; i++) {
-            int taken = 0;
-            for (int q = 0; q < j && !taken; q++)
-                taken = idx[q] == i;
-            if (taken)
-                continue;
-            /* strictly greater keeps the lower index on ties; NaN never wins */
-            if (best < 0 || logits[i] > logits[best] || (isnan(logits[best]) && !isnan(logits[i])))
-                best = i;
+    for (int i = 0; i < n; i++) {
+        if (m == k && !ranks_above(logits, i, idx[m - 1]))
+            continue;
+        int p = m < k ? m++ : k - 1;
+        while (p > 0 && ranks_above(logits, i, idx[p - 1])) {
+            idx[p] = idx[p - 1];
+            p--;
         }
-        idx[j] = best;
+        idx[p] = i;
     }
 }
 
