@@ -320,5 +320,24 @@ int main(int argc, char **argv)
     if (skipped)
         cli_warn("%ld records without a label skipped", skipped);
     cli_close_stdout();
+    /* labels named in ls.name are llabels' strings: freed once below */
+    for (int i = 0; i < nl; i++) {
+        free(lnames[i]);
+        free(llabels[i]);
+    }
+    free(lnames);
+    free(llabels);
+    free(ls.name);
+    free(lclass);
+    free(seen);
+    free(cnt);
+    free(pred);
+    free(X);
+    free(y);
+    free(h.W);
+    free(h.b);
+    for (int m = 0; m < 3; m++)
+        free(sm[m].val);
+    eval_free(&keys);
     return 0;
 }

@@ -620,7 +620,7 @@ int train_cv(const float *X, const int *y, int n, int K, int C, int folds, uint6
         return err_set(e, "%d folds for %d samples", folds, n);
     int *fold = malloc((size_t)n * sizeof *fold), *idx = malloc((size_t)n * sizeof *idx);
     int *ytr = malloc((size_t)n * sizeof *ytr);
-    float *Xtr = malloc((size_t)n * K * sizeof *Xtr);
+    float *Xtr = calloc((size_t)n * K, sizeof *Xtr);
     float *W = malloc((size_t)C * K * sizeof *W), *b = malloc((size_t)C * sizeof *b);
     int rc = -1;
     if (!fold || !idx || !ytr || !Xtr || !W || !b) {
