@@ -61,7 +61,6 @@ typedef struct {
     void (*run)(struct enode *n, void *scratch, threadpool *tp);
     size_t (*scratch)(const struct enode *n, int nthreads);
     void (*pfree)(void *p);
-    int fold_i64;     /* run handles int64 tensors (data movement) */
     int alias;        /* output may share its input's memory */
 } opdef;
 

@@ -1046,12 +1046,12 @@ static void lrn_run(enode *n, void *scratch, threadpool *tp)
 
 /* ------------------------------------------------------------ definitions */
 
-const opdef op_conv = {"Conv", conv_infer, conv_prepare_op, conv_run_op, conv_scratch, conv_pfree, 0, 0};
-const opdef op_batchnorm = {"BatchNormalization", bn_infer, NULL, bn_run, NULL, bn_pfree, 0, 0};
-const opdef op_gemm = {"Gemm", gemm_infer, NULL, gemm_run, NULL, gemm_pfree, 0, 0};
-const opdef op_matmul = {"MatMul", matmul_infer, NULL, matmul_run, NULL, matmul_pfree, 0, 0};
-const opdef op_maxpool = {"MaxPool", maxpool_infer, NULL, pool_run, pool_scratch, NULL, 0, 0};
-const opdef op_avgpool = {"AveragePool", avgpool_infer, NULL, pool_run, NULL, NULL, 0, 0};
-const opdef op_gap = {"GlobalAveragePool", gap_infer, NULL, gpool_run, NULL, NULL, 0, 0};
-const opdef op_gmp = {"GlobalMaxPool", gmp_infer, NULL, gpool_run, NULL, NULL, 0, 0};
-const opdef op_lrn = {"LRN", lrn_infer, NULL, lrn_run, NULL, NULL, 0, 0};
+const opdef op_conv = {"Conv", conv_infer, conv_prepare_op, conv_run_op, conv_scratch, conv_pfree, 0};
+const opdef op_batchnorm = {"BatchNormalization", bn_infer, NULL, bn_run, NULL, bn_pfree, 0};
+const opdef op_gemm = {"Gemm", gemm_infer, NULL, gemm_run, NULL, gemm_pfree, 0};
+const opdef op_matmul = {"MatMul", matmul_infer, NULL, matmul_run, NULL, matmul_pfree, 0};
+const opdef op_maxpool = {"MaxPool", maxpool_infer, NULL, pool_run, pool_scratch, NULL, 0};
+const opdef op_avgpool = {"AveragePool", avgpool_infer, NULL, pool_run, NULL, NULL, 0};
+const opdef op_gap = {"GlobalAveragePool", gap_infer, NULL, gpool_run, NULL, NULL, 0};
+const opdef op_gmp = {"GlobalMaxPool", gmp_infer, NULL, gpool_run, NULL, NULL, 0};
+const opdef op_lrn = {"LRN", lrn_infer, NULL, lrn_run, NULL, NULL, 0};
