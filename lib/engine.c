@@ -331,11 +331,18 @@ static int plan(engine *en, const graph *g, const engine_opts *o, err_t *e)
     en->list[en->nlist++] = en->src;
     for (int i = 0; i < c->nnodes; i++) {
         enode *n = &c->n[i];
+        /* listing: the outputs the graph gives this node (fusion may have
+         * redirected n->out), in graph order, once each */
+        const gnode *gn = &g->nodes[i];
         if (n->live == 1 || n->live == 2 || (n->live == 0 && n->p && n->op))
-            for (int k = 0; k < n->nout; k++)
-                if (n->out[k] >= 0 && c->t[n->out[k]].ndim >= 0 && !c->t[n->out[k]].cdata &&
-                    n->out[k] != en->src)
-                    en->list[en->nlist++] = n->out[k];
+            for (int k = 0; k < gn->nout; k++) {
+                int ti = gn->out[k];
+                if (ti >= 0 && ti < c->ntensors && c->t[ti].ndim >= 0 && !c->t[ti].cdata &&
+                    ti != en->src && !c->t[ti].listed) {
+                    c->t[ti].listed = 1;
+                    en->list[en->nlist++] = ti;
+                }
+            }
         if (n->live != 2)
             continue;
         if (n->op->prepare && n->op->prepare(c, n, e) < 0)

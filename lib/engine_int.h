@@ -41,7 +41,7 @@ typedef struct {
     int      nuse;                /* consumers among the live nodes */
     int      first, last;         /* live range in node order */
     int      alias;               /* tensor whose memory this one shares, -1 */
-    int      needed, requested, is_input;
+    int      needed, requested, is_input, listed;
     size_t   off;                 /* arena offset in bytes */
     float   *ptr;                 /* runtime address (arena or cdata) */
 } etensor;

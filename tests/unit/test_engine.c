@@ -170,6 +170,14 @@ static void test_conv_bn_relu(void)
         engine_run(en, x, &e);
         double d = maxdiff(engine_output(en, 0), want, M * H * W);
         tap_ok(d < 1e-5, "conv+bn+relu: fused result matches (max diff %g)", d);
+        int nt = engine_ntensors(en), nd;
+        int64_t dd[8];
+        const char *want_names[4] = {"x", "c", "n", "y"};
+        int names_ok = nt == 4;
+        for (int i = 0; names_ok && i < 4; i++)
+            names_ok = !strcmp(engine_tensor_name(en, i, dd, &nd), want_names[i]) && nd == 4 &&
+                       dd[1] == (i ? M : C);
+        tap_ok(names_ok, "tensor listing: graph order, fused tensors included, each once (%d)", nt);
         engine_free(en);
     } else
         tap_diag("%s", e.msg);
