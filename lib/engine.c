@@ -317,6 +317,8 @@ static int plan(engine *en, const graph *g, const engine_opts *o, err_t *e)
         }
         en->outs[i] = ti;
         c->t[ti].requested = 1;
+        if (ectx_materialize(c, ti, e) < 0)
+            return -1;
     }
     if (select_nodes(en, e) < 0)
         return -1;
@@ -352,6 +354,10 @@ static int plan(engine *en, const graph *g, const engine_opts *o, err_t *e)
         en->run[en->nrun++] = i;
         en->weight_bytes += op_is(n, "Conv") ? conv_node_weight_bytes(n) : 0;
     }
+
+    free(c->stage);             /* deferred weights are all packed */
+    c->stage = NULL;
+    c->nstage = 0;
 
     /* aliasing and live ranges (positions in the run list; the input is
      * defined before the first node, requested outputs live to the end) */

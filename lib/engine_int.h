@@ -31,6 +31,9 @@ typedef struct {
     int64_t  dims[TENSOR_MAXDIM];
     int64_t  numel;
     void    *cdata;               /* constant payload (owned), NULL otherwise */
+    int      deferred;            /* cdata holds zeros: the values are read from
+                                     the graph by ectx_const_values (weights
+                                     only a Conv reads, to pack them) */
     /* quantisation grid of an activation (nq == 0: none) */
     int      nq, qaxis;
     float   *qscale;              /* nq entries */
@@ -90,6 +93,8 @@ typedef struct ectx {
     enode    *n;
     int       reference;          /* reference kernels only */
     int       nthreads;
+    float    *stage;              /* values of a deferred constant */
+    size_t    nstage;             /* floats in stage */
 } ectx;
 
 /* Operator table lookup by ONNX op type; NULL when unsupported. */
@@ -102,6 +107,13 @@ const opdef *op_find(const char *name, const char *domain);
 int  ectx_init(ectx *c, const graph *g, err_t *e);
 int  ectx_infer(ectx *c, int src, int ndim, const int64_t *dims, err_t *e);
 void ectx_free(ectx *c);
+/* Values of constant ti as floats: cdata, or for a deferred constant its
+ * values read from the graph into c->stage (valid until the next call).
+ * NULL (e set) on failure. */
+const float *ectx_const_values(ectx *c, int ti, err_t *e);
+/* Gives deferred constant ti its values in cdata (for a caller that asks
+ * for the tensor itself). */
+int ectx_materialize(ectx *c, int ti, err_t *e);
 /* Source tensor and shape to use when the caller gives none: the graph's
  * first input with unknown batch dims set to 1. */
 int  ectx_default_input(const ectx *c, int *src, int *ndim, int64_t *dims, err_t *e);

@@ -252,13 +252,21 @@ static int conv_prepare_op(ectx *c, enode *n, err_t *e)
         n->act_in_kernel = 1;
     }
     float *scaled = NULL, *own = NULL;
+    const etensor *W = IN(n, 1);
+    if (W->deferred) {
+        /* this layer's weights, read from the model into c->stage */
+        p->w = ectx_const_values(c, n->in[1], e);
+        if (!p->w)
+            return err_prefix(e, "node '%s' (Conv)", n->name);
+    }
     if (p->wscale) {
-        /* the weights times the folded BN scale: in place when nothing else
-         * reads this constant (the engine drops it after packing), else in
-         * a copy of this one layer */
-        const etensor *W = IN(n, 1);
+        /* the weights times the folded BN scale: in place in the stage or
+         * when nothing else reads this constant (the engine drops it after
+         * packing), else in a copy of this one layer */
         int64_t per = p->wn / p->cp.cout;
-        if (W->nuse == 1 && !W->requested && W->cdata == p->w)
+        if (W->deferred)
+            scaled = c->stage;
+        else if (W->nuse == 1 && !W->requested && W->cdata == p->w)
             scaled = W->cdata;
         else
             scaled = own = malloc(sizeof(float) * (size_t)(p->wn ? p->wn : 1));

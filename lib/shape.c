@@ -180,10 +180,73 @@ static int qrange(int dt, float *lo, float *hi)
     }
 }
 
+/* The n values of constant gt as the engine's type dt (DT_I64, or DT_F32:
+ * dequantised per channel) into dst. */
+static void convert_values(void *dst, int dt, const gtensor *gt, int64_t n)
+{
+    int isfloat = gt->dtype == DT_F32 || gt->dtype == DT_F16 || gt->dtype == DT_F64;
+    if (dt == DT_I64) {
+        int64_t *d = dst;
+        for (int64_t i = 0; i < n; i++)
+            d[i] = stored_get_i64(gt->data, gt->dtype, i);
+    } else if (gt->dtype == DT_F32 && gt->nq == 0) {
+        memcpy(dst, gt->data, (size_t)n * 4);
+    } else {
+        float *d = dst;
+        int64_t inner = 1, nch = 1;
+        if (gt->nq > 1) {
+            for (int i = gt->qaxis + 1; i < gt->ndim; i++)
+                inner *= gt->dims[i];
+            nch = gt->nq;
+        }
+        for (int64_t i = 0; i < n; i++) {
+            double v = stored_get(gt->data, gt->dtype, i);
+            if (gt->nq > 0 && !isfloat) {
+                int64_t ch = gt->nq > 1 ? (i / inner) % nch : 0;
+                v = (double)gt->scale[ch] * (v - gt->zero_point[ch]);
+            }
+            d[i] = (float)v;
+        }
+    }
+}
+
+const float *ectx_const_values(ectx *c, int ti, err_t *e)
+{
+    etensor *t = &c->t[ti];
+    if (!t->deferred)
+        return t->cdata;
+    if (!c->g || ti >= c->g->ntensors)
+        return err_set(e, "tensor '%s': values no longer available", t->name), NULL;
+    size_t n = (size_t)(t->numel ? t->numel : 1);
+    if (n > c->nstage) {
+        float *s = realloc(c->stage, n * sizeof *s);
+        if (!s)
+            return err_set(e, "tensor '%s': out of memory", t->name), NULL;
+        c->stage = s;
+        c->nstage = n;
+    }
+    convert_values(c->stage, DT_F32, &c->g->tensors[ti], t->numel);
+    graph_drop_tensor(c->g, ti);
+    return c->stage;
+}
+
+int ectx_materialize(ectx *c, int ti, err_t *e)
+{
+    etensor *t = &c->t[ti];
+    if (!t->deferred || !t->cdata)
+        return 0;
+    if (!c->g || ti >= c->g->ntensors)
+        return err_set(e, "tensor '%s': values no longer available", t->name);
+    convert_values(t->cdata, DT_F32, &c->g->tensors[ti], t->numel);
+    t->deferred = 0;
+    return 0;
+}
+
 /* Converts one graph tensor into an etensor (constants: payload converted;
  * quantised constants dequantised per channel).  values = 0: a float
- * constant gets zeros of the right shape instead of its values (see
- * weights_only). */
+ * constant is "deferred": zeros of the right shape (an untouched calloc)
+ * stand for its values, which ectx_const_values reads from the graph when
+ * needed (see weights_only). */
 static int import_tensor(etensor *t, const gtensor *gt, int values, err_t *e)
 {
     t->name = strdup(gt->name ? gt->name : "");
@@ -224,31 +287,11 @@ static int import_tensor(etensor *t, const gtensor *gt, int values, err_t *e)
         memcpy(t->dims, gt->dims, sizeof t->dims);
         t->numel = n;
         t->dtype = dt;
-        if (!values && dt == DT_F32)
+        if (!values && dt == DT_F32) {
+            t->deferred = 1;
             return 0;
-        if (dt == DT_I64) {
-            int64_t *d = t->cdata;
-            for (int64_t i = 0; i < n; i++)
-                d[i] = stored_get_i64(gt->data, gt->dtype, i);
-        } else if (gt->dtype == DT_F32 && gt->nq == 0) {
-            memcpy(t->cdata, gt->data, (size_t)n * 4);
-        } else {
-            float *d = t->cdata;
-            int64_t inner = 1, nch = 1;
-            if (gt->nq > 1) {
-                for (int i = gt->qaxis + 1; i < gt->ndim; i++)
-                    inner *= gt->dims[i];
-                nch = gt->nq;
-            }
-            for (int64_t i = 0; i < n; i++) {
-                double v = stored_get(gt->data, gt->dtype, i);
-                if (gt->nq > 0 && !isfloat) {
-                    int64_t ch = gt->nq > 1 ? (i / inner) % nch : 0;
-                    v = (double)gt->scale[ch] * (v - gt->zero_point[ch]);
-                }
-                d[i] = (float)v;
-            }
         }
+        convert_values(t->cdata, dt, gt, n);
         return 0;
     }
     if (gt->ndim >= 0) {
@@ -274,32 +317,43 @@ static int import_tensor(etensor *t, const gtensor *gt, int values, err_t *e)
     return 0;
 }
 
-/* Marks the constants that only ever feed Conv or Gemm as their weights
- * (input 1): no shape depends on their values.  NULL when out of memory. */
-static unsigned char *weights_only(const graph *g)
+/* Marks the constants that only ever feed Conv (and Gemm, with_gemm) as
+ * their weights (input 1): no shape depends on their values, and a Conv
+ * reads them only to pack them (ectx_const_values).  NULL when out of
+ * memory. */
+static unsigned char *weights_only(const graph *g, int with_gemm)
 {
     unsigned char *w = calloc((size_t)g->ntensors + 1, 1);
     if (!w)
         return NULL;
-    for (int i = 0; i < g->ntensors; i++)
-        w[i] = g->tensors[i].data != NULL;
+    /* 0: no use seen, 1: only as weights, 2: some other use */
     for (int i = 0; i < g->nnodes; i++) {
         const gnode *n = &g->nodes[i];
-        int wop = n->op && (!strcmp(n->op, "Conv") || !strcmp(n->op, "Gemm")) &&
+        int wop = n->op && (!strcmp(n->op, "Conv") || (with_gemm && !strcmp(n->op, "Gemm"))) &&
                   (!n->domain || !*n->domain);
-        for (int k = 0; k < n->nin; k++)
-            if (n->in[k] >= 0 && n->in[k] < g->ntensors && !(wop && k == 1))
-                w[n->in[k]] = 0;
+        for (int k = 0; k < n->nin; k++) {
+            int ti = n->in[k];
+            if (ti >= 0 && ti < g->ntensors)
+                w[ti] = wop && k == 1 && w[ti] != 2 ? 1 : 2;
+        }
+        for (int k = 0; k < n->nattr; k++) {
+            int ti = n->attr[k].tensor;
+            if (n->attr[k].type == ATTR_TENSOR && ti >= 0 && ti < g->ntensors)
+                w[ti] = 2;
+        }
     }
     for (int i = 0; i < g->noutputs; i++)
         if (g->outputs[i] >= 0 && g->outputs[i] < g->ntensors)
-            w[g->outputs[i]] = 0;
+            w[g->outputs[i]] = 2;
+    for (int i = 0; i < g->ntensors; i++)
+        w[i] = w[i] == 1 && g->tensors[i].data != NULL;
     return w;
 }
 
-/* ectx_init; shapes_only: the weights of Conv and Gemm are zeros of their
- * shape (for graph_infer_shapes, which only keeps shapes: no copy of the
- * weights, and their pages in the model file are not read). */
+/* ectx_init: the weights of Conv are deferred (read from the graph one layer
+ * at a time when packed); shapes_only: those of Gemm too (for
+ * graph_infer_shapes, which only keeps shapes).  So the weights are never
+ * all copied at once, and their pages in the model file are read once. */
 static int ectx_init_mode(ectx *c, const graph *g, int shapes_only, err_t *e);
 
 int ectx_init(ectx *c, const graph *g, err_t *e)
@@ -320,15 +374,16 @@ static int ectx_init_mode(ectx *c, const graph *g, int shapes_only, err_t *e)
         return err_set(e, "out of memory");
     c->ntensors = g->ntensors;
     c->nnodes = g->nnodes;
-    unsigned char *skip = shapes_only ? weights_only(g) : NULL;
-    if (shapes_only && !skip)
+    unsigned char *skip = weights_only(g, shapes_only);
+    if (!skip)
         return err_set(e, "out of memory");
     for (int i = 0; i < g->ntensors; i++) {
-        if (import_tensor(&c->t[i], &g->tensors[i], !(skip && skip[i]), e) < 0) {
+        if (import_tensor(&c->t[i], &g->tensors[i], !skip[i], e) < 0) {
             free(skip);
             return -1;
         }
-        graph_drop_tensor(g, i);    /* copied: the file's pages may go */
+        if (!skip[i])
+            graph_drop_tensor(g, i);    /* copied: the file's pages may go */
     }
     free(skip);
     for (int i = 0; i < g->nnodes; i++) {
@@ -397,6 +452,7 @@ void ectx_free(ectx *c)
             free(c->t[i].qzp);
         }
     }
+    free(c->stage);
     free(c->t);
     free(c->n);
     memset(c, 0, sizeof *c);

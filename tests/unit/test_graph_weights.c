@@ -2,8 +2,10 @@
  * reads its weights without copying them, a folded BatchNormalization
  * scales them in place when the Conv is their only reader and in a copy
  * otherwise, and the unpacked weights are dropped after packing unless
- * another node or the caller still reads them.  The graph's own data is
- * never changed. */
+ * another node or the caller still reads them; weights are read from the
+ * graph one layer at a time, while constants with other uses (a Constant
+ * node's tensor) keep their values.  The graph's own data is never
+ * changed. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,14 +101,37 @@ static void build(graph *g)
     N(g, "BatchNormalization", "bn2", 5, (int[]){ c2, p2[0], p2[1], p2[2], p2[3] }, y2);
     N(g, "Conv", "conv3", 2, (int[]){ x, w2 }, c3);
     N(g, "BatchNormalization", "bn3", 5, (int[]){ c3, p1[0], p1[1], p1[2], p1[3] }, y3);
+    /* y4 = y3 * k with k from a Constant node's tensor attribute: such
+     * constants are read by no node input and must keep their values */
+    int64_t one[1] = { 1 };
+    int kv = T(g, "k_value", 1, one, (const float[]){ 2.5f });
+    int k = T(g, "k", 1, one, NULL);
+    int y4 = T(g, "y4", 4, yd, NULL);
+    g->nodes = realloc(g->nodes, sizeof *g->nodes * (size_t)(g->nnodes + 1));
+    gnode *cn = &g->nodes[g->nnodes++];
+    memset(cn, 0, sizeof *cn);
+    cn->op = strdup("Constant");
+    cn->name = strdup("const_k");
+    cn->domain = strdup("");
+    cn->nout = 1;
+    cn->in = malloc(sizeof(int));
+    cn->out = malloc(sizeof(int));
+    cn->out[0] = k;
+    cn->nattr = 1;
+    cn->attr = calloc(1, sizeof *cn->attr);
+    cn->attr[0].name = strdup("value");
+    cn->attr[0].type = ATTR_TENSOR;
+    cn->attr[0].tensor = kv;
+    N(g, "Mul", "mul", 2, (int[]){ y3, k }, y4);
     g->ninputs = 1;
     g->inputs = malloc(sizeof(int));
     g->inputs[0] = x;
-    g->noutputs = 3;
-    g->outputs = malloc(3 * sizeof(int));
+    g->noutputs = 4;
+    g->outputs = malloc(4 * sizeof(int));
     g->outputs[0] = y1;
     g->outputs[1] = y2;
     g->outputs[2] = y3;
+    g->outputs[3] = y4;
 }
 
 int main(void)
@@ -137,10 +162,22 @@ int main(void)
                "%s: shared weights folded with two BNs give both results", ref ? "reference" : "fast");
         tap_ok(close_to(engine_output(en, 2), want[2], M * H * W),
                "%s: weights read by one Conv, scaled in place", ref ? "reference" : "fast");
+        float w4[M * H * W];
+        for (int i = 0; i < M * H * W; i++)
+            w4[i] = want[2][i] * 2.5f;
+        tap_ok(close_to(engine_output(en, 3), w4, M * H * W),
+               "%s: a Constant node's tensor keeps its values", ref ? "reference" : "fast");
         engine_free(en);
     }
+    /* shape inference alone: every shape, the graph's data untouched */
+    int64_t xd[4] = { 1, C, H, W };
+    tap_ok(graph_infer_shapes(&g, NULL, 4, xd, &e) == 0, "graph_infer_shapes (%s)", e.msg);
+    int y4 = graph_find_tensor(&g, "y4");
+    tap_ok(g.tensors[y4].ndim == 4 && g.tensors[y4].dims[1] == M && g.tensors[y4].dims[3] == W,
+           "graph_infer_shapes: the output's shape");
     int wt = graph_find_tensor(&g, "Wt"), w2 = graph_find_tensor(&g, "W2");
-    tap_ok(memcmp(g.tensors[wt].data, wv, sizeof wv) == 0 && memcmp(g.tensors[w2].data, w2v, sizeof w2v) == 0,
+    tap_ok(memcmp(g.tensors[wt].data, wv, sizeof wv) == 0 && memcmp(g.tensors[w2].data, w2v, sizeof w2v) == 0 &&
+           ((const float *)g.tensors[graph_find_tensor(&g, "k_value")].data)[0] == 2.5f,
            "the graph's weights are unchanged");
 
     /* the caller asks for the weights too: they must survive packing */
