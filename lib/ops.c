@@ -115,7 +115,8 @@ static size_t esize(const etensor *t)
 
 /* ------------------------------------------------------------ unary */
 
-enum { U_COPY, U_RELU, U_CLIP, U_SIGMOID, U_TANH, U_LEAKY, U_HARDSWISH };
+enum { U_COPY, U_RELU, U_CLIP, U_SIGMOID, U_TANH, U_LEAKY, U_HARDSWISH, U_HARDSIGMOID, U_EXP, U_LOG,
+       U_SQRT, U_NEG, U_ABS, U_ELU };
 
 typedef struct {
     int kind;
@@ -183,6 +184,36 @@ static void unary_run(enode *n, void *scratch, threadpool *tp)
         for (int64_t i = 0; i < cnt; i++)
             y[i] = x[i] >= 0 ? x[i] : p->alpha * x[i];
         break;
+    case U_HARDSIGMOID:
+        for (int64_t i = 0; i < cnt; i++) {
+            float v = p->alpha * x[i] + p->lo;
+            y[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+        }
+        break;
+    case U_EXP:
+        for (int64_t i = 0; i < cnt; i++)
+            y[i] = expf(x[i]);
+        break;
+    case U_LOG:
+        for (int64_t i = 0; i < cnt; i++)
+            y[i] = logf(x[i]);
+        break;
+    case U_SQRT:
+        for (int64_t i = 0; i < cnt; i++)
+            y[i] = sqrtf(x[i]);
+        break;
+    case U_NEG:
+        for (int64_t i = 0; i < cnt; i++)
+            y[i] = -x[i];
+        break;
+    case U_ABS:
+        for (int64_t i = 0; i < cnt; i++)
+            y[i] = fabsf(x[i]);
+        break;
+    case U_ELU:
+        for (int64_t i = 0; i < cnt; i++)
+            y[i] = x[i] >= 0 ? x[i] : p->alpha * (expf(x[i]) - 1);
+        break;
     case U_HARDSWISH:
         for (int64_t i = 0; i < cnt; i++) {
             float v = x[i] / 6.0f + 0.5f;
@@ -229,6 +260,29 @@ static int hardswish_infer(ectx *c, enode *n, err_t *e)
     if (need_inputs(n, 1, 1, e) < 0 || need_f32(n, 0, e) < 0)
         return -1;
     return unary_setup(c, n, U_HARDSWISH, e);
+}
+
+/* The plain element-wise functions, by op type. */
+static int elementwise_infer(ectx *c, enode *n, err_t *e)
+{
+    static const struct {
+        const char *op;
+        int kind;
+        float alpha, beta;
+    } fns[] = {{"HardSigmoid", U_HARDSIGMOID, 0.2f, 0.5f}, {"Exp", U_EXP, 0, 0}, {"Log", U_LOG, 0, 0},
+               {"Sqrt", U_SQRT, 0, 0}, {"Neg", U_NEG, 0, 0}, {"Abs", U_ABS, 0, 0}, {"Elu", U_ELU, 1.0f, 0}};
+    if (need_inputs(n, 1, 1, e) < 0 || need_f32(n, 0, e) < 0)
+        return -1;
+    for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)
+        if (!strcmp(fns[i].op, n->g->op)) {
+            if (unary_setup(c, n, fns[i].kind, e) < 0)
+                return -1;
+            unary_p *p = n->p;
+            p->alpha = gnode_attr_float(n->g, "alpha", fns[i].alpha);
+            p->lo = gnode_attr_float(n->g, "beta", fns[i].beta);
+            return 0;
+        }
+    return node_err(n, e, "not an element-wise function");
 }
 
 static int clip_infer(ectx *c, enode *n, err_t *e)
@@ -423,7 +477,7 @@ static int unsqueeze_infer(ectx *c, enode *n, err_t *e)
 
 /* ------------------------------------------------------------ broadcasting binary ops */
 
-enum { B_ADD, B_SUB, B_MUL, B_DIV, B_MAX, B_MIN };
+enum { B_ADD, B_SUB, B_MUL, B_DIV, B_MAX, B_MIN, B_PRELU };
 
 typedef struct {
     int kind, nd, i64;
@@ -509,6 +563,20 @@ static int sub_infer(ectx *c, enode *n, err_t *e) { return binary_infer_kind(c, 
 static int mul_infer(ectx *c, enode *n, err_t *e) { return binary_infer_kind(c, n, B_MUL, e); }
 static int div_infer(ectx *c, enode *n, err_t *e) { return binary_infer_kind(c, n, B_DIV, e); }
 
+/* PRelu: the slope broadcasts to the input, whose shape the output keeps. */
+static int prelu_infer(ectx *c, enode *n, err_t *e)
+{
+    if (binary_infer_kind(c, n, B_PRELU, e) < 0)
+        return -1;
+    const etensor *x = IN(n, 0), *y = OUT(n, 0);
+    int same = x->ndim == y->ndim;
+    for (int i = 0; same && i < x->ndim; i++)
+        same = x->dims[i] == y->dims[i];
+    if (!same)
+        return node_err(n, e, "slope '%s' does not broadcast to the input", IN(n, 1)->name);
+    return 0;
+}
+
 static void binary_run(enode *n, void *scratch, threadpool *tp);
 
 /* Max / Min: one input is a copy; more than two are refused. */
@@ -556,6 +624,7 @@ static void binary_row_f32(int kind, const float *a, int64_t ia, const float *b,
     case B_DIV: BIN_LOOP(x / y); break;
     case B_MAX: BIN_LOOP(x >= y || y != y ? x : y); break;
     case B_MIN: BIN_LOOP(x <= y || y != y ? x : y); break;
+    case B_PRELU: BIN_LOOP(x < 0 ? x * y : x); break;
     }
 }
 
@@ -571,6 +640,7 @@ static void binary_row_i64(int kind, const int64_t *a, int64_t ia, const int64_t
         case B_DIV: c[j] = y == 0 || (y == -1 && x == INT64_MIN) ? 0 : x / y; break;
         case B_MAX: c[j] = x > y ? x : y; break;
         case B_MIN: c[j] = x < y ? x : y; break;
+        case B_PRELU: c[j] = x < 0 ? (int64_t)((uint64_t)x * (uint64_t)y) : x; break;
         }
     }
 }
@@ -1339,6 +1409,14 @@ static const opdef op_table[] = {
     {"Max", maxmin_infer, NULL, maxmin_run, NULL, NULL, 0},
     {"Min", maxmin_infer, NULL, maxmin_run, NULL, NULL, 0},
     {"HardSwish", hardswish_infer, NULL, unary_run, NULL, NULL, 0},
+    {"HardSigmoid", elementwise_infer, NULL, unary_run, NULL, NULL, 0},
+    {"Exp", elementwise_infer, NULL, unary_run, NULL, NULL, 0},
+    {"Log", elementwise_infer, NULL, unary_run, NULL, NULL, 0},
+    {"Sqrt", elementwise_infer, NULL, unary_run, NULL, NULL, 0},
+    {"Neg", elementwise_infer, NULL, unary_run, NULL, NULL, 0},
+    {"Abs", elementwise_infer, NULL, unary_run, NULL, NULL, 0},
+    {"Elu", elementwise_infer, NULL, unary_run, NULL, NULL, 0},
+    {"PRelu", prelu_infer, NULL, binary_run, NULL, NULL, 0},
     {"Pad", pad_infer, NULL, pad_run, NULL, NULL, 0},
     {"Cast", cast_infer, NULL, cast_run, NULL, NULL, 0},
 };
