@@ -361,8 +361,10 @@ static void conv_packb(void *ctx, int k0, int kc, int n0, int n1, float *bp)
                 if (fast) {
                     int sw = p->sw, ix0 = ox * sw - p->pl + kx * p->dw, xlo = 0, xhi = 0;
                     if (iy >= 0 && iy < p->h) {
-                        xlo = ix0 >= 0 ? 0 : (-ix0 + sw - 1) / sw;
-                        xhi = ix0 >= p->w ? 0 : (p->w - ix0 + sw - 1) / sw;
+                        /* sw is 1 or 2 here: shifts, not divisions */
+                        int sh1 = sw - 1;
+                        xlo = ix0 >= 0 ? 0 : (-ix0 + sh1) >> sh1;
+                        xhi = ix0 >= p->w ? 0 : (p->w - ix0 + sh1) >> sh1;
                         if (xlo > run) xlo = run;
                         if (xhi > run) xhi = run;
                         if (xhi < xlo) xhi = xlo;
