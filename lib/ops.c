@@ -1328,6 +1328,117 @@ static void pad_run(enode *n, void *scratch, threadpool *tp)
     }
 }
 
+/* ------------------------------------------------------------ Slice */
+
+typedef struct {
+    int nd;
+    size_t esz;
+    int64_t dims[TENSOR_MAXDIM];    /* output dims */
+    int64_t st[TENSOR_MAXDIM];      /* input element step per output dim */
+    int64_t off, count;
+} slice_p;
+
+static int slice_infer(ectx *c, enode *n, err_t *e)
+{
+    int64_t st[TENSOR_MAXDIM], en[TENSOR_MAXDIM], ax[TENSOR_MAXDIM], sp[TENSOR_MAXDIM];
+    int ns, ne, na = -1, nsp = -1;
+    if (need_inputs(n, 1, 5, e) < 0)
+        return -1;
+    const etensor *x = IN(n, 0);
+    if (n->nin >= 3) {
+        if (n->in[1] < 0 || n->in[2] < 0 || et_const_ints(c, n->in[1], st, TENSOR_MAXDIM, &ns, e) < 0 ||
+            et_const_ints(c, n->in[2], en, TENSOR_MAXDIM, &ne, e) < 0)
+            return node_err(n, e, "starts and ends must be constants");
+        if (n->nin >= 4 && n->in[3] >= 0 && et_const_ints(c, n->in[3], ax, TENSOR_MAXDIM, &na, e) < 0)
+            return node_err(n, e, "axes must be a constant");
+        if (n->nin >= 5 && n->in[4] >= 0 && et_const_ints(c, n->in[4], sp, TENSOR_MAXDIM, &nsp, e) < 0)
+            return node_err(n, e, "steps must be a constant");
+    } else {
+        ns = attr_ints(n->g, "starts", st, TENSOR_MAXDIM);
+        ne = attr_ints(n->g, "ends", en, TENSOR_MAXDIM);
+        na = attr_ints(n->g, "axes", ax, TENSOR_MAXDIM);
+        if (ns < 0 || ne < 0 || na == -2)
+            return node_err(n, e, "starts and ends missing");
+    }
+    if (ns != ne || (na >= 0 && na != ns) || (nsp >= 0 && nsp != ns))
+        return node_err(n, e, "starts, ends, axes and steps differ in length");
+    int64_t b[TENSOR_MAXDIM], step[TENSOR_MAXDIM], od[TENSOR_MAXDIM], ist[TENSOR_MAXDIM];
+    int seen[TENSOR_MAXDIM] = {0};
+    for (int i = 0; i < x->ndim; i++) {
+        b[i] = 0;
+        step[i] = 1;
+        od[i] = x->dims[i];
+    }
+    for (int i = 0; i < ns; i++) {
+        int64_t a = i;
+        if (na >= 0 && norm_axis(ax[i], x->ndim, &a) < 0)
+            return node_err(n, e, "axis %lld out of range", (long long)ax[i]);
+        if (a >= x->ndim || seen[a])
+            return node_err(n, e, "axis repeated or out of range");
+        seen[a] = 1;
+        int64_t d = x->dims[a], s0 = st[i], e0 = en[i], k = nsp >= 0 ? sp[i] : 1;
+        if (k == 0 || k == INT64_MIN)
+            return node_err(n, e, "step 0");
+        if (s0 < 0)
+            s0 = s0 < -d ? 0 : s0 + d;
+        if (e0 < 0)
+            e0 = e0 < -d ? -1 : e0 + d;
+        if (k > 0) {
+            s0 = s0 > d ? d : s0;
+            e0 = e0 < 0 ? 0 : e0 > d ? d : e0;
+            od[a] = e0 > s0 ? (e0 - s0 + k - 1) / k : 0;
+        } else {
+            s0 = s0 > d - 1 ? d - 1 : s0;
+            e0 = e0 > d - 1 ? d - 1 : e0;
+            od[a] = s0 > e0 ? (s0 - e0 + (-k) - 1) / (-k) : 0;
+        }
+        b[a] = s0;
+        step[a] = k;
+    }
+    slice_p *p = calloc(1, sizeof *p);
+    if (!p)
+        return node_err(n, e, "out of memory");
+    n->p = p;
+    p->esz = esize(x);
+    int64_t sz = 1;
+    for (int i = x->ndim - 1; i >= 0; i--) {
+        ist[i] = sz;
+        sz *= x->dims[i];
+    }
+    p->nd = x->ndim > 0 ? x->ndim : 1;
+    p->dims[0] = 1;
+    p->st[0] = 0;
+    for (int i = 0; i < x->ndim; i++) {
+        p->dims[i] = od[i];
+        p->st[i] = step[i] * ist[i];
+        if (od[i] > 0)
+            p->off += b[i] * ist[i];
+    }
+    if (et_setshape(c, n->out[0], x->dtype, x->ndim, od, e) < 0)
+        return -1;
+    p->count = OUT(n, 0)->numel;
+    return 0;
+}
+
+static void slice_run(enode *n, void *scratch, threadpool *tp)
+{
+    const slice_p *p = n->p;
+    int64_t idx[TENSOR_MAXDIM] = {0}, off = p->off;
+    const char *x = (const char *)n->ip[0];
+    char *y = (char *)n->opp[0];
+    for (int64_t o = 0; o < p->count; o++) {
+        memcpy(y + (size_t)o * p->esz, x + (size_t)off * p->esz, p->esz);
+        for (int d = p->nd - 1; d >= 0; d--) {
+            idx[d]++;
+            off += p->st[d];
+            if (idx[d] < p->dims[d])
+                break;
+            off -= p->st[d] * idx[d];
+            idx[d] = 0;
+        }
+    }
+}
+
 /* ------------------------------------------------------------ Cast */
 
 typedef struct {
@@ -1418,6 +1529,7 @@ static const opdef op_table[] = {
     {"Elu", elementwise_infer, NULL, unary_run, NULL, NULL, 0},
     {"PRelu", prelu_infer, NULL, binary_run, NULL, NULL, 0},
     {"Pad", pad_infer, NULL, pad_run, NULL, NULL, 0},
+    {"Slice", slice_infer, NULL, slice_run, NULL, NULL, 0},
     {"Cast", cast_infer, NULL, cast_run, NULL, NULL, 0},
 };
 
