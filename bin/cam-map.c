@@ -17,13 +17,13 @@
 #include "tstream.h"
 
 static const char usage[] =
-    "cam-map [-m MODEL] [-k K | -c CLASS ...] [-relu] [-norm none|minmax|max] "
+    "cam-map [-m MODEL | -head FILE] [-k K | -c CLASS ...] [-relu] [-norm none|minmax|max] "
     "[-size orig|WxH] [-interp nearest|bilinear|bicubic] [-labels FILE] [-pgm] [-z] [-f16] [FILE ...]";
 
 #define MAX_CLASSES 1024
 
 typedef struct {
-    const char *model, *labels;
+    const char *model, *labels, *head;
     int k, relu, norm, interp, pgm, wflags;
     int size_orig, size_w, size_h;      /* size_w == 0: feature resolution */
     int nc;
@@ -56,6 +56,8 @@ static void parse_args(int argc, char **argv, options *o)
         const char *v = argv[++i];
         if (strcmp(a, "-m") == 0) {
             o->model = v;
+        } else if (strcmp(a, "-head") == 0) {
+            o->head = v;
         } else if (strcmp(a, "-k") == 0) {
             o->k = (int)cli_long(usage, "-k", v, 1, MAX_CLASSES);
             kset = 1;
@@ -84,6 +86,8 @@ static void parse_args(int argc, char **argv, options *o)
     }
     if (kset && o->nc)
         cli_usage(usage, "-k and -c exclude each other");
+    if (o->model && o->head)
+        cli_usage(usage, "-m and -head exclude each other");
     o->files = argv + i;
     o->nfiles = argc - i;
 }
@@ -204,10 +208,19 @@ static int do_record(tensor *t, void *ctx, err_t *e)
     int K, h, w, rc = -1;
     if (camrec_kind(t, kinds, e))
         return -1;
-    if (!model)
+    const char *layer = tensor_meta_get(t, "layer");
+    if (o->head) {
+        if (!c->loaded && cam_classifier_open_head(c, o->head, e))
+            return -1;
+        if (layer && c->head.feature && strcmp(layer, c->head.feature) != 0)
+            return err_set(e, "features of layer '%s', but head %s was trained on '%s'", layer,
+                           o->head, c->head.feature);
+    } else if (!model) {
         return err_set(e, "'%s' names no model: give -m MODEL", t->name);
-    if (cam_classifier_open(c, model, sha, tensor_meta_get(t, "layer"), o->labels, e) ||
-        cam_features_check(c, t, &K, &h, &w, e))
+    } else if (cam_classifier_open(c, model, sha, layer, o->labels, e)) {
+        return -1;
+    }
+    if (cam_features_check(c, t, &K, &h, &w, e))
         return -1;
     int n = c->head.nclasses;
     int ncls = o->nc ? o->nc : (o->k < n ? o->k : n);

@@ -13,10 +13,10 @@
 #include "models.h"
 #include "tstream.h"
 
-static const char usage[] = "gap-classify [-m MODEL] [-k K] [-labels FILE] [-tensor | -logits] [FILE ...]";
+static const char usage[] = "gap-classify [-m MODEL | -head FILE] [-k K] [-labels FILE] [-tensor | -logits] [FILE ...]";
 
 typedef struct {
-    const char *model, *labels;
+    const char *model, *labels, *head;
     int k, tensor, logits;
     char **files;
     int nfiles;
@@ -48,6 +48,8 @@ static void parse_args(int argc, char **argv, options *o)
         const char *v = argv[++i];
         if (strcmp(a, "-m") == 0)
             o->model = v;
+        else if (strcmp(a, "-head") == 0)
+            o->head = v;
         else if (strcmp(a, "-k") == 0)
             o->k = (int)cli_long(usage, "-k", v, 1, 100000);
         else if (strcmp(a, "-labels") == 0)
@@ -57,6 +59,8 @@ static void parse_args(int argc, char **argv, options *o)
     }
     if (o->tensor && o->logits)
         cli_usage(usage, "-tensor and -logits exclude each other");
+    if (o->model && o->head)
+        cli_usage(usage, "-m and -head exclude each other");
     o->files = argv + i;
     o->nfiles = argc - i;
 }
@@ -76,14 +80,22 @@ static int do_record(tensor *t, void *ctx, err_t *e)
     static const char *const kinds[] = { "features", "tensor", NULL };
     const char *model = o->model ? o->model : tensor_meta_get(t, "model");
     const char *sha = o->model ? NULL : tensor_meta_get(t, "model_sha256");
-    const char *layer = tensor_meta_get(t, "layer");
     int K, h, wd, rc = -1;
     if (camrec_kind(t, kinds, e))
         return -1;
-    if (!model)
+    const char *layer = tensor_meta_get(t, "layer");
+    if (o->head) {
+        if (!c->loaded && cam_classifier_open_head(c, o->head, e))
+            return -1;
+        if (layer && c->head.feature && strcmp(layer, c->head.feature) != 0)
+            return err_set(e, "features of layer '%s', but head %s was trained on '%s'", layer,
+                           o->head, c->head.feature);
+    } else if (!model) {
         return err_set(e, "'%s' names no model: give -m MODEL", t->name);
-    if (cam_classifier_open(c, model, sha, layer, o->labels, e) ||
-        cam_features_check(c, t, &K, &h, &wd, e))
+    } else if (cam_classifier_open(c, model, sha, layer, o->labels, e)) {
+        return -1;
+    }
+    if (cam_features_check(c, t, &K, &h, &wd, e))
         return -1;
     int n = c->head.nclasses;
     float *logits = malloc(sizeof *logits * (size_t)n);
@@ -115,7 +127,7 @@ static int do_record(tensor *t, void *ctx, err_t *e)
     for (int i = 0; i < n; i++)
         p[i] = o->logits ? logits[i] : (float)prob[i];
     if (tensor_meta_set(&s, "kind", o->logits ? "logits" : "scores", e) ||
-        tensor_meta_set(&s, "layer", c->head.logits, e) ||
+        (c->head.logits && tensor_meta_set(&s, "layer", c->head.logits, e)) ||
         tensor_meta_setf(&s, "class", e, "%d", top[0]) ||
         tensor_meta_set(&s, "label", cam_classifier_label(c, top[0]), e) ||
         tensor_meta_setf(&s, "score", e, "%.9g", prob[top[0]]) ||

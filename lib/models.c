@@ -9,6 +9,7 @@
 #include "cam.h"
 #include "engine.h"
 #include "models.h"
+#include "train.h"
 
 static const char *base_name(const char *p)
 {
@@ -86,10 +87,10 @@ void cam_classifier_close(cam_classifier *c)
 {
     if (c->en)
         engine_free(c->en);
-    if (c->loaded) {
+    if (c->loaded)
         head_free(&c->head);
+    if (c->loaded == 1)
         graph_free(&c->g);
-    }
     free(c->name);
     free(c->sha256);
     memset(c, 0, sizeof *c);
@@ -121,6 +122,44 @@ int cam_classifier_open(cam_classifier *c, const char *name, const char *sha256,
     return 0;
 }
 
+int cam_classifier_open_head(cam_classifier *c, const char *path, err_t *e)
+{
+    cam_classifier_close(c);
+    if (head_load_file(path, &c->head, e))
+        return err_prefix(e, "head %s", path);
+    c->loaded = 2;
+    if (!(c->name = strdup(path))) {
+        cam_classifier_close(c);
+        return err_set(e, "out of memory");
+    }
+    return 0;
+}
+
+/* Global average pooling and the linear layer, in double (head files). */
+static int direct_logits(const cam_classifier *c, const float *feat, int K, int h, int w,
+                         float *logits, err_t *e)
+{
+    size_t n = (size_t)h * w;
+    double *pooled = malloc(sizeof *pooled * (size_t)K);
+    if (!pooled)
+        return err_set(e, "out of memory");
+    for (int k = 0; k < K; k++) {
+        double s = 0;
+        for (size_t i = 0; i < n; i++)
+            s += feat[(size_t)k * n + i];
+        pooled[k] = s / (double)n;
+    }
+    for (int cl = 0; cl < c->head.nclasses; cl++) {
+        const float *wr = c->head.W + (size_t)cl * K;
+        double s = c->head.b ? c->head.b[cl] : 0.0;
+        for (int k = 0; k < K; k++)
+            s += (double)wr[k] * pooled[k];
+        logits[cl] = (float)s;
+    }
+    free(pooled);
+    return 0;
+}
+
 int cam_features_check(const cam_classifier *c, tensor *t, int *K, int *h, int *w, err_t *e)
 {
     int nd = t->ndim;
@@ -146,6 +185,8 @@ int cam_classifier_logits(cam_classifier *c, const float *feat, int K, int h, in
                           float *logits, err_t *e)
 {
     const cam_head *hd = &c->head;
+    if (c->loaded == 2)
+        return direct_logits(c, feat, K, h, w, logits, e);
     int64_t dims[4] = { 1, K, h, w };
     if (!c->en || memcmp(dims, c->en_dims, sizeof dims) != 0) {
         if (c->en)

@@ -29,7 +29,7 @@ typedef struct {
     char    *sha256;      /* the record's digest, or NULL */
     graph    g;
     cam_head head;
-    int      loaded;
+    int      loaded;      /* 1: model and head; 2: a head file alone */
     struct engine *en;    /* runs the head: feature tensor -> logits */
     int64_t  en_dims[4];  /* the feature shape it was planned for */
 } cam_classifier;
@@ -40,6 +40,9 @@ typedef struct {
 int cam_classifier_open(cam_classifier *c, const char *name, const char *sha256,
                         const char *layer, const char *labels, err_t *e);
 void cam_classifier_close(cam_classifier *c);
+/* A classifier from a head file of gap-train(1) (train.h) instead of a
+ * model: logits = W . GAP(f) + b computed directly. */
+int cam_classifier_open_head(cam_classifier *c, const char *path, err_t *e);
 
 /* Checks a feature record against the head: f32 payload (converted in
  * place), C x h x w or 1 x C x h x w with C = head.K.  Fills K, h, w. */
@@ -48,7 +51,8 @@ int cam_features_check(const cam_classifier *c, tensor *t, int *K, int *h, int *
 /* logits (nclasses floats) of a checked feature record: the model's own
  * graph from the feature tensor to the logits, run by the engine (global
  * average pooling, the linear layer with its bias; identity head: the
- * pooled channels), so that quantised heads give the model's numbers. */
+ * pooled channels), so that quantised heads give the model's numbers.
+ * With a head file: global average pooling and W, b in double. */
 int cam_classifier_logits(cam_classifier *c, const float *feat, int K, int h, int w,
                           float *logits, err_t *e);
 

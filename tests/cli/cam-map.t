@@ -56,6 +56,26 @@ if [ -f "$F/features.npy" ] && [ -f "$SHARED/models/googlenet-bvlc.onnx" ]; then
         open(my $i, "<", $ARGV[0]); binmode $i; my $b = <$i>; my $hl = unpack("v", substr($b, 8, 2));
         print substr($b, 10 + $hl + 7 * 196 * 4, 196 * 4) eq $m ? "same" : "differs"' "$S/features.npy")
     is "$same" "same" "identity head: map of class 7 = channel 7 (14x14)"
+    # a head file of gap-train: maps from its weights, mean(map) + b = logit
+    if [ -x "$BIN/gap-train" ]; then
+        : > "$TMP/tr.t"
+        for im in cat bird grace_hopper; do
+            npyrec "$SHARED/golden/googlenet-bvlc/$im/features.npy" concat_24 kind=features source=$im.ppm \
+                image_width=512 image_height=341 layer=concat_24 >> "$TMP/tr.t"
+        done
+        printf 'name,label\ncat.ppm,animal\nbird.ppm,animal\ngrace_hopper.ppm,person\n' > "$TMP/lab.csv"
+        gap-train -k 0 -labels "$TMP/lab.csv" -o "$TMP/h.t" "$TMP/tr.t" >/dev/null 2>&1
+        is "$(cam-map -head "$TMP/h.t" -c person "$TMP/tr.t" | keys source class label)" \
+           "cat.ppm|1|person bird.ppm|1|person grace_hopper.ppm|1|person" "-head: maps of the trained classes"
+        inv=$(cam-map -head "$TMP/h.t" "$TMP/tr.t" | perl -e 'local $/; my $s = <STDIN>; my $bad = 0;
+            while ($s =~ /\G(CAMTENSOR 1\n.*?ENDHDR\n)/gs) { my $h = $1; my %k = map { /^(\S+) ?(.*)$/ ? ($1, $2) : () } split /\n/, $h;
+                my $p = pos($s); my @v = unpack("f<49", substr($s, $p, 196)); pos($s) = $p + 196;
+                my $m = 0; $m += $_ for @v; $m /= 49; $bad++ if abs($m + $k{bias} - $k{logit}) > 1e-4 * (1 + abs($k{logit})) }
+            print $bad ? "$bad off" : "ok"')
+        is "$inv" ok "-head: mean(map) + b = logit"
+    else
+        skip "gap-train not built"
+    fi
 else
     skip "no googlenet golden in $SHARED"
 fi

@@ -58,4 +58,22 @@ for case in "googlenet-bvlc googlenet-bvlc.onnx concat_24 loss3/classifier" \
     d=$(reldiff "$TMP/head.t" "$TMP/full.t")
     is "$(awk -v d="$d" 'BEGIN { print (d <= 1e-5) ? "ok" : d }')" ok "$1: head logits = full forward pass (max rel diff $d)"
 done
+
+# a head file of gap-train instead of the model's head
+fails 2 "-m with -head" gap-classify -m a.onnx -head h.t
+fails 1 "missing head file" gap-classify -head "$TMP/nonexistent.t" "$TMP/nomodel.t"
+if [ -f "$F/features.npy" ] && [ -x "$BIN/gap-train" ]; then
+    : > "$TMP/tr.t"
+    for im in cat bird grace_hopper; do
+        npyrec "$SHARED/golden/googlenet-bvlc/$im/features.npy" concat_24 kind=features source=$im.ppm layer=concat_24 >> "$TMP/tr.t"
+    done
+    printf 'name,label\ncat.ppm,animal\nbird.ppm,animal\ngrace_hopper.ppm,person\n' > "$TMP/lab.csv"
+    gap-train -k 0 -labels "$TMP/lab.csv" -o "$TMP/h.t" "$TMP/tr.t" >/dev/null 2>&1
+    is "$(gap-classify -head "$TMP/h.t" -k 1 "$TMP/tr.t" | cut -f1,3,5 | tr '\t\n' ', ')" \
+       "cat.ppm,0,animal bird.ppm,0,animal grace_hopper.ppm,1,person " "-head: the trained head's classes and labels"
+    npyrec "$SHARED/golden/googlenet-bvlc/cat/features.npy" concat_24 kind=features layer=other > "$TMP/other.t"
+    fails 1 "features of another layer than the head's" gap-classify -head "$TMP/h.t" "$TMP/other.t"
+else
+    skip "no golden features or gap-train"
+fi
 done_testing
