@@ -5,8 +5,8 @@
  * loader parses it (both read the same private read-only mapping), and
  * dispatches to the ONNX or TFLite loader by the bytes: a TFLite flatbuffer
  * carries the identifier "TFL3" at offset 4; everything else is parsed as
- * ONNX.  ONNX constants keep pointing into the mapping (zero copy), which
- * the graph then owns.
+ * ONNX.  Constants keep pointing into the mapping (zero copy; TFLite conv
+ * weights that must be transposed excepted), which the graph then owns.
  *
  * Memory: the mapping is not populated up front.  The hash thread drops
  * each megabyte from the process's memory once hashed, and the ONNX parser
@@ -285,14 +285,14 @@ int graph_load(const char *path, graph *g, err_t *e)
     if (!dir)
         rc = err_set(e, "out of memory");
     else if (n >= 8 && memcmp(data + 4, "TFL3", 4) == 0)
-        rc = tflite_load_buffer(data, n, g, e);
+        rc = tflite_load_borrowed(data, n, g, e);
     else
         rc = onnx_load_borrowed(data, n, dir, g, e);
     free(dir);
 
     if (threaded)
         pthread_join(tid, NULL);
-    if (rc == 0 && g->format == GRAPH_ONNX) {
+    if (rc == 0) {
         /* constants point into the file: the graph keeps it */
         g->file = data;
         g->file_len = n;

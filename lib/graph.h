@@ -98,8 +98,8 @@ typedef struct {
 
 /* Ownership of constant payloads (gtensor.data): a constant's data is
  * either a malloc'd block of its own or, after graph_load, a pointer into
- * g->file (ONNX raw_data is not copied: the graph points into the model's
- * mapping).  Either way it belongs to the graph and is released by
+ * g->file (ONNX raw_data and the TFLite buffers whose byte order is kept are
+ * not copied: the graph points into the model's mapping).  Either way it belongs to the graph and is released by
  * graph_free; callers must not free it, write through it, or assume more
  * than byte alignment (read with memcpy).  Code that builds a graph by hand
  * gives each constant a malloc'd block and leaves file NULL. */
@@ -132,6 +132,9 @@ int tflite_load_buffer(const void *buf, size_t n, graph *g, err_t *e);
  * gtensor.data point into buf, which must stay valid and unchanged as long
  * as the graph (graph_load hands its mapping over to the graph in g->file). */
 int onnx_load_borrowed(const void *buf, size_t n, const char *base_dir, graph *g, err_t *e);
+/* The same for TFLite: constants whose bytes keep their order (all but
+ * transposed conv weights) point into buf. */
+int tflite_load_borrowed(const void *buf, size_t n, graph *g, err_t *e);
 
 /* Parses one serialized ONNX TensorProto (as in the ONNX node tests'
  * input_N.pb / output_N.pb) into a tensor record. */

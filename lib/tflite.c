@@ -349,6 +349,8 @@ typedef struct {
     int cur_op;                     /* operator being converted (for messages) */
     const char *cur_name;           /* its builtin name */
     err_t *e;
+    int borrow;                     /* constants whose bytes keep their order
+                                       point into the file (graph_load) */
 } builder;
 
 static int charge(builder *b, size_t bytes)
@@ -397,8 +399,12 @@ static void free_tensor(gtensor *t)
 
 static void builder_free(builder *b)
 {
-    for (int i = 0; i < b->g.ntensors; i++)
+    for (int i = 0; i < b->g.ntensors; i++) {
+        const uint8_t *d = b->g.tensors[i].data;
+        if (d && b->f && d >= b->f->b && d < b->f->b + b->f->n)
+            b->g.tensors[i].data = NULL;    /* borrowed from the file */
         free_tensor(&b->g.tensors[i]);
+    }
     for (int i = 0; i < b->g.nnodes; i++)
         free_node(&b->g.nodes[i]);
     free(b->g.tensors);
@@ -708,6 +714,20 @@ static const int nhwc_axis_to_nchw[4] = { 0, 2, 3, 1 };
                         memcpy(d_, p_ + w * st[3] * (SZ), (SZ));                \
                 }                                                               \
     } while (0)
+
+/* 1 when permuting dims by perm keeps the order of the bytes (the dims
+ * larger than 1 stay in order, as in a 1x1 conv's OHWI -> OIHW). */
+static int order_kept(const int64_t *dims, const int *perm)
+{
+    int last = -1;
+    for (int i = 0; i < 4; i++)
+        if (dims[perm[i]] > 1) {
+            if (perm[i] < last)
+                return 0;
+            last = perm[i];
+        }
+    return 1;
+}
 
 static void transpose4(const uint8_t *src, uint8_t *dst, const int64_t *dims,
                        const int *perm, size_t elsize)
@@ -1035,20 +1055,26 @@ static int convert_tensor(builder *b, const fvec *buffers, int i)
         if (numel * es != size)
             return err_set(e, "data holds %zu bytes, the shape needs %llu", size,
                            (unsigned long long)(numel * es));
-        if (charge(b, size)) return -1;
-        t->data = malloc(size ? size : 1);
-        if (!t->data) return err_set(e, "out of memory");
-        t->nbytes = size;
     }
     if (in->dw_uses && in->dw_uses != in->uses)
         return err_set(e, "used both as a depthwise filter and otherwise");
     const int *perm = NULL;
     if (in->ndim == 4)
         perm = in->dw_uses ? perm_dw : perm_nhwc_to_nchw;
+    int borrowed = data && size && b->borrow && (!perm || order_kept(in->dims, perm));
+    if (data && borrowed) {
+        t->data = (void *)data;     /* the file's bytes, in the right order */
+        t->nbytes = size;
+    } else if (data) {
+        if (charge(b, size)) return -1;
+        t->data = malloc(size ? size : 1);
+        if (!t->data) return err_set(e, "out of memory");
+        t->nbytes = size;
+    }
     t->ndim = in->ndim;
     for (int d = 0; d < in->ndim; d++)
         t->dims[d] = perm ? in->dims[perm[d]] : in->dims[d];
-    if (data) {
+    if (data && !borrowed) {
         if (perm && size)
             transpose4(data, t->data, in->dims, perm, es);
         else if (size)
@@ -1830,13 +1856,14 @@ out:
     return rc;
 }
 
-int tflite_load_buffer(const void *buf, size_t n, graph *g, err_t *e)
+static int tflite_load(const void *buf, size_t n, int borrow, graph *g, err_t *e)
 {
     fbuf f = { buf, n };
     builder b;
     memset(&b, 0, sizeof b);
     b.f = &f;
     b.e = e;
+    b.borrow = borrow;
     /* Generous: the real models need about 3x their size. */
     b.budget = n > SIZE_MAX / 32 ? SIZE_MAX : 16 * n + ((size_t)64 << 20);
     if (!buf && n) return err_set(e, "no data");
@@ -1860,4 +1887,14 @@ int tflite_load_buffer(const void *buf, size_t n, graph *g, err_t *e)
     free(b.names);
     free(b.produced);
     return 0;
+}
+
+int tflite_load_buffer(const void *buf, size_t n, graph *g, err_t *e)
+{
+    return tflite_load(buf, n, 0, g, e);
+}
+
+int tflite_load_borrowed(const void *buf, size_t n, graph *g, err_t *e)
+{
+    return tflite_load(buf, n, 1, g, e);
 }

@@ -5,7 +5,8 @@
  * follow (raw_data given twice, the graph field split in two, unknown
  * fields, typed data); graph_drop_tensor / graph_drop_file leave the data
  * readable; on the real GoogLeNet, loading leaves only metadata resident
- * and every constant equals the copied one. */
+ * and every constant equals the copied one.  The same for a TFLite model,
+ * whose transposed conv weights are copies. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -325,6 +326,51 @@ static void test_googlenet(void)
     free(buf);
 }
 
+/* TFLite: buffers whose byte order is kept point into the file, the
+ * transposed ones are copies; either way the graph equals the copied one. */
+static void test_tflite(void)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/models/mobilenet_v2_1.0_224_quant.tflite", tap_shared());
+    if (access(path, R_OK) != 0) {
+        tap_skip("shared models not found (../shared or $CAM_SHARED)");
+        return;
+    }
+    graph g, c;
+    err_t e;
+    if (graph_load(path, &g, &e) < 0) {
+        tap_ok(0, "mobilenet tflite: %s", e.msg);
+        return;
+    }
+    size_t total = 0, mapped = 0;
+    for (int i = 0; i < g.ntensors; i++)
+        if (g.tensors[i].data) {
+            total += g.tensors[i].nbytes;
+            if (in_file(&g, g.tensors[i].data))
+                mapped += g.tensors[i].nbytes;
+        }
+    tap_ok(g.file && mapped > total / 2 && mapped < total,
+           "mobilenet tflite: %zu of %zu bytes of constants point into the file, the rest are transposed copies",
+           mapped, total);
+    unsigned char *buf = malloc(g.file_len);
+    memcpy(buf, g.file, g.file_len);
+    if (tflite_load_buffer(buf, g.file_len, &c, &e) < 0) {
+        tap_ok(0, "mobilenet tflite from memory: %s", e.msg);
+    } else {
+        int same = c.ntensors == g.ntensors && !c.file;
+        for (int i = 0; same && i < g.ntensors; i++) {
+            const gtensor *a = &g.tensors[i], *b = &c.tensors[i];
+            same = strcmp(a->name, b->name) == 0 && a->nbytes == b->nbytes && !a->data == !b->data &&
+                   (!a->data || memcmp(a->data, b->data, a->nbytes) == 0) &&
+                   (!b->data || b->data < (void *)buf || b->data >= (void *)(buf + g.file_len));
+        }
+        tap_ok(same, "mobilenet tflite: the mapped graph equals the copied one, tensor for tensor");
+        graph_free(&c);
+    }
+    free(buf);
+    graph_free(&g);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir)) {
@@ -337,6 +383,7 @@ int main(void)
     test_small(1, 1);
     test_failure();
     test_googlenet();
+    test_tflite();
     rmdir(tmpdir);
     return tap_done();
 }
