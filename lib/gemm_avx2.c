@@ -9,20 +9,47 @@ __attribute__((target("avx2,fma")))
 void gemm_ukr_avx2_6x16(int kc, const float *a, const float *b, float *c, size_t ldc,
                         const gemm_epi *ep)
 {
-    __m256 acc[6][2];
-    for (int i = 0; i < 6; i++)
-        acc[i][0] = acc[i][1] = _mm256_setzero_ps();
-    for (int k = 0; k < kc; k++) {
-        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
-#pragma GCC unroll 6
-        for (int i = 0; i < 6; i++) {
-            __m256 av = _mm256_broadcast_ss(a + i);
-            acc[i][0] = _mm256_fmadd_ps(av, b0, acc[i][0]);
-            acc[i][1] = _mm256_fmadd_ps(av, b1, acc[i][1]);
-        }
+    /* named accumulators: an array indexed in the loop ends up on the
+     * stack, one store per FMA */
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+    __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+    __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
+    __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+#define STEP(o)                                                         \
+    do {                                                                \
+        __m256 b0 = _mm256_load_ps(b + 16 * (o)), b1 = _mm256_load_ps(b + 16 * (o) + 8); \
+        const float *ak = a + 6 * (o);                                  \
+        __m256 av;                                                      \
+        av = _mm256_broadcast_ss(ak + 0);                               \
+        c00 = _mm256_fmadd_ps(av, b0, c00); c01 = _mm256_fmadd_ps(av, b1, c01); \
+        av = _mm256_broadcast_ss(ak + 1);                               \
+        c10 = _mm256_fmadd_ps(av, b0, c10); c11 = _mm256_fmadd_ps(av, b1, c11); \
+        av = _mm256_broadcast_ss(ak + 2);                               \
+        c20 = _mm256_fmadd_ps(av, b0, c20); c21 = _mm256_fmadd_ps(av, b1, c21); \
+        av = _mm256_broadcast_ss(ak + 3);                               \
+        c30 = _mm256_fmadd_ps(av, b0, c30); c31 = _mm256_fmadd_ps(av, b1, c31); \
+        av = _mm256_broadcast_ss(ak + 4);                               \
+        c40 = _mm256_fmadd_ps(av, b0, c40); c41 = _mm256_fmadd_ps(av, b1, c41); \
+        av = _mm256_broadcast_ss(ak + 5);                               \
+        c50 = _mm256_fmadd_ps(av, b0, c50); c51 = _mm256_fmadd_ps(av, b1, c51); \
+    } while (0)
+    int k = 0;
+    for (; k + 4 <= kc; k += 4) {
+        STEP(0); STEP(1); STEP(2); STEP(3);
+        a += 24;
+        b += 64;
+    }
+    for (; k < kc; k++) {
+        STEP(0);
         a += 6;
         b += 16;
     }
+#undef STEP
+    __m256 acc[6][2] = {
+        { c00, c01 }, { c10, c11 }, { c20, c21 }, { c30, c31 }, { c40, c41 }, { c50, c51 },
+    };
     __m256 alpha = _mm256_set1_ps(ep->alpha);
     __m256 cb0 = _mm256_setzero_ps(), cb1 = _mm256_setzero_ps();
     if (ep->first && ep->cbias) {
