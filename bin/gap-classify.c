@@ -77,25 +77,8 @@ static int do_record(tensor *t, void *ctx, err_t *e)
     const options *o = ru->o;
     cam_classifier *c = &ru->c;
     tsw *w = ru->w;
-    static const char *const kinds[] = { "features", "tensor", NULL };
-    const char *model = o->model ? o->model : tensor_meta_get(t, "model");
-    const char *sha = o->model ? NULL : tensor_meta_get(t, "model_sha256");
     int K, h, wd, rc = -1;
-    if (camrec_kind(t, kinds, e))
-        return -1;
-    const char *layer = tensor_meta_get(t, "layer");
-    if (o->head) {
-        if (!c->loaded && cam_classifier_open_head(c, o->head, e))
-            return -1;
-        if (layer && c->head.feature && strcmp(layer, c->head.feature) != 0)
-            return err_set(e, "features of layer '%s', but head %s was trained on '%s'", layer,
-                           o->head, c->head.feature);
-    } else if (!model) {
-        return err_set(e, "'%s' names no model: give -m MODEL", t->name);
-    } else if (cam_classifier_open(c, model, sha, layer, o->labels, e)) {
-        return -1;
-    }
-    if (cam_features_check(c, t, &K, &h, &wd, e))
+    if (cam_classifier_for_record(c, t, o->model, o->head, o->labels, &K, &h, &wd, e))
         return -1;
     int n = c->head.nclasses;
     float *logits = malloc(sizeof *logits * (size_t)n);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "cam.h"
+#include "camrec.h"
 #include "engine.h"
 #include "models.h"
 #include "train.h"
@@ -158,6 +159,30 @@ static int direct_logits(const cam_classifier *c, const float *feat, int K, int 
     }
     free(pooled);
     return 0;
+}
+
+int cam_classifier_for_record(cam_classifier *c, tensor *t, const char *model_opt,
+                              const char *head_path, const char *labels,
+                              int *K, int *h, int *w, err_t *e)
+{
+    static const char *const kinds[] = { "features", "tensor", NULL };
+    const char *model = model_opt ? model_opt : tensor_meta_get(t, "model");
+    const char *sha = model_opt ? NULL : tensor_meta_get(t, "model_sha256");
+    const char *layer = tensor_meta_get(t, "layer");
+    if (camrec_kind(t, kinds, e))
+        return -1;
+    if (head_path) {
+        if (!c->loaded && cam_classifier_open_head(c, head_path, e))
+            return -1;
+        if (layer && c->head.feature && strcmp(layer, c->head.feature) != 0)
+            return err_set(e, "features of layer '%s', but head %s was trained on '%s'", layer,
+                           head_path, c->head.feature);
+    } else if (!model) {
+        return err_set(e, "'%s' names no model: give -m MODEL", t->name);
+    } else if (cam_classifier_open(c, model, sha, layer, labels, e)) {
+        return -1;
+    }
+    return cam_features_check(c, t, K, h, w, e);
 }
 
 int cam_features_check(const cam_classifier *c, tensor *t, int *K, int *h, int *w, err_t *e)

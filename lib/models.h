@@ -44,6 +44,14 @@ void cam_classifier_close(cam_classifier *c);
  * model: logits = W . GAP(f) + b computed directly. */
 int cam_classifier_open_head(cam_classifier *c, const char *path, err_t *e);
 
+/* The classifier for one feature record (kind features or tensor): the
+ * head file head_path when not NULL, else model_opt when not NULL, else the
+ * model, digest and layer the record names; then cam_features_check.
+ * Keeps what is already open when it fits.  Fills K, h, w. */
+int cam_classifier_for_record(cam_classifier *c, tensor *t, const char *model_opt,
+                              const char *head_path, const char *labels,
+                              int *K, int *h, int *w, err_t *e);
+
 /* Checks a feature record against the head: f32 payload (converted in
  * place), C x h x w or 1 x C x h x w with C = head.K.  Fills K, h, w. */
 int cam_features_check(const cam_classifier *c, tensor *t, int *K, int *h, int *w, err_t *e);
