@@ -79,7 +79,11 @@ static int conv_check(const conv_params *p, err_t *e)
     int64_t wn = kk * p->cout;
     int64_t in_n = (int64_t)p->cin * p->h * p->w;
     int64_t out_n = (int64_t)p->cout * p->oh * p->ow;
-    if (kk > INT32_MAX / 64 || wn > INT32_MAX || in_n > INT32_MAX || out_n > INT32_MAX)
+    /* and the zero-padded input, whose extents bound every index the
+     * im2col and depthwise code form in int */
+    int64_t ph = (int64_t)p->h + p->pt + p->pb, pw = (int64_t)p->w + p->pl + p->pr;
+    if (kk > INT32_MAX / 64 || wn > INT32_MAX || in_n > INT32_MAX || out_n > INT32_MAX ||
+        ph > INT32_MAX / 4 || pw > INT32_MAX / 4 || ph * pw > INT32_MAX / 4)
         return err_set(e, "conv: tensor too large");
     return 0;
 }

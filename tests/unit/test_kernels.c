@@ -267,6 +267,12 @@ int main(void)
         p = cp(4, 5, 5, 4, 3, 1, 1, 1, ACT_NONE);
         p.sh = 0;
         tap_ok(!conv_prepare(&p, w, NULL, 0, &e), "zero stride refused");
+        /* pads near INT_MAX with a stride that keeps the output small */
+        p = cp(4, 5, 5, 4, 1, 1, 0, 4, ACT_NONE);
+        p.pt = p.pb = 1 << 30;
+        p.sh = 1 << 30;
+        p.oh = (int)(((int64_t)p.h + p.pt + p.pb - 1) / p.sh + 1);
+        tap_ok(!conv_prepare(&p, w, NULL, 0, &e), "huge pads refused: %s", e.msg);
     }
 
     /* sgemm */
