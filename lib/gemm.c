@@ -45,7 +45,8 @@ void gemm_ukr_c_8x8(int kc, const float *a, const float *b, float *c, size_t ldc
 
 static const gemm_arch arch_c = { SIMD_PORTABLE, 8, 8, 0, gemm_ukr_c_8x8, NULL, "c-8x8" };
 #if defined(__x86_64__)
-static const gemm_arch arch_avx2 = { SIMD_AVX2, 6, 16, 0, gemm_ukr_avx2_6x16, NULL, "avx2-6x16" };
+static const gemm_arch arch_avx2 = { SIMD_AVX2, 6, 16, 1, gemm_ukr_avx2_6x16,
+                                   gemm_ukr_avx2_6x16_direct, "avx2-6x16" };
 static const gemm_arch arch_avx512 = { SIMD_AVX512, 8, 32, 1, gemm_ukr_avx512_8x32,
                                      gemm_ukr_avx512_8x32_direct, "avx512-8x32" };
 #endif

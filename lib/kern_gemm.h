@@ -61,6 +61,8 @@ void gemm_ukr_avx512_8x32(int kc, const float *a, const float *b, float *c, size
                           const gemm_epi *ep);
 void gemm_ukr_avx512_8x32_direct(int kc, const float *a, const float *b, size_t ldb,
                                  float *c, size_t ldc, const gemm_epi *ep);
+void gemm_ukr_avx2_6x16_direct(int kc, const float *a, const float *b, size_t ldb,
+                               float *c, size_t ldc, const gemm_epi *ep);
 void gemm_ukr_avx2_6x16(int kc, const float *a, const float *b, float *c, size_t ldc,
                         const gemm_epi *ep);
 void gemm_ukr_c_8x8(int kc, const float *a, const float *b, float *c, size_t ldc,
