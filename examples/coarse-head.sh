@@ -62,11 +62,19 @@ if cam-map -head "$work/coarse.head" -k 1 </dev/null >/dev/null 2>&1; then
              { $2 = idx[lab[$1]]; print }' OFS=, "$work/coarse.csv" "$data/boxes.csv" >"$work/coarse-gt.csv"
     ncls=$(tail -n +2 "$work/coarse.csv" | cut -d, -f2 | sort -u | wc -l)
     cam-map -head "$work/coarse.head" -k "$ncls" "$work/feats.t" >"$work/coarse.maps"
-    echo "new head's maps:"
-    cam-eval -gt "$work/coarse-gt.csv" -maps "$work/coarse.maps" | grep -E '^(gt_known|maxboxacc_v2)\b'
+    echo "new head's maps (its group's map):"
+    cam-eval -gt "$work/coarse-gt.csv" -maps "$work/coarse.maps" -per-image "$work/pi-new.csv" |
+        grep -E '^(gt_known|maxboxacc_v2)\b'
     cam-map -k 1000 "$work/feats.t" >"$work/orig.maps"
-    echo "original head's maps:"
-    cam-eval -gt "$data/boxes.csv" -maps "$work/orig.maps" | grep -E '^(gt_known|maxboxacc_v2)\b'
+    echo "original head's maps (the exact class's map):"
+    cam-eval -gt "$data/boxes.csv" -maps "$work/orig.maps" -per-image "$work/pi-orig.csv" |
+        grep -E '^(gt_known|maxboxacc_v2)\b'
+    # the same without the heterogeneous "other" group
+    awk -F, 'NR == FNR { if (FNR > 1 && $2 != "other") keep[$1] = 1; next }
+             FNR > 1 && ($1 in keep) { n[FILENAME]++; g[FILENAME] += $8 }
+             END { printf "gt_known without \"other\" (%d images): new head %.4f, original head %.4f\n",
+                   n[ARGV[2]], g[ARGV[2]] / n[ARGV[2]], g[ARGV[3]] / n[ARGV[3]] }' \
+        "$work/coarse.csv" "$work/pi-new.csv" "$work/pi-orig.csv"
 else
     echo "(cam-map has no -head option here: localisation of the new head's maps skipped)"
 fi
