@@ -46,6 +46,16 @@ is "$(metric images "$TMP/err")" 60 "report on stderr"
 is "$(metric cv_acc "$TMP/err")" "" "-k 0: no cross-validation"
 t "head on stdout is a stream" tensor-info "$TMP/h4.t"
 
+# The head file in use: gap-classify -head agrees with the training accuracy.
+t "gap-classify -head" gap-classify -head "$TMP/head.t" -k 1 "$TMP/f.t"
+acc=$(awk -F'\t' 'NR == FNR { if (FNR > 1) { s = $0; sub(/,.*/, "", s); sub(/.*\//, "", s); sub(/\.[^.]*$/, "", s)
+                                   l = $0; sub(/^[^,]*,/, "", l); lab[s] = l }; next }
+                  { s = $1; sub(/.*\//, "", s); sub(/\.[^.]*$/, "", s); n++; ok += lab[s] == $5 }
+                  END { printf "%.4f", ok / n }' "$TMP/labels.csv" "$TMP/out")
+is "$acc" "$tr" "its top-1 matches the labels as often as train_acc says"
+t "cam-map -head by label" cam-map -head "$TMP/head.t" -c "bird, small" "$TMP/f.t"
+is "$(tensor-info "$TMP/out" | grep -c 'label=bird, small')" 60 "one map of the named class per record"
+
 # Bad input.
 cp "$TMP/labels.csv" "$TMP/good.csv"
 echo "ghost.JPEG,dog" >>"$TMP/labels.csv"
