@@ -49,6 +49,17 @@ static int root_of(const ectx *c, int ti)
     return ti;
 }
 
+/* Byte offset of ti's memory inside its root's buffer. */
+static size_t alias_offset(const ectx *c, int ti)
+{
+    size_t off = 0;
+    while (c->t[ti].alias >= 0) {
+        off += c->t[ti].alias_off;
+        ti = c->t[ti].alias;
+    }
+    return off;
+}
+
 static int same_quant(const etensor *a, const etensor *b)
 {
     if (a->nq != b->nq || a->qmin != b->qmin || a->qmax != b->qmax)
@@ -365,9 +376,33 @@ static int plan(engine *en, const graph *g, const engine_opts *o, err_t *e)
         c->t[i].first = INT_MAX;
         c->t[i].last = -1;
         c->t[i].alias = -1;
+        c->t[i].alias_off = 0;
     }
     c->t[en->src].first = -1;
     c->t[en->src].last = -1;
+    /* Concat in place: an input made only for the concatenation is
+     * written by its producer straight into its slice of the output (when
+     * the slice is contiguous and 64-byte aligned), so Concat copies
+     * nothing for it */
+    count_uses(en);
+    for (int r = 0; r < en->nrun; r++) {
+        enode *n = &c->n[en->run[r]];
+        if (!op_is(n, "Concat"))
+            continue;
+        for (int k = 0; k < n->nin; k++) {
+            int x = n->in[k];
+            long long off = concat_slice_offset(n, k);
+            if (x < 0 || off < 0 || off % 64)
+                continue;
+            etensor *t = &c->t[x];
+            const enode *p = t->producer >= 0 ? &c->n[t->producer] : NULL;
+            if (t->cdata || x == en->src || t->requested || t->nuse != 1 || t->alias >= 0 ||
+                x == n->out[0] || !p || p->live != 2 || p->op->alias)
+                continue;
+            t->alias = n->out[0];
+            t->alias_off = (size_t)off;
+        }
+    }
     for (int r = 0; r < en->nrun; r++) {
         enode *n = &c->n[en->run[r]];
         if (n->op->alias && n->in[0] >= 0 && !c->t[n->in[0]].cdata && n->act == EACT_NONE &&
@@ -401,7 +436,9 @@ static int plan(engine *en, const graph *g, const engine_opts *o, err_t *e)
             t->ptr = t->cdata;
         else {
             int rt = root_of(c, i);
-            t->ptr = c->t[rt].first != INT_MAX ? (float *)(void *)(en->arena + c->t[rt].off) : NULL;
+            t->ptr = c->t[rt].first != INT_MAX
+                         ? (float *)(void *)(en->arena + c->t[rt].off + alias_offset(c, i))
+                         : NULL;
         }
     }
     for (int r = 0; r < en->nrun; r++) {
@@ -571,7 +608,7 @@ int engine_run(engine *en, const float *input, err_t *e)
         enode *n = &c->n[en->run[r]];
         n->op->run(n, en->scratch, en->tp);
         const etensor *t0 = &c->t[n->out[0]];
-        if ((n->act != EACT_NONE && !n->act_in_kernel) || (t0->nq && t0->alias < 0))
+        if ((n->act != EACT_NONE && !n->act_in_kernel) || (t0->nq && !(n->op->alias && t0->alias >= 0)))
             epilogue(en, n, t0);
         for (int k = 1; k < n->nout; k++)
             if (n->out[k] >= 0 && c->t[n->out[k]].nq)
@@ -598,7 +635,7 @@ int engine_profile(engine *en, const float *input, int (*clock)(double *ms),
         clock(&t0);
         n->op->run(n, en->scratch, en->tp);
         const etensor *t = &c->t[n->out[0]];
-        if ((n->act != EACT_NONE && !n->act_in_kernel) || (t->nq && t->alias < 0))
+        if ((n->act != EACT_NONE && !n->act_in_kernel) || (t->nq && !(n->op->alias && t->alias >= 0)))
             epilogue(en, n, t);
         for (int k = 1; k < n->nout; k++)
             if (n->out[k] >= 0 && c->t[n->out[k]].nq)

@@ -44,6 +44,7 @@ typedef struct {
     int      nuse;                /* consumers among the live nodes */
     int      first, last;         /* live range in node order */
     int      alias;               /* tensor whose memory this one shares, -1 */
+    size_t   alias_off;           /* bytes into that tensor (Concat slices) */
     int      needed, requested, is_input, listed;
     size_t   off;                 /* arena offset in bytes */
     float   *ptr;                 /* runtime address (arena or cdata) */
@@ -145,6 +146,9 @@ int     node_err(const enode *n, err_t *e, const char *fmt, ...) __attribute__((
  * prepare); packed weight bytes of a prepared Conv node. */
 int    conv_fold_bn(enode *conv, const enode *bn, err_t *e);
 size_t conv_node_weight_bytes(const enode *n);
+/* ops.c: a Concat of contiguous slices (outer == 1, float): byte offset
+ * of input k in the output, or -1 when it is not one. */
+long long concat_slice_offset(const enode *n, int k);
 /* ops.c: bounds of a Clip node (after infer). */
 void   clip_bounds(const enode *n, float *lo, float *hi);
 

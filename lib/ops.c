@@ -833,6 +833,19 @@ static int concat_infer(ectx *c, enode *n, err_t *e)
     return 0;
 }
 
+long long concat_slice_offset(const enode *n, int k)
+{
+    const concat_p *p = n->p;
+    long long off = 0;
+    if (!p || p->outer != 1 || p->esz != 4 || k < 0 || k >= p->n)
+        return -1;
+    for (int i = 0; i < k; i++)
+        off += (long long)p->chunk[i] * 4;
+    return off;
+}
+
+/* Copies each input into its slice of the output; an input that the
+ * planner placed in its slice already (same address) is not copied. */
 static void concat_run(enode *n, void *scratch, threadpool *tp)
 {
     const concat_p *p = n->p;
@@ -840,7 +853,9 @@ static void concat_run(enode *n, void *scratch, threadpool *tp)
     for (int64_t o = 0; o < p->outer; o++) {
         for (int k = 0; k < p->n; k++) {
             size_t b = (size_t)p->chunk[k] * p->esz;
-            memcpy(y, (const char *)n->ip[k] + (size_t)o * b, b);
+            const char *x = (const char *)n->ip[k] + (size_t)o * b;
+            if (x != y)
+                memcpy(y, x, b);
             y += b;
         }
     }

@@ -666,8 +666,88 @@ static void test_conv1d(void)
     graph_free(&g);
 }
 
+/* Concat in place: inputs made only for it are written into their slices;
+ * an input used twice, or also read elsewhere, is copied. */
+static void test_concat_in_place(void)
+{
+    graph g;
+    err_t e;
+    enum { C = 16, S = 64 };            /* 16 x 64 floats: 64-byte slices */
+    int64_t d[3] = {1, C, S}, d2[3] = {1, 3 * C, S}, one[1] = {1};
+    float two = 2, x[C * S];
+    for (int i = 0; i < C * S; i++)
+        x[i] = (float)(i % 13) - 6;
+    graph_init(&g);
+    int tx = T(&g, "x", DT_F32, 3, d, NULL), tk = T(&g, "two", DT_F32, 1, one, &two);
+    int ta = T(&g, "a", DT_F32, -1, d, NULL), tb = T(&g, "b", DT_F32, -1, d, NULL);
+    int ty = T(&g, "y", DT_F32, -1, d2, NULL), tz = T(&g, "z", DT_F32, -1, d2, NULL);
+    N(&g, "Relu", "relu", 1, &tx, 1, &ta);
+    int mi[2] = {tx, tk};
+    N(&g, "Mul", "mul", 2, mi, 1, &tb);
+    int ci[3] = {ta, tb, ta};
+    int nc = N(&g, "Concat", "cat", 3, ci, 1, &ty);
+    A_int(&g, nc, "axis", 1);
+    int ai[2] = {ty, ty};
+    N(&g, "Add", "add", 2, ai, 1, &tz);
+    io(&g, tx, tz);
+    engine *en = make(&g, NULL, 0, NULL, 1, &e);
+    if (tap_ok(en != NULL, "concat in place: plan")) {
+        engine_run(en, x, &e);
+        const float *z = engine_output(en, 0);
+        int ok = 1;
+        for (int i = 0; i < C * S; i++) {
+            float r = x[i] > 0 ? x[i] : 0;
+            ok &= z[i] == 2 * r && z[C * S + i] == 4 * x[i] && z[2 * C * S + i] == 2 * r;
+        }
+        tap_ok(ok, "concat in place: slices right (one input written in place, one used twice)");
+        engine_free(en);
+    }
+    const char *outs[2] = {"b", "z"};
+    en = make(&g, NULL, 2, outs, 1, &e);
+    if (tap_ok(en != NULL, "concat with a requested input: plan")) {
+        engine_run(en, x, &e);
+        const float *b = engine_output(en, 0), *z = engine_output(en, 1);
+        int ok = 1;
+        for (int i = 0; i < C * S; i++)
+            ok &= b[i] == 2 * x[i] && z[C * S + i] == 4 * x[i];
+        tap_ok(ok, "concat with a requested input: both right");
+        engine_free(en);
+    }
+    graph_free(&g);
+
+    /* x -> a, b -> concat: with both in place the arena holds x and y only */
+    graph_init(&g);
+    int64_t d3[3] = {1, 2 * C, S};
+    tx = T(&g, "x", DT_F32, 3, d, NULL);
+    tk = T(&g, "two", DT_F32, 1, one, &two);
+    ta = T(&g, "a", DT_F32, -1, d, NULL);
+    tb = T(&g, "b", DT_F32, -1, d, NULL);
+    ty = T(&g, "y", DT_F32, -1, d3, NULL);
+    N(&g, "Relu", "relu", 1, &tx, 1, &ta);
+    N(&g, "Mul", "mul", 2, mi, 1, &tb);
+    int ci2[2] = {ta, tb};
+    nc = N(&g, "Concat", "cat", 2, ci2, 1, &ty);
+    A_int(&g, nc, "axis", 1);
+    io(&g, tx, ty);
+    en = make(&g, NULL, 0, NULL, 1, &e);
+    if (tap_ok(en != NULL, "concat in place (memory): plan")) {
+        size_t ab = engine_arena_bytes(en);
+        tap_ok(ab == 3 * C * S * 4, "concat in place: inputs take no buffers of their own (%zu bytes, %d without)",
+               ab, 4 * C * S * 4);
+        engine_run(en, x, &e);
+        const float *y = engine_output(en, 0);
+        int ok = 1;
+        for (int i = 0; i < C * S; i++)
+            ok &= y[i] == (x[i] > 0 ? x[i] : 0) && y[C * S + i] == 2 * x[i];
+        tap_ok(ok, "concat in place (memory): values right");
+        engine_free(en);
+    }
+    graph_free(&g);
+}
+
 int main(void)
 {
+    test_concat_in_place();
     test_conv1d();
     test_conv_bn_relu();
     test_arena();
