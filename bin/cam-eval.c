@@ -8,14 +8,16 @@
 #include <string.h>
 #include "cam.h"
 #include "cli.h"
+#include "engine.h"
 #include "eval.h"
 #include "tensor.h"
+#include "threadpool.h"
 #include "tstream.h"
 
 static const char *usage =
     "cam-eval -gt FILE [-scores FILE] [-boxes FILE] [-maps FILE] [-class-offset N]\n"
     "       [-step S] [-upsample MODE] [-t T] [-boxes-per-class N] [-missing-ok]\n"
-    "       [-per-image FILE]";
+    "       [-per-image FILE] [-threads N]";
 
 #define MAXIN 64
 
@@ -34,6 +36,7 @@ typedef struct {
     int         boxes_per_class;
     int         missing_ok;
     const char *per_image;
+    int         threads;
 } options;
 
 static void add_input(const char **list, int *n, const char *opt, const char *arg)
@@ -87,6 +90,9 @@ static void parse_command_line(int argc, char **argv, options *o)
         } else if (strcmp(a, "-boxes-per-class") == 0) {
             o->boxes_per_class = (int)cli_long(usage, a, v, 1, 1000);
             i++;
+        } else if (strcmp(a, "-threads") == 0) {
+            o->threads = (int)cli_long(usage, a, v, 1, 256);
+            i++;
         } else if (strcmp(a, "-missing-ok") == 0) {
             o->missing_ok = 1;
         } else if (strcmp(a, "-per-image") == 0) {
@@ -128,9 +134,30 @@ static void read_text(eval_set *s, const char *path, text_reader rd, int arg)
         fclose(f);
 }
 
-/* One map record: find its image, upsample, sweep the thresholds. */
-static int eval_map(eval_set *s, const options *o, tensor *t, eval_boxes *eb,
-                    const char *label, long idx, err_t *e)
+/* One map to sweep: the record, its image and geometry; then the results. */
+typedef struct {
+    tensor      t;
+    eval_image *im;
+    int         mw, mh, iw, ih;
+    cam_roi     roi;
+    long        idx;
+    /* results */
+    eval_boxes *eb;             /* s->nthr */
+    double      gtk;
+    int         rc;
+    err_t       e;
+} map_job;
+
+typedef struct {
+    const eval_set *s;
+    const options  *o;
+    map_job        *jobs;
+} sweep_ctx;
+
+/* Checks a map record and, for a ground-truth class map, fills job (the
+ * tensor is moved into it).  Returns 1 (a job), 0 (skipped), -1 (error). */
+static int map_prepare(eval_set *s, const options *o, tensor *t, map_job *job,
+                       const char *label, long idx, err_t *e)
 {
     const char *kind = tensor_meta_get(t, "kind");
     if (kind && strcmp(kind, "map") != 0)
@@ -156,7 +183,7 @@ static int eval_map(eval_set *s, const options *o, tensor *t, eval_boxes *eb,
             return err_set(e, "%s: record %ld: one map per record expected (shape dim %d is %lld)",
                            label, idx, d, (long long)t->dims[d]);
     int64_t mh = t->dims[t->ndim - 2], mw = t->dims[t->ndim - 1];
-    if (mh < 1 || mw < 1 || (size_t)mh * (size_t)mw > CAM_MAX_PIXELS)
+    if (mh < 1 || mw < 1 || mh > 1 << 20 || mw > 1 << 20 || (size_t)mh * (size_t)mw > CAM_MAX_PIXELS)
         return err_set(e, "%s: record %ld: bad map size %lldx%lld", label, idx,
                        (long long)mw, (long long)mh);
     long iw = mw, ih = mh;
@@ -166,7 +193,7 @@ static int eval_map(eval_set *s, const options *o, tensor *t, eval_boxes *eb,
     if (tensor_meta_get(t, "image_height") &&
         (tensor_meta_long(t, "image_height", &ih) < 0 || ih < 1))
         return err_set(e, "%s: record %ld: bad image_height", label, idx);
-    if ((size_t)iw * (size_t)ih > CAM_MAX_PIXELS || iw > 1 << 20 || ih > 1 << 20)
+    if (iw > 1 << 20 || ih > 1 << 20 || (size_t)iw * (size_t)ih > CAM_MAX_PIXELS)
         return err_set(e, "%s: record %ld: image %ldx%ld too large", label, idx, iw, ih);
     cam_roi roi = { 0, 0, (double)iw, (double)ih };
     const char *rs = tensor_meta_get(t, "roi");
@@ -176,58 +203,106 @@ static int eval_map(eval_set *s, const options *o, tensor *t, eval_boxes *eb,
         return err_set(e, "%s: record %ld: empty roi", label, idx);
     if (tensor_to_f32(t, e) < 0)
         return err_prefix(e, "%s: record %ld", label, idx);
-
-    size_t npix = (size_t)iw * (size_t)ih;
-    double *up = malloc(npix * sizeof *up);
-    if (!up)
-        return err_set(e, "out of memory");
-    int rc = -1;
-    cam_box paper;
-    if (cam_resize(t->data, (int)mw, (int)mh, up, (int)iw, (int)ih, &roi, CAM_BILINEAR, e) < 0 ||
-        cam_box_paper(up, (int)iw, (int)ih, o->paper_t, &paper, e) < 0)
-        goto out;
-    ebox pb = { paper.x0, paper.y0, paper.x1, paper.y1 };
-    double gtk = eval_iou_max(&pb, im->gt, im->ngt);
-    if (o->upsample != CAM_BILINEAR &&
-        cam_resize(t->data, (int)mw, (int)mh, up, (int)iw, (int)ih, &roi, o->upsample, e) < 0)
-        goto out;
-    if (eval_wsol_sweep(s, up, (int)iw, (int)ih, eb, e) < 0)
-        goto out;
-    if (eval_add_map_result(s, im, eb, gtk, e) < 0)
-        goto out;
-    rc = 0;
-out:
-    eval_boxes_free(eb, s->nthr);
-    free(up);
-    if (rc < 0 && !strstr(e->msg, label))
-        err_prefix(e, "%s: record %ld", label, idx);
-    return rc;
+    job->t = *t;        /* moved */
+    tensor_init(t);
+    job->im = im;
+    job->mw = (int)mw;
+    job->mh = (int)mh;
+    job->iw = (int)iw;
+    job->ih = (int)ih;
+    job->roi = roi;
+    job->idx = idx;
+    im->has_map = 2;    /* queued: later maps of this image are repeats */
+    return 1;
 }
 
-static void read_maps(eval_set *s, const options *o, const char *path)
+/* Upsamples job's map, boxes it by the paper rule and sweeps the wsol
+ * thresholds (thread-safe: touches only the job). */
+static void map_sweep(void *ctx, int task, int thread)
+{
+    sweep_ctx *c = ctx;
+    map_job *j = &c->jobs[task];
+    size_t npix = (size_t)j->iw * (size_t)j->ih;
+    double *up = malloc(npix * sizeof *up);
+    cam_box paper;
+    j->rc = -1;
+    if (!up) {
+        err_set(&j->e, "out of memory");
+        return;
+    }
+    if (cam_resize(j->t.data, j->mw, j->mh, up, j->iw, j->ih, &j->roi, CAM_BILINEAR, &j->e) == 0 &&
+        cam_box_paper(up, j->iw, j->ih, c->o->paper_t, &paper, &j->e) == 0) {
+        ebox pb = { paper.x0, paper.y0, paper.x1, paper.y1 };
+        j->gtk = eval_iou_max(&pb, j->im->gt, j->im->ngt);
+        if ((c->o->upsample == CAM_BILINEAR ||
+             cam_resize(j->t.data, j->mw, j->mh, up, j->iw, j->ih, &j->roi, c->o->upsample, &j->e) == 0) &&
+            eval_wsol_sweep(c->s, up, j->iw, j->ih, j->eb, &j->e) == 0)
+            j->rc = 0;
+    }
+    free(up);
+}
+
+#define MAP_BATCH 64
+
+/* Sweeps the queued jobs on the thread pool, then records the results in
+ * input order. */
+static void run_jobs(eval_set *s, const options *o, map_job *jobs, int n, threadpool *tp,
+                     const char *label)
+{
+    sweep_ctx c = { s, o, jobs };
+    tp_run(tp, n, map_sweep, &c);
+    for (int i = 0; i < n; i++) {
+        map_job *j = &jobs[i];
+        err_t e;
+        if (j->rc < 0)
+            cli_die(EXIT_DATA, "%s: record %ld: %s", label, j->idx, j->e.msg);
+        j->im->has_map = 0;
+        if (eval_add_map_result(s, j->im, j->eb, j->gtk, &e) < 0)
+            cli_die(EXIT_DATA, "%s: record %ld: %s", label, j->idx, e.msg);
+        eval_boxes_free(j->eb, s->nthr);
+        tensor_free(&j->t);
+    }
+}
+
+static void read_maps(eval_set *s, const options *o, const char *path, threadpool *tp)
 {
     err_t e;
     tsr *r = tsr_open(path, &e);
     if (!r)
         cli_die_err(EXIT_DATA, &e);
-    eval_boxes *eb = calloc((size_t)s->nthr, sizeof *eb);
-    if (!eb)
+    map_job *jobs = calloc(MAP_BATCH, sizeof *jobs);
+    if (!jobs)
         cli_die(EXIT_DATA, "out of memory");
+    for (int i = 0; i < MAP_BATCH; i++) {
+        jobs[i].eb = calloc((size_t)s->nthr, sizeof *jobs[i].eb);
+        if (!jobs[i].eb)
+            cli_die(EXIT_DATA, "out of memory");
+        tensor_init(&jobs[i].t);
+    }
     tensor t;
     tensor_init(&t);
-    int st;
+    int st, nj = 0;
     for (;;) {
         long idx = tsr_index(r);
         st = tsr_next(r, &t, &e);
         if (st <= 0)
             break;
-        if (eval_map(s, o, &t, eb, tsr_label(r), idx, &e) < 0)
+        int k = map_prepare(s, o, &t, &jobs[nj], tsr_label(r), idx, &e);
+        if (k < 0)
             cli_die_err(EXIT_DATA, &e);
+        nj += k;
+        if (nj == MAP_BATCH) {
+            run_jobs(s, o, jobs, nj, tp, tsr_label(r));
+            nj = 0;
+        }
     }
     if (st < 0)
         cli_die_err(EXIT_DATA, &e);
+    run_jobs(s, o, jobs, nj, tp, tsr_label(r));
     tensor_free(&t);
-    free(eb);
+    for (int i = 0; i < MAP_BATCH; i++)
+        free(jobs[i].eb);
+    free(jobs);
     tsr_close(r);
 }
 
@@ -299,8 +374,12 @@ int main(int argc, char **argv)
         read_text(&s, o.scores[i], eval_read_scores, o.missing_ok);
     for (int i = 0; i < o.nboxes; i++)
         read_text(&s, o.boxes[i], eval_read_boxes, o.missing_ok);
-    for (int i = 0; i < o.nmaps; i++)
-        read_maps(&s, &o, o.maps[i]);
+    if (o.nmaps) {
+        threadpool *tp = tp_create(o.threads ? o.threads : engine_default_threads());
+        for (int i = 0; i < o.nmaps; i++)
+            read_maps(&s, &o, o.maps[i], tp);
+        tp_free(tp);
+    }
 
     eval_opts eo = { o.boxes_per_class, o.missing_ok };
     eval_result r;
