@@ -490,15 +490,17 @@ static void pix_task(void *ctx, int task, int thread)
 }
 
 /* Depthwise: channel c of the output from channel c of the input. */
-static void dw_task(void *ctx, int c, int thread)
+static void dw_task(void *ctx, int task, int thread)
 {
     const conv_job *j = ctx;
     const conv_kernel *k = j->k;
     const conv_params *p = &k->p;
     float *scratch = (float *)j->scratch + (size_t)thread * dw_scratch_floats(&k->dw, p);
-    dw_channel(k->level, &k->dw, p, j->in + (size_t)c * p->h * p->w,
-               k->w + (size_t)c * p->kh * p->kw, k->bias ? k->bias[c] : 0.0f,
-               j->out + (size_t)c * k->npix, scratch);
+    int c0 = task * j->g.nc, c1 = c0 + j->g.nc < p->cout ? c0 + j->g.nc : p->cout;
+    for (int c = c0; c < c1; c++)
+        dw_channel(k->level, &k->dw, p, j->in + (size_t)c * p->h * p->w,
+                   k->w + (size_t)c * p->kh * p->kw, k->bias ? k->bias[c] : 0.0f,
+                   j->out + (size_t)c * k->npix, scratch);
 }
 
 void conv_run(const conv_kernel *k, const float *in, float *out, void *scratch, threadpool *tp)
@@ -506,7 +508,17 @@ void conv_run(const conv_kernel *k, const float *in, float *out, void *scratch, 
     conv_job j = { k, in, out, scratch, { 0, 0, 0, 0 } };
     switch (k->impl) {
     case IMPL_DW:
-        tp_run(tp, k->p.cout, dw_task, &j);
+    {
+        /* channels per task: about 16K multiply-adds each (one 7x7
+         * channel is 441), yet at least four tasks per thread */
+        const conv_params *p = &k->p;
+        double work = (double)k->npix * p->kh * p->kw;
+        int per = (int)(16384.0 / work) + 1, nt = tp_size(tp);
+        if (per > p->cout / (4 * nt)) per = p->cout / (4 * nt);
+        if (per < 1) per = 1;
+        j.g.nc = per;
+        tp_run(tp, (p->cout + per - 1) / per, dw_task, &j);
+    }
         break;
     case IMPL_GEMM:
         gemm_grid_choose(k->cog, (int)k->npix, k->ar->mr, k->ar->nr, tp_size(tp), &j.g);

@@ -1,6 +1,7 @@
 /* kern_dw.c - depthwise convolution through stride-phase planes (see
  * kern_dw.h), with AVX-512, AVX2 and portable inner loops. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "kern_dw.h"
@@ -194,9 +195,73 @@ static void dw_taps_avx2(const dw_plan *d, const float *pl, const float *w, floa
 }
 #endif
 
+#if defined(__x86_64__)
+/* Horizontal stride 1 (any vertical stride), output rows of at most 16
+ * pixels (7x7, 14x14 maps), without
+ * planes: the input rows are read in place through per-kx masks that drop
+ * the lanes falling on padding, kernel rows above or below the image are
+ * skipped, and four output rows are accumulated at once. */
+__attribute__((target("avx512f")))
+static void dw_narrow_s1_avx512(const conv_params *p, const float *in, const float *w,
+                                float bias, float *out, float lo, float hi)
+{
+    __m512 vb = _mm512_set1_ps(bias), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    int kw = p->kw, ow = p->ow;
+    __mmask16 km[16];
+    intptr_t koff[16];
+    for (int kx = 0; kx < kw; kx++) {
+        int base = kx * p->dw - p->pl;               /* input column of lane 0 */
+        int l0 = base >= 0 ? 0 : -base, l1 = p->w - base;
+        if (l1 > ow) l1 = ow;
+        km[kx] = l1 > l0 ? (__mmask16)(((1u << l1) - 1) & ~((1u << l0) - 1)) : 0;
+        koff[kx] = (intptr_t)base * (intptr_t)sizeof(float);
+    }
+    __mmask16 st = (__mmask16)((1u << ow) - 1);
+    /* four rows in named accumulators (an indexed array would live on the
+     * stack); a kernel row above or below the image loads nothing */
+    for (int oy0 = 0; oy0 < p->oh; oy0 += 4) {
+        __m512 a0 = vb, a1 = vb, a2 = vb, a3 = vb;
+        for (int ky = 0; ky < p->kh; ky++) {
+            int iy0 = oy0 * p->sh - p->pt + ky * p->dh;
+            const float *wk = w + ky * kw;
+            for (int kx = 0; kx < kw; kx++) {
+                __m512 wv = _mm512_set1_ps(wk[kx]);
+                __mmask16 m = km[kx];
+#define ROW(r, acc)                                                            \
+                do {                                                           \
+                    int iy = iy0 + (r) * p->sh;                                \
+                    if (iy >= 0 && iy < p->h) {                                \
+                        uintptr_t row = (uintptr_t)(in + (size_t)iy * p->w);   \
+                        acc = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m,     \
+                                              (const float *)(row + koff[kx])), acc); \
+                    }                                                          \
+                } while (0)
+                ROW(0, a0); ROW(1, a1); ROW(2, a2); ROW(3, a3);
+#undef ROW
+            }
+        }
+        int nr = p->oh - oy0 < 4 ? p->oh - oy0 : 4;
+        float *o = out + (size_t)oy0 * ow;
+        _mm512_mask_storeu_ps(o, st, _mm512_min_ps(_mm512_max_ps(a0, vlo), vhi));
+        if (nr > 1) _mm512_mask_storeu_ps(o + ow, st, _mm512_min_ps(_mm512_max_ps(a1, vlo), vhi));
+        if (nr > 2) _mm512_mask_storeu_ps(o + 2 * ow, st, _mm512_min_ps(_mm512_max_ps(a2, vlo), vhi));
+        if (nr > 3) _mm512_mask_storeu_ps(o + 3 * ow, st, _mm512_min_ps(_mm512_max_ps(a3, vlo), vhi));
+    }
+}
+#endif
+
 void dw_channel(int level, const dw_plan *d, const conv_params *p, const float *in,
                 const float *w, float bias, float *out, float *scratch)
 {
+#if defined(__x86_64__)
+    if (level >= SIMD_AVX512 && p->sw == 1 && p->kw <= 16 && p->ow <= 16) {
+        float lo = -INFINITY, hi = INFINITY;
+        if (p->act == ACT_RELU) lo = 0.0f;
+        if (p->act == ACT_CLIP) { lo = p->act_min; hi = p->act_max; }
+        dw_narrow_s1_avx512(p, in, w, bias, out, lo, hi);
+        return;
+    }
+#endif
     float *pl = scratch, *wide = scratch + (size_t)p->sh * p->sw * d->plane;
     size_t n = (size_t)p->oh * d->L;
     dw_planes(level, d, p, in, pl);

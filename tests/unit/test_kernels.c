@@ -200,6 +200,9 @@ int main(void)
     list[nl++] = cp(19, 9, 33, 19, 3, 1, 1, 19, ACT_RELU);    /* depthwise odd */
     list[nl++] = cp(7, 40, 37, 7, 3, 2, 0, 7, ACT_NONE);      /* depthwise s2 no pad */
     list[nl++] = cp(8, 6, 6, 8, 5, 1, 2, 8, ACT_NONE);        /* depthwise 5x5 */
+    list[nl++] = cp(24, 7, 7, 24, 3, 1, 1, 24, ACT_CLIP);     /* depthwise, narrow rows */
+    list[nl++] = cp(16, 14, 14, 16, 3, 1, 1, 16, ACT_RELU);
+    list[nl++] = cp(5, 5, 16, 5, 3, 1, 0, 5, ACT_NONE);       /* 14 wide, 3 rows */
     list[nl++] = cp(24, 10, 10, 36, 3, 1, 1, 4, ACT_RELU);    /* grouped */
     list[nl++] = cp(64, 8, 8, 64, 3, 1, 1, 2, ACT_NONE);      /* 2 groups */
     list[nl++] = cp(16, 9, 9, 24, 1, 2, 0, 1, ACT_NONE);      /* 1x1 s2 */
@@ -228,11 +231,14 @@ int main(void)
     check_conv(&q, 1);
     q.group = 2; q.sh = 2; set_out(&q);
     check_conv(&q, 0);
+    q = cp(6, 9, 11, 6, 3, 1, 0, 6, ACT_RELU);                /* narrow depthwise, dilated */
+    q.pt = 2; q.pb = 0; q.pl = 3; q.pr = 1; q.dh = 2; q.dw = 2; set_out(&q);
+    check_conv(&q, 1);
     q = cp(12, 11, 13, 12, 3, 1, 0, 12, ACT_CLIP);
     q.pt = 2; q.pb = 2; q.pl = 1; q.pr = 3; q.dh = 2; q.dw = 2; q.sw = 2; set_out(&q);
     check_conv(&q, 1);
     /* random shapes */
-    for (int r = 0; r < 30; r++) {
+    for (int r = 0; r < 80; r++) {
         conv_params p = { 0 };
         int dw = irand(0, 3) == 0;
         p.group = dw ? 1 : (irand(0, 3) == 0 ? irand(1, 3) : 1);
