@@ -64,6 +64,7 @@ fails 2 "unknown option" cam-eval -gt "$TMP/gt.csv" -scores "$TMP/scores" -bogus
 fails 2 "bad step" cam-eval -gt "$TMP/gt.csv" -maps /dev/null -step 0
 fails 2 "bad upsample" cam-eval -gt "$TMP/gt.csv" -maps /dev/null -upsample lanczos
 fails 2 "two stdin inputs" cam-eval -gt - -scores -
+fails 2 "bad -threads" cam-eval -gt "$TMP/gt.csv" -maps /dev/null -threads 0
 
 # ---- maps: records written by hand (cam-tensor(5)): f32 little-endian.
 # map W H SOURCE CLASS [IMAGE_W IMAGE_H] VALUES...
@@ -109,6 +110,24 @@ t "maps: upsampled" cam-eval -gt "$TMP/gtu.csv" -maps "$TMP/u.t" -per-image "$TM
 is "$(metric maxboxacc "$TMP/out")" 1.0000 "upsampled map localises the quarter"
 t "maps: nearest" cam-eval -gt "$TMP/gtu.csv" -maps "$TMP/u.t" -upsample nearest
 is "$(metric maxboxacc_v2_iou70 "$TMP/out")" 1.0000 "nearest upsampling gives the exact quarter"
+
+# 150 noisy maps (more than one batch of 64): same results with 1 or 3 threads.
+perl -e '
+    srand(5); open G, ">", "'"$TMP"'/gtn.csv"; print G "image,class,wnid,x0,y0,x1,y1\n";
+    for $i (0 .. 149) {
+        my ($cx, $cy) = (rand(7), rand(7));
+        printf G "n%03d.JPEG,2,n,%d,%d,%d,%d\n", $i, 10 + rand(60), 10 + rand(60), 90 + rand(60), 90 + rand(60);
+        printf "CAMTENSOR 1\nname m\ndtype f32\nshape 7 7\nkind map\nsource n%03d.ppm\nclass 2\n", $i; print
+              "image_width 160\nimage_height 150\nENDHDR\n";
+        for $y (0 .. 6) { for $x (0 .. 6) {
+            print pack("f<", exp(-(($x - $cx) ** 2 + ($y - $cy) ** 2) / 4) + 0.3 * rand()) } } }' >"$TMP/n.t"
+t "150 maps, 1 thread" cam-eval -threads 1 -gt "$TMP/gtn.csv" -maps "$TMP/n.t" -per-image "$TMP/n1.csv"
+cp "$TMP/out" "$TMP/n1"
+t "150 maps, 3 threads" cam-eval -threads 3 -gt "$TMP/gtn.csv" -maps "$TMP/n.t" -per-image "$TMP/n3.csv"
+cp "$TMP/out" "$TMP/n3"
+t "same metrics" cmp "$TMP/n3" "$TMP/n1"
+t "same per-image results" cmp "$TMP/n1.csv" "$TMP/n3.csv"
+is "$(metric images "$TMP/n1")" 150 "150 images"
 
 fails 1 "map missing" cam-eval -gt "$TMP/gt.csv" -maps "$TMP/v1.t"
 printf 'CAMTENSOR 1\nname map\ndtype f32\nshape 4 5\nkind features\nsource v1\nclass 3\nENDHDR\n' >"$TMP/kind.t"
