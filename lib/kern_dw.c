@@ -196,29 +196,37 @@ static void dw_taps_avx2(const dw_plan *d, const float *pl, const float *w, floa
 #endif
 
 #if defined(__x86_64__)
-/* Horizontal stride 1 (any vertical stride), output rows of at most 16
- * pixels (7x7, 14x14 maps), without
- * planes: the input rows are read in place through per-kx masks that drop
- * the lanes falling on padding, kernel rows above or below the image are
- * skipped, and four output rows are accumulated at once. */
+/* Horizontal stride 1 or 2 (any vertical stride), output rows of at most
+ * 16 pixels (7x7, 14x14 maps), without planes: the input rows are read in
+ * place through per-kx masks that drop the lanes falling on padding (for
+ * stride 2, 32 input lanes of which a permute keeps the even ones), kernel
+ * rows above or below the image are skipped, and four output rows are
+ * accumulated at once in named registers (an indexed array would live on
+ * the stack). */
 __attribute__((target("avx512f")))
-static void dw_narrow_s1_avx512(const conv_params *p, const float *in, const float *w,
-                                float bias, float *out, float lo, float hi)
+static void dw_narrow_avx512(const conv_params *p, const float *in, const float *w,
+                             float bias, float *out, float lo, float hi)
 {
     __m512 vb = _mm512_set1_ps(bias), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
-    int kw = p->kw, ow = p->ow;
-    __mmask16 km[16];
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14,
+                                           16, 18, 20, 22, 24, 26, 28, 30);
+    int kw = p->kw, ow = p->ow, sw = p->sw;
+    __mmask16 km0[16], km1[16];
     intptr_t koff[16];
     for (int kx = 0; kx < kw; kx++) {
-        int base = kx * p->dw - p->pl;               /* input column of lane 0 */
-        int l0 = base >= 0 ? 0 : -base, l1 = p->w - base;
-        if (l1 > ow) l1 = ow;
-        km[kx] = l1 > l0 ? (__mmask16)(((1u << l1) - 1) & ~((1u << l0) - 1)) : 0;
+        /* input lane j (column base + j) is needed for j = x*sw, x < ow,
+         * and valid for 0 <= base + j < w */
+        int base = kx * p->dw - p->pl;
+        uint32_t need = 0;
+        for (int x = 0; x < ow; x++) {
+            int c = base + x * sw;
+            if (c >= 0 && c < p->w) need |= 1u << (x * sw);
+        }
+        km0[kx] = (__mmask16)need;
+        km1[kx] = (__mmask16)(need >> 16);
         koff[kx] = (intptr_t)base * (intptr_t)sizeof(float);
     }
     __mmask16 st = (__mmask16)((1u << ow) - 1);
-    /* four rows in named accumulators (an indexed array would live on the
-     * stack); a kernel row above or below the image loads nothing */
     for (int oy0 = 0; oy0 < p->oh; oy0 += 4) {
         __m512 a0 = vb, a1 = vb, a2 = vb, a3 = vb;
         for (int ky = 0; ky < p->kh; ky++) {
@@ -226,14 +234,18 @@ static void dw_narrow_s1_avx512(const conv_params *p, const float *in, const flo
             const float *wk = w + ky * kw;
             for (int kx = 0; kx < kw; kx++) {
                 __m512 wv = _mm512_set1_ps(wk[kx]);
-                __mmask16 m = km[kx];
+                __mmask16 m0 = km0[kx], m1 = km1[kx];
 #define ROW(r, acc)                                                            \
                 do {                                                           \
                     int iy = iy0 + (r) * p->sh;                                \
                     if (iy >= 0 && iy < p->h) {                                \
-                        uintptr_t row = (uintptr_t)(in + (size_t)iy * p->w);   \
-                        acc = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m,     \
-                                              (const float *)(row + koff[kx])), acc); \
+                        const float *src = (const float *)((uintptr_t)(in + (size_t)iy * p->w) \
+                                                           + koff[kx]);        \
+                        __m512 v = _mm512_maskz_loadu_ps(m0, src);             \
+                        if (sw == 2)                                           \
+                            v = _mm512_permutex2var_ps(v, even,                \
+                                                       _mm512_maskz_loadu_ps(m1, src + 16)); \
+                        acc = _mm512_fmadd_ps(wv, v, acc);                     \
                     }                                                          \
                 } while (0)
                 ROW(0, a0); ROW(1, a1); ROW(2, a2); ROW(3, a3);
@@ -254,11 +266,11 @@ void dw_channel(int level, const dw_plan *d, const conv_params *p, const float *
                 const float *w, float bias, float *out, float *scratch)
 {
 #if defined(__x86_64__)
-    if (level >= SIMD_AVX512 && p->sw == 1 && p->kw <= 16 && p->ow <= 16) {
+    if (level >= SIMD_AVX512 && (p->sw == 1 || p->sw == 2) && p->kw <= 16 && p->ow <= 16) {
         float lo = -INFINITY, hi = INFINITY;
         if (p->act == ACT_RELU) lo = 0.0f;
         if (p->act == ACT_CLIP) { lo = p->act_min; hi = p->act_max; }
-        dw_narrow_s1_avx512(p, in, w, bias, out, lo, hi);
+        dw_narrow_avx512(p, in, w, bias, out, lo, hi);
         return;
     }
 #endif
