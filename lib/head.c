@@ -125,45 +125,16 @@ static int64_t numel(const gtensor *t)
     return n;
 }
 
-static float half_to_float(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
-    float f;
-    if (exp == 0) {
-        f = ldexpf((float)man, -24);
-        return sign ? -f : f;
-    }
-    if (exp == 31)
-        bits = sign | 0x7f800000u | (man << 13);
-    else
-        bits = sign | ((exp + 112) << 23) | (man << 13);
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
-/* Real value of element idx of constant t: stored value, dequantised with
- * the per-tensor or per-channel (along qaxis) scale and zero point. */
-static size_t elem_size(int dt)
-{
-    switch (dt) {
-    case DT_F64: case DT_I64: return 8;
-    case DT_F32: case DT_I32: return 4;
-    case DT_F16: case DT_I16: case DT_U16: return 2;
-    case DT_U8: case DT_I8: case DT_BOOL: return 1;
-    default: return 0;
-    }
-}
-
 static int const_value(const gtensor *t, int64_t idx, float *v)
 {
-    size_t es = elem_size(t->dtype);
+    size_t es = dtype_size(t->dtype);
     double q;
     if (es == 0 || (size_t)(idx + 1) * es > t->nbytes)
         return -1;
     switch (t->dtype) {
     case DT_F32: { float x; memcpy(&x, (const char *)t->data + idx * 4, 4); q = x; break; }
     case DT_F64: { double x; memcpy(&x, (const char *)t->data + idx * 8, 8); q = x; break; }
-    case DT_F16: { uint16_t x; memcpy(&x, (const char *)t->data + idx * 2, 2); q = half_to_float(x); break; }
+    case DT_F16: { uint16_t x; memcpy(&x, (const char *)t->data + idx * 2, 2); q = f16_to_f32(x); break; }
     case DT_U8:  q = ((const uint8_t *)t->data)[idx]; break;
     case DT_I8:  q = ((const int8_t *)t->data)[idx]; break;
     case DT_I16: { int16_t x; memcpy(&x, (const char *)t->data + idx * 2, 2); q = x; break; }
@@ -488,6 +459,20 @@ static int read_weights(const graph *g, int ti, int nclasses, int K, int64_t sc,
     w = malloc((size_t)nclasses * (size_t)K * sizeof *w);
     if (!w)
         return err_set(e, "out of memory for weights '%s'", tname(g, ti));
+    if (t->dtype == DT_F32 && t->nq == 0 && t->data &&
+        t->nbytes >= (size_t)nclasses * (size_t)K * sizeof *w) {
+        /* Plain float weights (the payload may point into the model file,
+         * unaligned): read rows (or columns) directly. */
+        const char *src = t->data;
+        for (int c = 0; c < nclasses; c++)
+            for (int k = 0; k < K; k++) {
+                float v;
+                memcpy(&v, src + (size_t)(c * sc + k * sk) * sizeof v, sizeof v);
+                w[(size_t)c * K + k] = v * mul;
+            }
+        *out = w;
+        return 0;
+    }
     for (int c = 0; c < nclasses; c++)
         for (int k = 0; k < K; k++) {
             float v;

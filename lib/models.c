@@ -228,6 +228,9 @@ int cam_classifier_logits(cam_classifier *c, const float *feat, int K, int h, in
         if (!(c->en = engine_create(&c->g, &o, e)))
             return err_prefix(e, "model %s: the head from '%s' to '%s'", c->name, hd->feature, hd->logits);
         memcpy(c->en_dims, dims, sizeof dims);
+        /* The head's weights are copied into c->head and the engine: the
+         * model file's pages need not stay in memory. */
+        graph_drop_file(&c->g);
     }
     if (engine_run(c->en, feat, e))
         return err_prefix(e, "model %s: head", c->name);
