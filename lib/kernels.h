@@ -38,7 +38,8 @@ conv_kernel *conv_prepare(const conv_params *p, const float *weights, const floa
 /* Scratch bytes conv_run needs with nthreads threads (0 allowed). */
 size_t conv_scratch_bytes(const conv_kernel *k, int nthreads);
 /* out = act(conv(in) + bias).  in: cin x h x w, out: cout x oh x ow.
- * scratch: conv_scratch_bytes() bytes, 64-byte aligned.  tp may be NULL. */
+ * scratch: conv_scratch_bytes() bytes, 64-byte aligned, computed for at
+ * least tp_size(tp) threads.  tp may be NULL.  Allocates nothing. */
 void   conv_run(const conv_kernel *k, const float *in, float *out, void *scratch, threadpool *tp);
 /* Name of the chosen implementation, for tests and benchmarks. */
 const char *conv_impl_name(const conv_kernel *k);
@@ -48,7 +49,9 @@ void   conv_free(conv_kernel *k);
 
 /* C[m x n] = alpha * op(A) * op(B) + beta * C (+ bias[j] per column when
  * bias is not NULL), op = transpose when trans* is set; row-major with
- * leading dimensions.  beta == 0 ignores C's previous contents. */
+ * leading dimensions.  beta == 0 ignores C's previous contents.  Packs A
+ * (and B when transposed) into a malloc'd buffer per call; with m <= 4 it
+ * reads B in place and only copies op(A). */
 void sgemm(int transa, int transb, int m, int n, int k, float alpha,
            const float *a, int lda, const float *b, int ldb, float beta,
            float *c, int ldc, const float *bias, threadpool *tp);
