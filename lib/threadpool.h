@@ -8,7 +8,8 @@ typedef struct threadpool threadpool;
 threadpool *tp_create(int n);
 int  tp_size(const threadpool *tp);            /* 1 when tp is NULL */
 /* Calls fn(ctx, task, thread) for task = 0..ntasks-1 spread over the
- * threads (thread = 0..tp_size-1), and returns when all are done. */
+ * threads (thread = 0..tp_size-1), and returns when all are done.  One
+ * caller at a time per pool; a tp_run from inside a task runs inline. */
 void tp_run(threadpool *tp, int ntasks, void (*fn)(void *ctx, int task, int thread), void *ctx);
 void tp_free(threadpool *tp);
 
