@@ -644,10 +644,13 @@ int cam_box_zhou(const double *m, int w, int h, const int th_in[3],
                 cap = ncap;
             }
             rect *q = &r[nr++];
-            q->x = clampi(c[j].x, 0, w - 5);
-            q->y = clampi(c[j].y, 0, h - 5);
-            q->w = clampi(c[j].w, 0, w - c[j].x - 5);
-            q->h = clampi(c[j].h, 0, h - c[j].y - 5);
+            /* on maps of 5 pixels or fewer, or contours starting in
+             * the last 5 columns, the original's clipping gives negative
+             * positions and sizes: keep them at 0 so boxes stay inside */
+            q->x = clampi(c[j].x, 0, w > 5 ? w - 5 : 0);
+            q->y = clampi(c[j].y, 0, h > 5 ? h - 5 : 0);
+            q->w = clampi(c[j].w, 0, w - c[j].x - 5 > 0 ? w - c[j].x - 5 : 0);
+            q->h = clampi(c[j].h, 0, h - c[j].y - 5 > 0 ? h - c[j].y - 5 : 0);
         }
         free(c);
     }

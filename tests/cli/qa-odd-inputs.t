@@ -1,0 +1,24 @@
+#!/bin/sh
+# Odd inputs a user meets: tiny maps, NaN records, empty streams.
+. "$(dirname "$0")/../tap.sh"
+. "$(dirname "$0")/cam-lib.sh"
+
+# inside: every box line has 0 <= x0 <= x1 < W, 0 <= y0 <= y1 < H, area >= 0
+inside() {
+    awk -F'\t' -v W="$1" -v H="$2" '
+        !($3 >= 0 && $3 <= $5 && $5 < W && $4 >= 0 && $4 <= $6 && $6 < H && $9 >= 0) { bad = 1; print "# bad: " $0 }
+        END { exit bad || NR == 0 }'
+}
+
+# zhou's rule keeps boxes 5 pixels from the right and bottom edges: on maps
+# narrower than that, boxes must still lie inside the map.
+mkrec m 7 7 kind=map $(perl -e 'print join " ", map { $_ % 7 } 0..48') > "$TMP/ramp7.t"
+mkrec m 3 3 kind=map 0 1 2 3 4 5 6 7 8 > "$TMP/ramp3.t"
+mkrec m 7 7 kind=map $(perl -e 'print join " ", map { $_ == 24 ? 1 : 0 } 0..48') > "$TMP/dot7.t"
+for f in ramp7 ramp3 dot7; do
+    case $f in ramp3) W=3;; *) W=7;; esac
+    cam-bbox -mode zhou "$TMP/$f.t" > "$TMP/b" 2>"$TMP/e"
+    inside $W $W < "$TMP/b"; ok $? "zhou: boxes of a small map ($f) lie inside it"
+done
+
+done_testing
