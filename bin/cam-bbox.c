@@ -29,19 +29,21 @@ typedef struct {
     int     nfiles;
 } options;
 
-static void parse_thresholds(options *o, const char *arg)
+/* arg: thresholds separated by commas, each in [0, max]; an empty one
+ * (",," or a trailing comma) is a usage error, not skipped */
+static void parse_thresholds(options *o, const char *arg, double max)
 {
-    char *s = strdup(arg), *save = NULL, *tok;
+    char *s = strdup(arg), *p, *tok;
     if (!s)
         cli_die(EXIT_DATA, "out of memory");
     o->nt = 0;
-    for (tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    for (p = s; (tok = strsep(&p, ",")) != NULL;) {
+        if (!*tok)
+            cli_usage(usage, "option -t: empty threshold in '%s'", arg);
         if (o->nt == MAX_T)
             cli_usage(usage, "option -t: more than %d thresholds", MAX_T);
-        o->t[o->nt++] = cli_double(usage, "-t", tok, 0, 255);
+        o->t[o->nt++] = cli_double(usage, "-t", tok, 0, max);
     }
-    if (o->nt == 0)
-        cli_usage(usage, "option -t needs a value");
     free(s);
 }
 
@@ -79,7 +81,7 @@ static void parse_args(int argc, char **argv, options *o)
         }
     }
     if (targ)
-        parse_thresholds(o, targ);
+        parse_thresholds(o, targ, o->mode == MODE_ZHOU ? 255 : 1);
     if (o->mode == MODE_ZHOU) {
         if (!targ) {
             o->nt = 3;
@@ -95,9 +97,6 @@ static void parse_args(int argc, char **argv, options *o)
             o->nt = 1;
             o->t[0] = 0.2;
         }
-        for (int k = 0; k < o->nt; k++)
-            if (o->t[k] > 1)
-                cli_usage(usage, "option -t: %g is out of range 0..1", o->t[k]);
     }
     o->files = argv + i;
     o->nfiles = argc - i;

@@ -21,4 +21,10 @@ for f in ramp7 ramp3 dot7; do
     inside $W $W < "$TMP/b"; ok $? "zhou: boxes of a small map ($f) lie inside it"
 done
 
+# -t: the range named is the mode's, empty thresholds are refused
+fails 2 "cam-bbox -t -0.1: usage error" cam-bbox -t -0.1 "$TMP/dot7.t"
+grep -q "out of range 0..1\$" "$TMP/ferr"; ok $? "cam-bbox -t -0.1 names the range 0..1 of mode paper"
+fails 2 "cam-bbox -t .2,,.4: empty threshold refused" cam-bbox -t .2,,.4 "$TMP/dot7.t"
+fails 2 "cam-bbox -t .2,: trailing comma refused" cam-bbox -t .2, "$TMP/dot7.t"
+
 done_testing
