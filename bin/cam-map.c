@@ -4,7 +4,8 @@
  * class): M_c = sum_k w_ck f_k (no bias), raw and at feature resolution
  * unless asked otherwise, with the feature record's metadata and
  * kind=map, class, label, score, logit, rank.  -pgm writes 8-bit PGM
- * images instead, for netpbm tools.
+ * images instead, for netpbm tools.  -classes FILE adds per-image classes
+ * (say an image's ground-truth class) to the top-K of the same run.
  */
 #include <math.h>
 #include <stdio.h>
@@ -13,23 +14,32 @@
 #include "cam.h"
 #include "camrec.h"
 #include "cli.h"
+#include "eval.h"
 #include "models.h"
 #include "tstream.h"
 
 static const char usage[] =
-    "cam-map [-m MODEL | -head FILE] [-k K | -c CLASS ...] [-relu] [-norm none|minmax|max] "
+    "cam-map [-m MODEL | -head FILE] [-k K | -c CLASS ...] [-classes FILE] [-relu] [-norm none|minmax|max] "
     "[-size orig|WxH] [-interp nearest|bilinear|bicubic] [-labels FILE] [-pgm] [-z] [-f16] [FILE ...]";
 
 #define MAX_CLASSES 1024
 
+/* One line of a -classes file: an image key and a class (index or label). */
 typedef struct {
-    const char *model, *labels, *head;
-    int k, relu, norm, interp, pgm, wflags;
+    char *key, *cls;
+    size_t line;
+} image_class;
+
+typedef struct {
+    const char *model, *labels, *head, *classes_file;
+    int k, kset, relu, norm, interp, pgm, wflags;
     int size_orig, size_w, size_h;      /* size_w == 0: feature resolution */
     int nc;
     const char *classes[MAX_CLASSES];
     char **files;
     int nfiles;
+    image_class *ic;                    /* -classes, sorted by key, line */
+    size_t nic;
 } options;
 
 static void parse_args(int argc, char **argv, options *o)
@@ -65,6 +75,8 @@ static void parse_args(int argc, char **argv, options *o)
             if (o->nc == MAX_CLASSES)
                 cli_usage(usage, "more than %d classes", MAX_CLASSES);
             o->classes[o->nc++] = v;
+        } else if (strcmp(a, "-classes") == 0) {
+            o->classes_file = v;
         } else if (strcmp(a, "-norm") == 0) {
             if ((o->norm = cam_norm_parse(v)) < 0)
                 cli_usage(usage, "option -norm: unknown normalisation '%s'", v);
@@ -86,10 +98,124 @@ static void parse_args(int argc, char **argv, options *o)
     }
     if (kset && o->nc)
         cli_usage(usage, "-k and -c exclude each other");
+    if (o->classes_file && o->nc)
+        cli_usage(usage, "-c and -classes exclude each other");
+    o->kset = kset;
     if (o->model && o->head)
         cli_usage(usage, "-m and -head exclude each other");
     o->files = argv + i;
     o->nfiles = argc - i;
+}
+
+static int ic_cmp(const void *a, const void *b)
+{
+    const image_class *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : (x->line > y->line) - (x->line < y->line);
+}
+
+/* Reads a -classes file: lines "IMAGE<TAB>CLASS" (or the first blank as
+ * separator), blank lines skipped, CR before LF accepted.  IMAGE is matched
+ * by its key (eval_name_key: no directories, no last extension).  Fills
+ * o->ic sorted by key, file order within a key. */
+static int read_classes(options *o, err_t *e)
+{
+    FILE *f = fopen(o->classes_file, "r");
+    if (!f)
+        return err_set(e, "%s: cannot open", o->classes_file);
+    static char line[EVAL_MAXLINE + 2], key[EVAL_MAXLINE];
+    size_t cap = 0, ln = 0;
+    int rc = -1;
+    while (fgets(line, sizeof line, f)) {
+        ln++;
+        size_t len = strlen(line);
+        if (len > 0 && line[len - 1] == '\n')
+            line[--len] = '\0';
+        else if (!feof(f)) {
+            err_set(e, "%s:%zu: line too long", o->classes_file, ln);
+            goto out;
+        }
+        if (len > 0 && line[len - 1] == '\r')
+            line[--len] = '\0';
+        if (len == 0)
+            continue;
+        char *sep = strchr(line, '\t');
+        if (!sep)
+            sep = strchr(line, ' ');
+        if (!sep || sep == line) {
+            err_set(e, "%s:%zu: expected IMAGE<TAB>CLASS", o->classes_file, ln);
+            goto out;
+        }
+        *sep++ = '\0';
+        while (*sep == ' ' || *sep == '\t')
+            sep++;
+        if (*sep == '\0') {
+            err_set(e, "%s:%zu: no class after the image name", o->classes_file, ln);
+            goto out;
+        }
+        if (eval_name_key(line, key, sizeof key, e) < 0) {
+            err_prefix(e, "%s:%zu", o->classes_file, ln);
+            goto out;
+        }
+        if (o->nic == cap) {
+            size_t ncap = cap ? cap * 2 : 256;
+            image_class *n = ncap <= SIZE_MAX / sizeof *n ? realloc(o->ic, ncap * sizeof *n) : NULL;
+            if (!n) {
+                err_set(e, "%s: out of memory", o->classes_file);
+                goto out;
+            }
+            o->ic = n;
+            cap = ncap;
+        }
+        image_class *c = &o->ic[o->nic];
+        c->key = strdup(key);
+        c->cls = strdup(sep);
+        c->line = ln;
+        if (!c->key || !c->cls) {
+            free(c->key);
+            free(c->cls);
+            err_set(e, "%s: out of memory", o->classes_file);
+            goto out;
+        }
+        o->nic++;
+    }
+    if (ferror(f)) {
+        err_set(e, "%s: read error", o->classes_file);
+        goto out;
+    }
+    qsort(o->ic, o->nic, sizeof *o->ic, ic_cmp);
+    rc = 0;
+out:
+    fclose(f);
+    return rc;
+}
+
+static void free_classes(options *o)
+{
+    for (size_t i = 0; i < o->nic; i++) {
+        free(o->ic[i].key);
+        free(o->ic[i].cls);
+    }
+    free(o->ic);
+    o->ic = NULL;
+    o->nic = 0;
+}
+
+/* The -classes entries of an image key: their count, the first in *first. */
+static size_t classes_of(const options *o, const char *key, size_t *first)
+{
+    size_t lo = 0, hi = o->nic, n = 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(o->ic[mid].key, key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    while (lo + n < o->nic && strcmp(o->ic[lo + n].key, key) == 0)
+        n++;
+    *first = lo;
+    return n;
 }
 
 /* 1-based rank of cls by logit (ties: lower index first). */
@@ -206,10 +332,22 @@ static int do_record(tensor *t, void *ctx, err_t *e)
     if (cam_classifier_for_record(c, t, o->model, o->head, o->labels, &K, &h, &w, e))
         return -1;
     int n = c->head.nclasses;
-    int ncls = o->nc ? o->nc : (o->k < n ? o->k : n);
+    /* -classes: the top-K only when -k was given, then the image's classes */
+    int ntop = o->nc ? 0 : o->classes_file && !o->kset ? 0 : (o->k < n ? o->k : n);
+    size_t first = 0, nimg = 0;
+    if (o->classes_file) {
+        char key[EVAL_MAXLINE];
+        if (eval_name_key(camrec_source(t), key, sizeof key, e) < 0)
+            return -1;
+        nimg = classes_of(o, key, &first);
+    }
+    if (nimg > (size_t)MAX_CLASSES)
+        return err_set(e, "%s: more than %d classes in %s", camrec_source(t), MAX_CLASSES,
+                       o->classes_file);
+    int ncls = o->nc ? o->nc : ntop;
     float *logits = malloc(sizeof *logits * (size_t)n);
     double *prob = malloc(sizeof *prob * (size_t)n);
-    int *cls = malloc(sizeof *cls * (size_t)ncls);
+    int *cls = malloc(sizeof *cls * ((size_t)ncls + nimg + 1));
     if (!logits || !prob || !cls) {
         err_set(e, "out of memory");
         goto out;
@@ -220,8 +358,19 @@ static int do_record(tensor *t, void *ctx, err_t *e)
     if (cam_classifier_logits(c, t->data, K, h, w, logits, e))
         goto out;
     cam_softmax(logits, n, prob);
-    if (!o->nc)
-        cam_topk(logits, n, ncls, cls);
+    if (ntop)
+        cam_topk(logits, n, ntop, cls);
+    for (size_t j = 0; j < nimg; j++) {
+        int cj = cam_class_parse(c, o->ic[first + j].cls, e), dup = 0;
+        if (cj < 0) {
+            err_prefix(e, "%s:%zu", o->classes_file, o->ic[first + j].line);
+            goto out;
+        }
+        for (int i = 0; i < ncls; i++)
+            dup |= cls[i] == cj;
+        if (!dup)
+            cls[ncls++] = cj;
+    }
     for (int i = 0; i < ncls; i++)
         if (emit(o, c, t, logits, prob, cls[i], K, h, w, wr, e))
             goto out;
@@ -244,6 +393,8 @@ int main(int argc, char **argv)
     memset(&ru, 0, sizeof ru);
     if (!o.pgm && !(wr = tsw_open("-", o.wflags, &e)))
         cli_die_err(EXIT_DATA, &e);
+    if (o.classes_file && read_classes(&o, &e))
+        cli_die_err(EXIT_DATA, &e);
     ru.o = &o;
     ru.w = wr;
     if (camrec_foreach(o.files, o.nfiles, do_record, &ru, &e)) {
@@ -253,6 +404,7 @@ int main(int argc, char **argv)
         cli_die_err(EXIT_DATA, &e);
     }
     cam_classifier_close(&ru.c);
+    free_classes(&o);
     if (wr && tsw_close(wr, &e))
         cli_die_err(EXIT_DATA, &e);
     cli_close_stdout();
