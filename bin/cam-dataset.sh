@@ -35,13 +35,19 @@ if [ "${1:-}" = "--job" ]; then
         files+=("$f")
         classes+=("$((cls + off))")
     done <"$lst"
-    # the distinct ground-truth classes of the batch, for the GT-class maps
-    cargs=()
-    for c in $(printf '%s\n' "${classes[@]}" | sort -un); do cargs+=(-c "$c"); done
+    # each image's ground-truth class, for its GT-class map
+    for i in "${!files[@]}"; do
+        printf '%s\t%s\n' "${files[$i]}" "${classes[$i]}"
+    done >"$tmp/c"
     cnn-features -m "$model" -threads 1 "${files[@]}" >"$tmp/f" || exit 1
     gap-classify -k 5 <"$tmp/f" >"$tmp/s" || exit 1
-    cam-map -k 5 <"$tmp/f" | cam-bbox -mode "$mode" >"$tmp/b" || exit 1
-    cam-map "${cargs[@]}" <"$tmp/f" >"$tmp/m" || exit 1
+    # One cam-map run (one model load): the top-5 maps and, when it is not
+    # among them, the ground-truth class's map.  cam-eval takes the GT maps
+    # from this stream; boxes are kept for the top-5 classes only.
+    cam-map -k 5 -classes "$tmp/c" <"$tmp/f" >"$tmp/m" || exit 1
+    cam-bbox -mode "$mode" <"$tmp/m" |
+        awk -F'\t' 'FILENAME == ARGV[1] { top[$1 FS $3] = 1; next } ($1 FS $2) in top' \
+            "$tmp/s" - >"$tmp/b" || exit 1
     mv "$tmp/m" "$out/res/$batch.maps" &&
     mv "$tmp/b" "$out/res/$batch.boxes" &&
     mv "$tmp/s" "$out/res/$batch.scores" || exit 1
@@ -49,7 +55,7 @@ if [ "${1:-}" = "--job" ]; then
 fi
 
 # ---------------------------------------------------------------- options
-model= gt= jobs= batch=20 out= off=0 mode=paper keep=0 evalopts=()
+model= gt= jobs= batch= out= off=0 mode=paper keep=0 evalopts=()
 while [ $# -gt 0 ]; do
     case $1 in
         -m) [ $# -ge 2 ] || usage "option -m needs a value"; model=$2; shift 2 ;;
@@ -92,6 +98,29 @@ done
 # ---------------------------------------------------------------- batches
 mkdir -p "$out/batches" "$out/res" "$out/tmp" || die "$out: cannot create"
 abs() { case $1 in /*) echo "$1";; *) echo "$PWD/$1";; esac; }
+# image -> class from the ground truth (first row of each image), then the
+# images of IMAGEDIR that have ground truth, sorted, in batches of $batch.
+ddir=$(abs "$dir")
+awk -F, -v dir="$ddir" '
+    NR == 1 && $1 == "image" { next }
+    NF >= 2 && !($1 in seen) { seen[$1] = 1; print dir "/" $1 "\t" $2 }' "$gt" |
+    sort >"$out/list.tmp" || die "$gt: cannot read"
+n=0 missing=0 first=
+while IFS="$(printf '\t')" read -r img cls; do
+    if [ -f "$img" ]; then printf '%s\t%s\n' "$img" "$cls"; n=$((n + 1))
+    else missing=$((missing + 1)); [ $missing = 1 ] && first=$img; fi
+done <"$out/list.tmp" >"$out/list.new"
+[ $n -gt 0 ] || die "no image of $gt found in $dir"
+# Default batch: two per job (each batch loads the model into three
+# processes, so few big batches are cheapest; two per job still balance
+# the cores when one batch runs slower), at most 500 images.
+# A run being resumed keeps its batches whatever -j says now.
+[ -n "$batch" ] || [ ! -f "$out/params" ] || batch=$(sed -n 's/^batch \([0-9][0-9]*\)$/\1/p' "$out/params")
+if [ -z "$batch" ]; then
+    batch=$(( (n + 2 * jobs - 1) / (2 * jobs) ))
+    [ $batch -le 500 ] || batch=500
+fi
+[ $missing = 0 ] || echo "$prog: $missing images of the ground truth are not in $dir (first: $first); they count as failures" >&2
 params="model $(abs "$model")
 gt $(abs "$gt")
 images $(abs "$dir")
@@ -106,20 +135,7 @@ else
         die "$out: cannot write"
 fi
 
-# image -> class from the ground truth (first row of each image), then the
-# images of IMAGEDIR that have ground truth, sorted, in batches of $batch.
-ddir=$(abs "$dir")
-awk -F, -v dir="$ddir" '
-    NR == 1 && $1 == "image" { next }
-    NF >= 2 && !($1 in seen) { seen[$1] = 1; print dir "/" $1 "\t" $2 }' "$gt" |
-    sort >"$out/list.tmp" || die "$gt: cannot read"
-n=0 missing=0 first=
-while IFS="$(printf '\t')" read -r img cls; do
-    if [ -f "$img" ]; then printf '%s\t%s\n' "$img" "$cls"; n=$((n + 1))
-    else missing=$((missing + 1)); [ $missing = 1 ] && first=$img; fi
-done <"$out/list.tmp" >"$out/list.ok"
-[ $n -gt 0 ] || die "no image of $gt found in $dir"
-[ $missing = 0 ] || echo "$prog: $missing images of the ground truth are not in $dir (first: $first); they count as failures" >&2
+mv "$out/list.new" "$out/list.ok" || die "$out: cannot write"
 split -a 4 -d -l "$batch" "$out/list.ok" "$out/batches/B" || die "$out: cannot write batches"
 for f in "$out/batches/B"[0-9][0-9][0-9][0-9]; do mv "$f" "$f.lst"; done
 rm -f "$out/list.tmp"
