@@ -27,7 +27,11 @@ fi
 CAM_MODEL=$1 CAM_OUT=$3
 export CAM_MODEL CAM_OUT
 mkdir -p "$CAM_OUT"
+# a progress bar only for a person watching: without a terminal, parallel's
+# --bar fills logs with escape sequences and failed /dev/tty opens
+bar=
+[ -t 2 ] && bar=--bar
 find "$2" -maxdepth 1 -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' \
      -o -iname '*.bmp' -o -iname '*.ppm' -o -iname '*.pnm' \) | sort |
-    parallel --will-cite --bar -j "${4:-2}" --joblog "$CAM_OUT/joblog" --resume \
+    parallel --will-cite $bar -j "${4:-2}" --joblog "$CAM_OUT/joblog" --resume \
         sh "$0" --one {}

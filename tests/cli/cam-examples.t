@@ -22,8 +22,10 @@ is "$(wc -l < "$TMP/list")" 5 "one line per map"
 mkdir -p "$TMP/imgs"
 cp "$IMG" "$TMP/imgs/cat.bmp"
 cp "$SHARED/images/bird.bmp" "$TMP/imgs/bird.bmp"
-sh "$EX/folder.sh" "$M" "$TMP/imgs" "$TMP/out" 1 > /dev/null 2>&1
+sh "$EX/folder.sh" "$M" "$TMP/imgs" "$TMP/out" 1 > /dev/null 2> "$TMP/ferr" < /dev/null
 ok $? "folder.sh runs"
+# no progress bar (nor parallel's failed /dev/tty opens) when stderr is a file
+is "$(head -c 300 "$TMP/ferr")" "" "folder.sh is quiet without a terminal"
 is "$(ls "$TMP/out" | tr '\n' ' ')" "bird.tsv cat.tsv joblog " "one result per image, no leftovers"
 is "$(wc -l < "$TMP/out/cat.tsv")" 6 "top-5 and a box per image"
 rm "$TMP/out/bird.tsv"
