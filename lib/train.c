@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "kernels.h"
 #include "train.h"
@@ -184,7 +185,12 @@ int head_write_file(const char *path, const cam_head *h, const tensor_kv *meta, 
             p += n + 1;
         }
     }
-    if (!tostdout) {
+    /* a new or regular file is written beside and renamed into place, so
+     * that no half head is ever seen; anything else (a FIFO, /dev/stdout, a
+     * device) is written into as it is, never replaced */
+    struct stat st;
+    int inplace = tostdout || (stat(path, &st) == 0 && !S_ISREG(st.st_mode));
+    if (!inplace) {
         size_t n = strlen(path) + 16;
         tmp = malloc(n);
         if (!tmp) {
@@ -193,14 +199,14 @@ int head_write_file(const char *path, const cam_head *h, const tensor_kv *meta, 
         }
         snprintf(tmp, n, "%s.tmp%ld", path, (long)getpid());
     }
-    if (!(wr = tsw_open(tostdout ? "-" : tmp, 0, e)) || tsw_write(wr, &w, e) < 0 ||
+    if (!(wr = tsw_open(tostdout ? "-" : inplace ? path : tmp, 0, e)) || tsw_write(wr, &w, e) < 0 ||
         tsw_write(wr, &b, e) < 0 || (l.name && tsw_write(wr, &l, e) < 0))
         goto out;
     tsw *w2 = wr;
     wr = NULL;
     if (tsw_close(w2, e) < 0)
         goto out;
-    if (!tostdout && rename(tmp, path) != 0) {
+    if (!inplace && rename(tmp, path) != 0) {
         err_set(e, "%s: %s", path, strerror(errno));
         goto out;
     }

@@ -90,4 +90,18 @@ fails 2 "1 fold" gap-train -k 1 -labels "$TMP/good.csv" -o "$TMP/x.t" "$TMP/f.t"
 fails 2 "bad lambda" gap-train -lambda -1 -labels "$TMP/good.csv" -o "$TMP/x.t" "$TMP/f.t"
 fails 2 "unknown option" gap-train -bogus -labels "$TMP/good.csv" -o "$TMP/x.t" "$TMP/f.t"
 
+# -o onto something that is not a regular file (a FIFO here; /dev/full or
+# /dev/stdout alike) writes into it rather than renaming a temporary file
+# over it
+feat 60 6 3 3 1 dog cat "bird, small" >"$TMP/f.t"
+if mkfifo "$TMP/fifo" 2>/dev/null; then
+    cat "$TMP/fifo" > "$TMP/fromfifo" & catpid=$!
+    timeout 60 gap-train -k 0 -labels "$TMP/labels.csv" -o "$TMP/fifo" "$TMP/f.t" > /dev/null 2>&1
+    [ -p "$TMP/fifo" ]; ok $? "-o FIFO: the FIFO is still there"
+    sleep 1; kill "$catpid" 2>/dev/null; wait "$catpid" 2>/dev/null
+    is "$(tensor-info "$TMP/fromfifo" 2>/dev/null | cut -f2 | tr '\n' ' ')" "weights bias labels " "-o FIFO: the head went through it"
+else
+    skip "no mkfifo"; skip "no mkfifo"
+fi
+
 done_testing
