@@ -19,7 +19,9 @@ mkdir -p "$work/full" "$work/cam" "$work/gt"
 # decode once (in parallel); names keep the image stem so that records match
 ls "$data/images" | parallel -j "$(nproc)" \
     "if [ ! -s '$work/full/{.}.ppm' ]; then jpegtopnm -quiet '$data/images/{}' > '$work/full/{.}.ppm.tmp' && mv '$work/full/{.}.ppm.tmp' '$work/full/{.}.ppm'; fi"
-ls "$work/full" | grep -q . || { echo "crop-reclassify.sh: no images" >&2; exit 1; }
+# (not 'ls | grep -q .': under pipefail, ls killed by SIGPIPE when grep
+# leaves early fails the test)
+[ -n "$(ls -A "$work/full")" ] || { echo "crop-reclassify.sh: no images" >&2; exit 1; }
 
 cnn-features -m "$model" "$work/full/"*.ppm > "$work/full.t"
 gap-classify -k 1 "$work/full.t" > "$work/full.top1"
