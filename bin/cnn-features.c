@@ -25,6 +25,7 @@
 #include "graph.h"
 #include "head.h"
 #include "image.h"
+#include "models.h"
 #include "preprocess.h"
 #include "tstream.h"
 
@@ -498,8 +499,12 @@ int main(int argc, char **argv)
 
     t0 = now_ms();
     graph_init(&r.g);
-    if (graph_load(o.model, &r.g, &e) < 0)
+    /* found as the other tools find a record's model: as given, then in
+     * $CAM_MODELS, then in ../shared/models */
+    char *mpath = model_locate(o.model, &e);
+    if (!mpath || graph_load(mpath, &r.g, &e) < 0)
         die(EXIT_DATA, "%s", e.msg);
+    free(mpath);
     if (r.g.ninputs < 1)
         die(EXIT_DATA, "%s: the model has no input", o.model);
     r.in_tensor = r.g.inputs[0];

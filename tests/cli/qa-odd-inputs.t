@@ -27,4 +27,18 @@ grep -q "out of range 0..1\$" "$TMP/ferr"; ok $? "cam-bbox -t -0.1 names the ran
 fails 2 "cam-bbox -t .2,,.4: empty threshold refused" cam-bbox -t .2,,.4 "$TMP/dot7.t"
 fails 2 "cam-bbox -t .2,: trailing comma refused" cam-bbox -t .2, "$TMP/dot7.t"
 
+# cnn-features -m finds a bare model name in $CAM_MODELS, as gap-classify
+# and cam-map find the model a record names
+if [ -f "$SHARED/models/googlenet-bvlc.onnx" ]; then
+    printf 'P3\n3 2\n255\n1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18\n' > "$TMP/t32.ppm"
+    (cd "$TMP" && CAM_MODELS=$SHARED/models cnn-features -m googlenet-bvlc.onnx t32.ppm > f32.t 2> err)
+    ok $? "cnn-features -m NAME: found in \$CAM_MODELS"
+    is "$(tensor-info "$TMP/f32.t" 2>/dev/null | cut -f4)" "1024x7x7" "  and its features written"
+    is "$(cd "$TMP" && CAM_MODELS=$SHARED/models gap-classify -k 1 f32.t | cut -f1,2)" "t32.ppm	1" "  which gap-classify finds the same way"
+    (cd "$TMP" && CAM_MODELS=/nonexistent cnn-features -m nosuch.onnx t32.ppm > out 2> err); st=$?
+    [ $st = 1 ] && [ ! -s "$TMP/out" ] && grep -q "nosuch.onnx" "$TMP/err"; ok $? "cnn-features -m: a model found nowhere is an error naming it"
+else
+    skip "no googlenet-bvlc.onnx"; skip "no googlenet-bvlc.onnx"; skip "no googlenet-bvlc.onnx"; skip "no googlenet-bvlc.onnx"
+fi
+
 done_testing
