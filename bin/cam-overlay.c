@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "cam.h"
@@ -147,6 +148,14 @@ static void load_boxes(const char *path)
 /* Loads a netpbm image, or any other format through anytopnm. */
 static int load_any(const char *path, image *im, err_t *e)
 {
+    /* a FIFO, <(jpegtopnm ...) or a device can be read only once: no
+     * sniffing (it would eat the magic number), netpbm is expected */
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode)) {
+        if (image_load(path, im, e))
+            return err_prefix(e, "image");
+        return 0;
+    }
     FILE *f = fopen(path, "rb");
     if (!f)
         return err_set(e, "image %s: %s", path, strerror(errno));

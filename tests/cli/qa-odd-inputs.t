@@ -41,4 +41,18 @@ else
     skip "no googlenet-bvlc.onnx"; skip "no googlenet-bvlc.onnx"; skip "no googlenet-bvlc.onnx"; skip "no googlenet-bvlc.onnx"
 fi
 
+# cam-overlay's image through a FIFO (as <(jpegtopnm photo.jpg) gives it):
+# read once, not sniffed and then reopened
+if mkfifo "$TMP/img.fifo" 2>/dev/null; then
+    printf 'P2\n7 7\n255\n%s\n' "$(perl -e 'print join " ", (100) x 49')" > "$TMP/g7.pgm"
+    cat "$TMP/g7.pgm" > "$TMP/img.fifo" & wpid=$!
+    timeout 20 cam-overlay -in "$TMP/dot7.t" "$TMP/img.fifo" > "$TMP/ov.ppm" 2> "$TMP/err"
+    ok $? "cam-overlay IMAGE as a FIFO"
+    sed 's/^/# /' "$TMP/err" | head -2
+    is "$(head -c 2 "$TMP/ov.ppm"; sed -n 2p "$TMP/ov.ppm")" "P67 7" "  a 7x7 overlay"
+    kill "$wpid" 2>/dev/null; wait "$wpid" 2>/dev/null
+else
+    skip "no mkfifo"; skip "no mkfifo"
+fi
+
 done_testing
