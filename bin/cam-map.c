@@ -103,6 +103,8 @@ static void parse_args(int argc, char **argv, options *o)
     o->kset = kset;
     if (o->model && o->head)
         cli_usage(usage, "-m and -head exclude each other");
+    if (o->pgm && o->wflags)
+        cli_usage(usage, "-pgm writes PGM images: -z and -f16 apply to records only");
     o->files = argv + i;
     o->nfiles = argc - i;
 }

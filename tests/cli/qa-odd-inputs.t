@@ -55,4 +55,9 @@ else
     skip "no mkfifo"; skip "no mkfifo"
 fi
 
+# cam-map -pgm writes images: -z or -f16 with it were silently ignored
+mkrec f 2 2 2 kind=features 1 2 3 4 5 6 7 8 > "$TMP/feat.t"
+fails 2 "cam-map -pgm -z: usage error" cam-map -pgm -z "$TMP/feat.t"
+fails 2 "cam-map -pgm -f16: usage error" cam-map -pgm -f16 "$TMP/feat.t"
+
 done_testing
