@@ -206,12 +206,26 @@ int cam_features_check(const cam_classifier *c, tensor *t, int *K, int *h, int *
     return 0;
 }
 
+/* NaN or infinite logits (from features holding NaN or infinities) have
+ * no ranking and no probabilities: bad data rather than "-nan" lines. */
+static int logits_finite(const float *logits, int n, err_t *e)
+{
+    for (int i = 0; i < n; i++)
+        if (!isfinite(logits[i]))
+            return err_set(e, "logit of class %d is %s: the features hold NaN or infinity", i,
+                           isnan(logits[i]) ? "NaN" : "infinite");
+    return 0;
+}
+
 int cam_classifier_logits(cam_classifier *c, const float *feat, int K, int h, int w,
                           float *logits, err_t *e)
 {
     const cam_head *hd = &c->head;
-    if (c->loaded == 2)
-        return direct_logits(c, feat, K, h, w, logits, e);
+    if (c->loaded == 2) {
+        if (direct_logits(c, feat, K, h, w, logits, e))
+            return -1;
+        return logits_finite(logits, hd->nclasses, e);
+    }
     int64_t dims[4] = { 1, K, h, w };
     if (!c->en || memcmp(dims, c->en_dims, sizeof dims) != 0) {
         if (c->en)
@@ -242,7 +256,7 @@ int cam_classifier_logits(cam_classifier *c, const float *feat, int K, int h, in
         return err_set(e, "model %s: '%s' has %lld values for %d classes", c->name, hd->logits,
                        (long long)n, hd->nclasses);
     memcpy(logits, engine_output(c->en, 0), sizeof *logits * (size_t)n);
-    return 0;
+    return logits_finite(logits, (int)n, e);
 }
 
 void cam_classifier_map(const cam_classifier *c, const float *feat, int K, int h, int w,

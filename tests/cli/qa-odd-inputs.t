@@ -60,4 +60,19 @@ mkrec f 2 2 2 kind=features 1 2 3 4 5 6 7 8 > "$TMP/feat.t"
 fails 2 "cam-map -pgm -z: usage error" cam-map -pgm -z "$TMP/feat.t"
 fails 2 "cam-map -pgm -f16: usage error" cam-map -pgm -f16 "$TMP/feat.t"
 
+# features holding NaN: no ranking, no "-nan" probabilities, but exit 1
+# naming the record (a head trained here, so no model is needed)
+perl -e 'for my $i (0 .. 11) { my $c = $i % 2;
+    print "CAMTENSOR 1\nname f\ndtype f32\nshape 2 2 2\nkind features\nsource img$i.ppm\nENDHDR\n",
+          pack("f<*", map { $_ < 4 ? ($c ? 5 : 1) + $i / 10 : ($c ? 1 : 5) - $i / 10 } 0 .. 7) }' > "$TMP/tr.t"
+perl -e 'print "name,label\n"; print "img$_.ppm,", ($_ % 2 ? "b" : "a"), "\n" for 0 .. 11' > "$TMP/tr.csv"
+gap-train -k 0 -labels "$TMP/tr.csv" -o "$TMP/tr.head" "$TMP/tr.t" > /dev/null 2>&1
+ok $? "a head for the NaN tests"
+{ perl -e 'print "CAMTENSOR 1\nname f\ndtype f32\nshape 2 2 2\nkind features\nsource good.ppm\nENDHDR\n", pack("f<*", 1, 1, 1, 1, 5, 5, 5, 5)'
+  perl -e 'print "CAMTENSOR 1\nname f\ndtype f32\nshape 2 2 2\nkind features\nsource nan.ppm\nENDHDR\n", pack("f<*", 1, 9**9**9 - 9**9**9, 1, 1, 5, 5, 5, 5)'; } > "$TMP/nanf.t"
+for tool in gap-classify cam-map; do
+    $tool -head "$TMP/tr.head" "$TMP/nanf.t" > "$TMP/out" 2> "$TMP/err"; st=$?
+    [ $st = 1 ] && grep -q "record 1: .*NaN" "$TMP/err" && ! grep -q nan "$TMP/out"; ok $? "$tool: NaN features are bad data (exit $st: $(head -c 120 "$TMP/err"))"
+done
+
 done_testing
