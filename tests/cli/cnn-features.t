@@ -127,13 +127,18 @@ is "$st" 1 "good image then a bad one: exit 1"
 grep -q "image 1" "$TMP/err"; ok $? "the bad one is image 1"
 is "$("$TOOLS/ttopk" "$TMP/gb.ts" | wc -l)" 1 "the first record is complete"
 
-# Records from a pipe are processed as they arrive: the first feature record
-# comes out while the writer is still holding back the second input.
+# Records from a pipe are processed as they arrive: the writer holds back
+# the second input until the first feature record has come out (or gives
+# up after 60 s, which fails the test), so no timing is involved.
 tensor-npy -name x "$SHARED/golden/squeezenet1.1-bvlc/cat/input.npy" > "$TMP/in1.ts"
-( cat "$TMP/in1.ts"; sleep 5; cat "$TMP/in1.ts" ) | cnn-features -m "$M" 2>/dev/null |
-    { head -c 11 > "$TMP/first"; date +%s > "$TMP/t_first"; cat > /dev/null; date +%s > "$TMP/t_end"; }
+rm -f "$TMP/got_first" "$TMP/gave_up"
+( cat "$TMP/in1.ts"
+  i=0; while [ ! -e "$TMP/got_first" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+  [ -e "$TMP/got_first" ] || touch "$TMP/gave_up"
+  cat "$TMP/in1.ts" ) | cnn-features -m "$M" 2>/dev/null |
+    { head -c 11 > "$TMP/first"; touch "$TMP/got_first"; cat > /dev/null; }
 is "$(cat "$TMP/first")" "CAMTENSOR 1" "pipe: a record arrives"
-[ $(( $(cat "$TMP/t_end") - $(cat "$TMP/t_first") )) -ge 3 ]; ok $? "pipe: the first record comes before the input ends"
+[ ! -e "$TMP/gave_up" ]; ok $? "pipe: the first record comes before the input ends"
 
 # a closed pipe ends quietly
 cnn-features -m "$M" "$TMP/three.pnm" 2>"$TMP/err" | head -c 10 >/dev/null
