@@ -1,6 +1,7 @@
 /* cam.c - class activation map math (see cam.h). */
 #include <float.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,56 +192,73 @@ int cam_box_paper(const double *m, int w, int h, double t, cam_box *box, err_t *
     if (check_size(w, h, e))
         return -1;
     size_t n = (size_t)w * h;
-    double *norm = malloc(sizeof *norm * n);
-    uint8_t *mask = malloc(n);
-    int *stack = malloc(sizeof *stack * n);
-    if (!norm || !mask || !stack) {
-        free(norm); free(mask); free(stack);
+    /* min-max as cam_normalize_d(CAM_NORM_MINMAX) does it; the mask tests
+     * the very value it would store, (m - lo) / (hi - lo) >= t */
+    double lo = INFINITY, hi = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        double v = m[i];
+        if (!isfinite(v))
+            return 0;   /* non-finite map: no box */
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+    }
+    if (!(hi > lo))
+        return 0;       /* constant map: no box */
+    double d = hi - lo;
+    /* mask with a border of zeros (pw = w + 2), so that the flood fill
+     * needs no bounds checks; the stack holds padded indices */
+    size_t pw = (size_t)w + 2, ph = (size_t)h + 2;
+    uint8_t *mask = calloc(pw * ph, 1);
+    size_t *stack = malloc(sizeof *stack * n);
+    if (!mask || !stack) {
+        free(mask); free(stack);
         return err_set(e, "box: out of memory");
     }
-    memcpy(norm, m, sizeof *norm * n);
-    if (cam_normalize_d(norm, n, CAM_NORM_MINMAX)) {
-        /* constant or non-finite map: no box */
-        free(norm); free(mask); free(stack);
-        return 0;
+    for (int y = 0; y < h; y++) {
+        const double *row = m + (size_t)y * w;
+        uint8_t *mrow = mask + (size_t)(y + 1) * pw + 1;
+        for (int x = 0; x < w; x++)
+            mrow[x] = (row[x] - lo) / d >= t;
     }
-    for (size_t i = 0; i < n; i++)
-        mask[i] = norm[i] >= t;
+    const ptrdiff_t off[8] = { -(ptrdiff_t)pw - 1, -(ptrdiff_t)pw, -(ptrdiff_t)pw + 1, -1, 1,
+                               (ptrdiff_t)pw - 1, (ptrdiff_t)pw, (ptrdiff_t)pw + 1 };
     long best = 0;
-    for (size_t start = 0; start < n; start++) {
-        if (mask[start] != 1)
-            continue;
-        /* flood fill the 8-connected component of start; mark it 2 */
-        long cnt = 0;
-        int x0 = w, y0 = h, x1 = -1, y1 = -1, sp = 0;
-        stack[sp++] = (int)start;
-        mask[start] = 2;
-        while (sp) {
-            int p = stack[--sp], px = p % w, py = p / w;
-            cnt++;
-            if (px < x0) x0 = px;
-            if (px > x1) x1 = px;
-            if (py < y0) y0 = py;
-            if (py > y1) y1 = py;
-            for (int dy = -1; dy <= 1; dy++)
-                for (int dx = -1; dx <= 1; dx++) {
-                    int qx = px + dx, qy = py + dy;
-                    if (qx < 0 || qy < 0 || qx >= w || qy >= h)
-                        continue;
-                    size_t q = (size_t)qy * w + qx;
+    for (int sy = 0; sy < h; sy++) {
+        for (int sx = 0; sx < w; sx++) {
+            size_t start = (size_t)(sy + 1) * pw + (size_t)sx + 1;
+            if (mask[start] != 1)
+                continue;
+            /* flood fill the 8-connected component of start; mark it 2.
+             * Its pixel count and box do not depend on the visiting order;
+             * components are met in raster order of their first pixel. */
+            long cnt = 0;
+            size_t sp = 0;
+            int x0 = sx, y0 = sy, x1 = sx, y1 = sy;
+            stack[sp++] = start;
+            mask[start] = 2;
+            while (sp) {
+                size_t p = stack[--sp];
+                int px = (int)(p % pw) - 1, py = (int)(p / pw) - 1;
+                cnt++;
+                if (px < x0) x0 = px;
+                if (px > x1) x1 = px;
+                if (py > y1) y1 = py;
+                for (int k = 0; k < 8; k++) {
+                    size_t q = (size_t)((ptrdiff_t)p + off[k]);
                     if (mask[q] == 1) {
                         mask[q] = 2;
-                        stack[sp++] = (int)q;
+                        stack[sp++] = q;
                     }
                 }
-        }
-        if (cnt > best) {
-            best = cnt;
-            box->x0 = x0; box->y0 = y0; box->x1 = x1; box->y1 = y1;
-            box->pixels = cnt;
+            }
+            if (cnt > best) {
+                best = cnt;
+                box->x0 = x0; box->y0 = y0; box->x1 = x1; box->y1 = y1;
+                box->pixels = cnt;
+            }
         }
     }
-    free(norm); free(mask); free(stack);
+    free(mask); free(stack);
     return 0;
 }
 
