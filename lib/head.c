@@ -361,9 +361,7 @@ static int load_labels(const graph *g, const char *labels_path, cam_head *h, err
     char *text;
     int n;
 
-    if (m && split_lines(m, strlen(m), h->nclasses, &h->labels) == h->nclasses)
-        return 0;
-    h->labels = NULL;
+    /* A labels file named by the user wins over the model's own labels. */
     if (labels_path) {
         text = slurp(labels_path, &len);
         if (!text)
@@ -376,6 +374,9 @@ static int load_labels(const graph *g, const char *labels_path, cam_head *h, err
         }
         return 0;
     }
+    if (m && split_lines(m, strlen(m), h->nclasses, &h->labels) == h->nclasses)
+        return 0;
+    h->labels = NULL;
     /* The single *labels*.txt beside the model with exactly nclasses lines. */
     if (g->path) {
         char dir[4096];

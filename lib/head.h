@@ -30,8 +30,9 @@ typedef struct {
  * AveragePool or ReduceMean covering the whole map, TFLite AVERAGE_POOL_2D /
  * MEAN covering it) and the linear head after it.  feature: NULL to find it
  * automatically, else the tensor to treat as the CAM layer.  Labels come from
- * the model's "labels" metadata, else labels_path when not NULL, else a
- * *labels*.txt file beside the model with exactly nclasses lines. */
+ * labels_path when not NULL (it must have exactly nclasses lines), else the
+ * model's "labels" metadata, else a *labels*.txt file beside the model with
+ * exactly nclasses lines. */
 /* Requires shapes: call graph_infer_shapes(g, ...) first. */
 int  head_find(const graph *g, const char *feature, const char *labels_path,
                cam_head *h, err_t *e);

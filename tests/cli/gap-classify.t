@@ -59,6 +59,18 @@ for case in "googlenet-bvlc googlenet-bvlc.onnx concat_24 loss3/classifier" \
     is "$(awk -v d="$d" 'BEGIN { print (d <= 1e-5) ? "ok" : d }')" ok "$1: head logits = full forward pass (max rel diff $d)"
 done
 
+# -labels FILE replaces the names the model carries; a wrong line count is an error
+if [ -f "$F/features.npy" ] && [ -f "$SHARED/models/googlenet-bvlc.onnx" ]; then
+    awk '{print "class" NR - 1}' "$SHARED/models/synset_words.txt" > "$TMP/names.txt"
+    is "$(gap-classify -k 1 -labels "$TMP/names.txt" "$TMP/f.t" | cut -f3,5)" "285	class285" \
+       "-labels replaces the model's own labels"
+    head -5 "$TMP/names.txt" > "$TMP/five.txt"
+    fails 1 "-labels with the wrong number of lines" gap-classify -labels "$TMP/five.txt" "$TMP/f.t"
+    fails 1 "-labels naming a missing file" gap-classify -labels "$TMP/nonexistent.txt" "$TMP/f.t"
+else
+    skip "no googlenet golden in $SHARED"
+fi
+
 # a head file of gap-train instead of the model's head
 fails 2 "-m with -head" gap-classify -m a.onnx -head h.t
 fails 1 "missing head file" gap-classify -head "$TMP/nonexistent.t" "$TMP/nomodel.t"
