@@ -565,20 +565,10 @@ void engine_free(engine *en)
     free(en);
 }
 
-typedef struct {
-    const enode *n;
-    float *x;
-    int64_t count, per;
-} epi_task;
-
-static void epi_fn(void *ctx, int task, int thread)
+static void epi_fn(void *ctx, long long a, long long b, int thread)
 {
-    const epi_task *t = ctx;
-    int64_t a = (int64_t)task * t->per, b = a + t->per;
-    if (b > t->count)
-        b = t->count;
-    if (a < b)
-        epilogue_apply(t->n, t->x + a, b - a, t->n->act_in_kernel);
+    const enode *n = ctx;
+    epilogue_apply(n, n->opp[0] + a, b - a, n->act_in_kernel);
 }
 
 /* The node's epilogue (activation not done by its kernel, rounding to the
@@ -587,10 +577,9 @@ static void epi_fn(void *ctx, int task, int thread)
 static void epilogue(engine *en, const enode *n, const etensor *t)
 {
     int nt = tp_size(en->tp);
-    if (nt > 1 && t->nq <= 1 && t->numel >= 32768) {
-        epi_task et = {n, n->opp[0], t->numel, ((t->numel + nt - 1) / nt + 15) & ~(int64_t)15};
-        tp_run(en->tp, nt, epi_fn, &et);
-    } else
+    if (nt > 1 && t->nq <= 1 && t->numel >= 32768)
+        tp_run_range(en->tp, t->numel, 16, epi_fn, (void *)n);
+    else
         epilogue_apply(n, n->opp[0], t->numel, n->act_in_kernel);
 }
 

@@ -645,10 +645,6 @@ static void binary_row_i64(int kind, const int64_t *a, int64_t ia, const int64_t
     }
 }
 
-typedef struct {
-    const enode *n;
-    int64_t per;
-} binary_task;
 
 /* Rows [r0, r1) of the coalesced iteration space. */
 static void binary_rows(const enode *n, int64_t r0, int64_t r1)
@@ -684,15 +680,9 @@ static void binary_rows(const enode *n, int64_t r0, int64_t r1)
     }
 }
 
-static void binary_task_fn(void *ctx, int task, int thread)
+static void binary_task_fn(void *ctx, long long r0, long long r1, int thread)
 {
-    const binary_task *bt = ctx;
-    const binary_p *p = bt->n->p;
-    int64_t r0 = (int64_t)task * bt->per, r1 = r0 + bt->per;
-    if (r1 > p->rows)
-        r1 = p->rows;
-    if (r0 < r1)
-        binary_rows(bt->n, r0, r1);
+    binary_rows(ctx, r0, r1);
 }
 
 static void binary_run(enode *n, void *scratch, threadpool *tp)
@@ -701,10 +691,9 @@ static void binary_run(enode *n, void *scratch, threadpool *tp)
     int nt = tp_size(tp);
     if (p->rows == 0)
         return;
-    if (nt > 1 && p->count >= 65536 && p->rows >= nt && !p->i64) {
-        binary_task bt = {n, (p->rows + nt - 1) / nt};
-        tp_run(tp, nt, binary_task_fn, &bt);
-    } else
+    if (nt > 1 && p->count >= 65536 && p->rows >= nt && !p->i64)
+        tp_run_range(tp, p->rows, 1, binary_task_fn, n);
+    else
         binary_rows(n, 0, p->rows);
 }
 

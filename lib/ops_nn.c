@@ -859,17 +859,17 @@ static void maxpool_plane_same(const pool_p *p, const float *x, float *y, float 
 
 typedef struct {
     const enode *n;
-    int64_t per;
     float *scratch;
 } plane_task;
 
-static void pool_task(void *ctx, int task, int thread)
+/* Planes [i0, i1); thread picks its slice of the max-pool scratch. */
+static void pool_task(void *ctx, long long i0, long long i1, int thread)
 {
     const plane_task *t = ctx;
     const pool_p *p = t->n->p;
     int64_t in_sz = (int64_t)p->h * p->w, out_sz = (int64_t)p->oh * p->ow;
     float *tmp = t->scratch ? t->scratch + (int64_t)thread * p->h * p->ow : NULL;
-    for (int64_t i = task * t->per; i < (task + 1) * t->per && i < p->planes; i++) {
+    for (int64_t i = i0; i < i1; i++) {
         if (p->max && tmp && p->same)
             maxpool_plane_same(p, t->n->ip[0] + i * in_sz, t->n->opp[0] + i * out_sz, tmp);
         else if (p->max && tmp)
@@ -892,12 +892,11 @@ static void pool_run(enode *n, void *scratch, threadpool *tp)
     const pool_p *p = n->p;
     int nt = tp_size(tp);
     int64_t work = p->planes * p->oh * p->ow * p->kh * p->kw;
+    plane_task t = {n, scratch};
     if (nt > 1 && work > 100000 && p->planes >= nt) {
-        plane_task t = {n, (p->planes + nt - 1) / nt, scratch};
-        tp_run(tp, nt, pool_task, &t);
+        tp_run_range(tp, p->planes, 1, pool_task, &t);
     } else {
-        plane_task t = {n, p->planes, scratch};
-        pool_task(&t, 0, 0);
+        pool_task(&t, 0, p->planes, 0);
     }
 }
 
@@ -982,11 +981,6 @@ static int lrn_infer(ectx *c, enode *n, err_t *e)
     return et_setshape(c, n->out[0], DT_F32, x->ndim, x->dims, e);
 }
 
-typedef struct {
-    const enode *n;
-    int64_t per;
-} lrn_task_t;
-
 /* Channels [c0, c1) of every image: y = x / (bias + alpha/size * sum x^2)^beta
  * over channels c - floor((size-1)/2) .. c + ceil((size-1)/2). */
 static void lrn_range(const enode *n, int64_t c0, int64_t c1)
@@ -1030,25 +1024,18 @@ static void lrn_range(const enode *n, int64_t c0, int64_t c1)
     }
 }
 
-static void lrn_task(void *ctx, int task, int thread)
+static void lrn_task(void *ctx, long long c0, long long c1, int thread)
 {
-    const lrn_task_t *t = ctx;
-    const lrn_p *p = t->n->p;
-    int64_t c0 = task * t->per, c1 = c0 + t->per;
-    if (c1 > p->C)
-        c1 = p->C;
-    if (c0 < c1)
-        lrn_range(t->n, c0, c1);
+    lrn_range(ctx, c0, c1);
 }
 
 static void lrn_run(enode *n, void *scratch, threadpool *tp)
 {
     const lrn_p *p = n->p;
     int nt = tp_size(tp);
-    if (nt > 1 && p->C >= nt && p->C * p->inner > 10000) {
-        lrn_task_t t = {n, (p->C + nt - 1) / nt};
-        tp_run(tp, nt, lrn_task, &t);
-    } else
+    if (nt > 1 && p->C >= nt && p->C * p->inner > 10000)
+        tp_run_range(tp, p->C, 1, lrn_task, n);
+    else
         lrn_range(n, 0, p->C);
 }
 

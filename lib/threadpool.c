@@ -209,3 +209,35 @@ void tp_free(threadpool *tp)
     pthread_cond_destroy(&tp->done);
     free(tp);
 }
+
+struct range_job {
+    long long n, per;
+    void (*fn)(void *ctx, long long begin, long long end, int thread);
+    void *ctx;
+};
+
+static void range_task(void *ctx, int task, int thread)
+{
+    const struct range_job *r = ctx;
+    long long a = (long long)task * r->per, b = a + r->per;
+    if (b > r->n)
+        b = r->n;
+    if (a < b)
+        r->fn(r->ctx, a, b, thread);
+}
+
+void tp_run_range(threadpool *tp, long long n, long long align,
+                  void (*fn)(void *ctx, long long begin, long long end, int thread), void *ctx)
+{
+    int nt = tp_size(tp);
+    if (n <= 0)
+        return;
+    if (align < 1)
+        align = 1;
+    if (nt <= 1) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    struct range_job r = { n, ((n + nt - 1) / nt + align - 1) / align * align, fn, ctx };
+    tp_run(tp, nt, range_task, &r);
+}

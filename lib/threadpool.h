@@ -11,6 +11,11 @@ int  tp_size(const threadpool *tp);            /* 1 when tp is NULL */
  * threads (thread = 0..tp_size-1), and returns when all are done.  One
  * caller at a time per pool; a tp_run from inside a task runs inline. */
 void tp_run(threadpool *tp, int ntasks, void (*fn)(void *ctx, int task, int thread), void *ctx);
+/* Splits [0, n) into one contiguous range per thread (range lengths a
+ * multiple of align, except the last) and calls fn(ctx, begin, end, thread)
+ * for each non-empty one; with one thread, fn(ctx, 0, n, 0). */
+void tp_run_range(threadpool *tp, long long n, long long align,
+                  void (*fn)(void *ctx, long long begin, long long end, int thread), void *ctx);
 void tp_free(threadpool *tp);
 
 #endif
