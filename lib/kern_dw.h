@@ -23,7 +23,26 @@ typedef struct {
     size_t wide;          /* floats of the L-wide output, with slack */
     int ntaps;
     int *off;             /* ntaps: plane index * plane + offset within it */
+    /* AVX-512 paths that read the input in place (no planes):
+     * "flat" (stride 1, ow == w, oh*ow <= DW_FLAT_MAX): the output channel
+     * is one run of 16-pixel chunks; tap t of chunk c reads the input at
+     * flat index 16c + foff[t] through mask fmask[t * fch + c] (pixels
+     * past the map or whose tap falls on padding off; fch is the chunk
+     * count rounded up to 4, the extra chunks all off) and stores through
+     * fstore[c].
+     * "rows" (horizontal stride 1 or 2): each output row is cut into rch
+     * chunks of 16 pixels; tap column kx of chunk c reads the input row
+     * from column roff[c * kw + kx] through the 32-lane mask
+     * rmask[c * kw + kx] (for stride 2 only even lanes, odd ones dropped
+     * by a permute). */
+    int flat, fch, rch;
+    int *foff;
+    unsigned short *fmask, *fstore;
+    int *roff;
+    unsigned *rmask;
 } dw_plan;
+
+#define DW_FLAT_MAX 65536
 
 int    dw_plan_init(dw_plan *d, const conv_params *p);
 void   dw_plan_free(dw_plan *d);

@@ -203,6 +203,13 @@ int main(void)
     list[nl++] = cp(24, 7, 7, 24, 3, 1, 1, 24, ACT_CLIP);     /* depthwise, narrow rows */
     list[nl++] = cp(16, 14, 14, 16, 3, 1, 1, 16, ACT_RELU);
     list[nl++] = cp(5, 5, 16, 5, 3, 1, 0, 5, ACT_NONE);       /* 14 wide, 3 rows */
+    /* depthwise read in place: flat maps, wide rows, stride 2 with tails */
+    list[nl++] = cp(3, 30, 50, 3, 3, 1, 0, 3, ACT_RELU);      /* s1 rows: ow 48 != w */
+    list[nl++] = cp(3, 9, 83, 3, 3, 1, 0, 3, ACT_CLIP);       /* s1 rows: 6 chunks */
+    list[nl++] = cp(4, 21, 113, 4, 3, 2, 1, 4, ACT_RELU);     /* s2 rows: 57 wide */
+    list[nl++] = cp(2, 12, 140, 2, 3, 2, 1, 2, ACT_NONE);     /* s2 rows: 70 wide, 5 chunks */
+    list[nl++] = cp(3, 56, 56, 3, 3, 1, 1, 3, ACT_CLIP);      /* flat, 196 chunks */
+    list[nl++] = cp(5, 1, 1, 5, 3, 1, 1, 5, ACT_RELU);        /* flat, one pixel */
     list[nl++] = cp(24, 10, 10, 36, 3, 1, 1, 4, ACT_RELU);    /* grouped */
     list[nl++] = cp(64, 8, 8, 64, 3, 1, 1, 2, ACT_NONE);      /* 2 groups */
     list[nl++] = cp(16, 9, 9, 24, 1, 2, 0, 1, ACT_NONE);      /* 1x1 s2 */
@@ -234,6 +241,12 @@ int main(void)
     q = cp(6, 9, 11, 6, 3, 1, 0, 6, ACT_RELU);                /* narrow depthwise, dilated */
     q.pt = 2; q.pb = 0; q.pl = 3; q.pr = 1; q.dh = 2; q.dw = 2; set_out(&q);
     check_conv(&q, 1);
+    q = cp(4, 20, 45, 4, 3, 1, 0, 4, ACT_RELU);               /* flat, dilated, uneven pads */
+    q.pt = 2; q.pb = 2; q.pl = 3; q.pr = 3; q.dh = 2; q.dw = 3; set_out(&q);
+    check_conv(&q, 1);
+    q = cp(3, 23, 70, 3, 3, 1, 0, 3, ACT_NONE);               /* rows: sh 2, sw 1, dilated */
+    q.pt = 1; q.pb = 0; q.pl = 0; q.pr = 2; q.sh = 2; q.dw = 2; set_out(&q);
+    check_conv(&q, 0);
     q = cp(12, 11, 13, 12, 3, 1, 0, 12, ACT_CLIP);
     q.pt = 2; q.pb = 2; q.pl = 1; q.pr = 3; q.dh = 2; q.dw = 2; q.sw = 2; set_out(&q);
     check_conv(&q, 1);
