@@ -103,10 +103,137 @@ static inline void ukr_store(__m512 acc[8][2], float *c, size_t ldc, const gemm_
     }
 }
 
+/* Few columns: the last n % 16 columns of a partial tile, when there are
+ * at most 8 of them, run with vectors down the panel's 8 rows (one 8-lane
+ * FMA per column and k) instead of 16-lane vectors along the row that
+ * would be mostly masked off (one 16-lane FMA per row and k): a 7x7 map's
+ * 49 columns cost 3 + 1/16 vectors per row instead of 4.
+ * u[j * 8 + i] = sum_k a[k * 8 + i] * b[k * bs + j] for j < J; J columns
+ * of U k-phases in J * U <= 8 accumulators; columns past nc repeat
+ * column nc - 1 and are ignored. */
+__attribute__((target("avx512f,fma"), always_inline))
+static inline void cols_kernel(int J, int U, int kc, const float *a, const float *b, size_t bs,
+                               int nc, float *u)
+{
+    __m256 acc[8];
+    int col[8];
+#pragma GCC unroll 8
+    for (int x = 0; x < 8; x++) {
+        acc[x] = _mm256_setzero_ps();
+        col[x] = x < nc ? x : nc - 1;
+    }
+    int k = 0;
+    for (; k + U <= kc; k += U) {
+#pragma GCC unroll 8
+        for (int p = 0; p < U; p++) {
+            __m256 av = _mm256_loadu_ps(a + (size_t)(k + p) * 8);
+            const float *bk = b + (size_t)(k + p) * bs;
+#pragma GCC unroll 8
+            for (int j = 0; j < J; j++)
+                acc[p * J + j] = _mm256_fmadd_ps(av, _mm256_broadcast_ss(bk + col[j]), acc[p * J + j]);
+        }
+    }
+    for (; k < kc; k++) {
+        __m256 av = _mm256_loadu_ps(a + (size_t)k * 8);
+        const float *bk = b + (size_t)k * bs;
+#pragma GCC unroll 8
+        for (int j = 0; j < J; j++)
+            acc[j] = _mm256_fmadd_ps(av, _mm256_broadcast_ss(bk + col[j]), acc[j]);
+    }
+#pragma GCC unroll 8
+    for (int p = 1; p < U; p++)
+#pragma GCC unroll 8
+        for (int j = 0; j < J; j++)
+            acc[j] = _mm256_add_ps(acc[j], acc[p * J + j]);
+#pragma GCC unroll 8
+    for (int j = 0; j < J; j++)
+        _mm256_storeu_ps(u + j * 8, acc[j]);
+}
+
+__attribute__((target("avx512f,fma")))
+static void cols_any(int kc, const float *a, const float *b, size_t bs, int nc, float *u)
+{
+    if (nc == 1)
+        cols_kernel(1, 4, kc, a, b, bs, nc, u);
+    else if (nc == 2)
+        cols_kernel(2, 4, kc, a, b, bs, nc, u);
+    else if (nc <= 4)
+        cols_kernel(4, 2, kc, a, b, bs, nc, u);
+    else
+        cols_kernel(8, 1, kc, a, b, bs, nc, u);
+}
+
+/* Row i of the columns' results into lanes [0, nc) of a vector. */
+__attribute__((target("avx512f"), always_inline))
+static inline __m512 cols_row(const float *u, int i, int nc)
+{
+    const __m512i idx = _mm512_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56, 0, 0, 0, 0, 0, 0, 0, 0);
+    return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), (__mmask16)((1u << nc) - 1), idx,
+                                    u + i, 4);
+}
+
+/* The 8 x 16 product (one vector per row) over kc steps. */
+#define UKR16_DECL                                                      \
+    __m512 c00 = _mm512_setzero_ps(), c10 = _mm512_setzero_ps();        \
+    __m512 c20 = _mm512_setzero_ps(), c30 = _mm512_setzero_ps();        \
+    __m512 c40 = _mm512_setzero_ps(), c50 = _mm512_setzero_ps();        \
+    __m512 c60 = _mm512_setzero_ps(), c70 = _mm512_setzero_ps()
+
+#define UKR16_LOOP(BSTEP)                                               \
+    do {                                                                \
+        for (int k = 0; k < kc; k++) {                                  \
+            __m512 b0 = LOADB(0, 0);                                    \
+            c00 = _mm512_fmadd_ps(_mm512_set1_ps(a[0]), b0, c00);       \
+            c10 = _mm512_fmadd_ps(_mm512_set1_ps(a[1]), b0, c10);       \
+            c20 = _mm512_fmadd_ps(_mm512_set1_ps(a[2]), b0, c20);       \
+            c30 = _mm512_fmadd_ps(_mm512_set1_ps(a[3]), b0, c30);       \
+            c40 = _mm512_fmadd_ps(_mm512_set1_ps(a[4]), b0, c40);       \
+            c50 = _mm512_fmadd_ps(_mm512_set1_ps(a[5]), b0, c50);       \
+            c60 = _mm512_fmadd_ps(_mm512_set1_ps(a[6]), b0, c60);       \
+            c70 = _mm512_fmadd_ps(_mm512_set1_ps(a[7]), b0, c70);       \
+            a += 8;                                                     \
+            b += (BSTEP);                                               \
+        }                                                               \
+    } while (0)
+
+/* A partial tile whose last nv % 16 columns (1..8 of them) go through
+ * cols_any: nv < 32 columns, the first nv / 16 vectors as usual. */
+__attribute__((target("avx512f")))
+static void ukr_split(int kc, const float *a, const float *b, size_t bs, float *c, size_t ldc,
+                      const gemm_epi *ep)
+{
+    int nv = ep->nv, q = nv / 16, r = nv % 16;
+    float u[64] __attribute__((aligned(64)));
+    cols_any(kc, a, b + 16 * q, bs, r, u);
+    __m512 acc[8][2];
+    if (q) {
+        UKR16_DECL;
+#define LOADB(o, h) _mm512_loadu_ps(b)
+        UKR16_LOOP(bs);
+#undef LOADB
+        acc[0][0] = c00; acc[1][0] = c10; acc[2][0] = c20; acc[3][0] = c30;
+        acc[4][0] = c40; acc[5][0] = c50; acc[6][0] = c60; acc[7][0] = c70;
+        for (int i = 0; i < 8; i++) acc[i][1] = cols_row(u, i, r);
+    } else {
+        for (int i = 0; i < 8; i++) {
+            acc[i][0] = cols_row(u, i, r);
+            acc[i][1] = _mm512_setzero_ps();
+        }
+    }
+    ukr_store(acc, c, ldc, ep);
+}
+
+/* the split pays when the columns past whole vectors are few */
+#define SPLIT_PAYS(nv) ((nv) < 32 && (nv) % 16 != 0 && (nv) % 16 <= 8)
+
 __attribute__((target("avx512f")))
 void gemm_ukr_avx512_8x32(int kc, const float *a, const float *b, float *c, size_t ldc,
                           const gemm_epi *ep)
 {
+    if (SPLIT_PAYS(ep->nv)) {
+        ukr_split(kc, a, b, 32, c, ldc, ep);
+        return;
+    }
     UKR_DECL;
 #define LOADB(o, h) _mm512_load_ps(b + 32 * (o) + 16 * (h))
     UKR_LOOP(32);
@@ -125,6 +252,10 @@ void gemm_ukr_avx512_8x32_direct(int kc, const float *a, const float *b, size_t 
                                  float *c, size_t ldc, const gemm_epi *ep)
 {
     int nv = ep->nv;
+    if (SPLIT_PAYS(nv)) {
+        ukr_split(kc, a, b, ldb, c, ldc, ep);
+        return;
+    }
     __mmask16 m0 = (__mmask16)(nv >= 16 ? 0xffff : (1u << nv) - 1);
     __mmask16 m1 = (__mmask16)(nv >= 32 ? 0xffff : nv <= 16 ? 0 : (1u << (nv - 16)) - 1);
     UKR_DECL;

@@ -304,6 +304,10 @@ int main(void)
             check_sgemm(ta, tb, 17, 1000, 129, 2.0f, 0.0f, 1);
             check_sgemm(ta, tb, 1, 1000, 1024, 1.0f, 0.0f, 1);
             check_sgemm(ta, tb, 150, 3, 31, 1.0f, 0.25f, 0);
+            /* tiles ending in 1..8 columns past whole vectors */
+            check_sgemm(ta, tb, 19, 49, 70, 1.0f, 0.0f, 1);
+            check_sgemm(ta, tb, 13, 230, 9, 0.5f, 1.0f, 1);
+            check_sgemm(ta, tb, 11, 6, 300, 1.0f, 0.5f, 0);
             /* few rows: the matrix-vector path */
             check_sgemm(ta, tb, 3, 37, 77, 1.5f, 0.0f, 1);
             check_sgemm(ta, tb, 4, 129, 300, 1.0f, 0.5f, 1);
