@@ -19,6 +19,10 @@
  *                rows instead of 15 of 64 columns; weights packed
  *                transposed here, out^T kept in scratch, then bias,
  *                activation and the transpose in one pass.  Group 1 only.
+ *   "winograd"   3x3 stride-1 group-1 convs on maps of 28x28 and more:
+ *                Winograd F(4x4, 3x3) (conv_wino.c, kern_wino.h), 36
+ *                products in the transformed domain on the same GEMM
+ *                micro-kernels, 4x fewer multiply-adds (conv_wino_pays).
  */
 #include <math.h>
 #include <stdint.h>
@@ -31,8 +35,9 @@
 #include "kern_gemm.h"
 #include "kern_grid.h"
 #include "kern_dw.h"
+#include "kern_wino.h"
 
-enum { IMPL_REF, IMPL_DW, IMPL_GEMM, IMPL_PIX };
+enum { IMPL_REF, IMPL_DW, IMPL_GEMM, IMPL_PIX, IMPL_WINO };
 
 struct conv_kernel {
     conv_params p;
@@ -50,6 +55,7 @@ struct conv_kernel {
     int mp;              /* pixels: cout rounded up to NR */
     int level;           /* depthwise: SIMD level */
     dw_plan dw;          /* depthwise: plane layout */
+    wino_plan *wino;     /* winograd: transformed weights */
     size_t wbytes;
 };
 
@@ -126,6 +132,29 @@ static void conv_pack_wt(conv_kernel *k, const float *w)
     }
 }
 
+/* Whether a 3x3 stride-1 group-1 conv runs as Winograd F(4x4, 3x3)
+ * rather than im2col GEMM.  CAM_WINO=0 in the environment turns it off,
+ * CAM_WINO=1 forces it on every such shape (tests, measurements). */
+static int conv_wino_pays(const conv_params *p)
+{
+    const char *env = getenv("CAM_WINO");
+    if (env && env[0] == '0') return 0;
+    if (env && env[0] == '1') return 1;
+    /* Measured (AVX-512, 1 core, bench_kernels -c): Winograd wins on
+     * every 3x3 layer of GoogLeNet, ResNet-18 and SqueezeNet, 2-3x on 56x56
+     * to 14x14 maps (GoogLeNet 64x56x56 -> 192: 8.5 -> 3.2 ms, 160x14x14
+     * -> 320: 2.4 -> 0.77 ms), 1.1-2x on 7x7 ones (ResNet-18 512x7x7:
+     * 3.0 -> 2.6 ms).  But its weights take 4x the memory (36 transformed
+     * values per 9), and the time saved per byte held is proportional to
+     * the map's pixels: 3.8 ms per MB on 56x56 maps, 0.9 on 28x28, 0.25 on
+     * 14x14, 0.05 on 7x7.  Within the peak-memory bounds of memory.t
+     * (1.5 x (weights + two largest activations): GoogLeNet +5.3 MB of its
+     * 10 MB margin, ResNet-18 +7.1 MB of 12.5) only maps of 28x28 and up
+     * can have it.  Few channels leave the products too thin to pay for
+     * the transforms. */
+    return (long)p->oh * p->ow >= 28 * 28 && p->cin >= 16 && p->cout >= 16;
+}
+
 conv_kernel *conv_prepare(const conv_params *p, const float *weights, const float *bias,
                           int reference, err_t *e)
 {
@@ -158,6 +187,17 @@ conv_kernel *conv_prepare(const conv_params *p, const float *weights, const floa
             err_set(e, "conv: out of memory");
             return NULL;
         }
+    }
+    if (k->impl == IMPL_GEMM && wino_shape_ok(p) && conv_wino_pays(p)) {
+        k->ar = gemm_arch_get(simd_level());
+        k->wino = wino_prepare(p, k->ar, simd_level(), weights, bias, e);
+        if (!k->wino) {
+            conv_free(k);
+            return NULL;
+        }
+        k->impl = IMPL_WINO;
+        k->wbytes = wino_weight_bytes(k->wino);
+        return k;
     }
     if (k->impl == IMPL_GEMM) {
         const gemm_arch *ar = k->ar = gemm_arch_get(simd_level());
@@ -238,6 +278,8 @@ size_t conv_scratch_bytes(const conv_kernel *k, int nthreads)
     if (nthreads < 1) nthreads = 1;
     if (k->impl == IMPL_DW)
         return (size_t)nthreads * dw_scratch_floats(&k->dw, &k->p) * sizeof(float);
+    if (k->impl == IMPL_WINO)
+        return wino_scratch_bytes(k->wino, nthreads);
     if (k->impl == IMPL_PIX)
         return (conv_ct_floats(k) + (size_t)nthreads * conv_abuf_floats(k)) * sizeof(float);
     if (k->impl != IMPL_GEMM) return 0;
@@ -250,6 +292,10 @@ const char *conv_impl_name(const conv_kernel *k)
     case IMPL_DW:
         return k->level == SIMD_AVX512 ? "depthwise-avx512"
              : k->level == SIMD_AVX2 ? "depthwise-avx2" : "depthwise-c";
+    case IMPL_WINO:
+        if (wino_level(k->wino) == SIMD_AVX512) return "winograd-avx512";
+        if (wino_level(k->wino) == SIMD_AVX2) return "winograd-avx2";
+        return "winograd-c";
     case IMPL_PIX:
         if (k->ar->level == SIMD_AVX512) return "pixels-avx512";
         if (k->ar->level == SIMD_AVX2) return "pixels-avx2";
@@ -275,6 +321,7 @@ void conv_free(conv_kernel *k)
     free(k->apack);
     free(k->bpad);
     free(k->wt);
+    wino_free(k->wino);
     dw_plan_free(&k->dw);
     free(k);
 }
@@ -523,6 +570,9 @@ void conv_run(const conv_kernel *k, const float *in, float *out, void *scratch, 
     case IMPL_GEMM:
         gemm_grid_choose(k->cog, (int)k->npix, k->ar->mr, k->ar->nr, tp_size(tp), &j.g);
         tp_run(tp, k->p.group * j.g.nm * j.g.nn, gemm_task, &j);
+        break;
+    case IMPL_WINO:
+        wino_run(k->wino, in, out, scratch, tp);
         break;
     case IMPL_PIX: {
         /* tasks: runs of channel panels, at least two per thread when

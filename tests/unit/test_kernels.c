@@ -67,8 +67,16 @@ static void check_conv(const conv_params *p, int with_bias)
     size_t nw = (size_t)p->cout * (p->cin / p->group) * p->kh * p->kw;
     size_t nout = (size_t)p->cout * p->oh * p->ow;
     float *in = randv(nin), *w = randv(nw), *b = with_bias ? randv(p->cout) : NULL;
-    float *want = randv(nout), *got = malloc(nout * sizeof *got);
+    float *want = randv(nout), *got = malloc(nout * sizeof *got), *pre = randv(nout);
     ref_conv2d(p, in, w, b, want);
+    /* Winograd's error is relative to the values before the activation
+     * (a clamp to [0, 6] hides how large they were) */
+    conv_params pa = *p;
+    pa.act = ACT_NONE;
+    ref_conv2d(&pa, in, w, b, pre);
+    double premax = 1e-3;
+    for (size_t i = 0; i < nout; i++)
+        if (fabs(pre[i]) > premax) premax = fabs(pre[i]);
     char desc[200];
     snprintf(desc, sizeof desc, "cin %d %dx%d cout %d k %dx%d s %dx%d d %dx%d pad %d,%d,%d,%d g %d %s%s",
              p->cin, p->h, p->w, p->cout, p->kh, p->kw, p->sh, p->sw, p->dh, p->dw,
@@ -89,6 +97,12 @@ static void check_conv(const conv_params *p, int with_bias)
             for (size_t i = 0; i < nout; i++) got[i] = NAN;
             conv_run(k, in, got, scratch, pools[t]);
             double r = relerr(got, want, nout);
+            if (!strncmp(conv_impl_name(k), "winograd", 8)) {
+                double mx = 1e-3;
+                for (size_t i = 0; i < nout; i++)
+                    if (fabs(want[i]) > mx) mx = fabs(want[i]);
+                r = r * mx / premax;
+            }
             if (!(r <= worst)) worst = r;
             free(scratch);
         }
@@ -97,7 +111,7 @@ static void check_conv(const conv_params *p, int with_bias)
         conv_free(k);
     }
     simd_cap(SIMD_AVX512);
-    free(in); free(w); free(b); free(want); free(got);
+    free(in); free(w); free(b); free(want); free(got); free(pre);
 }
 
 static conv_params cp(int cin, int h, int w, int cout, int k, int s, int pad, int g, int act)
@@ -268,6 +282,57 @@ int main(void)
         p.act_min = -0.5f; p.act_max = 0.75f;
         set_out(&p);
         check_conv(&p, irand(0, 1));
+    }
+
+    /* Winograd F(4x4, 3x3) forced on 3x3 stride-1 shapes it would not
+     * get by itself, and the GEMM paths on the shapes it does get: sizes
+     * not multiples of 4, asymmetric and no pads, one tile, several tile
+     * blocks, cin over one k block, cout not whole panels, channel splits
+     * at 2 and 3 threads */
+    {
+        static const int wl[][8] = {
+            /* cin, h, w, cout, pt, pl, pb, pr */
+            { 1, 3, 3, 1, 0, 0, 0, 0 },       /* one output pixel */
+            { 3, 4, 4, 5, 1, 1, 1, 1 },       /* one tile */
+            { 8, 9, 7, 9, 1, 1, 1, 1 },
+            { 16, 13, 11, 24, 0, 2, 1, 0 },   /* asymmetric pads */
+            { 24, 30, 30, 40, 1, 1, 1, 1 },
+            { 64, 28, 28, 64, 1, 1, 1, 1 },   /* several blocks */
+            { 130, 15, 17, 70, 2, 2, 2, 2 },
+            { 300, 14, 14, 33, 1, 1, 1, 1 },  /* two k blocks */
+            { 520, 7, 7, 96, 1, 1, 1, 1 },    /* three k blocks */
+            { 17, 57, 5, 200, 1, 0, 1, 0 },   /* tall and thin */
+            { 32, 56, 56, 16, 1, 1, 1, 1 },   /* many tiles, one panel */
+        };
+        for (size_t i = 0; i < sizeof wl / sizeof wl[0]; i++)
+            for (int force = 1; force >= 0; force--) {
+                setenv("CAM_WINO", force ? "1" : "0", 1);
+                /* (the GEMM paths' error is measured after the clamp:
+                 * no narrow clip for them with K up to 4680) */
+                conv_params p = cp(wl[i][0], wl[i][1], wl[i][2], wl[i][3], 3, 1, 0, 1,
+                                   force ? acts[i % 3] : acts[i % 2]);
+                p.pt = wl[i][4]; p.pl = wl[i][5]; p.pb = wl[i][6]; p.pr = wl[i][7];
+                if (force) { p.act_min = -0.5f; p.act_max = 0.75f; }
+                set_out(&p);
+                check_conv(&p, (int)(i + force) % 2);
+            }
+        /* CAM_WINO=1 leaves the shapes Winograd cannot do to the others */
+        conv_params p = cp(16, 15, 15, 24, 3, 2, 1, 1, ACT_NONE);
+        check_conv(&p, 1);
+        p = cp(24, 10, 10, 36, 3, 1, 1, 4, ACT_RELU);
+        check_conv(&p, 1);
+        unsetenv("CAM_WINO");
+        /* and by default the shapes of ResNet-18's layer 1 get it */
+        p = cp(64, 56, 56, 64, 3, 1, 1, 1, ACT_RELU);
+        float *w = randv((size_t)64 * 64 * 9);
+        err_t e = {{0}};
+        conv_kernel *k = conv_prepare(&p, w, NULL, 0, &e);
+        tap_ok(k && !strncmp(conv_impl_name(k), "winograd", 8) &&
+               conv_weight_bytes(k) >= (size_t)64 * 64 * 36 * sizeof(float),
+               "64x56x56 3x3 runs as %s, %zu weight bytes", k ? conv_impl_name(k) : "?",
+               conv_weight_bytes(k));
+        conv_free(k);
+        free(w);
     }
 
     /* reference = 1 and bad parameters */

@@ -1,0 +1,370 @@
+/* conv_wino.c - 3x3 stride-1 convolutions by Winograd F(4x4, 3x3); see
+ * kern_wino.h for the method and the data layout. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "kern_wino.h"
+#include "kern_grid.h"
+
+/* ------------------------------------------------ transforms per level */
+
+#define WB_W 4
+#define WB_NAME(x) wino_c_##x
+#define WB_ATTR
+#include "kern_wino_body.h"
+#undef WB_W
+#undef WB_NAME
+#undef WB_ATTR
+
+#if defined(__x86_64__)
+#define WB_W 8
+#define WB_NAME(x) wino_avx2_##x
+#define WB_ATTR __attribute__((target("avx2,fma")))
+#include "kern_wino_body.h"
+#undef WB_W
+#undef WB_NAME
+#undef WB_ATTR
+
+#define WB_W 16
+#define WB_NAME(x) wino_avx512_##x
+#define WB_ATTR __attribute__((target("avx512f")))
+#include "kern_wino_body.h"
+#undef WB_W
+#undef WB_NAME
+#undef WB_ATTR
+#endif
+
+#define WINO_VMAX 16          /* widest vector: buffers are padded to it */
+#define NX 36                 /* transformed 6x6 patch */
+
+struct wino_plan {
+    conv_params p;
+    const gemm_arch *ar;
+    int level;                /* transforms: SIMD level */
+    wino_rows_fn rows;
+    wino_out_fn out;
+    int ntx, nty, ntiles;     /* 4x4 output tiles across, down, in all */
+    int tb, tbp;              /* tiles per block, rounded up to MR */
+    int nblk;                 /* tile blocks */
+    int mp;                   /* cout rounded up to NR (B panels) */
+    int ldm;                  /* row length of the products M */
+    int nb, kcl;              /* k blocks over cin and their length */
+    int lw;                   /* padded line length: 4 ntx + 2, rounded */
+    float *u;                 /* NX x (cin x mp) packed B panels */
+    float *bias;              /* ldm floats, zero past cout */
+    size_t wbytes;
+};
+
+int wino_shape_ok(const conv_params *p)
+{
+    return p->kh == 3 && p->kw == 3 && p->sh == 1 && p->sw == 1 && p->dh == 1 && p->dw == 1 &&
+           p->group == 1;
+}
+
+/* G, the 6x3 filter transform */
+static const double G6[6][3] = {
+    { 1.0 / 4, 0, 0 },
+    { -1.0 / 6, -1.0 / 6, -1.0 / 6 },
+    { -1.0 / 6, 1.0 / 6, -1.0 / 6 },
+    { 1.0 / 24, 1.0 / 12, 1.0 / 6 },
+    { 1.0 / 24, -1.0 / 12, 1.0 / 6 },
+    { 0, 0, 1 },
+};
+
+/* Floats of one thread's scratch: V (NX x tbp x cin), M (NX x tbp x ldm),
+ * 12 lines, the output tile (16 x ldm), each 64-byte aligned. */
+/* The 36 products' V (or M) lie this many floats apart: whole cache lines,
+ * an odd number of them, so that the 36 lines one tile touches map to
+ * different L1 sets (an even stride such as 10 KB put them all in two
+ * sets and made the transforms 3x slower). */
+static size_t odd_lines(size_t n)
+{
+    size_t l = (n + 15) / 16;
+    return (l | 1) * 16;
+}
+static size_t vstride(const wino_plan *w) { return odd_lines((size_t)w->tbp * w->p.cin); }
+static size_t mstride(const wino_plan *w) { return odd_lines((size_t)w->tbp * w->ldm); }
+static size_t sz_v(const wino_plan *w) { return NX * vstride(w); }
+static size_t sz_m(const wino_plan *w) { return NX * mstride(w); }
+static size_t sz_l(const wino_plan *w) { return (size_t)12 * w->lw; }
+static size_t sz_y(const wino_plan *w) { return (size_t)16 * w->ldm; }
+static size_t sz_thread(const wino_plan *w) { return sz_v(w) + sz_m(w) + sz_l(w) + sz_y(w); }
+
+wino_plan *wino_prepare(const conv_params *p, const gemm_arch *ar, int level,
+                        const float *wt, const float *bias, err_t *e)
+{
+    if (!wino_shape_ok(p)) {
+        err_set(e, "conv: Winograd needs a 3x3 stride-1 convolution");
+        return NULL;
+    }
+    wino_plan *w = calloc(1, sizeof *w);
+    if (!w) {
+        err_set(e, "conv: out of memory");
+        return NULL;
+    }
+    w->p = *p;
+    w->ar = ar;
+    w->level = level;
+#if defined(__x86_64__)
+    if (level >= SIMD_AVX512) {
+        w->rows = wino_avx512_rows;
+        w->out = wino_avx512_out;
+    } else if (level >= SIMD_AVX2) {
+        w->rows = wino_avx2_rows;
+        w->out = wino_avx2_out;
+    } else
+#endif
+    {
+        w->level = SIMD_PORTABLE;
+        w->rows = wino_c_rows;
+        w->out = wino_c_out;
+    }
+    int mr = ar->mr, nr = ar->nr, cin = p->cin, cout = p->cout;
+    w->ntx = (p->ow + 3) / 4;
+    w->nty = (p->oh + 3) / 4;
+    w->ntiles = w->ntx * w->nty;
+    w->mp = (cout + nr - 1) / nr * nr;
+    w->ldm = (w->mp + WINO_VMAX - 1) / WINO_VMAX * WINO_VMAX;
+    w->nb = gemm_kblocks(cin, GEMM_KC_MAX);
+    w->kcl = gemm_kblock_len(cin, w->nb);
+    w->lw = ((4 * w->ntx + 2 + WINO_VMAX - 1) / WINO_VMAX + 1) * WINO_VMAX;
+    /* Tiles per block: V and M of a block in about 640 KB (L2 is 1 MB on
+     * the machine measured, 512 KB on older x86): 40 tiles for 64 -> 64
+     * channels, 16 for 256 -> 256 (measured: 320 KB to 1 MB give the same
+     * speed within noise on ResNet-18's layers; above that it drops). */
+    double per_tile = (double)NX * (cin + w->ldm) * sizeof(float);
+    int tb = (int)(640.0 * 1024 / per_tile) / mr * mr;
+    if (tb < mr) tb = mr;
+    int tall = (w->ntiles + mr - 1) / mr * mr;
+    if (tb > tall) tb = tall;
+    w->nblk = (w->ntiles + tb - 1) / tb;
+    /* same work per block: spread the tiles evenly over the blocks */
+    tb = (w->ntiles + w->nblk - 1) / w->nblk;
+    w->tb = tb;
+    w->tbp = (tb + mr - 1) / mr * mr;
+
+    size_t un = (size_t)NX * cin * w->mp;
+    if ((size_t)cin * w->mp > SIZE_MAX / sizeof(float) / NX ||
+        posix_memalign((void **)&w->u, 64, un * sizeof(float)) ||
+        posix_memalign((void **)&w->bias, 64, (size_t)w->ldm * sizeof(float))) {
+        wino_free(w);
+        err_set(e, "conv: out of memory");
+        return NULL;
+    }
+    memset(w->bias, 0, (size_t)w->ldm * sizeof(float));
+    if (bias) memcpy(w->bias, bias, (size_t)cout * sizeof(float));
+    /* U_x[ci][co] = (G g G^T)[x], g = weights[co][ci], as B panels:
+     * element (ci, co) at k0*mp + q*NR*kc + (ci-k0)*NR + j, co = q*NR + j */
+    memset(w->u, 0, un * sizeof(float));
+    for (int co = 0; co < cout; co++) {
+        int q = co / nr, j = co % nr;
+        for (int ci = 0; ci < cin; ci++) {
+            const float *g = wt + ((size_t)co * cin + ci) * 9;
+            double t[6][3], u[NX];
+            for (int i = 0; i < 6; i++)
+                for (int b = 0; b < 3; b++)
+                    t[i][b] = G6[i][0] * g[b] + G6[i][1] * g[3 + b] + G6[i][2] * g[6 + b];
+            for (int i = 0; i < 6; i++)
+                for (int k = 0; k < 6; k++)
+                    u[6 * i + k] = t[i][0] * G6[k][0] + t[i][1] * G6[k][1] + t[i][2] * G6[k][2];
+            int kb = ci / w->kcl, k0 = kb * w->kcl;
+            int kc = cin - k0 < w->kcl ? cin - k0 : w->kcl;
+            size_t off = (size_t)k0 * w->mp + (size_t)q * nr * kc + (size_t)(ci - k0) * nr + j;
+            for (int x = 0; x < NX; x++) w->u[(size_t)x * cin * w->mp + off] = (float)u[x];
+        }
+    }
+    w->wbytes = un * sizeof(float) + (size_t)w->ldm * sizeof(float);
+    return w;
+}
+
+size_t wino_scratch_bytes(const wino_plan *w, int nthreads)
+{
+    if (nthreads < 1) nthreads = 1;
+    return (size_t)nthreads * sz_thread(w) * sizeof(float);
+}
+
+size_t wino_weight_bytes(const wino_plan *w)
+{
+    return w ? w->wbytes : 0;
+}
+
+int wino_level(const wino_plan *w)
+{
+    return w->level;
+}
+
+void wino_free(wino_plan *w)
+{
+    if (!w) return;
+    free(w->u);
+    free(w->bias);
+    free(w);
+}
+
+typedef struct {
+    const wino_plan *w;
+    const float *in;
+    float *out;
+    char *scratch;
+    int nch, chp;             /* channel ranges per block, NR panels each */
+} wino_job;
+
+/* V for tiles [t0, t1): for every input channel and tile row, the six
+ * padded input rows, B^T applied down the rows (vectorised along the
+ * row), then B across each tile's six columns, written into the A panels
+ * of the 36 products (tile t at row t - t0). */
+static void wino_input(const wino_plan *w, const float *in, int t0, int t1, float *v,
+                       float *lines)
+{
+    const conv_params *p = &w->p;
+    int mr = w->ar->mr, ntx = w->ntx, lw = w->lw, tbp = w->tbp, cin = p->cin;
+    int wp = 4 * ntx + 2;             /* padded row: input columns -pl .. */
+    int ncopy = p->w;                 /* columns of the input inside it */
+    if (ncopy > wp - p->pl) ncopy = wp - p->pl;
+    const float *d[6];
+    float *t[6];
+    for (int i = 0; i < 6; i++) {
+        d[i] = lines + (size_t)i * lw;
+        t[i] = lines + (size_t)(6 + i) * lw;
+    }
+    size_t vstr = vstride(w);                    /* one product's A */
+    int ty0 = t0 / ntx, ty1 = (t1 - 1) / ntx;
+    for (int ci = 0; ci < cin; ci++) {
+        const float *ip = in + (size_t)ci * p->h * p->w;
+        int kb = ci / w->kcl, k0 = kb * w->kcl;
+        int kc = cin - k0 < w->kcl ? cin - k0 : w->kcl;
+        float *vk = v + (size_t)k0 * tbp + (size_t)(ci - k0) * mr;
+        for (int ty = ty0; ty <= ty1; ty++) {
+            for (int j = 0; j < 6; j++) {
+                float *l = (float *)d[j];
+                int iy = 4 * ty - p->pt + j;
+                if (iy < 0 || iy >= p->h) {
+                    memset(l, 0, (size_t)lw * sizeof(float));
+                    continue;
+                }
+                memset(l, 0, (size_t)p->pl * sizeof(float));
+                memcpy(l + p->pl, ip + (size_t)iy * p->w, (size_t)ncopy * sizeof(float));
+                memset(l + p->pl + ncopy, 0, (size_t)(lw - p->pl - ncopy) * sizeof(float));
+            }
+            w->rows(d, t, wp);
+            int txa = ty == ty0 ? t0 - ty * ntx : 0;
+            int txb = ty == ty1 ? t1 - ty * ntx : ntx;
+            for (int tx = txa; tx < txb; tx++) {
+                int r = ty * ntx + tx - t0;
+                float *vt = vk + (size_t)(r / mr) * mr * kc + r % mr;
+                for (int i = 0; i < 6; i++) {
+                    const float *s = t[i] + 4 * tx;
+                    float d0 = s[0], d1 = s[1], d2 = s[2], d3 = s[3], d4 = s[4], d5 = s[5];
+                    float a = d4 - 4.0f * d2, b = d3 - 4.0f * d1;
+                    float c = d4 - d2, e = 2.0f * (d3 - d1);
+                    float *o = vt + (size_t)(6 * i) * vstr;
+                    o[0] = 4.0f * d0 - 5.0f * d2 + d4;
+                    o[vstr] = a + b;
+                    o[2 * vstr] = a - b;
+                    o[3 * vstr] = c + e;
+                    o[4 * vstr] = c - e;
+                    o[5 * vstr] = 4.0f * d1 - 5.0f * d3 + d5;
+                }
+            }
+        }
+    }
+}
+
+/* M_x[tiles][c0, c1) = V_x U_x for the 36 products. */
+static void wino_gemm(const wino_plan *w, const float *v, float *m, int nt, int q0, int q1)
+{
+    const gemm_arch *ar = w->ar;
+    int mr = ar->mr, nr = ar->nr, cin = w->p.cin, cout = w->p.cout, tbp = w->tbp;
+    size_t vstr = vstride(w), ustride = (size_t)cin * w->mp, mstr = mstride(w);
+    gemm_epi ep = { .alpha = 1.0f, .beta = 0.0f };
+    for (int x = 0; x < NX; x++) {
+        const float *vx = v + x * vstr, *ux = w->u + x * ustride;
+        float *mx = m + x * mstr;
+        for (int kb = 0; kb < w->nb; kb++) {
+            int k0 = kb * w->kcl, kc = cin - k0 < w->kcl ? cin - k0 : w->kcl;
+            ep.first = kb == 0;
+            ep.last = kb == w->nb - 1;
+            for (int q = q0; q < q1; q++) {
+                const float *bq = ux + (size_t)k0 * w->mp + (size_t)q * nr * kc;
+                int nv = cout - q * nr < nr ? cout - q * nr : nr;
+                for (int i = 0; i < nt; i += mr) {
+                    int mv = nt - i < mr ? nt - i : mr;
+                    gemm_tile(ar, kc, vx + (size_t)k0 * tbp + (size_t)i * kc, bq,
+                              mx + (size_t)i * w->ldm + (size_t)q * nr, (size_t)w->ldm, mv, nv,
+                              &ep);
+                }
+            }
+        }
+    }
+}
+
+/* Output pixels of tiles [t0, t1), channels [c0, c1), from M. */
+static void wino_output(const wino_plan *w, const float *m, int t0, int t1, int c0, int c1,
+                        float *y, float *out)
+{
+    const conv_params *p = &w->p;
+    float lo = -INFINITY, hi = INFINITY;
+    if (p->act == ACT_RELU) lo = 0.0f;
+    if (p->act == ACT_CLIP) { lo = p->act_min; hi = p->act_max; }
+    size_t mstr = mstride(w), npix = (size_t)p->oh * p->ow;
+    size_t ldy = (size_t)w->ldm;
+    int nc = c1 - c0;
+    for (int t = t0; t < t1; t++) {
+        int ty = t / w->ntx, tx = t % w->ntx;
+        w->out(m + (size_t)(t - t0) * w->ldm + c0, mstr, w->bias + c0, lo, hi, y, ldy, nc);
+        int rows = p->oh - 4 * ty < 4 ? p->oh - 4 * ty : 4;
+        int cols = p->ow - 4 * tx < 4 ? p->ow - 4 * tx : 4;
+        float *o = out + (size_t)c0 * npix + (size_t)(4 * ty) * p->ow + 4 * tx;
+        if (rows == 4 && cols == 4) {
+            for (int c = 0; c < nc; c++, o += npix) {
+                const float *yc = y + c;
+                for (int r = 0; r < 4; r++) {
+                    float *orow = o + (size_t)r * p->ow;
+                    orow[0] = yc[(size_t)(4 * r) * ldy];
+                    orow[1] = yc[(size_t)(4 * r + 1) * ldy];
+                    orow[2] = yc[(size_t)(4 * r + 2) * ldy];
+                    orow[3] = yc[(size_t)(4 * r + 3) * ldy];
+                }
+            }
+        } else {
+            for (int c = 0; c < nc; c++, o += npix)
+                for (int r = 0; r < rows; r++)
+                    for (int s = 0; s < cols; s++)
+                        o[(size_t)r * p->ow + s] = y[(size_t)(4 * r + s) * ldy + c];
+        }
+    }
+}
+
+static void wino_task(void *ctx, int task, int thread)
+{
+    const wino_job *j = ctx;
+    const wino_plan *w = j->w;
+    int blk = task / j->nch, ch = task % j->nch;
+    int t0 = blk * w->tb, t1 = t0 + w->tb < w->ntiles ? t0 + w->tb : w->ntiles;
+    int nq = w->mp / w->ar->nr;
+    int q0 = ch * j->chp, q1 = q0 + j->chp < nq ? q0 + j->chp : nq;
+    if (t0 >= t1 || q0 >= q1) return;
+    float *base = (float *)(j->scratch + (size_t)thread * sz_thread(w) * sizeof(float));
+    float *v = base, *m = v + sz_v(w), *lines = m + sz_m(w), *y = lines + sz_l(w);
+    wino_input(w, j->in, t0, t1, v, lines);
+    wino_gemm(w, v, m, t1 - t0, q0, q1);
+    int c0 = q0 * w->ar->nr, c1 = q1 * w->ar->nr < w->p.cout ? q1 * w->ar->nr : w->p.cout;
+    wino_output(w, m, t0, t1, c0, c1, y, j->out);
+}
+
+void wino_run(const wino_plan *w, const float *in, float *out, void *scratch, threadpool *tp)
+{
+    int nt = tp_size(tp), nq = w->mp / w->ar->nr;
+    wino_job j = { w, in, out, scratch, 1, nq };
+    /* Fewer than two blocks per thread: split the output channels too
+     * (each part transforms the block's input again, a small cost next to
+     * its share of the products). */
+    if (nt > 1 && w->nblk < 2 * nt) {
+        int nch = (2 * nt + w->nblk - 1) / w->nblk;
+        if (nch > nq) nch = nq;
+        j.chp = (nq + nch - 1) / nch;
+        j.nch = (nq + j.chp - 1) / j.chp;
+    }
+    tp_run(tp, w->nblk * j.nch, wino_task, &j);
+}

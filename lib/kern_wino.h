@@ -1,0 +1,54 @@
+/* kern_wino.h - internal: 3x3 stride-1 convolutions by Winograd's minimal
+ * filtering F(4x4, 3x3) (Lavin & Gray 2016), used by conv.c.
+ *
+ * Each 4x4 block of output pixels (a "tile") comes from a 6x6 input patch:
+ *     Y = A^T [ (G g G^T) .* (B^T d B) ] A
+ * so over all channels the convolution becomes 36 independent products in
+ * the transformed domain, M_x[t][co] = sum_ci V_x[t][ci] U_x[ci][co],
+ * x = 0..35: 4 multiply-adds per output pixel and channel pair instead of 9.
+ *
+ * Weights U_x = (G g G^T)_x are transformed once (in double, then rounded)
+ * and packed as the GEMM core's B panels (NR output channels wide).  Per
+ * image, tiles are taken in blocks small enough that a block's transformed
+ * input V (36 x tiles x cin) and products M (36 x tiles x cout) stay in
+ * L2; for each block the input transform writes V straight into the
+ * micro-kernel's MR-row A panels (tiles along M: small maps waste few
+ * rows), the 36 products run on the packed micro-kernel (kern_gemm.h), and
+ * the output transform, vectorised along the output channels, adds the
+ * bias, applies the activation and writes the pixels.  A task is one tile
+ * block and one range of output-channel panels, so two threads gain on
+ * small maps (few blocks) too.
+ */
+#ifndef CAM_KERN_WINO_H
+#define CAM_KERN_WINO_H
+
+#include <stddef.h>
+#include "err.h"
+#include "kernels.h"
+#include "kern_gemm.h"
+#include "threadpool.h"
+
+typedef struct wino_plan wino_plan;
+
+/* The shape can run as F(4x4, 3x3): 3x3, stride 1, dilation 1, group 1. */
+int wino_shape_ok(const conv_params *p);
+/* Transforms and packs weights (cout x cin x 3 x 3) and bias (or NULL)
+ * for the micro-kernel ar; level: SIMD level of the transforms. */
+wino_plan *wino_prepare(const conv_params *p, const gemm_arch *ar, int level,
+                        const float *w, const float *bias, err_t *e);
+size_t wino_scratch_bytes(const wino_plan *w, int nthreads);
+void   wino_run(const wino_plan *w, const float *in, float *out, void *scratch, threadpool *tp);
+size_t wino_weight_bytes(const wino_plan *w);
+int    wino_level(const wino_plan *w);
+void   wino_free(wino_plan *w);
+
+/* Transforms per SIMD level (kern_wino_body.h, instantiated in
+ * conv_wino.c): rows t_i = sum_j B^T[i][j] d_j over n floats (n rounded
+ * up to the vector width: the buffers are padded), and the output
+ * transform of one tile for channels [0, n) of m (36 rows ldm apart)
+ * into y (16 rows of ldy floats), bias added and clamped to [lo, hi]. */
+typedef void (*wino_rows_fn)(const float *const d[6], float *const t[6], int n);
+typedef void (*wino_out_fn)(const float *m, size_t ldm, const float *bias, float lo, float hi,
+                            float *y, size_t ldy, int n);
+
+#endif

@@ -1,0 +1,80 @@
+/* kern_wino_body.h - the F(4x4, 3x3) transforms for one vector width.
+ * Included by conv_wino.c once per SIMD level with
+ *   WB_W       lanes (floats per vector)
+ *   WB_NAME(x) the name of x at this level
+ *   WB_ATTR    the function attribute selecting the instruction set
+ * Written with GCC vector types: the same code becomes AVX-512, AVX2 or
+ * SSE/plain code according to WB_ATTR. */
+
+typedef float WB_NAME(v) __attribute__((vector_size(WB_W * 4), aligned(4), may_alias));
+typedef int WB_NAME(vi) __attribute__((vector_size(WB_W * 4), aligned(4), may_alias));
+
+/* t_i = sum_j BT[i][j] d_j, BT the rows of B^T:
+ *   4  0 -5  0  1  0
+ *   0 -4 -4  1  1  0
+ *   0  4 -4 -1  1  0
+ *   0 -2 -1  2  1  0
+ *   0  2 -1 -2  1  0
+ *   0  4  0 -5  0  1 */
+WB_ATTR
+static void WB_NAME(rows)(const float *const d[6], float *const t[6], int n)
+{
+    typedef WB_NAME(v) vf;
+    for (int x = 0; x < n; x += WB_W) {
+        vf d0 = *(const vf *)(d[0] + x), d1 = *(const vf *)(d[1] + x);
+        vf d2 = *(const vf *)(d[2] + x), d3 = *(const vf *)(d[3] + x);
+        vf d4 = *(const vf *)(d[4] + x), d5 = *(const vf *)(d[5] + x);
+        vf a = d4 - 4.0f * d2, b = d3 - 4.0f * d1;     /* rows 1, 2 */
+        vf c = d4 - d2, e = 2.0f * (d3 - d1);          /* rows 3, 4 */
+        *(vf *)(t[0] + x) = 4.0f * d0 - 5.0f * d2 + d4;
+        *(vf *)(t[1] + x) = a + b;
+        *(vf *)(t[2] + x) = a - b;
+        *(vf *)(t[3] + x) = c + e;
+        *(vf *)(t[4] + x) = c - e;
+        *(vf *)(t[5] + x) = 4.0f * d1 - 5.0f * d3 + d5;
+    }
+}
+
+/* One tile's output transform for channels [0, n):
+ *   Y = A^T m A + bias,  A^T = 1  1  1  1  1  0
+ *                              0  1 -1  2 -2  0
+ *                              0  1  1  4  4  0
+ *                              0  1 -1  8 -8  1
+ * m: element (x = 6i + k, channel c) at m[x * ldm + c]; y: pixel (r, s) of
+ * channel c at y[(4r + s) * ldy + c], clamped to [lo, hi] (NaN kept). */
+WB_ATTR
+static void WB_NAME(out)(const float *m, size_t ldm, const float *bias, float lo, float hi,
+                         float *y, size_t ldy, int n)
+{
+    typedef WB_NAME(v) vf;
+    typedef WB_NAME(vi) vi;
+    vf lov = lo - (vf){0}, hiv = hi - (vf){0};
+    vi loi = (vi)lov, hii = (vi)hiv;
+#define WB_CLAMP(x) ({ vf x_ = (x); vi xi_ = (vi)x_, lm_ = x_ < lov, hm_ = x_ > hiv; \
+                      (vf)((xi_ & ~(lm_ | hm_)) | (loi & lm_) | (hii & hm_)); })
+    for (int c = 0; c < n; c += WB_W) {
+        vf s[4][6];
+        for (int k = 0; k < 6; k++) {
+            const float *mk = m + (size_t)k * ldm + c;
+            vf m0 = *(const vf *)mk, m1 = *(const vf *)(mk + 6 * ldm);
+            vf m2 = *(const vf *)(mk + 12 * ldm), m3 = *(const vf *)(mk + 18 * ldm);
+            vf m4 = *(const vf *)(mk + 24 * ldm), m5 = *(const vf *)(mk + 30 * ldm);
+            vf a = m1 + m2, b = m1 - m2, cc = m3 + m4, d = m3 - m4;
+            s[0][k] = m0 + a + cc;
+            s[1][k] = b + 2.0f * d;
+            s[2][k] = a + 4.0f * cc;
+            s[3][k] = b + 8.0f * d + m5;
+        }
+        vf bv = *(const vf *)(bias + c);
+        for (int r = 0; r < 4; r++) {
+            vf a = s[r][1] + s[r][2], b = s[r][1] - s[r][2];
+            vf cc = s[r][3] + s[r][4], d = s[r][3] - s[r][4];
+            float *yr = y + (size_t)(4 * r) * ldy + c;
+            *(vf *)yr = WB_CLAMP(s[r][0] + a + cc + bv);
+            *(vf *)(yr + ldy) = WB_CLAMP(b + 2.0f * d + bv);
+            *(vf *)(yr + 2 * ldy) = WB_CLAMP(a + 4.0f * cc + bv);
+            *(vf *)(yr + 3 * ldy) = WB_CLAMP(b + 8.0f * d + s[r][5] + bv);
+        }
+    }
+#undef WB_CLAMP
+}
