@@ -4,9 +4,19 @@
  * generation number; workers poll for it a short while (a few tens of
  * microseconds: long enough to catch the next layer's job, short enough
  * not to steal a shared machine's CPU), yield the CPU a few times, then
- * sleep on a condition variable.  Tasks are handed out with an atomic counter, the
- * calling thread takes its share too, and tp_run() returns once every
- * worker has reported that it is finished with the job.
+ * sleep on a condition variable.  Tasks are handed out with an atomic
+ * counter and the calling thread takes its share too.
+ *
+ * tp_run() returns once every task is finished, without waiting for
+ * workers that have not joined the job: on a busy machine a worker that
+ * is asleep or not scheduled would otherwise hold up every layer by a
+ * scheduler time slice, although the caller can run the tasks itself.
+ * A worker joins a job by raising `active` and checking that the
+ * generation has not moved; the next tp_run() marks the generation odd
+ * (being rewritten) and waits for `active` to fall to zero before it
+ * touches the job's fields, so a late worker sees either a whole job or
+ * none (both sides use sequentially consistent atomics: each sees the
+ * other's write).
  *
  * A tp_run() issued from inside a task (on any pool) runs inline on the
  * calling thread, so nested parallel loops cannot deadlock.
@@ -24,13 +34,14 @@ struct threadpool {
     pthread_t *tid;
     pthread_mutex_t mu;
     pthread_cond_t wake, done;
-    /* the current job */
+    /* the current job: written only while gen is odd and active is 0 */
     void (*fn)(void *, int, int);
     void *ctx;
     int ntasks;
     int next;                        /* atomic: next task to take */
-    unsigned gen;                    /* atomic: job generation */
-    int running;                     /* atomic: workers still on the job */
+    int ndone;                       /* atomic: tasks finished */
+    unsigned gen;                    /* atomic: even: job published; odd: being written */
+    int active;                      /* atomic: workers inside the current job */
     int sleepers;                    /* workers blocked on wake (mu) */
     int waiting;                     /* caller blocked on done (mu) */
     int quit;
@@ -50,11 +61,18 @@ static inline void cpu_relax(void)
 #endif
 }
 
-/* Polls until *p != v (returns 1) or the budget is spent (returns 0). */
-static int tp_poll_uint(const unsigned *p, unsigned v, const int *quit)
+/* A job this worker has not run yet is published. */
+static int tp_new_job(threadpool *tp, unsigned seen)
+{
+    unsigned g = __atomic_load_n(&tp->gen, __ATOMIC_ACQUIRE);
+    return (g != seen && !(g & 1)) || __atomic_load_n(&tp->quit, __ATOMIC_ACQUIRE);
+}
+
+/* Polls until a new job is published (returns 1) or the budget is spent. */
+static int tp_poll_job(threadpool *tp, unsigned seen)
 {
     for (int i = 0; i < TP_SPIN + TP_YIELD; i++) {
-        if (__atomic_load_n(p, __ATOMIC_ACQUIRE) != v || __atomic_load_n(quit, __ATOMIC_ACQUIRE))
+        if (tp_new_job(tp, seen))
             return 1;
         if (i < TP_SPIN)
             cpu_relax();
@@ -64,10 +82,15 @@ static int tp_poll_uint(const unsigned *p, unsigned v, const int *quit)
     return 0;
 }
 
-static int tp_poll_zero(const int *p)
+static int tp_all_done(threadpool *tp)
+{
+    return __atomic_load_n(&tp->ndone, __ATOMIC_ACQUIRE) == tp->ntasks;
+}
+
+static int tp_poll_done(threadpool *tp)
 {
     for (int i = 0; i < TP_SPIN + TP_YIELD; i++) {
-        if (__atomic_load_n(p, __ATOMIC_ACQUIRE) == 0)
+        if (tp_all_done(tp))
             return 1;
         if (i < TP_SPIN)
             cpu_relax();
@@ -77,6 +100,8 @@ static int tp_poll_zero(const int *p)
     return 0;
 }
 
+/* Takes and runs tasks until none is left; the one finishing the last
+ * task wakes a caller blocked on it. */
 static void tp_work(threadpool *tp, int id)
 {
     int nt = tp->ntasks;
@@ -84,6 +109,12 @@ static void tp_work(threadpool *tp, int id)
         int t = __atomic_fetch_add(&tp->next, 1, __ATOMIC_RELAXED);
         if (t >= nt) break;
         tp->fn(tp->ctx, t, id);
+        if (__atomic_add_fetch(&tp->ndone, 1, __ATOMIC_ACQ_REL) == nt && id != 0) {
+            pthread_mutex_lock(&tp->mu);
+            if (tp->waiting)
+                pthread_cond_signal(&tp->done);
+            pthread_mutex_unlock(&tp->mu);
+        }
     }
 }
 
@@ -96,12 +127,9 @@ static void *tp_main(void *p)
     free(a);
     tp_inside = 1;
     for (;;) {
-        unsigned g;
-        tp_poll_uint(&tp->gen, seen, &tp->quit);
-        g = __atomic_load_n(&tp->gen, __ATOMIC_ACQUIRE);
-        if (g == seen && !__atomic_load_n(&tp->quit, __ATOMIC_ACQUIRE)) {
+        if (!tp_poll_job(tp, seen)) {
             pthread_mutex_lock(&tp->mu);
-            while ((g = __atomic_load_n(&tp->gen, __ATOMIC_ACQUIRE)) == seen && !tp->quit) {
+            while (!tp_new_job(tp, seen)) {
                 tp->sleepers++;
                 pthread_cond_wait(&tp->wake, &tp->mu);
                 tp->sleepers--;
@@ -110,14 +138,17 @@ static void *tp_main(void *p)
         }
         if (__atomic_load_n(&tp->quit, __ATOMIC_ACQUIRE))
             break;
-        seen = g;
-        tp_work(tp, id);
-        if (__atomic_sub_fetch(&tp->running, 1, __ATOMIC_ACQ_REL) == 0) {
-            pthread_mutex_lock(&tp->mu);
-            if (tp->waiting)
-                pthread_cond_signal(&tp->done);
-            pthread_mutex_unlock(&tp->mu);
+        unsigned g = __atomic_load_n(&tp->gen, __ATOMIC_SEQ_CST);
+        if (g == seen || (g & 1))
+            continue;
+        /* join: the job's fields stay put while active > 0, provided
+         * the generation did not move before active was raised */
+        __atomic_add_fetch(&tp->active, 1, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&tp->gen, __ATOMIC_SEQ_CST) == g) {
+            seen = g;
+            tp_work(tp, id);
         }
+        __atomic_sub_fetch(&tp->active, 1, __ATOMIC_RELEASE);
     }
     return NULL;
 }
@@ -168,14 +199,20 @@ void tp_run(threadpool *tp, int ntasks, void (*fn)(void *ctx, int task, int thre
         tp_inside = was;
         return;
     }
+    /* odd generation: no worker joins; then wait for those still inside
+     * the previous job (they only find its tasks all taken) */
+    unsigned g = __atomic_load_n(&tp->gen, __ATOMIC_RELAXED);
+    __atomic_store_n(&tp->gen, g + 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&tp->active, __ATOMIC_SEQ_CST) != 0)
+        cpu_relax();
     tp->fn = fn;
     tp->ctx = ctx;
     tp->ntasks = ntasks;
     __atomic_store_n(&tp->next, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&tp->running, tp->n - 1, __ATOMIC_RELAXED);
-    /* The release store of gen publishes fn, ctx, ntasks, next, running. */
+    __atomic_store_n(&tp->ndone, 0, __ATOMIC_RELAXED);
+    /* The release store of gen publishes fn, ctx, ntasks, next, ndone. */
     pthread_mutex_lock(&tp->mu);
-    __atomic_add_fetch(&tp->gen, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&tp->gen, g + 2, __ATOMIC_SEQ_CST);
     if (tp->sleepers)
         pthread_cond_broadcast(&tp->wake);
     pthread_mutex_unlock(&tp->mu);
@@ -184,10 +221,10 @@ void tp_run(threadpool *tp, int ntasks, void (*fn)(void *ctx, int task, int thre
     tp_work(tp, 0);
     tp_inside = 0;
 
-    if (!tp_poll_zero(&tp->running)) {
+    if (!tp_poll_done(tp)) {
         pthread_mutex_lock(&tp->mu);
         tp->waiting = 1;
-        while (__atomic_load_n(&tp->running, __ATOMIC_ACQUIRE) != 0)
+        while (!tp_all_done(tp))
             pthread_cond_wait(&tp->done, &tp->mu);
         tp->waiting = 0;
         pthread_mutex_unlock(&tp->mu);

@@ -167,6 +167,16 @@ static void count_task(void *ctx, int task, int thread)
     __atomic_add_fetch(&counter[thread], 1, __ATOMIC_RELAXED);
 }
 
+/* a task that runs a parallel loop itself: it must run inline */
+static void nested_task(void *ctx, int task, int thread)
+{
+    int inner[8] = {0};
+    tp_run(pools[2], 8, count_task, inner);
+    int ok = 1;
+    for (int i = 0; i < 8; i++) ok &= inner[i] == 1;
+    if (ok) count_task(ctx, task, thread);
+}
+
 static void check_pool(void)
 {
     for (int t = 1; t <= 3; t++) {
@@ -188,6 +198,20 @@ static void check_pool(void)
                t, t);
     }
     tap_ok(tp_size(NULL) == 1, "NULL pool has size 1");
+    /* back-to-back jobs of uneven tasks: tp_run returns when the tasks
+     * are done, not when every worker has seen the job, so a late worker
+     * must never run a task of the next job twice or with the old one's
+     * context */
+    for (int t = 2; t <= 3; t++) {
+        int ok = 1;
+        for (int rep = 0; rep < 20000 && ok; rep++) {
+            int n = rep % 23, seen[40] = {0};
+            tp_run(pools[t], n, rep % 5 ? count_task : nested_task, seen);
+            for (int i = 0; i < 40; i++) ok &= seen[i] == (i < n);
+        }
+        for (int i = 0; i < 64; i++) counter[i] = 0;
+        tap_ok(ok, "pool of %d: 20000 back-to-back jobs, nested ones inline, every task once", t);
+    }
 }
 
 int main(void)
