@@ -1,0 +1,643 @@
+/* qconv.c - integer convolution for quantised models (see kern_q.h).
+ *
+ * GEMM layouts (group 1, K = cin * kh * kw in (ci, ky, kx) order,
+ * Kq = ceil(K / 4) quads, N = oh * ow output pixels):
+ *   weights: panels of QMR = 16 rows, apack[(panel * Kq + q) * 16 + i] is
+ *            one int32 holding the four int8 w'[m][4q .. 4q+3] of row
+ *            m = panel * 16 + i (w' = w - 128 for uint8 weights, w for
+ *            int8; zero past K and past cout)
+ *   input:   one panel of QNR = 16 pixels at a time, bpack[q * 16 + j] one
+ *            int32 holding the four uint8 x[4q .. 4q+3][n0 + j] (input q
+ *            plus 128 for an int8 input; the zero point where the window
+ *            falls on padding; zero past K), with colsum[j] their sum.
+ * Tasks take runs of pixel panels (and, when there are few, runs of weight
+ * panels); each packs its pixel panels into per-thread scratch and runs
+ * every weight panel of its run over them.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+#include "kern_q.h"
+#include "kern_dw.h"
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("tree-vectorize", "vect-cost-model=dynamic")
+#endif
+
+#define QMR 16
+#define QNR 16
+
+enum { QI_REF, QI_GEMM, QI_DW };
+enum { QL_C = 0, QL_AVX2 = 1, QL_VNNI = 2 };
+
+struct qconv_kernel {
+    qconv_params q;
+    int impl;
+    int level;              /* gemm: QL_*; depthwise: SIMD_* */
+    int K, Kq, Mp;          /* gemm */
+    int direct;             /* 1x1, stride 1, no pads: row k of B at in + k*N */
+    int N;
+    int zxu, xlo, xhi;      /* stored input zero point and range, as uint8 */
+    float inv_s;            /* 1 / in_scale */
+    float lo, hi;           /* output clamp relative to the zero point */
+    int32_t *apack;         /* gemm: Mp/16 x Kq x 16 */
+    int32_t *rowc, *cm;     /* gemm: Mp each */
+    float *mult;            /* Mp (gemm) or cout */
+    int16_t *wq;            /* ref: the weights as given */
+    int32_t *wzp, *bias;    /* ref */
+    float *wscale;          /* ref */
+    float *wdw, *bdw;       /* depthwise: (w - zw) and the bias, as floats */
+    conv_params dwp;        /* depthwise: the shape, no activation */
+    dw_plan dw;
+    size_t wbytes;
+};
+
+int qconv_has_vnni(void)
+{
+#if defined(__x86_64__)
+    if (simd_level() < SIMD_AVX512)
+        return 0;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
+#else
+    return 0;
+#endif
+}
+
+/* ------------------------------------------------------------ packing */
+
+typedef struct {
+    const qconv_kernel *k;
+    const float *in;
+    float *out;
+    unsigned char *scratch;
+    size_t sstride;          /* scratch bytes per thread */
+    int npan, per, nmt, mpt; /* pixel panels, per task; weight-panel runs */
+} qjob;
+
+/* Rows 4q .. 4q+3 of the im2col'ed input for the pixels [n0, n0 + nv) as
+ * floats in t[4][16] (0 = real zero for padding and for pixels past nv);
+ * returns the number of rows that exist (the others are past K). */
+static int qgather(const qconv_kernel *k, const float *in, int q, int n0, int nv, float t[4][16])
+{
+    const conv_params *p = &k->q.p;
+    int rows = k->K - 4 * q < 4 ? k->K - 4 * q : 4;
+    for (int r = 0; r < rows; r++) {
+        int kk = 4 * q + r;
+        if (k->direct) {
+            const float *s = in + (size_t)kk * k->N + n0;
+            for (int j = 0; j < nv; j++) t[r][j] = s[j];
+        } else {
+            int kx = kk % p->kw, ky = kk / p->kw % p->kh, ci = kk / (p->kw * p->kh);
+            const float *ip = in + (size_t)ci * p->h * p->w;
+            for (int j = 0; j < nv; j++) {
+                int n = n0 + j, oy = n / p->ow, ox = n % p->ow;
+                int iy = oy * p->sh - p->pt + ky * p->dh, ix = ox * p->sw - p->pl + kx * p->dw;
+                t[r][j] = iy >= 0 && iy < p->h && ix >= 0 && ix < p->w
+                              ? ip[(size_t)iy * p->w + ix] : 0.0f;
+            }
+        }
+        for (int j = nv; j < QNR; j++) t[r][j] = 0.0f;
+    }
+    return rows;
+}
+
+static inline int qquant(const qconv_kernel *k, float x)
+{
+    float v = nearbyintf(x * k->inv_s);
+    int q = (v > -1e4f ? (v < 1e4f ? (int)v : 10000) : -10000) + k->zxu;   /* NaN: low */
+    return q < k->xlo ? k->xlo : q > k->xhi ? k->xhi : q;
+}
+
+static void qpack_c(const qconv_kernel *k, const float *in, int n0, int nv, int32_t *bp,
+                    int32_t *colsum)
+{
+    float t[4][16];
+    for (int j = 0; j < QNR; j++) colsum[j] = 0;
+    for (int q = 0; q < k->Kq; q++) {
+        int rows = qgather(k, in, q, n0, nv, t);
+        for (int j = 0; j < QNR; j++) {
+            uint32_t word = 0;
+            for (int r = 0; r < rows; r++) {
+                int u = qquant(k, t[r][j]);
+                colsum[j] += u;
+                word |= (uint32_t)u << (8 * r);
+            }
+            bp[q * QNR + j] = (int32_t)word;
+        }
+    }
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma")))
+static void qpack_avx2(const qconv_kernel *k, const float *in, int n0, int nv, int32_t *bp,
+                       int32_t *colsum)
+{
+    float t[4][16];
+    const __m256 inv = _mm256_set1_ps(k->inv_s);
+    const __m256i zx = _mm256_set1_epi32(k->zxu), lo = _mm256_set1_epi32(k->xlo),
+                  hi = _mm256_set1_epi32(k->xhi);
+    __m256i cs0 = _mm256_setzero_si256(), cs1 = _mm256_setzero_si256();
+    int full = k->direct && nv == QNR;
+    for (int q = 0; q < k->Kq; q++) {
+        const float *src[4];
+        int rows;
+        if (full && 4 * q + 4 <= k->K) {
+            rows = 4;
+            for (int r = 0; r < 4; r++) src[r] = in + (size_t)(4 * q + r) * k->N + n0;
+        } else {
+            rows = qgather(k, in, q, n0, nv, t);
+            for (int r = 0; r < 4; r++) src[r] = t[r];
+        }
+        __m256i w0 = _mm256_setzero_si256(), w1 = _mm256_setzero_si256();
+        for (int r = 0; r < rows; r++) {
+            __m256i a = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(src[r]), inv));
+            __m256i b = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(src[r] + 8), inv));
+            a = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(a, zx), lo), hi);
+            b = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(b, zx), lo), hi);
+            cs0 = _mm256_add_epi32(cs0, a);
+            cs1 = _mm256_add_epi32(cs1, b);
+            w0 = _mm256_or_si256(w0, _mm256_slli_epi32(a, 8 * r));
+            w1 = _mm256_or_si256(w1, _mm256_slli_epi32(b, 8 * r));
+        }
+        _mm256_store_si256((__m256i *)(bp + q * QNR), w0);
+        _mm256_store_si256((__m256i *)(bp + q * QNR + 8), w1);
+    }
+    _mm256_storeu_si256((__m256i *)colsum, cs0);
+    _mm256_storeu_si256((__m256i *)(colsum + 8), cs1);
+}
+
+__attribute__((target("avx512f,avx512bw")))
+static void qpack_avx512(const qconv_kernel *k, const float *in, int n0, int nv, int32_t *bp,
+                         int32_t *colsum)
+{
+    float t[4][16];
+    const __m512 inv = _mm512_set1_ps(k->inv_s);
+    const __m512i zx = _mm512_set1_epi32(k->zxu), lo = _mm512_set1_epi32(k->xlo),
+                  hi = _mm512_set1_epi32(k->xhi);
+    __m512i cs = _mm512_setzero_si512();
+    int full = k->direct && nv == QNR;
+    for (int q = 0; q < k->Kq; q++) {
+        const float *src[4];
+        int rows;
+        if (full && 4 * q + 4 <= k->K) {
+            rows = 4;
+            for (int r = 0; r < 4; r++) src[r] = in + (size_t)(4 * q + r) * k->N + n0;
+        } else {
+            rows = qgather(k, in, q, n0, nv, t);
+            for (int r = 0; r < 4; r++) src[r] = t[r];
+        }
+        __m512i w = _mm512_setzero_si512();
+        for (int r = 0; r < rows; r++) {
+            __m512i a = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(src[r]), inv));
+            a = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(a, zx), lo), hi);
+            cs = _mm512_add_epi32(cs, a);
+            w = _mm512_or_si512(w, _mm512_slli_epi32(a, 8 * r));
+        }
+        _mm512_store_si512((void *)(bp + q * QNR), w);
+    }
+    _mm512_storeu_si512((void *)colsum, cs);
+}
+#endif
+
+/* ------------------------------------------------------------ micro-kernels */
+
+/* One tile: rows [m0, m0 + mv) of the weight panel a, the pixel panel b
+ * (nv valid pixels), stored at out (row stride ldo). */
+typedef struct {
+    const qconv_kernel *k;
+    int m0, mv, nv;
+    float *out;
+    size_t ldo;
+} qtile;
+
+static void qukr_c(const qtile *t, const int32_t *a, const int32_t *b, const int32_t *colsum)
+{
+    const qconv_kernel *k = t->k;
+    for (int i = 0; i < t->mv; i++) {
+        int m = t->m0 + i;
+        for (int j = 0; j < t->nv; j++) {
+            int32_t acc = 0;
+            for (int q = 0; q < k->Kq; q++) {
+                uint32_t wa = (uint32_t)a[q * QMR + i], xb = (uint32_t)b[q * QNR + j];
+                for (int r = 0; r < 4; r++)
+                    acc += (int32_t)(int8_t)(uint8_t)(wa >> (8 * r)) *
+                           (int32_t)(uint8_t)(xb >> (8 * r));
+            }
+            acc += k->cm[m] * colsum[j] + k->rowc[m];
+            t->out[(size_t)i * t->ldo + j] =
+                qconv_requant(acc, k->mult[m], k->lo, k->hi, k->q.out_scale);
+        }
+    }
+}
+
+#if defined(__x86_64__)
+/* Two rows at a time: the uint8 quads of 4 pixels widened to 16 bits, the
+ * row's int8 quad widened and broadcast, vpmaddwd gives per pixel two
+ * partial sums (k 0-1 and k 2-3), added pairwise at the end. */
+__attribute__((target("avx2,fma")))
+static void qukr_avx2(const qtile *t, const int32_t *a, const int32_t *b, const int32_t *colsum)
+{
+    const qconv_kernel *k = t->k;
+    const __m256 lo = _mm256_set1_ps(k->lo), hi = _mm256_set1_ps(k->hi),
+                 so = _mm256_set1_ps(k->q.out_scale), magic = _mm256_set1_ps(12582912.0f);
+    const __m256i cs0 = _mm256_loadu_si256((const __m256i *)colsum),
+                  cs1 = _mm256_loadu_si256((const __m256i *)(colsum + 8));
+    for (int i = 0; i < t->mv; i += 2) {
+        __m256i a00 = _mm256_setzero_si256(), a01 = a00, a02 = a00, a03 = a00;
+        __m256i a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+        for (int q = 0; q < k->Kq; q++) {
+            const int32_t *bq = b + q * QNR;
+            __m256i b0 = _mm256_cvtepu8_epi16(_mm_load_si128((const __m128i *)bq));
+            __m256i b1 = _mm256_cvtepu8_epi16(_mm_load_si128((const __m128i *)(bq + 4)));
+            __m256i b2 = _mm256_cvtepu8_epi16(_mm_load_si128((const __m128i *)(bq + 8)));
+            __m256i b3 = _mm256_cvtepu8_epi16(_mm_load_si128((const __m128i *)(bq + 12)));
+            __m256i w0 = _mm256_broadcastq_epi64(
+                _mm_cvtepi8_epi16(_mm_cvtsi32_si128(a[q * QMR + i])));
+            __m256i w1 = _mm256_broadcastq_epi64(
+                _mm_cvtepi8_epi16(_mm_cvtsi32_si128(a[q * QMR + i + 1])));
+            a00 = _mm256_add_epi32(a00, _mm256_madd_epi16(b0, w0));
+            a01 = _mm256_add_epi32(a01, _mm256_madd_epi16(b1, w0));
+            a02 = _mm256_add_epi32(a02, _mm256_madd_epi16(b2, w0));
+            a03 = _mm256_add_epi32(a03, _mm256_madd_epi16(b3, w0));
+            a10 = _mm256_add_epi32(a10, _mm256_madd_epi16(b0, w1));
+            a11 = _mm256_add_epi32(a11, _mm256_madd_epi16(b1, w1));
+            a12 = _mm256_add_epi32(a12, _mm256_madd_epi16(b2, w1));
+            a13 = _mm256_add_epi32(a13, _mm256_madd_epi16(b3, w1));
+        }
+        __m256i r[4] = {
+            _mm256_permute4x64_epi64(_mm256_hadd_epi32(a00, a01), 0xD8),
+            _mm256_permute4x64_epi64(_mm256_hadd_epi32(a02, a03), 0xD8),
+            _mm256_permute4x64_epi64(_mm256_hadd_epi32(a10, a11), 0xD8),
+            _mm256_permute4x64_epi64(_mm256_hadd_epi32(a12, a13), 0xD8)};
+        for (int h = 0; h < 2 && i + h < t->mv; h++) {
+            int m = t->m0 + i + h;
+            __m256i cm = _mm256_set1_epi32(k->cm[m]), rc = _mm256_set1_epi32(k->rowc[m]);
+            __m256 mu = _mm256_set1_ps(k->mult[m]);
+            float o[16];
+            for (int half = 0; half < 2; half++) {
+                __m256i acc = _mm256_add_epi32(
+                    r[2 * h + half],
+                    _mm256_add_epi32(_mm256_mullo_epi32(half ? cs1 : cs0, cm), rc));
+                __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), mu);
+                v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
+                v = _mm256_sub_ps(_mm256_add_ps(v, magic), magic);   /* +0, not -0 */
+                _mm256_storeu_ps(o + 8 * half, _mm256_mul_ps(v, so));
+            }
+            memcpy(t->out + (size_t)(i + h) * t->ldo, o, sizeof(float) * (size_t)t->nv);
+        }
+    }
+}
+
+/* 16 x 16 int32 accumulators in registers, one vpdpbusd per row per quad
+ * (the row's weight quad broadcast from memory). */
+__attribute__((target("avx512f,avx512bw,avx512vnni")))
+static void qukr_vnni(const qtile *t, const int32_t *a, const int32_t *b, const int32_t *colsum)
+{
+    const qconv_kernel *k = t->k;
+    __m512i c0 = _mm512_setzero_si512(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0,
+            c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0, c12 = c0, c13 = c0,
+            c14 = c0, c15 = c0;
+    for (int q = 0; q < k->Kq; q++) {
+        __m512i bv = _mm512_load_si512((const void *)(b + q * QNR));
+        const int32_t *aq = a + q * QMR;
+#define DP(i) c##i = _mm512_dpbusd_epi32(c##i, bv, _mm512_set1_epi32(aq[i]))
+        DP(0); DP(1); DP(2); DP(3); DP(4); DP(5); DP(6); DP(7);
+        DP(8); DP(9); DP(10); DP(11); DP(12); DP(13); DP(14); DP(15);
+#undef DP
+    }
+    const __m512i cs = _mm512_loadu_si512((const void *)colsum);
+    const __m512 lo = _mm512_set1_ps(k->lo), hi = _mm512_set1_ps(k->hi),
+                 so = _mm512_set1_ps(k->q.out_scale), magic = _mm512_set1_ps(12582912.0f);
+    const __mmask16 st = (__mmask16)((1u << t->nv) - 1);
+#define EPI(i)                                                                          \
+    if (i < t->mv) {                                                                    \
+        int m = t->m0 + i;                                                              \
+        __m512i acc = _mm512_add_epi32(                                                 \
+            c##i, _mm512_add_epi32(_mm512_mullo_epi32(cs, _mm512_set1_epi32(k->cm[m])), \
+                                   _mm512_set1_epi32(k->rowc[m])));                     \
+        __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(k->mult[m]));  \
+        v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);                                    \
+        v = _mm512_sub_ps(_mm512_add_ps(v, magic), magic);                              \
+        _mm512_mask_storeu_ps(t->out + (size_t)(i) * t->ldo, st, _mm512_mul_ps(v, so)); \
+    }
+    EPI(0) EPI(1) EPI(2) EPI(3) EPI(4) EPI(5) EPI(6) EPI(7)
+    EPI(8) EPI(9) EPI(10) EPI(11) EPI(12) EPI(13) EPI(14) EPI(15)
+#undef EPI
+}
+#endif
+
+static void qgemm_task(void *ctx, int task, int thread)
+{
+    const qjob *j = ctx;
+    const qconv_kernel *k = j->k;
+    int tn = task / j->nmt, tm = task % j->nmt;
+    int p0 = tn * j->per, p1 = p0 + j->per < j->npan ? p0 + j->per : j->npan;
+    int nmp = k->Mp / QMR;
+    int mp0 = tm * j->mpt, mp1 = mp0 + j->mpt < nmp ? mp0 + j->mpt : nmp;
+    int32_t *bp = (int32_t *)(void *)(j->scratch + (size_t)thread * j->sstride);
+    int32_t *colsum = bp + (size_t)k->Kq * QNR;
+    for (int pan = p0; pan < p1; pan++) {
+        int n0 = pan * QNR, nv = k->N - n0 < QNR ? k->N - n0 : QNR;
+#if defined(__x86_64__)
+        if (k->level == QL_VNNI)
+            qpack_avx512(k, j->in, n0, nv, bp, colsum);
+        else if (k->level == QL_AVX2)
+            qpack_avx2(k, j->in, n0, nv, bp, colsum);
+        else
+#endif
+            qpack_c(k, j->in, n0, nv, bp, colsum);
+        for (int mp = mp0; mp < mp1; mp++) {
+            qtile t = {k, mp * QMR, 0, nv, j->out + (size_t)mp * QMR * k->N + n0, (size_t)k->N};
+            t.mv = k->q.p.cout - t.m0 < QMR ? k->q.p.cout - t.m0 : QMR;
+            const int32_t *a = k->apack + (size_t)mp * k->Kq * QMR;
+#if defined(__x86_64__)
+            if (k->level == QL_VNNI)
+                qukr_vnni(&t, a, bp, colsum);
+            else if (k->level == QL_AVX2)
+                qukr_avx2(&t, a, bp, colsum);
+            else
+#endif
+                qukr_c(&t, a, bp, colsum);
+        }
+    }
+}
+
+/* ------------------------------------------------------------ depthwise */
+
+static void qdw_task(void *ctx, int task, int thread)
+{
+    const qjob *j = ctx;
+    const qconv_kernel *k = j->k;
+    const conv_params *p = &k->dwp;
+    int c0 = task * j->per, c1 = c0 + j->per < p->cout ? c0 + j->per : p->cout;
+    size_t hw = (size_t)p->h * p->w, ohw = (size_t)p->oh * p->ow;
+    size_t xfl = (hw + 15) & ~(size_t)15;
+    float *xin = (float *)(void *)(j->scratch + (size_t)thread * j->sstride);
+    float *dws = xin + xfl;
+    const float a = (float)(k->xlo - k->zxu), b = (float)(k->xhi - k->zxu);
+    const float inv = k->inv_s;
+    for (int c = c0; c < c1; c++) {
+        const float *src = j->in + (size_t)c * hw;
+        /* the exact integers q - zx, as floats */
+        for (size_t i = 0; i < hw; i++) {
+            float v = src[i] * inv;
+            v = v > a ? v : a;        /* NaN: a */
+            v = v < b ? v : b;
+            xin[i] = (v + 12582912.0f) - 12582912.0f;
+        }
+        float *o = j->out + (size_t)c * ohw;
+        dw_channel(k->level, &k->dw, p, xin, k->wdw + (size_t)c * k->dw.ntaps, k->bdw[c], o,
+                   dws);
+        const float mu = k->mult[c], lo = k->lo, hi = k->hi, so = k->q.out_scale;
+        for (size_t i = 0; i < ohw; i++) {
+            float v = o[i] * mu;
+            v = v < lo ? lo : v;
+            v = v > hi ? hi : v;
+            o[i] = so * ((v + 12582912.0f) - 12582912.0f);
+        }
+    }
+}
+
+/* ------------------------------------------------------------ interface */
+
+static int qcheck(const qconv_params *qp, err_t *e)
+{
+    const conv_params *p = &qp->p;
+    if (p->cin <= 0 || p->h <= 0 || p->w <= 0 || p->cout <= 0 || p->oh <= 0 || p->ow <= 0 ||
+        p->kh <= 0 || p->kw <= 0 || p->sh <= 0 || p->sw <= 0 || p->dh <= 0 || p->dw <= 0 ||
+        p->pt < 0 || p->pl < 0 || p->pb < 0 || p->pr < 0 || p->group <= 0 ||
+        p->cin % p->group || p->cout % p->group)
+        return err_set(e, "qconv: bad shape");
+    int64_t eh = (int64_t)p->h + p->pt + p->pb - ((int64_t)p->kh - 1) * p->dh - 1;
+    int64_t ew = (int64_t)p->w + p->pl + p->pr - ((int64_t)p->kw - 1) * p->dw - 1;
+    if (eh < 0 || ew < 0 || eh / p->sh + 1 != p->oh || ew / p->sw + 1 != p->ow)
+        return err_set(e, "qconv: output size does not match the input and window");
+    int64_t kk = (int64_t)(p->cin / p->group) * p->kh * p->kw;
+    int64_t ph = (int64_t)p->h + p->pt + p->pb, pw = (int64_t)p->w + p->pl + p->pr;
+    if (kk > 65536 || kk * p->cout > INT32_MAX || (int64_t)p->cin * p->h * p->w > INT32_MAX ||
+        (int64_t)p->cout * p->oh * p->ow > INT32_MAX || ph * pw > INT32_MAX / 4)
+        return err_set(e, "qconv: tensor too large");
+    if (!(qp->in_scale > 0) || !(qp->out_scale > 0) || !isfinite(qp->in_scale) ||
+        !isfinite(qp->out_scale))
+        return err_set(e, "qconv: scales must be positive");
+    int io = qp->in_lo < 0 ? 128 : 0;
+    if (qp->in_lo > qp->in_hi || qp->in_lo + io < 0 || qp->in_hi + io > 255 ||
+        qp->in_zp + io < 0 || qp->in_zp + io > 255)
+        return err_set(e, "qconv: input range must be uint8 or int8");
+    if (qp->out_lo > qp->out_hi || qp->out_zp - qp->out_lo > 65536 || qp->out_hi - qp->out_zp > 65536)
+        return err_set(e, "qconv: bad output range");
+    return 0;
+}
+
+qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int32_t *wzp,
+                            const float *wscale, const int32_t *bias, int reference, err_t *e)
+{
+    if (qcheck(qp, e) < 0)
+        return NULL;
+    const conv_params *p = &qp->p;
+    qconv_kernel *k = calloc(1, sizeof *k);
+    if (!k)
+        return err_set(e, "out of memory"), NULL;
+    k->q = *qp;
+    int cig = p->cin / p->group;
+    int K = cig * p->kh * p->kw;
+    size_t wn = (size_t)K * p->cout;
+    int io = qp->in_lo < 0 ? 128 : 0;
+    k->zxu = qp->in_zp + io;
+    k->xlo = qp->in_lo + io;
+    k->xhi = qp->in_hi + io;
+    k->inv_s = 1.0f / qp->in_scale;
+    k->lo = (float)(qp->out_lo - qp->out_zp);
+    k->hi = (float)(qp->out_hi - qp->out_zp);
+    k->K = K;
+    k->N = p->oh * p->ow;
+    for (int m = 0; m < p->cout; m++)
+        if (!(wscale[m] > 0) || !isfinite(wscale[m]) || wzp[m] < -255 || wzp[m] > 255) {
+            err_set(e, "qconv: bad weight quantisation of channel %d", m);
+            goto fail;
+        }
+    /* weights must be stored uint8 or int8 */
+    int wmin = 0, wmax = 0;
+    for (size_t i = 0; i < wn; i++) {
+        if (wq[i] < wmin) wmin = wq[i];
+        if (wq[i] > wmax) wmax = wq[i];
+    }
+    int wo = wmin >= -128 && wmax <= 127 ? 0 : wmin >= 0 && wmax <= 255 ? 128 : -1;
+    if (wo < 0) {
+        err_set(e, "qconv: weights are neither uint8 nor int8");
+        goto fail;
+    }
+    /* every sum must fit: |acc| <= K * 255 * 510 + |bias| */
+    for (int m = 0; m < p->cout; m++)
+        if ((int64_t)K * 255 * 510 + llabs(bias ? (long long)bias[m] : 0) > INT32_MAX / 2) {
+            err_set(e, "qconv: sums would overflow 32 bits");
+            goto fail;
+        }
+    k->mult = malloc(sizeof(float) * (size_t)(p->cout + QMR));
+    if (!k->mult)
+        goto oom;
+    for (int m = 0; m < p->cout; m++)
+        k->mult[m] = (qp->in_scale * wscale[m]) / qp->out_scale;
+
+    if (reference) {
+        k->impl = QI_REF;
+        k->wq = malloc(sizeof(int16_t) * wn);
+        k->wzp = malloc(sizeof(int32_t) * (size_t)p->cout);
+        k->wscale = malloc(sizeof(float) * (size_t)p->cout);
+        k->bias = bias ? malloc(sizeof(int32_t) * (size_t)p->cout) : NULL;
+        if (!k->wq || !k->wzp || !k->wscale || (bias && !k->bias))
+            goto oom;
+        memcpy(k->wq, wq, sizeof(int16_t) * wn);
+        memcpy(k->wzp, wzp, sizeof(int32_t) * (size_t)p->cout);
+        memcpy(k->wscale, wscale, sizeof(float) * (size_t)p->cout);
+        if (bias)
+            memcpy(k->bias, bias, sizeof(int32_t) * (size_t)p->cout);
+        k->wbytes = wn * 2 + (size_t)p->cout * 12;
+        return k;
+    }
+    if (p->group == p->cin && p->group == p->cout && p->group > 1) {
+        /* depthwise, exact in float: every partial sum below 2^24 */
+        int taps = p->kh * p->kw;
+        k->impl = QI_DW;
+        k->level = simd_level();
+        k->dwp = *p;
+        k->dwp.act = ACT_NONE;
+        k->wdw = malloc(sizeof(float) * wn);
+        k->bdw = malloc(sizeof(float) * (size_t)p->cout);
+        if (!k->wdw || !k->bdw)
+            goto oom;
+        for (int c = 0; c < p->cout; c++) {
+            int64_t bound = llabs(bias ? (long long)bias[c] : 0);
+            for (int t = 0; t < taps; t++) {
+                int d = wq[(size_t)c * taps + t] - wzp[c];
+                k->wdw[(size_t)c * taps + t] = (float)d;
+                bound += 255 * (int64_t)(d < 0 ? -d : d);
+            }
+            if (bound >= (1 << 24)) {
+                err_set(e, "qconv: depthwise sums would not be exact in float");
+                goto fail;
+            }
+            k->bdw[c] = bias ? (float)bias[c] : 0.0f;
+        }
+        if (dw_plan_init(&k->dw, &k->dwp) < 0)
+            goto oom;
+        k->wbytes = wn * 4 + (size_t)p->cout * 8;
+        return k;
+    }
+    if (p->group != 1) {
+        err_set(e, "qconv: grouped convolution");
+        goto fail;
+    }
+    k->impl = QI_GEMM;
+    k->level = qconv_has_vnni() ? QL_VNNI : simd_level() >= SIMD_AVX2 ? QL_AVX2 : QL_C;
+    k->direct = p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1 && p->pt == 0 &&
+                p->pl == 0 && p->pb == 0 && p->pr == 0;
+    k->Kq = (K + 3) / 4;
+    k->Mp = (p->cout + QMR - 1) / QMR * QMR;
+    size_t an = (size_t)k->Mp * k->Kq;
+    k->apack = aligned_alloc(64, (an * 4 + 63) & ~(size_t)63);
+    k->rowc = malloc(sizeof(int32_t) * (size_t)k->Mp);
+    k->cm = malloc(sizeof(int32_t) * (size_t)k->Mp);
+    if (!k->apack || !k->rowc || !k->cm)
+        goto oom;
+    memset(k->apack, 0, an * 4);
+    for (int m = 0; m < k->Mp; m++) {
+        if (m >= p->cout) {
+            k->rowc[m] = k->cm[m] = 0;
+            continue;
+        }
+        int64_t wsum = 0;
+        unsigned char *pm = (unsigned char *)(k->apack + (size_t)(m / QMR) * k->Kq * QMR);
+        for (int kk = 0; kk < K; kk++) {
+            int w = wq[(size_t)m * K + kk] - wo;
+            wsum += w;
+            pm[((size_t)(kk / 4) * QMR + m % QMR) * 4 + kk % 4] = (unsigned char)(int8_t)w;
+        }
+        int32_t c = wo - wzp[m];
+        k->cm[m] = c;
+        k->rowc[m] = (int32_t)((bias ? bias[m] : 0) - (int64_t)k->zxu * (wsum + (int64_t)K * c));
+    }
+    k->wbytes = an * 4 + (size_t)k->Mp * 12;
+    return k;
+oom:
+    err_set(e, "out of memory");
+fail:
+    qconv_free(k);
+    return NULL;
+}
+
+size_t qconv_scratch_bytes(const qconv_kernel *k, int nthreads)
+{
+    if (nthreads < 1)
+        nthreads = 1;
+    size_t per = 0;
+    if (k->impl == QI_GEMM)
+        per = (size_t)k->Kq * QNR * 4 + QNR * 4;
+    else if (k->impl == QI_DW)
+        per = ((((size_t)k->dwp.h * k->dwp.w + 15) & ~(size_t)15) +
+               dw_scratch_floats(&k->dw, &k->dwp)) * sizeof(float);
+    per = (per + 63) & ~(size_t)63;
+    return per * (size_t)nthreads;
+}
+
+void qconv_run(const qconv_kernel *k, const float *in, float *out, void *scratch, threadpool *tp)
+{
+    const conv_params *p = &k->q.p;
+    int nt = tp_size(tp);
+    qjob j = {k, in, out, scratch, qconv_scratch_bytes(k, 1), 0, 0, 1, 0};
+    if (k->impl == QI_REF) {
+        ref_qconv(&k->q, k->wq, k->wzp, k->wscale, k->bias, in, out);
+    } else if (k->impl == QI_DW) {
+        int tasks = nt > 1 ? 4 * nt : 1;
+        if (tasks > p->cout) tasks = p->cout;
+        j.per = (p->cout + tasks - 1) / tasks;
+        tp_run(tp, (p->cout + j.per - 1) / j.per, qdw_task, &j);
+    } else {
+        int nmp = k->Mp / QMR;
+        j.npan = (k->N + QNR - 1) / QNR;
+        int tn = j.npan < 8 * nt ? j.npan : 8 * nt;
+        if (nt == 1) tn = 1;
+        j.per = (j.npan + tn - 1) / tn;
+        tn = (j.npan + j.per - 1) / j.per;
+        j.nmt = 1;
+        if (nt > 1 && tn < 2 * nt)
+            j.nmt = (2 * nt + tn - 1) / tn < nmp ? (2 * nt + tn - 1) / tn : nmp;
+        j.mpt = (nmp + j.nmt - 1) / j.nmt;
+        j.nmt = (nmp + j.mpt - 1) / j.mpt;
+        tp_run(tp, tn * j.nmt, qgemm_task, &j);
+    }
+}
+
+const char *qconv_impl_name(const qconv_kernel *k)
+{
+    if (k->impl == QI_REF) return "qref";
+    if (k->impl == QI_DW) return "qdw";
+    return k->level == QL_VNNI ? "qgemm-vnni" : k->level == QL_AVX2 ? "qgemm-avx2" : "qgemm-c";
+}
+
+size_t qconv_weight_bytes(const qconv_kernel *k)
+{
+    return k->wbytes;
+}
+
+void qconv_free(qconv_kernel *k)
+{
+    if (!k)
+        return;
+    free(k->apack);
+    free(k->rowc);
+    free(k->cm);
+    free(k->mult);
+    free(k->wq);
+    free(k->wzp);
+    free(k->bias);
+    free(k->wscale);
+    free(k->wdw);
+    free(k->bdw);
+    dw_plan_free(&k->dw);
+    free(k);
+}
