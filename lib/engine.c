@@ -597,7 +597,8 @@ int engine_run(engine *en, const float *input, err_t *e)
         enode *n = &c->n[en->run[r]];
         n->op->run(n, en->scratch, en->tp);
         const etensor *t0 = &c->t[n->out[0]];
-        if ((n->act != EACT_NONE && !n->act_in_kernel) || (t0->nq && !(n->op->alias && t0->alias >= 0)))
+        if ((n->act != EACT_NONE && !n->act_in_kernel) ||
+            (t0->nq && !n->quant_in_kernel && !(n->op->alias && t0->alias >= 0)))
             epilogue(en, n, t0);
         for (int k = 1; k < n->nout; k++)
             if (n->out[k] >= 0 && c->t[n->out[k]].nq)
@@ -624,7 +625,8 @@ int engine_profile(engine *en, const float *input, int (*clock)(double *ms),
         clock(&t0);
         n->op->run(n, en->scratch, en->tp);
         const etensor *t = &c->t[n->out[0]];
-        if ((n->act != EACT_NONE && !n->act_in_kernel) || (t->nq && !(n->op->alias && t->alias >= 0)))
+        if ((n->act != EACT_NONE && !n->act_in_kernel) ||
+            (t->nq && !n->quant_in_kernel && !(n->op->alias && t->alias >= 0)))
             epilogue(en, n, t);
         for (int k = 1; k < n->nout; k++)
             if (n->out[k] >= 0 && c->t[n->out[k]].nq)

@@ -80,6 +80,8 @@ typedef struct enode {
     int     act;                  /* EACT_* */
     float   amin, amax;
     int     act_in_kernel;        /* the conv kernel applies act itself */
+    int     quant_in_kernel;      /* the kernel stores output 0 on its grid
+                                     (activation included): no epilogue */
     /* runtime views, resolved at the end of planning */
     const float **ip;             /* nin entries, NULL for omitted */
     float  **opp;                 /* nout entries */
@@ -146,6 +148,12 @@ int     node_err(const enode *n, err_t *e, const char *fmt, ...) __attribute__((
  * prepare); packed weight bytes of a prepared Conv node. */
 int    conv_fold_bn(enode *conv, const enode *bn, err_t *e);
 size_t conv_node_weight_bytes(const enode *n);
+/* qconv_op.c: the integer kernel for a quantised Conv node (kern_q.h):
+ * 1 and *k set when the node qualifies, 0 when it keeps the float path
+ * (unsupported quantisation or values), -1 on error. */
+struct qconv_kernel;
+int    qconv_node_prepare(ectx *c, enode *n, const conv_params *cp, int folded_bn,
+                          struct qconv_kernel **k, err_t *e);
 /* ops.c: a Concat of contiguous slices (outer == 1, float): byte offset
  * of input k in the output, or -1 when it is not one. */
 long long concat_slice_offset(const enode *n, int k);

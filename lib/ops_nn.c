@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "engine_int.h"
+#include "kern_q.h"
 
 /* GCC at -O2 only vectorises loops that need no run-time checks; these
  * element loops are the whole cost of the operators, so ask for more. */
@@ -143,6 +144,7 @@ typedef struct {
     float *b;                     /* until prepare */
     int64_t wn;
     conv_kernel *k;
+    qconv_kernel *qk;             /* quantised model: the integer kernel instead */
 } conv_p;
 
 static void conv_pfree(void *pp)
@@ -154,6 +156,7 @@ static void conv_pfree(void *pp)
     free(p->b);
     if (p->k)
         conv_free(p->k);
+    qconv_free(p->qk);
     free(p);
 }
 
@@ -245,6 +248,18 @@ static int conv_infer(ectx *c, enode *n, err_t *e)
 static int conv_prepare_op(ectx *c, enode *n, err_t *e)
 {
     conv_p *p = n->p;
+    /* quantised: integer kernel, activation and rounding in its store */
+    int qr = qconv_node_prepare(c, n, &p->cp, p->wscale != NULL, &p->qk, e);
+    if (qr < 0)
+        return -1;
+    if (qr > 0) {
+        n->act_in_kernel = 1;
+        n->quant_in_kernel = 1;
+        free(p->b);
+        p->b = NULL;
+        p->w = NULL;
+        return 0;
+    }
     if (n->act == EACT_RELU || n->act == EACT_CLIP) {
         p->cp.act = n->act == EACT_RELU ? ACT_RELU : ACT_CLIP;
         p->cp.act_min = n->amin;
@@ -290,12 +305,19 @@ static int conv_prepare_op(ectx *c, enode *n, err_t *e)
 static size_t conv_scratch(const enode *n, int nthreads)
 {
     const conv_p *p = n->p;
+    if (p->qk)
+        return qconv_scratch_bytes(p->qk, nthreads);
     return p->k ? conv_scratch_bytes(p->k, nthreads) : 0;
 }
 
 static void conv_run_op(enode *n, void *scratch, threadpool *tp)
 {
     const conv_p *p = n->p;
+    if (p->qk) {
+        for (int64_t i = 0; i < p->N; i++)
+            qconv_run(p->qk, n->ip[0] + i * p->in_img, n->opp[0] + i * p->out_img, scratch, tp);
+        return;
+    }
     for (int64_t i = 0; i < p->N; i++)
         conv_run(p->k, n->ip[0] + i * p->in_img, n->opp[0] + i * p->out_img, scratch, tp);
 }
@@ -303,6 +325,8 @@ static void conv_run_op(enode *n, void *scratch, threadpool *tp)
 size_t conv_node_weight_bytes(const enode *n)
 {
     const conv_p *p = n->p;
+    if (p && p->qk)
+        return qconv_weight_bytes(p->qk);
     return p && p->k ? conv_weight_bytes(p->k) : 0;
 }
 

@@ -1,0 +1,101 @@
+/* qconv_op.c - when a Conv node of a quantised model runs on the integer
+ * kernels of qconv.c (kern_q.h), and their parameters from the model.
+ *
+ * A Conv qualifies when its input and output are activations on one
+ * uint8/int8 grid each (per tensor), its weights are stored uint8/int8 in
+ * the model (per tensor or per output channel), its bias (if any) is
+ * stored int32, no BatchNormalization was folded into it, and its fused
+ * activation is none, Relu or Clip.  The integers are read from the model
+ * itself (the engine's copies are dequantised floats).  Anything else, or
+ * values the integer kernels cannot take, keeps the float path.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "engine_int.h"
+#include "kern_q.h"
+
+static int is_q8(const etensor *t)
+{
+    return t->nq == 1 && ((t->qmin == 0 && t->qmax == 255) || (t->qmin == -128 && t->qmax == 127));
+}
+
+/* Output clamp: the stored range narrowed by the activation, in q. */
+static void act_range(const enode *n, const etensor *y, int *lo, int *hi)
+{
+    double s = y->qscale[0], zp = y->qzp[0];
+    double l = y->qmin, h = y->qmax;
+    if (n->act == EACT_RELU) {
+        if (zp > l) l = zp;
+    } else if (n->act == EACT_CLIP) {
+        double a = (double)n->amin / s, b = (double)n->amax / s;
+        if (a > -1e6 && nearbyint(a) + zp > l) l = nearbyint(a) + zp;
+        if (b < 1e6 && nearbyint(b) + zp < h) h = nearbyint(b) + zp;
+        if (h < l) h = l;
+    }
+    *lo = (int)l;
+    *hi = (int)h;
+}
+
+int qconv_node_prepare(ectx *c, enode *n, const conv_params *cp, int folded_bn,
+                       qconv_kernel **out, err_t *e)
+{
+    *out = NULL;
+    if (folded_bn || !c->g || n->nin < 2 || n->in[0] < 0 || n->in[1] < 0)
+        return 0;
+    if (n->act != EACT_NONE && n->act != EACT_RELU && n->act != EACT_CLIP)
+        return 0;
+    const etensor *x = IN(n, 0), *y = OUT(n, 0);
+    if (!is_q8(x) || !is_q8(y) || n->in[1] >= c->g->ntensors)
+        return 0;
+    const gtensor *gw = &c->g->tensors[n->in[1]];
+    const gtensor *gb = n->nin > 2 && n->in[2] >= 0 && n->in[2] < c->g->ntensors
+                            ? &c->g->tensors[n->in[2]] : NULL;
+    if (n->nin > 2 && n->in[2] >= 0 && !gb)
+        return 0;
+    int M = cp->cout;
+    size_t wn = (size_t)M * (size_t)(cp->cin / cp->group) * (size_t)cp->kh * (size_t)cp->kw;
+    if ((gw->dtype != DT_U8 && gw->dtype != DT_I8) || !gw->data || gw->nbytes != wn ||
+        gw->nq < 1 || !gw->scale || !gw->zero_point ||
+        (gw->nq > 1 && (gw->nq != M || gw->qaxis != 0)))
+        return 0;
+    if (gb && (gb->dtype != DT_I32 || !gb->data || gb->nbytes != (size_t)M * 4))
+        return 0;
+
+    qconv_params qp;
+    memset(&qp, 0, sizeof qp);
+    qp.p = *cp;
+    qp.p.act = ACT_NONE;
+    qp.in_scale = x->qscale[0];
+    qp.in_zp = (int)x->qzp[0];
+    qp.in_lo = (int)x->qmin;
+    qp.in_hi = (int)x->qmax;
+    qp.out_scale = y->qscale[0];
+    qp.out_zp = (int)y->qzp[0];
+    act_range(n, y, &qp.out_lo, &qp.out_hi);
+
+    int16_t *wq = malloc(sizeof(int16_t) * (wn ? wn : 1));
+    int32_t *wzp = malloc(sizeof(int32_t) * (size_t)M);
+    float *ws = malloc(sizeof(float) * (size_t)M);
+    int32_t *bias = gb ? malloc(sizeof(int32_t) * (size_t)M) : NULL;
+    if (!wq || !wzp || !ws || (gb && !bias)) {
+        free(wq), free(wzp), free(ws), free(bias);
+        return node_err(n, e, "out of memory");
+    }
+    const unsigned char *wb = gw->data;
+    for (size_t i = 0; i < wn; i++)
+        wq[i] = gw->dtype == DT_U8 ? (int16_t)wb[i] : (int16_t)(int8_t)wb[i];
+    for (int m = 0; m < M; m++) {
+        int ch = gw->nq > 1 ? m : 0;
+        wzp[m] = gw->zero_point[ch];
+        ws[m] = gw->scale[ch];
+    }
+    if (gb)
+        memcpy(bias, gb->data, sizeof(int32_t) * (size_t)M);
+    graph_drop_tensor(c->g, n->in[1]);
+    err_t qe;
+    *out = qconv_prepare(&qp, wq, wzp, ws, bias, c->reference, &qe);
+    free(wq), free(wzp), free(ws), free(bias);
+    /* values the integer kernels do not take: the float path */
+    return *out ? 1 : 0;
+}
