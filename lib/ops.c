@@ -484,6 +484,11 @@ typedef struct {
     int64_t dims[TENSOR_MAXDIM];       /* coalesced output dims */
     int64_t sa[TENSOR_MAXDIM], sb[TENSOR_MAXDIM];
     int64_t rows, count;
+    /* quantised Add of two same-shape tensors (binary_prepare): integer
+     * arithmetic as XNNPACK's uint8 add, rounding in the store */
+    int qadd;
+    float inv_a, inv_b, so, qlo, qhi;       /* qlo, qhi relative to the zero point */
+    int32_t am, bm, shift;
 } binary_p;
 
 /* Computes the broadcast output shape of a and b and coalesced loops. */
@@ -680,15 +685,111 @@ static void binary_rows(const enode *n, int64_t r0, int64_t r1)
     }
 }
 
+/* Quantised Add over [i0, i1): the inputs' integers (relative to their
+ * zero points) read back from their grids, then
+ *   q = (am * qa + bm * qb + 2^(shift-1)) >> shift    (arithmetic shift)
+ * clamped, stored as so * q. */
+static void qadd_range(const enode *n, int64_t i0, int64_t i1)
+{
+    const binary_p *p = n->p;
+    const float *a = n->ip[0], *b = n->ip[1];
+    float *y = n->opp[0];
+    const float ia = p->inv_a, ib = p->inv_b, lo = p->qlo, hi = p->qhi, so = p->so;
+    const int32_t am = p->am, bm = p->bm, rnd = (int32_t)1 << (p->shift - 1);
+    const int sh = p->shift;
+    for (int64_t i = i0; i < i1; i++) {
+        float fa = a[i] * ia, fb = b[i] * ib;
+        fa = fa > -255.0f ? fa : -255.0f;       /* on the grid these are */
+        fa = fa < 255.0f ? fa : 255.0f;         /* integers within +-255 */
+        fb = fb > -255.0f ? fb : -255.0f;
+        fb = fb < 255.0f ? fb : 255.0f;
+        int32_t qa = (int32_t)((fa + 12582912.0f) - 12582912.0f);
+        int32_t qb = (int32_t)((fb + 12582912.0f) - 12582912.0f);
+        int32_t acc = am * qa + bm * qb + rnd;
+        float q = (float)(acc >> sh);
+        q = q > lo ? q : lo;
+        q = q < hi ? q : hi;
+        y[i] = so * q;
+    }
+}
+
 static void binary_task_fn(void *ctx, long long r0, long long r1, int thread)
 {
-    binary_rows(ctx, r0, r1);
+    const enode *n = ctx;
+    const binary_p *p = n->p;
+    if (p->qadd)
+        qadd_range(n, r0, r1);
+    else
+        binary_rows(ctx, r0, r1);
+}
+
+static int is_q8(const etensor *t)
+{
+    return t->nq == 1 && ((t->qmin == 0 && t->qmax == 255) || (t->qmin == -128 && t->qmax == 127));
+}
+
+static uint32_t f32_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+/* An Add of two quantised tensors of the output's shape computes as
+ * TFLite's XNNPACK delegate does (uint8 add): multipliers
+ * round(s_a/s_y * 2^shift), round(s_b/s_y * 2^shift) with the larger in
+ * [2^20, 2^21), the sum rounded half up by the shift.  Its store puts the
+ * result on the output grid (and applies a fused Relu/Clip). */
+static int binary_prepare(ectx *c, enode *n, err_t *e)
+{
+    binary_p *p = n->p;
+    if (p->kind != B_ADD || p->i64 || n->nout < 1 || n->out[0] < 0 || c->reference)
+        return 0;
+    const etensor *a = IN(n, 0), *b = IN(n, 1), *y = OUT(n, 0);
+    if (!is_q8(a) || !is_q8(b) || !is_q8(y) || a->cdata || b->cdata || a->numel != p->count ||
+        b->numel != p->count || (n->act != EACT_NONE && n->act != EACT_RELU && n->act != EACT_CLIP))
+        return 0;
+    float sa = a->qscale[0] / y->qscale[0], sb = b->qscale[0] / y->qscale[0];
+    float smax = sa > sb ? sa : sb;
+    if (!(sa >= 0x1.0p-10f && sb >= 0x1.0p-10f && smax < 0x1.0p+8f))
+        return 0;
+    int32_t shift = 20 - ((int32_t)(f32_bits(smax) >> 23) - 127);
+    if (shift < 12 || shift > 30)
+        return 0;
+    p->am = (int32_t)lrintf(ldexpf(sa, shift));
+    p->bm = (int32_t)lrintf(ldexpf(sb, shift));
+    p->shift = shift;
+    p->inv_a = 1.0f / a->qscale[0];
+    p->inv_b = 1.0f / b->qscale[0];
+    p->so = y->qscale[0];
+    double lo = y->qmin - y->qzp[0], hi = y->qmax - y->qzp[0];
+    if (n->act == EACT_RELU && lo < 0)
+        lo = 0;
+    if (n->act == EACT_CLIP) {
+        double l = nearbyint((double)n->amin / y->qscale[0]), h = nearbyint((double)n->amax / y->qscale[0]);
+        if (l > lo) lo = l;
+        if (h < hi) hi = h;
+        if (hi < lo) hi = lo;
+    }
+    p->qlo = (float)lo;
+    p->qhi = (float)hi;
+    p->qadd = 1;
+    n->act_in_kernel = 1;
+    n->quant_in_kernel = 1;
+    return 0;
 }
 
 static void binary_run(enode *n, void *scratch, threadpool *tp)
 {
     const binary_p *p = n->p;
     int nt = tp_size(tp);
+    if (p->qadd) {
+        if (nt > 1 && p->count >= 65536)
+            tp_run_range(tp, p->count, 16, binary_task_fn, n);
+        else
+            qadd_range(n, 0, p->count);
+        return;
+    }
     if (p->rows == 0)
         return;
     if (nt > 1 && p->count >= 65536 && p->rows >= nt && !p->i64)
@@ -1505,7 +1606,7 @@ static const opdef op_table[] = {
     {"Flatten", flatten_infer, NULL, unary_run, NULL, NULL, 1},
     {"Squeeze", squeeze_infer, NULL, unary_run, NULL, NULL, 1},
     {"Unsqueeze", unsqueeze_infer, NULL, unary_run, NULL, NULL, 1},
-    {"Add", add_infer, NULL, binary_run, NULL, NULL, 0},
+    {"Add", add_infer, binary_prepare, binary_run, NULL, NULL, 0},
     {"Sub", sub_infer, NULL, binary_run, NULL, NULL, 0},
     {"Mul", mul_infer, NULL, binary_run, NULL, NULL, 0},
     {"Div", div_infer, NULL, binary_run, NULL, NULL, 0},
