@@ -8,6 +8,9 @@
  * ONNX.  Constants keep pointing into the mapping (zero copy; TFLite conv
  * weights that must be transposed excepted), which the graph then owns.
  *
+ * A file of 1 MB or more whose digest the digest cache holds (sha256.h:
+ * same device, inode, size and times) is not hashed again.
+ *
  * Memory: the mapping is not populated up front.  The hash thread drops
  * each megabyte from the process's memory once hashed, and the ONNX parser
  * skips over raw_data without reading it, so loading a model leaves only
@@ -273,11 +276,17 @@ int graph_load(const char *path, graph *g, err_t *e)
         return err_set(e, "%s: empty file", path);
     }
 
-    /* Hash on a second thread while parsing; hash inline if no thread. */
+    /* A large regular file's digest may be known from the digest cache
+     * (sha256.h); else hash on a second thread while parsing, inline if
+     * no thread can be made. */
     struct hash_job job = { data, n, map != MAP_FAILED, "" };
     pthread_t tid;
-    int threaded = n >= (1 << 20) && pthread_create(&tid, NULL, hash_thread, &job) == 0;
-    if (!threaded)
+    int threaded = 0, cached = 0, cacheable = map != MAP_FAILED && n >= (1 << 20);
+    if (cacheable && sha256_cache_get(&st, job.hex) == 0)
+        cached = 1;
+    else if (n >= (1 << 20) && pthread_create(&tid, NULL, hash_thread, &job) == 0)
+        threaded = 1;
+    else
         hash_thread(&job);
 
     int rc;
@@ -313,6 +322,8 @@ int graph_load(const char *path, graph *g, err_t *e)
         return -1;
     }
     memcpy(g->sha256, job.hex, sizeof g->sha256);
+    if (cacheable && !cached)
+        sha256_cache_put(&st, job.hex);
     g->path = strdup(path);
     if (!g->path) {
         graph_free(g);

@@ -28,4 +28,25 @@ int  sha256_end(sha256_ctx *c, uint8_t out[32]);
 /* The digest of buf[0..n) in one call: 0, or -1 when libcrypto fails. */
 int  sha256_digest(const void *buf, size_t n, uint8_t out[32]);
 
+/* The digest cache: a file's sha256 remembered under its identity, as
+ * git's index does it: device, inode, size, modification and status-change
+ * times (nanoseconds).  Any write to the file, a rename over it or a touch
+ * changes that identity, so a stale entry is never used.  One small entry
+ * per file (<dir>/sha256-<dev>-<ino>), written to a temporary name and
+ * renamed, checked field by field when read (owner, size, format); at most
+ * SHA256_CACHE_MAX entries, the least recently written removed first.
+ * Files whose times are less than two seconds old are not remembered (a
+ * write in the same timestamp tick would not change them).
+ *
+ * The directory: $CAM_CACHE_DIR, else $XDG_CACHE_HOME/cam, else
+ * $HOME/.cache/cam.  CAM_NO_CACHE set to anything but "" or "0" turns the
+ * cache off.  Failures are silent: the caller then hashes the file. */
+#define SHA256_CACHE_MAX 256
+struct stat;
+/* The digest remembered for the file whose fstat is st: 0 and hex filled
+ * (64 lowercase hex digits and a NUL), or -1 (no valid entry, no cache). */
+int  sha256_cache_get(const struct stat *st, char hex[65]);
+/* Remembers hex (64 lowercase hex digits) for the file whose fstat is st. */
+void sha256_cache_put(const struct stat *st, const char *hex);
+
 #endif
