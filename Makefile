@@ -20,7 +20,7 @@ PROVE   ?= prove
 
 # Debian packages needed to build, test and run the demo.
 DEB_PACKAGES = build-essential pkg-config clang libclang-rt-14-dev \
-	libnetpbm-dev netpbm libjpeg-turbo-progs zlib1g-dev \
+	libnetpbm-dev netpbm libjpeg-turbo-progs libjpeg62-turbo-dev zlib1g-dev \
 	libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata \
 	libssl-dev parallel mandoc perl time
 
@@ -38,7 +38,7 @@ GEN     := build/gen
 CPPFLAGS_ALL = -Ilib -I$(GEN) -I/usr/include/netpbm -D_GNU_SOURCE $(CPPFLAGS)
 CFLAGS_ALL   = -std=c11 -Wall -Wextra -Wno-unused-parameter -pthread $(SANFLAGS) $(CFLAGS)
 LDFLAGS_ALL  = -pthread $(SANFLAGS) $(LDFLAGS)
-LDLIBS_ALL   = -lnetpbm -lprotobuf-c -lcrypto -lz -lm $(LDLIBS)
+LDLIBS_ALL   = -lnetpbm -ljpeg -lprotobuf-c -lcrypto -lz -lm $(LDLIBS)
 
 LIB_SRC  := $(sort $(wildcard lib/*.c lib/*/*.c))
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC)) $(BUILD)/gen/onnx.pb-c.o

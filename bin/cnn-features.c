@@ -3,8 +3,9 @@
  *
  *   jpegtopnm cat.jpg | cnn-features -m googlenet.onnx | cam-map | cam-bbox
  *
- * Each input file holds netpbm images (every image of a multi-image stream)
- * or tensor-stream records of an already preprocessed input; the kind is
+ * Each input file holds netpbm images (every image of a multi-image stream),
+ * one JPEG image (decoded in the process, as jpegtopnm decodes it) or
+ * tensor-stream records of an already preprocessed input; the kind is
  * recognised per file from its first bytes.  The model is loaded and
  * planned once; each image is preprocessed and run, and one record per
  * requested layer is written before the next image is read.
@@ -411,6 +412,56 @@ static void do_tensors(struct run *r, tsr *rd, const char *label, const char *ml
         die(EXIT_DATA, "%s", e.msg);
 }
 
+/* Largest JPEG file read into memory. */
+#define JPEG_FILE_MAX ((size_t)1 << 30)
+
+/* A JPEG file: the n bytes already read (pre) and the rest of fd, decoded
+ * in the process; one image. */
+static void do_jpeg(struct run *r, int fd, const unsigned char *pre, size_t n, const char *label,
+                    const char *mlabel)
+{
+    size_t cap = 1 << 16, len = n;
+    unsigned char *buf = malloc(cap);
+    err_t e;
+    image im;
+    char where[1100];
+    if (!buf)
+        die(EXIT_DATA, "out of memory");
+    memcpy(buf, pre, n);
+    for (;;) {
+        if (len == cap) {
+            unsigned char *nb = cap < JPEG_FILE_MAX ? realloc(buf, cap * 2) : NULL;
+            if (!nb) {
+                free(buf);
+                die(EXIT_DATA, "%s: JPEG file too large or out of memory", mlabel);
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        ssize_t k = read(fd, buf + len, cap - len);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0) {
+            int en = errno;
+            free(buf);
+            die(EXIT_DATA, "%s: read error: %s", mlabel, strerror(en));
+        }
+        if (k == 0)
+            break;
+        len += (size_t)k;
+    }
+    snprintf(where, sizeof where, "%s: image 0", mlabel);
+    if (image_decode_jpeg(buf, len, &im, &e) < 0) {
+        free(buf);
+        die(EXIT_DATA, "%s: %s", where, e.msg);
+    }
+    free(buf);
+    if (preprocess_image(&im, &r->pp, r->input, &e) < 0)
+        die(EXIT_DATA, "%s: %s", where, e.msg);
+    run_and_write(r, label, 0, im.w, im.h, where);
+    image_free(&im);
+}
+
 /* Reads every image or record of one input file ("-": stdin). */
 static void do_file(struct run *r, const char *path)
 {
@@ -429,6 +480,12 @@ static void do_file(struct run *r, const char *path)
         die(EXIT_DATA, "%s: read error: %s", mlabel, strerror(errno));
     if (n == 0) {
         /* An empty input holds no image. */
+        if (!is_stdin)
+            close(fd);
+        return;
+    }
+    if (image_is_jpeg(pre, (size_t)n)) {
+        do_jpeg(r, fd, pre, (size_t)n, label, mlabel);
         if (!is_stdin)
             close(fd);
         return;

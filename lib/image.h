@@ -8,6 +8,7 @@
 #ifndef CAM_IMAGE_H
 #define CAM_IMAGE_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include "err.h"
@@ -25,6 +26,14 @@ void image_free(image *im);
 int image_read_netpbm(FILE *f, image *im, err_t *e);
 /* Reads the first image of a file ("-": stdin). */
 int image_load(const char *path, image *im, err_t *e);
+/* 1 when buf starts as a JPEG file does (SOI and a marker: FF D8 FF). */
+int image_is_jpeg(const void *buf, size_t n);
+/* Decodes the JPEG file buf[0..n) (baseline or progressive; greyscale,
+ * YCbCr or RGB, not CMYK) as libjpeg's defaults do, i.e. to the bytes
+ * jpegtopnm and djpeg give.  Returns 0 (im filled) or -1 (e set: never
+ * exits on bad data; warnings about recoverable damage are ignored, as
+ * jpegtopnm -quiet does). */
+int image_decode_jpeg(const void *buf, size_t n, image *im, err_t *e);
 /* Writes a raw PPM (P6, maxval 255). */
 int image_write_ppm(FILE *f, const image *im, err_t *e);
 
