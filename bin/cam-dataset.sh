@@ -11,7 +11,8 @@ usage() { [ $# -gt 0 ] && echo "$prog: $*" >&2; echo "$usage" >&2; exit 2; }
 isnum() { case $1 in ''|*[!0-9]*) return 1;; esac; return 0; }
 
 # ---------------------------------------------------------------- job mode
-# One job = one batch of images: decode, one cnn-features run for the whole
+# One job = one batch of images: decode what is neither netpbm nor JPEG
+# (cnn-features reads both itself), one cnn-features run for the whole
 # batch (the model is loaded once), then every stage; each result file is
 # written under a temporary name and renamed, so an interrupted run leaves
 # only complete results (and the joblog decides what --resume redoes).
@@ -27,7 +28,7 @@ if [ "${1:-}" = "--job" ]; then
         stem=${base%.*}
         case $img in
             *.ppm|*.pgm|*.pbm|*.pam|*.pnm|*.PPM|*.PGM|*.PBM|*.PAM|*.PNM) f=$img ;;
-            *.jpg|*.jpeg|*.JPG|*.JPEG) f="$tmp/$stem.ppm"; jpegtopnm -quiet "$img" >"$f" ;;
+            *.jpg|*.jpeg|*.JPG|*.JPEG) f=$img ;;     # cnn-features decodes JPEG itself
             *.png|*.PNG) f="$tmp/$stem.ppm"; pngtopnm "$img" >"$f" ;;
             *.bmp|*.BMP) f="$tmp/$stem.ppm"; bmptopnm -quiet "$img" >"$f" ;;
             *) f="$tmp/$stem.ppm"; anytopnm "$img" >"$f" ;;
@@ -91,7 +92,7 @@ fi
 here=$(cd "$(dirname "$0")" && pwd)
 case ":$PATH:" in *":$here:"*) ;; *) PATH="$here:$PATH"; export PATH ;; esac
 self="$here/$(basename "$0")"
-for tool in parallel cnn-features gap-classify cam-map cam-bbox cam-eval jpegtopnm; do
+for tool in parallel cnn-features gap-classify cam-map cam-bbox cam-eval; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool not found in PATH"
 done
 
