@@ -44,6 +44,7 @@ struct wino_plan {
     int level;                /* transforms: SIMD level */
     wino_rows_fn rows;
     wino_out_fn out;
+    wino_wt_fn wt;
     int ntx, nty, ntiles;     /* 4x4 output tiles across, down, in all */
     int tb, tbp;              /* tiles per block, rounded up to MR */
     int nblk;                 /* tile blocks */
@@ -61,16 +62,6 @@ int wino_shape_ok(const conv_params *p)
     return p->kh == 3 && p->kw == 3 && p->sh == 1 && p->sw == 1 && p->dh == 1 && p->dw == 1 &&
            p->group == 1;
 }
-
-/* G, the 6x3 filter transform */
-static const double G6[6][3] = {
-    { 1.0 / 4, 0, 0 },
-    { -1.0 / 6, -1.0 / 6, -1.0 / 6 },
-    { -1.0 / 6, 1.0 / 6, -1.0 / 6 },
-    { 1.0 / 24, 1.0 / 12, 1.0 / 6 },
-    { 1.0 / 24, -1.0 / 12, 1.0 / 6 },
-    { 0, 0, 1 },
-};
 
 /* Floats of one thread's scratch: V (NX x tbp x cin), M (NX x tbp x ldm),
  * 12 lines, the output tile (16 x ldm), each 64-byte aligned. */
@@ -110,15 +101,18 @@ wino_plan *wino_prepare(const conv_params *p, const gemm_arch *ar, int level,
     if (level >= SIMD_AVX512) {
         w->rows = wino_avx512_rows;
         w->out = wino_avx512_out;
+        w->wt = wino_avx512_wt;
     } else if (level >= SIMD_AVX2) {
         w->rows = wino_avx2_rows;
         w->out = wino_avx2_out;
+        w->wt = wino_avx2_wt;
     } else
 #endif
     {
         w->level = SIMD_PORTABLE;
         w->rows = wino_c_rows;
         w->out = wino_c_out;
+        w->wt = wino_c_wt;
     }
     int mr = ar->mr, nr = ar->nr, cin = p->cin, cout = p->cout;
     w->ntx = (p->ow + 3) / 4;
@@ -155,25 +149,29 @@ wino_plan *wino_prepare(const conv_params *p, const gemm_arch *ar, int level,
     memset(w->bias, 0, (size_t)w->ldm * sizeof(float));
     if (bias) memcpy(w->bias, bias, (size_t)cout * sizeof(float));
     /* U_x[ci][co] = (G g G^T)[x], g = weights[co][ci], as B panels:
-     * element (ci, co) at k0*mp + q*NR*kc + (ci-k0)*NR + j, co = q*NR + j */
+     * element (ci, co) at k0*mp + q*NR*kc + (ci-k0)*NR + j, co = q*NR + j;
+     * one panel row (NR filters) at a time, vectorised along them */
     memset(w->u, 0, un * sizeof(float));
-    for (int co = 0; co < cout; co++) {
-        int q = co / nr, j = co % nr;
-        for (int ci = 0; ci < cin; ci++) {
-            const float *g = wt + ((size_t)co * cin + ci) * 9;
-            double t[6][3], u[NX];
-            for (int i = 0; i < 6; i++)
-                for (int b = 0; b < 3; b++)
-                    t[i][b] = G6[i][0] * g[b] + G6[i][1] * g[3 + b] + G6[i][2] * g[6 + b];
-            for (int i = 0; i < 6; i++)
-                for (int k = 0; k < 6; k++)
-                    u[6 * i + k] = t[i][0] * G6[k][0] + t[i][1] * G6[k][1] + t[i][2] * G6[k][2];
-            int kb = ci / w->kcl, k0 = kb * w->kcl;
-            int kc = cin - k0 < w->kcl ? cin - k0 : w->kcl;
-            size_t off = (size_t)k0 * w->mp + (size_t)q * nr * kc + (size_t)(ci - k0) * nr + j;
-            for (int x = 0; x < NX; x++) w->u[(size_t)x * cin * w->mp + off] = (float)u[x];
-        }
+    float *gt = malloc((size_t)9 * nr * sizeof(float));
+    if (!gt) {
+        wino_free(w);
+        err_set(e, "conv: out of memory");
+        return NULL;
     }
+    for (int k0 = 0; k0 < cin; k0 += w->kcl) {
+        int kc = cin - k0 < w->kcl ? cin - k0 : w->kcl;
+        for (int q = 0; q < w->mp / nr; q++)
+            for (int ci = k0; ci < k0 + kc; ci++) {
+                for (int j = 0; j < nr; j++) {
+                    int co = q * nr + j;
+                    for (int t = 0; t < 9; t++)
+                        gt[t * nr + j] = co < cout ? wt[((size_t)co * cin + ci) * 9 + t] : 0.0f;
+                }
+                size_t off = (size_t)k0 * w->mp + (size_t)q * nr * kc + (size_t)(ci - k0) * nr;
+                w->wt(gt, (size_t)nr, 0, 6, w->u + off, (size_t)cin * w->mp, nr);
+            }
+    }
+    free(gt);
     w->wbytes = un * sizeof(float) + (size_t)w->ldm * sizeof(float);
     return w;
 }

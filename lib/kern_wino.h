@@ -46,8 +46,11 @@ void   wino_free(wino_plan *w);
  * conv_wino.c): rows t_i = sum_j B^T[i][j] d_j over n floats (n rounded
  * up to the vector width: the buffers are padded), and the output
  * transform of one tile for channels [0, n) of m (36 rows ldm apart)
- * into y (16 rows of ldy floats), bias added and clamped to [lo, hi]. */
+ * into y (16 rows of ldy floats), bias added and clamped to [lo, hi];
+ * and the filter transform of n filters (rows i0 to i1 - 1 of U). */
 typedef void (*wino_rows_fn)(const float *const d[6], float *const t[6], int n);
+typedef void (*wino_wt_fn)(const float *g, size_t gs, int i0, int i1, float *u, size_t us,
+                           int n);
 typedef void (*wino_out_fn)(const float *m, size_t ldm, const float *bias, float lo, float hi,
                             float *y, size_t ldy, int n);
 

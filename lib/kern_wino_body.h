@@ -78,3 +78,41 @@ static void WB_NAME(out)(const float *m, size_t ldm, const float *bias, float lo
     }
 #undef WB_CLAMP
 }
+
+/* G applied to a0, a1, a2 (three taps down a column or across a row):
+ *   G = 1/4     0     0
+ *      -1/6  -1/6  -1/6
+ *      -1/6   1/6  -1/6
+ *      1/24  1/12   1/6
+ *      1/24 -1/12   1/6
+ *         0     0     1 */
+#define WB_G(a0, a1, a2, o)                                             \
+    do {                                                                \
+        vf s02_ = a0 + a2, q_ = (1.0f / 24) * a0 + (1.0f / 6) * a2;    \
+        o[0] = 0.25f * a0;                                              \
+        o[1] = (-1.0f / 6) * (s02_ + a1);                               \
+        o[2] = (-1.0f / 6) * (s02_ - a1);                               \
+        o[3] = q_ + (1.0f / 12) * a1;                                   \
+        o[4] = q_ - (1.0f / 12) * a1;                                   \
+        o[5] = a2;                                                      \
+    } while (0)
+
+/* Filter transform U = G g G^T for n filters side by side: tap t (3a + b
+ * of the 3x3 kernel) of filter c at g[t * gs + c]; rows i0 .. i1-1 of U,
+ * element (i, k) of filter c to u[(6 (i - i0) + k) * us + c]. */
+WB_ATTR
+static void WB_NAME(wt)(const float *g, size_t gs, int i0, int i1, float *u, size_t us, int n)
+{
+    typedef WB_NAME(v) vf;
+    for (int c = 0; c < n; c += WB_W) {
+        vf t[9], col[3][6], o[6];
+        for (int k = 0; k < 9; k++) t[k] = *(const vf *)(g + (size_t)k * gs + c);
+        for (int b = 0; b < 3; b++) WB_G(t[b], t[3 + b], t[6 + b], col[b]);
+        for (int i = i0; i < i1; i++) {
+            WB_G(col[0][i], col[1][i], col[2][i], o);
+            float *ui = u + (size_t)(6 * (i - i0)) * us + c;
+            for (int k = 0; k < 6; k++) *(vf *)(ui + (size_t)k * us) = o[k];
+        }
+    }
+}
+#undef WB_G

@@ -106,7 +106,11 @@ static void check_conv(const conv_params *p, int with_bias)
             if (!(r <= worst)) worst = r;
             free(scratch);
         }
-        tap_ok(worst <= 1e-5, "%s %s [%s] rel err %.2g", simd_name(levels[l]),
+        /* Winograd F(4x4, 3x3) rounds through transforms whose entries
+         * reach 8 and 1/24: about 2x the direct sum's error on these
+         * uniform inputs (at most 1.0e-5 seen), 2e-5 allowed */
+        double tol = !strncmp(conv_impl_name(k), "winograd", 8) ? 2e-5 : 1e-5;
+        tap_ok(worst <= tol, "%s %s [%s] rel err %.2g", simd_name(levels[l]),
                conv_impl_name(k), desc, worst);
         conv_free(k);
     }
