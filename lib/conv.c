@@ -19,10 +19,12 @@
  *                rows instead of 15 of 64 columns; weights packed
  *                transposed here, out^T kept in scratch, then bias,
  *                activation and the transpose in one pass.  Group 1 only.
- *   "winograd"   3x3 stride-1 group-1 convs on maps of 28x28 and more:
+ *   "winograd"   3x3 stride-1 group-1 convs on maps of 14x14 and more:
  *                Winograd F(4x4, 3x3) (conv_wino.c, kern_wino.h), 36
  *                products in the transformed domain on the same GEMM
- *                micro-kernels, 4x fewer multiply-adds (conv_wino_pays).
+ *                micro-kernels, 4x fewer multiply-adds; filters kept
+ *                transformed on maps of 28x28 and more, transformed per
+ *                run ("winograd-lazy") below (conv_wino_pays).
  */
 #include <math.h>
 #include <stdint.h>
@@ -133,26 +135,36 @@ static void conv_pack_wt(conv_kernel *k, const float *w)
 }
 
 /* Whether a 3x3 stride-1 group-1 conv runs as Winograd F(4x4, 3x3)
- * rather than im2col GEMM.  CAM_WINO=0 in the environment turns it off,
- * CAM_WINO=1 forces it on every such shape (tests, measurements). */
+ * rather than im2col GEMM: 0 no, 1 with the transformed filters kept, 2
+ * with the filters transformed in every run ("lazy").  CAM_WINO=0 in the
+ * environment turns it off, CAM_WINO=1 or 2 forces that form on every
+ * such shape (tests, measurements).
+ *
+ * Measured (AVX-512, 1 core, bench_kernels -c, medians of 20): kept
+ * filters win on every 3x3 layer of GoogLeNet, ResNet-18 and SqueezeNet,
+ * 2-3x on 56x56 to 14x14 maps (GoogLeNet 64x56x56 -> 192: 8.5 -> 3.2 ms,
+ * 160x14x14 -> 320: 2.3 -> 0.77-0.99 ms), 1.1-2x on 7x7 ones (ResNet-18
+ * 512x7x7: 3.0 -> 2.6 ms).  But they take 4x the memory (36 values per
+ * 9), and the time saved per byte held is proportional to the map's
+ * pixels: 3.8 ms per MB on 56x56 maps, 0.9 on 28x28, 0.25 on 14x14, 0.05
+ * on 7x7.  Within the peak-memory bounds of memory.t (1.5 x (weights +
+ * two largest activations): GoogLeNet +5.3 MB of its 10 MB margin,
+ * ResNet-18 +7.1 MB of 12.5) only maps of 28x28 and up keep them.
+ * Smaller maps with at least 16 tiles (14x14) transform the filters per
+ * run: 1.4-1.8x faster than GEMM (ResNet-18 256x14x14: 2.6 -> 1.85 ms,
+ * GoogLeNet 160x14x14 -> 320: 2.3 -> 1.25 ms); on 7x7 maps (4 tiles) the
+ * filter transform costs more than it saves (512x7x7: 3.3 -> 5.5 ms), so
+ * those keep the pixels/GEMM forms.  Few channels leave the products too
+ * thin to pay for the transforms. */
 static int conv_wino_pays(const conv_params *p)
 {
     const char *env = getenv("CAM_WINO");
     if (env && env[0] == '0') return 0;
     if (env && env[0] == '1') return 1;
-    /* Measured (AVX-512, 1 core, bench_kernels -c): Winograd wins on
-     * every 3x3 layer of GoogLeNet, ResNet-18 and SqueezeNet, 2-3x on 56x56
-     * to 14x14 maps (GoogLeNet 64x56x56 -> 192: 8.5 -> 3.2 ms, 160x14x14
-     * -> 320: 2.4 -> 0.77 ms), 1.1-2x on 7x7 ones (ResNet-18 512x7x7:
-     * 3.0 -> 2.6 ms).  But its weights take 4x the memory (36 transformed
-     * values per 9), and the time saved per byte held is proportional to
-     * the map's pixels: 3.8 ms per MB on 56x56 maps, 0.9 on 28x28, 0.25 on
-     * 14x14, 0.05 on 7x7.  Within the peak-memory bounds of memory.t
-     * (1.5 x (weights + two largest activations): GoogLeNet +5.3 MB of its
-     * 10 MB margin, ResNet-18 +7.1 MB of 12.5) only maps of 28x28 and up
-     * can have it.  Few channels leave the products too thin to pay for
-     * the transforms. */
-    return (long)p->oh * p->ow >= 28 * 28 && p->cin >= 16 && p->cout >= 16;
+    if (env && env[0] == '2') return 2;
+    if (p->cin < 16 || p->cout < 16) return 0;
+    if ((long)p->oh * p->ow >= 28 * 28) return 1;
+    return ((p->oh + 3) / 4) * ((p->ow + 3) / 4) >= 16 ? 2 : 0;
 }
 
 conv_kernel *conv_prepare(const conv_params *p, const float *weights, const float *bias,
@@ -188,9 +200,10 @@ conv_kernel *conv_prepare(const conv_params *p, const float *weights, const floa
             return NULL;
         }
     }
-    if (k->impl == IMPL_GEMM && wino_shape_ok(p) && conv_wino_pays(p)) {
+    int wino = k->impl == IMPL_GEMM && wino_shape_ok(p) ? conv_wino_pays(p) : 0;
+    if (wino) {
         k->ar = gemm_arch_get(simd_level());
-        k->wino = wino_prepare(p, k->ar, simd_level(), weights, bias, e);
+        k->wino = wino_prepare(p, k->ar, simd_level(), weights, bias, wino == 2, e);
         if (!k->wino) {
             conv_free(k);
             return NULL;
@@ -293,6 +306,11 @@ const char *conv_impl_name(const conv_kernel *k)
         return k->level == SIMD_AVX512 ? "depthwise-avx512"
              : k->level == SIMD_AVX2 ? "depthwise-avx2" : "depthwise-c";
     case IMPL_WINO:
+        if (wino_lazy(k->wino)) {
+            if (wino_level(k->wino) == SIMD_AVX512) return "winograd-lazy-avx512";
+            if (wino_level(k->wino) == SIMD_AVX2) return "winograd-lazy-avx2";
+            return "winograd-lazy-c";
+        }
         if (wino_level(k->wino) == SIMD_AVX512) return "winograd-avx512";
         if (wino_level(k->wino) == SIMD_AVX2) return "winograd-avx2";
         return "winograd-c";

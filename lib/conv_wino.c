@@ -52,7 +52,9 @@ struct wino_plan {
     int ldm;                  /* row length of the products M */
     int nb, kcl;              /* k blocks over cin and their length */
     int lw;                   /* padded line length: 4 ntx + 2, rounded */
+    int lazy;                 /* filters transformed per run, not kept */
     float *u;                 /* NX x (cin x mp) packed B panels */
+    float *g;                 /* lazy: the 3x3 filters, 9 x NR per panel row */
     float *bias;              /* ldm floats, zero past cout */
     size_t wbytes;
 };
@@ -81,9 +83,13 @@ static size_t sz_m(const wino_plan *w) { return NX * mstride(w); }
 static size_t sz_l(const wino_plan *w) { return (size_t)12 * w->lw; }
 static size_t sz_y(const wino_plan *w) { return (size_t)16 * w->ldm; }
 static size_t sz_thread(const wino_plan *w) { return sz_v(w) + sz_m(w) + sz_l(w) + sz_y(w); }
+/* lazy: half of U (18 products) for one k block and one NR panel */
+static size_t ustride(const wino_plan *w) { return odd_lines((size_t)w->kcl * w->ar->nr); }
+static size_t sz_u(const wino_plan *w) { return (size_t)18 * ustride(w); }
+static size_t sz_lazy_thread(const wino_plan *w) { return sz_l(w) + sz_y(w) + sz_u(w); }
 
 wino_plan *wino_prepare(const conv_params *p, const gemm_arch *ar, int level,
-                        const float *wt, const float *bias, err_t *e)
+                        const float *wt, const float *bias, int lazy, err_t *e)
 {
     if (!wino_shape_ok(p)) {
         err_set(e, "conv: Winograd needs a 3x3 stride-1 convolution");
@@ -132,13 +138,15 @@ wino_plan *wino_prepare(const conv_params *p, const gemm_arch *ar, int level,
     if (tb < mr) tb = mr;
     int tall = (w->ntiles + mr - 1) / mr * mr;
     if (tb > tall) tb = tall;
+    if (lazy) tb = tall;     /* one block: V and M shared by the threads */
     w->nblk = (w->ntiles + tb - 1) / tb;
     /* same work per block: spread the tiles evenly over the blocks */
     tb = (w->ntiles + w->nblk - 1) / w->nblk;
     w->tb = tb;
     w->tbp = (tb + mr - 1) / mr * mr;
 
-    size_t un = (size_t)NX * cin * w->mp;
+    w->lazy = lazy;
+    size_t un = (size_t)(lazy ? 9 : NX) * cin * w->mp;
     if ((size_t)cin * w->mp > SIZE_MAX / sizeof(float) / NX ||
         posix_memalign((void **)&w->u, 64, un * sizeof(float)) ||
         posix_memalign((void **)&w->bias, 64, (size_t)w->ldm * sizeof(float))) {
@@ -150,7 +158,9 @@ wino_plan *wino_prepare(const conv_params *p, const gemm_arch *ar, int level,
     if (bias) memcpy(w->bias, bias, (size_t)cout * sizeof(float));
     /* U_x[ci][co] = (G g G^T)[x], g = weights[co][ci], as B panels:
      * element (ci, co) at k0*mp + q*NR*kc + (ci-k0)*NR + j, co = q*NR + j;
-     * one panel row (NR filters) at a time, vectorised along them */
+     * one panel row (NR filters) at a time, vectorised along them.
+     * lazy: the filters themselves, tap t of that element at 9 times
+     * that offset + t*NR + j, transformed by each run. */
     memset(w->u, 0, un * sizeof(float));
     float *gt = malloc((size_t)9 * nr * sizeof(float));
     if (!gt) {
@@ -162,13 +172,14 @@ wino_plan *wino_prepare(const conv_params *p, const gemm_arch *ar, int level,
         int kc = cin - k0 < w->kcl ? cin - k0 : w->kcl;
         for (int q = 0; q < w->mp / nr; q++)
             for (int ci = k0; ci < k0 + kc; ci++) {
+                size_t off = (size_t)k0 * w->mp + (size_t)q * nr * kc + (size_t)(ci - k0) * nr;
+                float *d = lazy ? w->u + 9 * off : gt;
                 for (int j = 0; j < nr; j++) {
                     int co = q * nr + j;
                     for (int t = 0; t < 9; t++)
-                        gt[t * nr + j] = co < cout ? wt[((size_t)co * cin + ci) * 9 + t] : 0.0f;
+                        d[t * nr + j] = co < cout ? wt[((size_t)co * cin + ci) * 9 + t] : 0.0f;
                 }
-                size_t off = (size_t)k0 * w->mp + (size_t)q * nr * kc + (size_t)(ci - k0) * nr;
-                w->wt(gt, (size_t)nr, 0, 6, w->u + off, (size_t)cin * w->mp, nr);
+                if (!lazy) w->wt(gt, (size_t)nr, 0, 6, w->u + off, (size_t)cin * w->mp, nr);
             }
     }
     free(gt);
@@ -179,6 +190,8 @@ wino_plan *wino_prepare(const conv_params *p, const gemm_arch *ar, int level,
 size_t wino_scratch_bytes(const wino_plan *w, int nthreads)
 {
     if (nthreads < 1) nthreads = 1;
+    if (w->lazy)
+        return (sz_v(w) + sz_m(w) + (size_t)nthreads * sz_lazy_thread(w)) * sizeof(float);
     return (size_t)nthreads * sz_thread(w) * sizeof(float);
 }
 
@@ -190,6 +203,11 @@ size_t wino_weight_bytes(const wino_plan *w)
 int wino_level(const wino_plan *w)
 {
     return w->level;
+}
+
+int wino_lazy(const wino_plan *w)
+{
+    return w->lazy;
 }
 
 void wino_free(wino_plan *w)
@@ -212,8 +230,8 @@ typedef struct {
  * padded input rows, B^T applied down the rows (vectorised along the
  * row), then B across each tile's six columns, written into the A panels
  * of the 36 products (tile t at row t - t0). */
-static void wino_input(const wino_plan *w, const float *in, int t0, int t1, float *v,
-                       float *lines)
+static void wino_input(const wino_plan *w, const float *in, int t0, int t1, int c0, int c1,
+                       float *v, float *lines)
 {
     const conv_params *p = &w->p;
     int mr = w->ar->mr, ntx = w->ntx, lw = w->lw, tbp = w->tbp, cin = p->cin;
@@ -228,7 +246,7 @@ static void wino_input(const wino_plan *w, const float *in, int t0, int t1, floa
     }
     size_t vstr = vstride(w);                    /* one product's A */
     int ty0 = t0 / ntx, ty1 = (t1 - 1) / ntx;
-    for (int ci = 0; ci < cin; ci++) {
+    for (int ci = c0; ci < c1; ci++) {
         const float *ip = in + (size_t)ci * p->h * p->w;
         int kb = ci / w->kcl, k0 = kb * w->kcl;
         int kc = cin - k0 < w->kcl ? cin - k0 : w->kcl;
@@ -345,14 +363,83 @@ static void wino_task(void *ctx, int task, int thread)
     if (t0 >= t1 || q0 >= q1) return;
     float *base = (float *)(j->scratch + (size_t)thread * sz_thread(w) * sizeof(float));
     float *v = base, *m = v + sz_v(w), *lines = m + sz_m(w), *y = lines + sz_l(w);
-    wino_input(w, j->in, t0, t1, v, lines);
+    wino_input(w, j->in, t0, t1, 0, w->p.cin, v, lines);
     wino_gemm(w, v, m, t1 - t0, q0, q1);
     int c0 = q0 * w->ar->nr, c1 = q1 * w->ar->nr < w->p.cout ? q1 * w->ar->nr : w->p.cout;
     wino_output(w, m, t0, t1, c0, c1, y, j->out);
 }
 
+/* lazy, phase 1: V of every tile for input channels [c0, c1) */
+static void lazy_input_task(void *ctx, int task, int thread)
+{
+    const wino_job *j = ctx;
+    const wino_plan *w = j->w;
+    int per = (w->p.cin + j->nch - 1) / j->nch;
+    int c0 = task * per, c1 = c0 + per < w->p.cin ? c0 + per : w->p.cin;
+    float *v = (float *)j->scratch, *m = v + sz_v(w);
+    float *lines = m + sz_m(w) + (size_t)thread * sz_lazy_thread(w);
+    if (c0 < c1) wino_input(w, j->in, 0, w->ntiles, c0, c1, v, lines);
+}
+
+/* lazy, phase 2: for NR-channel panels [q0, q1), half of U at a time per
+ * k block and panel (18 products, kc x NR each, kept in L2), its
+ * products, then the output transform */
+static void lazy_task(void *ctx, int task, int thread)
+{
+    const wino_job *j = ctx;
+    const wino_plan *w = j->w;
+    const gemm_arch *ar = w->ar;
+    int mr = ar->mr, nr = ar->nr, cin = w->p.cin, cout = w->p.cout, nt = w->ntiles;
+    int nq = w->mp / nr, q0 = task * j->chp, q1 = q0 + j->chp < nq ? q0 + j->chp : nq;
+    if (q0 >= q1) return;
+    float *v = (float *)j->scratch, *m = v + sz_v(w);
+    float *lines = m + sz_m(w) + (size_t)thread * sz_lazy_thread(w);
+    float *y = lines + sz_l(w), *ub = y + sz_y(w);
+    size_t vstr = vstride(w), mstr = mstride(w);
+    gemm_epi ep = { .alpha = 1.0f, .beta = 0.0f };
+    for (int q = q0; q < q1; q++) {
+        int nv = cout - q * nr < nr ? cout - q * nr : nr;
+        for (int kb = 0; kb < w->nb; kb++) {
+            int k0 = kb * w->kcl, kc = cin - k0 < w->kcl ? cin - k0 : w->kcl;
+            size_t off = (size_t)k0 * w->mp + (size_t)q * nr * kc;
+            size_t us = ustride(w);           /* (kc x NR panels, odd lines apart) */
+            ep.first = kb == 0;
+            ep.last = kb == w->nb - 1;
+            for (int h = 0; h < 2; h++) {
+                for (int ci = 0; ci < kc; ci++)
+                    w->wt(w->u + 9 * (off + (size_t)ci * nr), (size_t)nr, 3 * h, 3 * h + 3,
+                          ub + (size_t)ci * nr, us, nr);
+                for (int x = 18 * h; x < 18 * h + 18; x++) {
+                    const float *vx = v + x * vstr + (size_t)k0 * w->tbp;
+                    const float *bq = ub + (size_t)(x - 18 * h) * us;
+                    float *mx = m + x * mstr + (size_t)q * nr;
+                    for (int i = 0; i < nt; i += mr) {
+                        int mv = nt - i < mr ? nt - i : mr;
+                        gemm_tile(ar, kc, vx + (size_t)i * kc, bq, mx + (size_t)i * w->ldm,
+                                  (size_t)w->ldm, mv, nv, &ep);
+                    }
+                }
+            }
+        }
+    }
+    int c0 = q0 * nr, c1 = q1 * nr < cout ? q1 * nr : cout;
+    wino_output(w, m, 0, nt, c0, c1, y, j->out);
+}
+
 void wino_run(const wino_plan *w, const float *in, float *out, void *scratch, threadpool *tp)
 {
+    if (w->lazy) {
+        int nt = tp_size(tp), nq = w->mp / w->ar->nr;
+        wino_job j = { w, in, out, scratch, nt > 1 ? 2 * nt : 1, 1 };
+        if (j.nch > w->p.cin) j.nch = w->p.cin;
+        tp_run(tp, j.nch, lazy_input_task, &j);
+        /* panels per task: two tasks per thread when there are enough */
+        int tasks = nt > 1 ? 2 * nt : 1;
+        if (tasks > nq) tasks = nq;
+        j.chp = (nq + tasks - 1) / tasks;
+        tp_run(tp, (nq + j.chp - 1) / j.chp, lazy_task, &j);
+        return;
+    }
     int nt = tp_size(tp), nq = w->mp / w->ar->nr;
     wino_job j = { w, in, out, scratch, 1, nq };
     /* Fewer than two blocks per thread: split the output channels too

@@ -33,13 +33,17 @@ typedef struct wino_plan wino_plan;
 /* The shape can run as F(4x4, 3x3): 3x3, stride 1, dilation 1, group 1. */
 int wino_shape_ok(const conv_params *p);
 /* Transforms and packs weights (cout x cin x 3 x 3) and bias (or NULL)
- * for the micro-kernel ar; level: SIMD level of the transforms. */
+ * for the micro-kernel ar; level: SIMD level of the transforms.  lazy:
+ * keep the filters as they are (packed by panel) and transform them in
+ * every run instead, for 1x the memory instead of 4x; all tiles then form
+ * one block. */
 wino_plan *wino_prepare(const conv_params *p, const gemm_arch *ar, int level,
-                        const float *w, const float *bias, err_t *e);
+                        const float *w, const float *bias, int lazy, err_t *e);
 size_t wino_scratch_bytes(const wino_plan *w, int nthreads);
 void   wino_run(const wino_plan *w, const float *in, float *out, void *scratch, threadpool *tp);
 size_t wino_weight_bytes(const wino_plan *w);
 int    wino_level(const wino_plan *w);
+int    wino_lazy(const wino_plan *w);
 void   wino_free(wino_plan *w);
 
 /* Transforms per SIMD level (kern_wino_body.h, instantiated in

@@ -333,8 +333,8 @@ int main(void)
             { 32, 56, 56, 16, 1, 1, 1, 1 },   /* many tiles, one panel */
         };
         for (size_t i = 0; i < sizeof wl / sizeof wl[0]; i++)
-            for (int force = 1; force >= 0; force--) {
-                setenv("CAM_WINO", force ? "1" : "0", 1);
+            for (int force = 2; force >= 0; force--) {
+                setenv("CAM_WINO", force == 2 ? "2" : force ? "1" : "0", 1);
                 /* (the GEMM paths' error is measured after the clamp:
                  * no narrow clip for them with K up to 4680) */
                 conv_params p = cp(wl[i][0], wl[i][1], wl[i][2], wl[i][3], 3, 1, 0, 1,
@@ -350,16 +350,26 @@ int main(void)
         p = cp(24, 10, 10, 36, 3, 1, 1, 4, ACT_RELU);
         check_conv(&p, 1);
         unsetenv("CAM_WINO");
-        /* and by default the shapes of ResNet-18's layer 1 get it */
-        p = cp(64, 56, 56, 64, 3, 1, 1, 1, ACT_RELU);
-        float *w = randv((size_t)64 * 64 * 9);
-        err_t e = {{0}};
-        conv_kernel *k = conv_prepare(&p, w, NULL, 0, &e);
-        tap_ok(k && !strncmp(conv_impl_name(k), "winograd", 8) &&
-               conv_weight_bytes(k) >= (size_t)64 * 64 * 36 * sizeof(float),
-               "64x56x56 3x3 runs as %s, %zu weight bytes", k ? conv_impl_name(k) : "?",
-               conv_weight_bytes(k));
-        conv_free(k);
+        /* and by default ResNet-18's layer 1 keeps transformed filters,
+         * layer 3 transforms them per run, layer 4 does not use it */
+        float *w = randv((size_t)256 * 256 * 9);
+        static const int dflt[3][2] = { { 64, 56 }, { 256, 14 }, { 256, 7 } };
+        static const char *const want[3] = { "winograd-", "winograd-lazy-", "pixels-" };
+        static const size_t wmul[3] = { 36, 9, 9 };
+        for (int i = 0; i < 3; i++) {
+            int c = dflt[i][0], hw = dflt[i][1];
+            p = cp(c, hw, hw, c, 3, 1, 1, 1, ACT_RELU);
+            err_t e = {{0}};
+            conv_kernel *k = conv_prepare(&p, w, NULL, 0, &e);
+            const char *name = k ? conv_impl_name(k) : "?";
+            int lazy = !strncmp(name, "winograd-lazy-", 14);
+            tap_ok(k && !strncmp(name, want[i], strlen(want[i])) && (i == 1 || !lazy) &&
+                   conv_weight_bytes(k) >= (size_t)c * c * wmul[i] * sizeof(float) &&
+                   conv_weight_bytes(k) < (size_t)c * c * wmul[i] * sizeof(float) * 5 / 4,
+                   "%dx%dx%d 3x3 runs as %s, %zu weight bytes", c, hw, hw, name,
+                   conv_weight_bytes(k));
+            conv_free(k);
+        }
         free(w);
     }
 
