@@ -223,6 +223,76 @@ static void ukr_split(int kc, const float *a, const float *b, size_t bs, float *
     ukr_store(acc, c, ldc, ep);
 }
 
+/* Few rows: a tile with at most 4 valid rows (the last pixel of a 7x7 map
+ * in conv's transposed form, m not a multiple of 8) computes only R of
+ * the panel's 8 rows, in U k-phases so that 2 * R * U = 8 accumulator
+ * chains stay independent.  B rows are loaded through the masks (all
+ * ones for packed B). */
+__attribute__((target("avx512f"), always_inline))
+static inline void rows_kernel(int R, int U, int kc, const float *a, const float *b, size_t bs,
+                               __mmask16 m0, __mmask16 m1, __m512 acc[8][2])
+{
+    __m512 s[8][2];
+#pragma GCC unroll 8
+    for (int x = 0; x < 8; x++)
+        s[x][0] = s[x][1] = _mm512_setzero_ps();
+    int k = 0;
+    for (; k + U <= kc; k += U) {
+#pragma GCC unroll 4
+        for (int p = 0; p < U; p++) {
+            const float *bk = b + (size_t)(k + p) * bs;
+            __m512 b0 = _mm512_maskz_loadu_ps(m0, bk), b1 = _mm512_maskz_loadu_ps(m1, bk + 16);
+            const float *ak = a + (size_t)(k + p) * 8;
+#pragma GCC unroll 4
+            for (int i = 0; i < R; i++) {
+                __m512 av = _mm512_set1_ps(ak[i]);
+                s[p * R + i][0] = _mm512_fmadd_ps(av, b0, s[p * R + i][0]);
+                s[p * R + i][1] = _mm512_fmadd_ps(av, b1, s[p * R + i][1]);
+            }
+        }
+    }
+    for (; k < kc; k++) {
+        const float *bk = b + (size_t)k * bs;
+        __m512 b0 = _mm512_maskz_loadu_ps(m0, bk), b1 = _mm512_maskz_loadu_ps(m1, bk + 16);
+        const float *ak = a + (size_t)k * 8;
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) {
+            __m512 av = _mm512_set1_ps(ak[i]);
+            s[i][0] = _mm512_fmadd_ps(av, b0, s[i][0]);
+            s[i][1] = _mm512_fmadd_ps(av, b1, s[i][1]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int p = 1; p < U; p++)
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) {
+            s[i][0] = _mm512_add_ps(s[i][0], s[p * R + i][0]);
+            s[i][1] = _mm512_add_ps(s[i][1], s[p * R + i][1]);
+        }
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) {
+        acc[i][0] = i < R ? s[i][0] : _mm512_setzero_ps();
+        acc[i][1] = i < R ? s[i][1] : _mm512_setzero_ps();
+    }
+}
+
+__attribute__((target("avx512f")))
+static void ukr_rows(int kc, const float *a, const float *b, size_t bs, float *c, size_t ldc,
+                     const gemm_epi *ep)
+{
+    int nv = ep->nv;
+    __mmask16 m0 = (__mmask16)(nv >= 16 ? 0xffff : (1u << nv) - 1);
+    __mmask16 m1 = (__mmask16)(nv >= 32 ? 0xffff : nv <= 16 ? 0 : (1u << (nv - 16)) - 1);
+    __m512 acc[8][2];
+    if (ep->mv == 1)
+        rows_kernel(1, 4, kc, a, b, bs, m0, m1, acc);
+    else if (ep->mv == 2)
+        rows_kernel(2, 2, kc, a, b, bs, m0, m1, acc);
+    else
+        rows_kernel(4, 1, kc, a, b, bs, m0, m1, acc);
+    ukr_store(acc, c, ldc, ep);
+}
+
 /* the split pays when the columns past whole vectors are few */
 #define SPLIT_PAYS(nv) ((nv) < 32 && (nv) % 16 != 0 && (nv) % 16 <= 8)
 
@@ -230,6 +300,10 @@ __attribute__((target("avx512f")))
 void gemm_ukr_avx512_8x32(int kc, const float *a, const float *b, float *c, size_t ldc,
                           const gemm_epi *ep)
 {
+    if (ep->mv <= 4) {
+        ukr_rows(kc, a, b, 32, c, ldc, ep);
+        return;
+    }
     if (SPLIT_PAYS(ep->nv)) {
         ukr_split(kc, a, b, 32, c, ldc, ep);
         return;
@@ -252,6 +326,10 @@ void gemm_ukr_avx512_8x32_direct(int kc, const float *a, const float *b, size_t 
                                  float *c, size_t ldc, const gemm_epi *ep)
 {
     int nv = ep->nv;
+    if (ep->mv <= 4) {
+        ukr_rows(kc, a, b, ldb, c, ldc, ep);
+        return;
+    }
     if (SPLIT_PAYS(nv)) {
         ukr_split(kc, a, b, ldb, c, ldc, ep);
         return;
