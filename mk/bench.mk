@@ -1,10 +1,16 @@
-# make bench: cnn-features against ONNX Runtime on the shared models.
+# make bench: cnn-features against ONNX Runtime on the shared models, then
+#   the dataset throughput line.
+# make bench-dataset: the dataset throughput line alone (cam-dataset over
+#   ../shared/data/ilsvrc-dev against 90% of two cores' single-thread rate).
 # make bench-deps: installs ONNX Runtime for Node (npm) into $(ORT_DIR).
 ORT_DIR ?= $(HOME)/.cache/ort
-.PHONY: bench bench-deps
+.PHONY: bench bench-dataset bench-deps
 
 bench: all
 	ORT_DIR=$(ORT_DIR) tests/bench/bench.sh $(BENCH_FLAGS)
+
+bench-dataset: all
+	tests/bench/bench.sh -dataset-only $(BENCH_FLAGS)
 
 bench-deps:
 	@command -v npm >/dev/null || { echo "bench-deps: npm is needed (apt-get install npm)"; exit 1; }
