@@ -620,6 +620,7 @@ int main(int argc, char **argv)
     memcpy(eo.in_dims, r.in_dims, sizeof eo.in_dims);
     eo.noutputs = r.nlayers;
     eo.outputs = r.layers;
+    eo.plan_only = o.list;
     r.en = engine_create(&r.g, &eo, &e);
     if (!r.en)
         die(EXIT_DATA, "%s: %s", o.model, e.msg);

@@ -34,6 +34,7 @@ struct engine {
     size_t      scratch_bytes;
     threadpool *tp;
     size_t      weight_bytes;
+    int         plan_only;     /* engine_opts.plan_only: cannot run */
 };
 
 int engine_default_threads(void)
@@ -359,6 +360,23 @@ static int prepare_nodes(engine *en, err_t *e)
     }
     int nt = tp_size(en->tp);
     if (nt <= 1 || np <= 1) {
+        /* one stage of the largest deferred weights' size: not regrown
+         * (a new mapping faulted in again) each time a larger layer comes */
+        size_t big = 0;
+        for (int r = 0; r < en->nrun; r++) {
+            const enode *n = &c->n[en->run[r]];
+            if (n->op->prepare && n->nin > 1 && n->in[1] >= 0 && c->t[n->in[1]].deferred &&
+                (size_t)c->t[n->in[1]].numel > big)
+                big = (size_t)c->t[n->in[1]].numel;
+        }
+        if (big > c->nstage) {
+            float *st = malloc(big * sizeof *st);
+            if (st) {
+                free(c->stage);
+                c->stage = st;
+                c->nstage = big;
+            }
+        }
         for (int r = 0; r < en->nrun; r++) {
             enode *n = &c->n[en->run[r]];
             if (n->op->prepare && n->op->prepare(c, n, e) < 0)
@@ -484,6 +502,15 @@ static int plan(engine *en, const graph *g, const engine_opts *o, err_t *e)
         if (n->live != 2)
             continue;
         en->run[en->nrun++] = i;
+    }
+    if (o->plan_only) {
+        /* shapes and the listing only: no weight packed, nothing allocated
+         * for running */
+        en->plan_only = 1;
+        for (int i = 0; i < c->nnodes; i++)
+            c->n[i].g = NULL;
+        c->g = NULL;
+        return 0;
     }
     if (prepare_nodes(en, e) < 0)
         return -1;
@@ -712,6 +739,8 @@ int engine_run(engine *en, const float *input, err_t *e)
 {
     ectx *c = &en->c;
     etensor *s = &c->t[en->src];
+    if (en->plan_only)
+        return err_set(e, "the engine was planned for listing only");
     if (s->numel > 0) {
         if (!input)
             return err_set(e, "no input");
@@ -738,6 +767,8 @@ int engine_profile(engine *en, const float *input, int (*clock)(double *ms),
 {
     ectx *c = &en->c;
     etensor *s = &c->t[en->src];
+    if (en->plan_only)
+        return err_set(e, "the engine was planned for listing only");
     double t0, t1;
     if (s->numel > 0) {
         if (!input)

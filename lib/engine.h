@@ -27,6 +27,9 @@ typedef struct {
     int          noutputs;     /* 0: the graph's outputs */
     const char **outputs;      /* tensor names to return */
     int          reference;    /* 1: use the plain reference kernels only */
+    int          plan_only;    /* 1: shapes and the tensor list only (for
+                                  cnn-features -list): no weights packed, no
+                                  buffers; engine_run then fails */
 } engine_opts;
 
 /* Shape inference alone: fills dims/ndim of every tensor of g from the
