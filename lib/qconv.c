@@ -85,6 +85,19 @@ static int qgather(const qconv_kernel *k, const float *in, int q, int n0, int nv
 {
     const conv_params *p = &k->q.p;
     int rows = k->K - 4 * q < 4 ? k->K - 4 * q : 4;
+    int oy0 = 0, ox0 = 0, one_row = 1;
+    int by[QNR], bx[QNR];
+    if (!k->direct) {
+        oy0 = n0 / p->ow;
+        ox0 = n0 % p->ow;
+        one_row = ox0 + nv <= p->ow;
+        if (!one_row)
+            for (int j = 0, oy = oy0, ox = ox0; j < nv; j++) {
+                by[j] = oy * p->sh - p->pt;
+                bx[j] = ox * p->sw - p->pl;
+                if (++ox == p->ow) ox = 0, oy++;
+            }
+    }
     for (int r = 0; r < rows; r++) {
         int kk = 4 * q + r;
         if (k->direct) {
@@ -93,11 +106,24 @@ static int qgather(const qconv_kernel *k, const float *in, int q, int n0, int nv
         } else {
             int kx = kk % p->kw, ky = kk / p->kw % p->kh, ci = kk / (p->kw * p->kh);
             const float *ip = in + (size_t)ci * p->h * p->w;
-            for (int j = 0; j < nv; j++) {
-                int n = n0 + j, oy = n / p->ow, ox = n % p->ow;
-                int iy = oy * p->sh - p->pt + ky * p->dh, ix = ox * p->sw - p->pl + kx * p->dw;
-                t[r][j] = iy >= 0 && iy < p->h && ix >= 0 && ix < p->w
-                              ? ip[(size_t)iy * p->w + ix] : 0.0f;
+            if (one_row) {
+                /* the panel lies in one output row: one input row per tap */
+                int iy = oy0 * p->sh - p->pt + ky * p->dh;
+                int ix = ox0 * p->sw - p->pl + kx * p->dw;
+                if (iy < 0 || iy >= p->h) {
+                    for (int j = 0; j < nv; j++) t[r][j] = 0.0f;
+                } else {
+                    const float *row = ip + (size_t)iy * p->w;
+                    for (int j = 0; j < nv; j++, ix += p->sw)
+                        t[r][j] = (unsigned)ix < (unsigned)p->w ? row[ix] : 0.0f;
+                }
+            } else {
+                int dy = ky * p->dh, dx = kx * p->dw;
+                for (int j = 0; j < nv; j++) {
+                    int iy = by[j] + dy, ix = bx[j] + dx;
+                    t[r][j] = (unsigned)iy < (unsigned)p->h && (unsigned)ix < (unsigned)p->w
+                                  ? ip[(size_t)iy * p->w + ix] : 0.0f;
+                }
             }
         }
         for (int j = nv; j < QNR; j++) t[r][j] = 0.0f;
@@ -368,6 +394,84 @@ static void qgemm_task(void *ctx, int task, int thread)
 
 /* ------------------------------------------------------------ depthwise */
 
+/* dst[i] = the integer q - zx of src[i] (clamped to [a, b]), as a float */
+static void qdw_in_c(const float *src, float *dst, size_t n, float inv, float a, float b)
+{
+    for (size_t i = 0; i < n; i++) {
+        float v = src[i] * inv;
+        v = v > a ? v : a;        /* NaN: a */
+        v = v < b ? v : b;
+        dst[i] = (v + 12582912.0f) - 12582912.0f;
+    }
+}
+
+/* o[i] = so * clamp(round(o[i] * mu), lo, hi) */
+static void qdw_out_c(float *o, size_t n, float mu, float lo, float hi, float so)
+{
+    for (size_t i = 0; i < n; i++) {
+        float v = o[i] * mu;
+        v = v > lo ? v : lo;
+        v = v < hi ? v : hi;
+        o[i] = so * ((v + 12582912.0f) - 12582912.0f);
+    }
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f")))
+static void qdw_in_avx512(const float *src, float *dst, size_t n, float inv, float a, float b)
+{
+    const __m512 vi = _mm512_set1_ps(inv), va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b),
+                 mg = _mm512_set1_ps(12582912.0f);
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, src + i), vi);
+        v = _mm512_min_ps(_mm512_max_ps(v, va), vb);        /* NaN: a */
+        _mm512_mask_storeu_ps(dst + i, m, _mm512_sub_ps(_mm512_add_ps(v, mg), mg));
+    }
+}
+
+__attribute__((target("avx512f")))
+static void qdw_out_avx512(float *o, size_t n, float mu, float lo, float hi, float so)
+{
+    const __m512 vm = _mm512_set1_ps(mu), vl = _mm512_set1_ps(lo), vh = _mm512_set1_ps(hi),
+                 vs = _mm512_set1_ps(so), mg = _mm512_set1_ps(12582912.0f);
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, o + i), vm);
+        v = _mm512_min_ps(_mm512_max_ps(v, vl), vh);
+        _mm512_mask_storeu_ps(o + i, m, _mm512_mul_ps(_mm512_sub_ps(_mm512_add_ps(v, mg), mg), vs));
+    }
+}
+
+__attribute__((target("avx2,fma")))
+static void qdw_in_avx2(const float *src, float *dst, size_t n, float inv, float a, float b)
+{
+    const __m256 vi = _mm256_set1_ps(inv), va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b),
+                 mg = _mm256_set1_ps(12582912.0f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(src + i), vi);
+        v = _mm256_min_ps(_mm256_max_ps(v, va), vb);
+        _mm256_storeu_ps(dst + i, _mm256_sub_ps(_mm256_add_ps(v, mg), mg));
+    }
+    qdw_in_c(src + i, dst + i, n - i, inv, a, b);
+}
+
+__attribute__((target("avx2,fma")))
+static void qdw_out_avx2(float *o, size_t n, float mu, float lo, float hi, float so)
+{
+    const __m256 vm = _mm256_set1_ps(mu), vl = _mm256_set1_ps(lo), vh = _mm256_set1_ps(hi),
+                 vs = _mm256_set1_ps(so), mg = _mm256_set1_ps(12582912.0f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(o + i), vm);
+        v = _mm256_min_ps(_mm256_max_ps(v, vl), vh);
+        _mm256_storeu_ps(o + i, _mm256_mul_ps(_mm256_sub_ps(_mm256_add_ps(v, mg), mg), vs));
+    }
+    qdw_out_c(o + i, n - i, mu, lo, hi, so);
+}
+#endif
+
 static void qdw_task(void *ctx, int task, int thread)
 {
     const qjob *j = ctx;
@@ -379,26 +483,29 @@ static void qdw_task(void *ctx, int task, int thread)
     float *xin = (float *)(void *)(j->scratch + (size_t)thread * j->sstride);
     float *dws = xin + xfl;
     const float a = (float)(k->xlo - k->zxu), b = (float)(k->xhi - k->zxu);
-    const float inv = k->inv_s;
     for (int c = c0; c < c1; c++) {
         const float *src = j->in + (size_t)c * hw;
-        /* the exact integers q - zx, as floats */
-        for (size_t i = 0; i < hw; i++) {
-            float v = src[i] * inv;
-            v = v > a ? v : a;        /* NaN: a */
-            v = v < b ? v : b;
-            xin[i] = (v + 12582912.0f) - 12582912.0f;
-        }
         float *o = j->out + (size_t)c * ohw;
+        /* the exact integers q - zx as floats, the float depthwise kernel
+         * (exact on them), the requantisation */
+#if defined(__x86_64__)
+        if (k->level >= SIMD_AVX512)
+            qdw_in_avx512(src, xin, hw, k->inv_s, a, b);
+        else if (k->level >= SIMD_AVX2)
+            qdw_in_avx2(src, xin, hw, k->inv_s, a, b);
+        else
+#endif
+            qdw_in_c(src, xin, hw, k->inv_s, a, b);
         dw_channel(k->level, &k->dw, p, xin, k->wdw + (size_t)c * k->dw.ntaps, k->bdw[c], o,
                    dws);
-        const float mu = k->mult[c], lo = k->lo, hi = k->hi, so = k->q.out_scale;
-        for (size_t i = 0; i < ohw; i++) {
-            float v = o[i] * mu;
-            v = v < lo ? lo : v;
-            v = v > hi ? hi : v;
-            o[i] = so * ((v + 12582912.0f) - 12582912.0f);
-        }
+#if defined(__x86_64__)
+        if (k->level >= SIMD_AVX512)
+            qdw_out_avx512(o, ohw, k->mult[c], k->lo, k->hi, k->q.out_scale);
+        else if (k->level >= SIMD_AVX2)
+            qdw_out_avx2(o, ohw, k->mult[c], k->lo, k->hi, k->q.out_scale);
+        else
+#endif
+            qdw_out_c(o, ohw, k->mult[c], k->lo, k->hi, k->q.out_scale);
     }
 }
 

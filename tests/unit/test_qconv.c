@@ -105,6 +105,8 @@ int main(void)
         {37, 7, 7, 53, 1, 1, 0, 1, 1},        /* odd K and M, 49 pixels */
         {3, 17, 19, 32, 3, 2, 1, 1, 1},       /* first layer: im2col, K = 27 */
         {8, 9, 9, 5, 3, 1, 1, 2, 1},          /* dilation */
+        {3, 10, 40, 8, 3, 1, 1, 1, 1},        /* panels inside one output row and across */
+        {4, 5, 64, 8, 3, 2, 1, 1, 1},         /* two panels per output row, stride 2 */
         {64, 1, 1, 33, 1, 1, 0, 1, 1},        /* one pixel (a classifier) */
         {5, 6, 11, 7, 2, 2, 0, 1, 1},         /* even kernel, no pad */
         {24, 12, 12, 24, 3, 1, 1, 1, 24},     /* depthwise s1 */
