@@ -5,6 +5,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #include "engine_int.h"
 
 /* GCC at -O2 only vectorises loops that need no run-time checks; these
@@ -489,6 +492,7 @@ typedef struct {
     int qadd;
     float inv_a, inv_b, so, qlo, qhi;       /* qlo, qhi relative to the zero point */
     int32_t am, bm, shift;
+    int level;                              /* SIMD_* */
 } binary_p;
 
 /* Computes the broadcast output shape of a and b and coalesced loops. */
@@ -689,15 +693,12 @@ static void binary_rows(const enode *n, int64_t r0, int64_t r1)
  * zero points) read back from their grids, then
  *   q = (am * qa + bm * qb + 2^(shift-1)) >> shift    (arithmetic shift)
  * clamped, stored as so * q. */
-static void qadd_range(const enode *n, int64_t i0, int64_t i1)
+static void qadd_c(const binary_p *p, const float *a, const float *b, float *y, int64_t n)
 {
-    const binary_p *p = n->p;
-    const float *a = n->ip[0], *b = n->ip[1];
-    float *y = n->opp[0];
     const float ia = p->inv_a, ib = p->inv_b, lo = p->qlo, hi = p->qhi, so = p->so;
     const int32_t am = p->am, bm = p->bm, rnd = (int32_t)1 << (p->shift - 1);
     const int sh = p->shift;
-    for (int64_t i = i0; i < i1; i++) {
+    for (int64_t i = 0; i < n; i++) {
         float fa = a[i] * ia, fb = b[i] * ib;
         fa = fa > -255.0f ? fa : -255.0f;       /* on the grid these are */
         fa = fa < 255.0f ? fa : 255.0f;         /* integers within +-255 */
@@ -711,6 +712,78 @@ static void qadd_range(const enode *n, int64_t i0, int64_t i1)
         q = q < hi ? q : hi;
         y[i] = so * q;
     }
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f")))
+static void qadd_avx512(const binary_p *p, const float *a, const float *b, float *y, int64_t n)
+{
+    const __m512 ia = _mm512_set1_ps(p->inv_a), ib = _mm512_set1_ps(p->inv_b),
+                 lo = _mm512_set1_ps(p->qlo), hi = _mm512_set1_ps(p->qhi),
+                 so = _mm512_set1_ps(p->so), m255 = _mm512_set1_ps(255.0f),
+                 n255 = _mm512_set1_ps(-255.0f);
+    const __m512i am = _mm512_set1_epi32(p->am), bm = _mm512_set1_epi32(p->bm),
+                  rnd = _mm512_set1_epi32((int32_t)1 << (p->shift - 1));
+    const __m128i sh = _mm_cvtsi32_si128(p->shift);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 fa = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, a + i), ia);
+        __m512 fb = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, b + i), ib);
+        fa = _mm512_min_ps(_mm512_max_ps(fa, n255), m255);
+        fb = _mm512_min_ps(_mm512_max_ps(fb, n255), m255);
+        __m512i qa = _mm512_cvtps_epi32(fa), qb = _mm512_cvtps_epi32(fb);  /* half to even */
+        __m512i acc = _mm512_add_epi32(_mm512_add_epi32(_mm512_mullo_epi32(qa, am),
+                                                        _mm512_mullo_epi32(qb, bm)), rnd);
+        __m512 q = _mm512_cvtepi32_ps(_mm512_sra_epi32(acc, sh));
+        q = _mm512_min_ps(_mm512_max_ps(q, lo), hi);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(q, so));
+    }
+}
+
+__attribute__((target("avx2,fma")))
+static void qadd_avx2(const binary_p *p, const float *a, const float *b, float *y, int64_t n)
+{
+    const __m256 ia = _mm256_set1_ps(p->inv_a), ib = _mm256_set1_ps(p->inv_b),
+                 lo = _mm256_set1_ps(p->qlo), hi = _mm256_set1_ps(p->qhi),
+                 so = _mm256_set1_ps(p->so), m255 = _mm256_set1_ps(255.0f),
+                 n255 = _mm256_set1_ps(-255.0f);
+    const __m256i am = _mm256_set1_epi32(p->am), bm = _mm256_set1_epi32(p->bm),
+                  rnd = _mm256_set1_epi32((int32_t)1 << (p->shift - 1));
+    const __m128i sh = _mm_cvtsi32_si128(p->shift);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 fa = _mm256_mul_ps(_mm256_loadu_ps(a + i), ia);
+        __m256 fb = _mm256_mul_ps(_mm256_loadu_ps(b + i), ib);
+        fa = _mm256_min_ps(_mm256_max_ps(fa, n255), m255);
+        fb = _mm256_min_ps(_mm256_max_ps(fb, n255), m255);
+        __m256i qa = _mm256_cvtps_epi32(fa), qb = _mm256_cvtps_epi32(fb);
+        __m256i acc = _mm256_add_epi32(_mm256_add_epi32(_mm256_mullo_epi32(qa, am),
+                                                        _mm256_mullo_epi32(qb, bm)), rnd);
+        __m256 q = _mm256_cvtepi32_ps(_mm256_sra_epi32(acc, sh));
+        q = _mm256_min_ps(_mm256_max_ps(q, lo), hi);
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(q, so));
+    }
+    qadd_c(p, a + i, b + i, y + i, n - i);
+}
+#endif
+
+/* Quantised Add over [i0, i1): the inputs' integers (relative to their
+ * zero points) read back from their grids, then
+ *   q = (am * qa + bm * qb + 2^(shift-1)) >> shift    (arithmetic shift)
+ * clamped, stored as so * q. */
+static void qadd_range(const enode *n, int64_t i0, int64_t i1)
+{
+    const binary_p *p = n->p;
+    const float *a = n->ip[0] + i0, *b = n->ip[1] + i0;
+    float *y = n->opp[0] + i0;
+#if defined(__x86_64__)
+    if (p->level >= SIMD_AVX512)
+        qadd_avx512(p, a, b, y, i1 - i0);
+    else if (p->level >= SIMD_AVX2)
+        qadd_avx2(p, a, b, y, i1 - i0);
+    else
+#endif
+        qadd_c(p, a, b, y, i1 - i0);
 }
 
 static void binary_task_fn(void *ctx, long long r0, long long r1, int thread)
@@ -774,6 +847,7 @@ static int binary_prepare(ectx *c, enode *n, err_t *e)
     p->qlo = (float)lo;
     p->qhi = (float)hi;
     p->qadd = 1;
+    p->level = simd_level();
     n->act_in_kernel = 1;
     n->quant_in_kernel = 1;
     return 0;
