@@ -37,6 +37,12 @@
 
 #define WINO_VMAX 16          /* widest vector: buffers are padded to it */
 #define NX 36                 /* transformed 6x6 patch */
+#ifndef LAZY_ROWS
+#define LAZY_ROWS 6
+#endif
+#ifndef LAZY_KC
+#define LAZY_KC 64
+#endif
 
 struct wino_plan {
     conv_params p;
@@ -83,9 +89,16 @@ static size_t sz_m(const wino_plan *w) { return NX * mstride(w); }
 static size_t sz_l(const wino_plan *w) { return (size_t)12 * w->lw; }
 static size_t sz_y(const wino_plan *w) { return (size_t)16 * w->ldm; }
 static size_t sz_thread(const wino_plan *w) { return sz_v(w) + sz_m(w) + sz_l(w) + sz_y(w); }
-/* lazy: half of U (18 products) for one k block and one NR panel */
+/* lazy: LAZY_ROWS rows of U (6 products each) for one k block of at most
+ * LAZY_KC input channels and one NR panel at a time.  Measured on 256 ->
+ * 256 and 160 -> 320 channels at 14x14 (ms, 3 runs each): all 36
+ * products over 64 channels 1.32-1.71 and 1.18-1.29, over 128 channels
+ * 1.41-1.49 and 0.94-1.32, two rows over 128: 1.53-2.14 and 1.19-1.63,
+ * one row over 256: 2.36-2.89 and 1.85-2.15 (reading the filters once per
+ * row, and U beside V and M no longer fitting in L2).  64 keeps U at
+ * 295 KB for NR = 32. */
 static size_t ustride(const wino_plan *w) { return odd_lines((size_t)w->kcl * w->ar->nr); }
-static size_t sz_u(const wino_plan *w) { return (size_t)18 * ustride(w); }
+static size_t sz_u(const wino_plan *w) { return (size_t)LAZY_ROWS * 6 * ustride(w); }
 static size_t sz_lazy_thread(const wino_plan *w) { return sz_l(w) + sz_y(w) + sz_u(w); }
 
 wino_plan *wino_prepare(const conv_params *p, const gemm_arch *ar, int level,
@@ -126,7 +139,7 @@ wino_plan *wino_prepare(const conv_params *p, const gemm_arch *ar, int level,
     w->ntiles = w->ntx * w->nty;
     w->mp = (cout + nr - 1) / nr * nr;
     w->ldm = (w->mp + WINO_VMAX - 1) / WINO_VMAX * WINO_VMAX;
-    w->nb = gemm_kblocks(cin, GEMM_KC_MAX);
+    w->nb = gemm_kblocks(cin, lazy ? LAZY_KC : GEMM_KC_MAX);
     w->kcl = gemm_kblock_len(cin, w->nb);
     w->lw = ((4 * w->ntx + 2 + WINO_VMAX - 1) / WINO_VMAX + 1) * WINO_VMAX;
     /* Tiles per block: V and M of a block in about 640 KB (L2 is 1 MB on
@@ -381,9 +394,9 @@ static void lazy_input_task(void *ctx, int task, int thread)
     if (c0 < c1) wino_input(w, j->in, 0, w->ntiles, c0, c1, v, lines);
 }
 
-/* lazy, phase 2: for NR-channel panels [q0, q1), half of U at a time per
- * k block and panel (18 products, kc x NR each, kept in L2), its
- * products, then the output transform */
+/* lazy, phase 2: for NR-channel panels [q0, q1), LAZY_ROWS rows of U at a
+ * time per k block and panel (kc x NR each, kept in L2), their products,
+ * then the output transform */
 static void lazy_task(void *ctx, int task, int thread)
 {
     const wino_job *j = ctx;
@@ -405,13 +418,13 @@ static void lazy_task(void *ctx, int task, int thread)
             size_t us = ustride(w);           /* (kc x NR panels, odd lines apart) */
             ep.first = kb == 0;
             ep.last = kb == w->nb - 1;
-            for (int h = 0; h < 2; h++) {
+            for (int h = 0; h < 6; h += LAZY_ROWS) {
                 for (int ci = 0; ci < kc; ci++)
-                    w->wt(w->u + 9 * (off + (size_t)ci * nr), (size_t)nr, 3 * h, 3 * h + 3,
+                    w->wt(w->u + 9 * (off + (size_t)ci * nr), (size_t)nr, h, h + LAZY_ROWS,
                           ub + (size_t)ci * nr, us, nr);
-                for (int x = 18 * h; x < 18 * h + 18; x++) {
+                for (int x = 6 * h; x < 6 * (h + LAZY_ROWS); x++) {
                     const float *vx = v + x * vstr + (size_t)k0 * w->tbp;
-                    const float *bq = ub + (size_t)(x - 18 * h) * us;
+                    const float *bq = ub + (size_t)(x - 6 * h) * us;
                     float *mx = m + x * mstr + (size_t)q * nr;
                     for (int i = 0; i < nt; i += mr) {
                         int mv = nt - i < mr ? nt - i : mr;
