@@ -41,7 +41,7 @@
 #define LAZY_ROWS 6
 #endif
 #ifndef LAZY_KC
-#define LAZY_KC 64
+#define LAZY_KC 128
 #endif
 
 struct wino_plan {
@@ -91,12 +91,14 @@ static size_t sz_y(const wino_plan *w) { return (size_t)16 * w->ldm; }
 static size_t sz_thread(const wino_plan *w) { return sz_v(w) + sz_m(w) + sz_l(w) + sz_y(w); }
 /* lazy: LAZY_ROWS rows of U (6 products each) for one k block of at most
  * LAZY_KC input channels and one NR panel at a time.  Measured on 256 ->
- * 256 and 160 -> 320 channels at 14x14 (ms, 3 runs each): all 36
- * products over 64 channels 1.32-1.71 and 1.18-1.29, over 128 channels
+ * 256 and 160 -> 320 channels at 14x14 (ms, 3 runs each, a busy machine):
+ * all 36 products over 64 channels 1.32-1.71 and 1.18-1.29, over 128
  * 1.41-1.49 and 0.94-1.32, two rows over 128: 1.53-2.14 and 1.19-1.63,
  * one row over 256: 2.36-2.89 and 1.85-2.15 (reading the filters once per
- * row, and U beside V and M no longer fitting in L2).  64 keeps U at
- * 295 KB for NR = 32. */
+ * row, and U beside V and M no longer fitting in L2); a second series, all
+ * 36 products: over 16 channels 1.69-1.72 and 1.10-1.65, 32: 1.30-1.69
+ * and 1.18-1.38, 64: 1.55-2.04 and 0.97-1.82, 128: 1.22-1.45 and
+ * 0.88-1.06.  128 (U 590 KB for NR = 32) it is. */
 static size_t ustride(const wino_plan *w) { return odd_lines((size_t)w->kcl * w->ar->nr); }
 static size_t sz_u(const wino_plan *w) { return (size_t)LAZY_ROWS * 6 * ustride(w); }
 static size_t sz_lazy_thread(const wino_plan *w) { return sz_l(w) + sz_y(w) + sz_u(w); }

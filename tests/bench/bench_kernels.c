@@ -1,15 +1,17 @@
 /* bench_kernels.c - GFLOP/s of conv_run on the convolution layers of
- * GoogLeNet, MobileNetV2 and ResNet-18 (224x224 input), at 1 and 2
- * threads, and of sgemm on a few square sizes.
+ * GoogLeNet, MobileNetV2 and ResNet-18 (224x224 input) and SqueezeNet 1.1
+ * (227x227), at 1 and 2 threads, and of sgemm on a few square sizes.
  *
- *   bench_kernels [-bcv] [-n googlenet|mobilenetv2|resnet18|all]
+ *   bench_kernels [-bcv] [-n googlenet|mobilenetv2|resnet18|squeezenet|all]
  *                 [-l cin,hw,cout,k,stride,group] [-t threads] [-r runs]
  *
  * -b reports the best run instead of the median; -c times with process CPU time divided by the threads (steadier on a
  * shared machine, blind to idle waits), -v prints every layer.
  *
  * Prints one line per layer with -v, and per network the sum of the
- * per-layer median (or best) times.  Run with CAM_SIMD=avx2|portable to compare. */
+ * per-layer median (or best) times.  Run with CAM_SIMD=avx2|portable to compare,
+ * CAM_WINO=0 to see the 3x3 layers without Winograd (1, 2: forced with
+ * kept or per-run transformed filters). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,18 @@ static const layer resnet18[] = {
     {64,56,128,3,2,1}, {128,28,128,3,1,1}, {64,56,128,1,2,1}, {128,28,128,3,1,1}, {128,28,128,3,1,1},
     {128,28,256,3,2,1}, {256,14,256,3,1,1}, {128,28,256,1,2,1}, {256,14,256,3,1,1}, {256,14,256,3,1,1},
     {256,14,512,3,2,1}, {512,7,512,3,1,1}, {256,14,512,1,2,1}, {512,7,512,3,1,1}, {512,7,512,3,1,1},
+    {0,0,0,0,0,0}
+};
+
+/* SqueezeNet 1.1 at 227x227: the stem, then per fire module squeeze 1x1,
+ * expand 1x1 and expand 3x3 */
+#define FIRE(c, hw, sq, ex) {c,hw,sq,1,1,1}, {sq,hw,ex,1,1,1}, {sq,hw,ex,3,1,1}
+static const layer squeezenet[] = {
+    {3,227,64,3,2,1},
+    FIRE(64,56,16,64), FIRE(128,56,16,64),
+    FIRE(128,28,32,128), FIRE(256,28,32,128),
+    FIRE(256,14,48,192), FIRE(384,14,48,192), FIRE(384,14,64,256), FIRE(512,14,64,256),
+    {512,14,1000,1,1,1},
     {0,0,0,0,0,0}
 };
 
@@ -176,6 +190,7 @@ int main(int argc, char **argv)
         if (!strcmp(net, "all") || !strcmp(net, "googlenet")) bench_net("googlenet", googlenet, t);
         if (!strcmp(net, "all") || !strcmp(net, "mobilenetv2")) bench_net("mobilenetv2", mobilenetv2, t);
         if (!strcmp(net, "all") || !strcmp(net, "resnet18")) bench_net("resnet18", resnet18, t);
+        if (!strcmp(net, "all") || !strcmp(net, "squeezenet")) bench_net("squeezenet", squeezenet, t);
     }
     return 0;
 }
