@@ -15,12 +15,15 @@
  * Implementations (chosen at run time, capped by simd_cap / CAM_SIMD):
  *   "qgemm-vnni"  group 1, any kernel: weights packed as int8 quads, the
  *                 input im2col'ed and quantised into uint8 quads, vpdpbusd
- *                 (AVX512-VNNI) 16x16 tiles.  uint8 weights are stored as
- *                 w - 128 and the zero points are compensated: with
- *                 c[m] = 128 - zw[m] (0 - zw[m] for int8 weights),
+ *                 (AVX512-VNNI) 16x16 tiles.  Row m of the weights is
+ *                 stored as w' = w - zw[m] when that fits in int8 (c[m] =
+ *                 0: nearly every row of a real model), else as w - 128
+ *                 (w for int8 weights) with c[m] = 128 - zw[m] (0 - zw[m]);
+ *                 the zero points are compensated by
  *                 acc = dot(x, w') + c[m] * colsum(x)[n] + rowc[m],
  *                 rowc[m] = bias[m] - zx * (sum_k w'[m][k] + K * c[m]),
- *                 precomputed at prepare; colsum comes with the packing.
+ *                 precomputed at prepare; colsum comes with the packing
+ *                 and is used only by panels with a row whose c != 0.
  *   "qgemm-avx2"  the same layouts, products on 16-bit widened values with
  *                 vpmaddwd (255 * 128 * 2 fits: no saturation).
  *   "qgemm-c"     the same layouts in plain C.

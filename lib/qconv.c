@@ -4,8 +4,8 @@
  * Kq = ceil(K / 4) quads, N = oh * ow output pixels):
  *   weights: panels of QMR = 16 rows, apack[(panel * Kq + q) * 16 + i] is
  *            one int32 holding the four int8 w'[m][4q .. 4q+3] of row
- *            m = panel * 16 + i (w' = w - 128 for uint8 weights, w for
- *            int8; zero past K and past cout)
+ *            m = panel * 16 + i (w' = w - zw[m], or w - 128 / w when that
+ *            does not fit in int8; zero past K and past cout)
  *   input:   one panel of QNR = 16 pixels at a time, bpack[q * 16 + j] one
  *            int32 holding the four uint8 x[4q .. 4q+3][n0 + j] (input q
  *            plus 128 for an int8 input; the zero point where the window
@@ -45,6 +45,7 @@ struct qconv_kernel {
     float lo, hi;           /* output clamp relative to the zero point */
     int32_t *apack;         /* gemm: Mp/16 x Kq x 16 */
     int32_t *rowc, *cm;     /* gemm: Mp each */
+    unsigned char *pcs;     /* gemm: per weight panel, some cm != 0 */
     float *mult;            /* Mp (gemm) or cout */
     int16_t *wq;            /* ref: the weights as given */
     int32_t *wzp, *bias;    /* ref */
@@ -339,12 +340,13 @@ static void qukr_vnni(const qtile *t, const int32_t *a, const int32_t *b, const 
     const __m512 lo = _mm512_set1_ps(k->lo), hi = _mm512_set1_ps(k->hi),
                  so = _mm512_set1_ps(k->q.out_scale), magic = _mm512_set1_ps(12582912.0f);
     const __mmask16 st = (__mmask16)((1u << t->nv) - 1);
+    const int ucs = k->pcs[t->m0 / QMR];
 #define EPI(i)                                                                          \
     if (i < t->mv) {                                                                    \
         int m = t->m0 + i;                                                              \
-        __m512i acc = _mm512_add_epi32(                                                 \
-            c##i, _mm512_add_epi32(_mm512_mullo_epi32(cs, _mm512_set1_epi32(k->cm[m])), \
-                                   _mm512_set1_epi32(k->rowc[m])));                     \
+        __m512i acc = _mm512_add_epi32(c##i, _mm512_set1_epi32(k->rowc[m]));            \
+        if (ucs)                                                                        \
+            acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(cs, _mm512_set1_epi32(k->cm[m]))); \
         __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(k->mult[m]));  \
         v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);                                    \
         v = _mm512_sub_ps(_mm512_add_ps(v, magic), magic);                              \
@@ -649,7 +651,8 @@ qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int
     k->apack = aligned_alloc(64, (an * 4 + 63) & ~(size_t)63);
     k->rowc = malloc(sizeof(int32_t) * (size_t)k->Mp);
     k->cm = malloc(sizeof(int32_t) * (size_t)k->Mp);
-    if (!k->apack || !k->rowc || !k->cm)
+    k->pcs = calloc((size_t)k->Mp / QMR, 1);
+    if (!k->apack || !k->rowc || !k->cm || !k->pcs)
         goto oom;
     memset(k->apack, 0, an * 4);
     for (int m = 0; m < k->Mp; m++) {
@@ -657,15 +660,27 @@ qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int
             k->rowc[m] = k->cm[m] = 0;
             continue;
         }
+        /* a row whose w - zw all fit in int8 is stored so, and needs no
+         * input sums (c = 0): nearly every row of a real model */
+        int rwo = wzp[m];
+        for (int kk = 0; kk < K; kk++) {
+            int d = wq[(size_t)m * K + kk] - wzp[m];
+            if (d < -128 || d > 127) {
+                rwo = wo;
+                break;
+            }
+        }
         int64_t wsum = 0;
         unsigned char *pm = (unsigned char *)(k->apack + (size_t)(m / QMR) * k->Kq * QMR);
         for (int kk = 0; kk < K; kk++) {
-            int w = wq[(size_t)m * K + kk] - wo;
+            int w = wq[(size_t)m * K + kk] - rwo;
             wsum += w;
             pm[((size_t)(kk / 4) * QMR + m % QMR) * 4 + kk % 4] = (unsigned char)(int8_t)w;
         }
-        int32_t c = wo - wzp[m];
+        int32_t c = rwo - wzp[m];
         k->cm[m] = c;
+        if (c)
+            k->pcs[m / QMR] = 1;
         k->rowc[m] = (int32_t)((bias ? bias[m] : 0) - (int64_t)k->zxu * (wsum + (int64_t)K * c));
     }
     k->wbytes = an * 4 + (size_t)k->Mp * 12;
@@ -738,6 +753,7 @@ void qconv_free(qconv_kernel *k)
     free(k->apack);
     free(k->rowc);
     free(k->cm);
+    free(k->pcs);
     free(k->mult);
     free(k->wq);
     free(k->wzp);

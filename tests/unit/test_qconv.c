@@ -66,8 +66,14 @@ static int run_case(const shape *sh, int wsigned, int perch, int insigned, int a
         ws[m] = perch ? rndf(0.002f, 0.05f) : wsc;
         bias[m] = rnd(-20000, 20000);
     }
-    for (size_t i = 0; i < wn; i++)
-        wq[i] = (int16_t)(wsigned ? rnd(-128, 127) : rnd(0, 255));
+    /* every third row close to its zero point (stored as w - zw), the
+     * others over the whole range (stored with an offset) */
+    size_t per = wn / (size_t)p->cout;
+    for (size_t i = 0; i < wn; i++) {
+        int m = (int)(i / per), lo = wsigned ? -128 : 0, hi = wsigned ? 127 : 255;
+        int v = m % 3 == 0 ? wzp[m] + rnd(-100, 100) : rnd(lo, hi);
+        wq[i] = (int16_t)(v < lo ? lo : v > hi ? hi : v);
+    }
     for (size_t i = 0; i < in_n; i++)
         in[i] = qp.in_scale * (float)(rnd(qp.in_lo, qp.in_hi) - qp.in_zp);
     ref_qconv(&qp, wq, wzp, ws, bias, in, o1);
