@@ -816,7 +816,7 @@ static uint32_t f32_bits(float f)
 static int binary_prepare(ectx *c, enode *n, err_t *e)
 {
     binary_p *p = n->p;
-    if (p->kind != B_ADD || p->i64 || n->nout < 1 || n->out[0] < 0 || c->reference)
+    if (p->kind != B_ADD || p->i64 || n->nout < 1 || n->out[0] < 0)
         return 0;
     const etensor *a = IN(n, 0), *b = IN(n, 1), *y = OUT(n, 0);
     if (!is_q8(a) || !is_q8(b) || !is_q8(y) || a->cdata || b->cdata || a->numel != p->count ||
@@ -847,7 +847,7 @@ static int binary_prepare(ectx *c, enode *n, err_t *e)
     p->qlo = (float)lo;
     p->qhi = (float)hi;
     p->qadd = 1;
-    p->level = simd_level();
+    p->level = c->reference ? SIMD_PORTABLE : simd_level();
     n->act_in_kernel = 1;
     n->quant_in_kernel = 1;
     return 0;
