@@ -67,6 +67,8 @@ static inline void ukr_store(__m256 acc[6][2], float *c, size_t ldc, const gemm_
 {
     __m256i m0, m1;
     masks16(ep->nv, &m0, &m1);
+    /* whole rows: plain loads and stores (masked stores are slow on AMD) */
+    int full = ep->nv == 16;
     __m256 alpha = _mm256_set1_ps(ep->alpha);
     __m256 cb0 = _mm256_setzero_ps(), cb1 = _mm256_setzero_ps();
     if (ep->first && ep->cbias) {
@@ -92,15 +94,20 @@ static inline void ukr_store(__m256 acc[6][2], float *c, size_t ldc, const gemm_
                 v1 = _mm256_fmadd_ps(beta, _mm256_maskload_ps(ci + 8, m1), v1);
             }
         } else {
-            v0 = _mm256_add_ps(v0, _mm256_maskload_ps(ci, m0));
-            v1 = _mm256_add_ps(v1, _mm256_maskload_ps(ci + 8, m1));
+            v0 = _mm256_add_ps(v0, full ? _mm256_loadu_ps(ci) : _mm256_maskload_ps(ci, m0));
+            v1 = _mm256_add_ps(v1, full ? _mm256_loadu_ps(ci + 8) : _mm256_maskload_ps(ci + 8, m1));
         }
         if (clamp) {
             v0 = _mm256_min_ps(_mm256_max_ps(v0, lo), hi);
             v1 = _mm256_min_ps(_mm256_max_ps(v1, lo), hi);
         }
-        _mm256_maskstore_ps(ci, m0, v0);
-        _mm256_maskstore_ps(ci + 8, m1, v1);
+        if (full) {
+            _mm256_storeu_ps(ci, v0);
+            _mm256_storeu_ps(ci + 8, v1);
+        } else {
+            _mm256_maskstore_ps(ci, m0, v0);
+            _mm256_maskstore_ps(ci + 8, m1, v1);
+        }
     }
 }
 
