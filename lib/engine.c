@@ -334,6 +334,11 @@ static void prep_task(void *ctx, int task, int thread)
     j->rc[task] = n->op->prepare(c, n, &j->err[task]);
     if (j->rc[task] == 0 && op_is(n, "Conv"))
         drop_packed_weights(c, n);
+    /* the stage goes with its layer: two threads would otherwise hold the
+     * two largest layers' raw weights to the end of packing */
+    free(c->stage);
+    c->stage = NULL;
+    c->nstage = 0;
 }
 
 static int cmp_prep(const void *a, const void *b, void *ctx)
