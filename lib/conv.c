@@ -56,7 +56,8 @@ struct conv_kernel {
     float *wt;           /* pixels: W^T in NR-column panels by k block */
     int mp;              /* pixels: cout rounded up to NR */
     int level;           /* depthwise: SIMD level */
-    dw_plan dw;          /* depthwise: plane layout */
+    dw_plan dw;          /* depthwise: plane layout; pixels: flat masks */
+    int flatcols;        /* pixels: col^T packed by dw_flat_cols */
     wino_plan *wino;     /* winograd: transformed weights */
     size_t wbytes;
 };
@@ -245,6 +246,11 @@ conv_kernel *conv_prepare(const conv_params *p, const float *weights, const floa
             }
             conv_pack_wt(k, weights);
             k->wbytes = wn2 * sizeof(float) + (bias ? (size_t)k->mpg * sizeof(float) : 0);
+            /* col^T of stride-1 convs on maps up to 64 pixels: one masked
+             * load per 16 pixels and tap (kern_dw.h) */
+            if (ar->mr == 8 && dw_plan_init(&k->dw, p) == 0 &&
+                dw_flat_cols_ok(ar->level, &k->dw, p))
+                k->flatcols = 1;
         }
         return k;
     }
@@ -521,7 +527,10 @@ static void pix_task(void *ctx, int task, int thread)
     gemm_epi ep = { .alpha = 1.0f, .beta = 0.0f };
     for (int kb = 0; kb < nb; kb++) {
         int k0 = kb * kcl, kc = K - k0 < kcl ? K - k0 : kcl;
-        conv_packb(&cp, k0, kc, 0, N, abuf);
+        if (k->flatcols)
+            dw_flat_cols(&k->dw, p, j->in, k0, kc, abuf);
+        else
+            conv_packb(&cp, k0, kc, 0, N, abuf);
         ep.first = kb == 0;
         ep.last = kb == nb - 1;
         for (int q = q0; q < q1; q++) {

@@ -418,6 +418,49 @@ static void dw_narrow_avx512(const conv_params *p, const float *in, const float 
 }
 #endif
 
+int dw_flat_cols_ok(int level, const dw_plan *d, const conv_params *p)
+{
+#if defined(__x86_64__)
+    return level >= SIMD_AVX512 && d->flat && d->fch == 4 && p->sh == 1 && p->sw == 1;
+#else
+    (void)level; (void)d; (void)p;
+    return 0;
+#endif
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f")))
+static void dw_flat_cols_avx512(const dw_plan *d, const conv_params *p, const float *in, int k0,
+                                int kc, float *abuf)
+{
+    int nt = d->ntaps, np = (p->oh * p->ow + 7) / 8;
+    size_t hw = (size_t)p->h * p->w, ps = (size_t)kc * 8;
+    for (int r = 0; r < kc; r++) {
+        int row = k0 + r, ci = row / nt, t = row % nt;
+        const unsigned short *m = d->fmask + (size_t)t * d->fch;
+        uintptr_t base = (uintptr_t)(in + (size_t)ci * hw) + (intptr_t)d->foff[t] * (intptr_t)sizeof(float);
+        float *dst = abuf + (size_t)r * 8;
+        for (int c = 0; c < 4 && 2 * c < np; c++) {
+            __m512 v = _mm512_maskz_loadu_ps((__mmask16)m[c], (const float *)(base + (size_t)c * 64));
+            _mm256_storeu_ps(dst + (size_t)(2 * c) * ps, _mm512_castps512_ps256(v));
+            if (2 * c + 1 < np)
+                _mm256_storeu_ps(dst + (size_t)(2 * c + 1) * ps,
+                                 _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+        }
+    }
+}
+#endif
+
+void dw_flat_cols(const dw_plan *d, const conv_params *p, const float *in, int k0, int kc,
+                  float *abuf)
+{
+#if defined(__x86_64__)
+    dw_flat_cols_avx512(d, p, in, k0, kc, abuf);
+#else
+    (void)d; (void)p; (void)in; (void)k0; (void)kc; (void)abuf;
+#endif
+}
+
 void dw_channel(int level, const dw_plan *d, const conv_params *p, const float *in,
                 const float *w, float bias, float *out, float *scratch)
 {

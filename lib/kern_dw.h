@@ -45,6 +45,16 @@ typedef struct {
 #define DW_FLAT_MAX 65536
 
 int    dw_plan_init(dw_plan *d, const conv_params *p);
+/* The flat masks serve im2col too: dw_flat_cols() packs rows
+ * [k0, k0+kc) of col^T (row r = input channel r / (kh*kw), tap
+ * r % (kh*kw)) of a stride-1 conv of any group-1 shape whose plan is
+ * flat with at most 64 pixels, into 8-pixel panels:
+ *     abuf[(n / 8) * kc * 8 + (r - k0) * 8 + n % 8]   (pixels past the map zero)
+ * Returns 0 when it cannot (no AVX-512, not flat, too many pixels): the
+ * caller then packs another way. */
+int    dw_flat_cols_ok(int level, const dw_plan *d, const conv_params *p);
+void   dw_flat_cols(const dw_plan *d, const conv_params *p, const float *in, int k0, int kc,
+                    float *abuf);
 void   dw_plan_free(dw_plan *d);
 size_t dw_scratch_floats(const dw_plan *d, const conv_params *p);
 
