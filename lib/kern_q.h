@@ -64,6 +64,13 @@ size_t qconv_scratch_bytes(const qconv_kernel *k, int nthreads);
  * the output grid.  scratch: qconv_scratch_bytes, 64-byte aligned. */
 void   qconv_run(const qconv_kernel *k, const float *in, float *out, void *scratch,
                  threadpool *tp);
+/* The same with the input and/or the output held as uint8 q (the stored
+ * integers, in 0..255) where in8 / out8 are not NULL (then in / out are not
+ * used), as qconv_io_u8 allows. */
+enum { QCONV_READS_U8 = 1, QCONV_WRITES_U8 = 2 };
+int    qconv_io_u8(const qconv_kernel *k);
+void   qconv_run_io(const qconv_kernel *k, const float *in, const unsigned char *in8, float *out,
+                    unsigned char *out8, void *scratch, threadpool *tp);
 const char *qconv_impl_name(const qconv_kernel *k);
 size_t qconv_weight_bytes(const qconv_kernel *k);
 void   qconv_free(qconv_kernel *k);

@@ -62,7 +62,8 @@ int qconv_has_vnni(void)
     if (simd_level() < SIMD_AVX512)
         return 0;
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
+    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl");
 #else
     return 0;
 #endif
@@ -77,6 +78,8 @@ typedef struct {
     unsigned char *scratch;
     size_t sstride;          /* scratch bytes per thread */
     int npan, per, nmt, mpt; /* pixel panels, per task; weight-panel runs */
+    const unsigned char *in8; /* the input as stored q (uint8) instead of in */
+    unsigned char *out8;     /* store q (uint8) here instead of out */
 } qjob;
 
 /* Rows 4q .. 4q+3 of the im2col'ed input for the pixels [n0, n0 + nv) as
@@ -230,6 +233,91 @@ static void qpack_avx512(const qconv_kernel *k, const float *in, int n0, int nv,
 }
 #endif
 
+/* The same from an input stored as uint8 q (direct 1x1 convolutions
+ * only): the bytes are the quads' values as they are. */
+static int qgather8(const qconv_kernel *k, const unsigned char *in, int q, int n0, int nv,
+                    unsigned char t[4][16])
+{
+    int rows = k->K - 4 * q < 4 ? k->K - 4 * q : 4;
+    for (int r = 0; r < rows; r++) {
+        memcpy(t[r], in + (size_t)(4 * q + r) * k->N + n0, (size_t)nv);
+        memset(t[r] + nv, 0, (size_t)(QNR - nv));
+    }
+    return rows;
+}
+
+static void qpack8_c(const qconv_kernel *k, const unsigned char *in, int n0, int nv, int32_t *bp,
+                     int32_t *colsum)
+{
+    unsigned char t[4][16];
+    for (int j = 0; j < QNR; j++) colsum[j] = 0;
+    for (int q = 0; q < k->Kq; q++) {
+        int rows = qgather8(k, in, q, n0, nv, t);
+        for (int j = 0; j < QNR; j++) {
+            uint32_t word = 0;
+            for (int r = 0; r < rows; r++) {
+                colsum[j] += t[r][j];
+                word |= (uint32_t)t[r][j] << (8 * r);
+            }
+            bp[q * QNR + j] = (int32_t)word;
+        }
+    }
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2")))
+static void qpack8_avx2(const qconv_kernel *k, const unsigned char *in, int n0, int nv,
+                        int32_t *bp, int32_t *colsum)
+{
+    unsigned char t[4][16];
+    __m256i cs0 = _mm256_setzero_si256(), cs1 = _mm256_setzero_si256();
+    for (int q = 0; q < k->Kq; q++) {
+        const unsigned char *src[4];
+        int rows;
+        if (nv == QNR && 4 * q + 4 <= k->K) {
+            rows = 4;
+            for (int r = 0; r < 4; r++) src[r] = in + (size_t)(4 * q + r) * k->N + n0;
+        } else {
+            rows = qgather8(k, in, q, n0, nv, t);
+            for (int r = 0; r < 4; r++) src[r] = t[r];
+        }
+        __m256i w0 = _mm256_setzero_si256(), w1 = _mm256_setzero_si256();
+        for (int r = 0; r < rows; r++) {
+            __m256i a = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)src[r]));
+            __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(src[r] + 8)));
+            cs0 = _mm256_add_epi32(cs0, a);
+            cs1 = _mm256_add_epi32(cs1, b);
+            w0 = _mm256_or_si256(w0, _mm256_slli_epi32(a, 8 * r));
+            w1 = _mm256_or_si256(w1, _mm256_slli_epi32(b, 8 * r));
+        }
+        _mm256_store_si256((__m256i *)(bp + q * QNR), w0);
+        _mm256_store_si256((__m256i *)(bp + q * QNR + 8), w1);
+    }
+    _mm256_storeu_si256((__m256i *)colsum, cs0);
+    _mm256_storeu_si256((__m256i *)(colsum + 8), cs1);
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl")))
+static void qpack8_avx512(const qconv_kernel *k, const unsigned char *in, int n0, int nv,
+                          int32_t *bp, int32_t *colsum)
+{
+    __m512i cs = _mm512_setzero_si512();
+    const __mmask16 m = (__mmask16)((1u << nv) - 1);
+    for (int q = 0; q < k->Kq; q++) {
+        int rows = k->K - 4 * q < 4 ? k->K - 4 * q : 4;
+        __m512i w = _mm512_setzero_si512();
+        for (int r = 0; r < rows; r++) {
+            __m512i a = _mm512_cvtepu8_epi32(
+                _mm_maskz_loadu_epi8(m, in + (size_t)(4 * q + r) * k->N + n0));
+            cs = _mm512_add_epi32(cs, a);
+            w = _mm512_or_si512(w, _mm512_slli_epi32(a, 8 * r));
+        }
+        _mm512_store_si512((void *)(bp + q * QNR), w);
+    }
+    _mm512_storeu_si512((void *)colsum, cs);
+}
+#endif
+
 /* ------------------------------------------------------------ micro-kernels */
 
 /* One tile: rows [m0, m0 + mv) of the weight panel a, the pixel panel b
@@ -238,6 +326,7 @@ typedef struct {
     const qconv_kernel *k;
     int m0, mv, nv;
     float *out;
+    unsigned char *out8;    /* not NULL: store q (uint8) here instead */
     size_t ldo;
 } qtile;
 
@@ -255,8 +344,11 @@ static void qukr_c(const qtile *t, const int32_t *a, const int32_t *b, const int
                            (int32_t)(uint8_t)(xb >> (8 * r));
             }
             acc += k->cm[m] * colsum[j] + k->rowc[m];
-            t->out[(size_t)i * t->ldo + j] =
-                qconv_requant(acc, k->mult[m], k->lo, k->hi, k->q.out_scale);
+            float v = qconv_requant(acc, k->mult[m], k->lo, k->hi, 1.0f);
+            if (t->out8)
+                t->out8[(size_t)i * t->ldo + j] = (unsigned char)((int)v + k->q.out_zp);
+            else
+                t->out[(size_t)i * t->ldo + j] = k->q.out_scale * v;
         }
     }
 }
@@ -312,9 +404,13 @@ static void qukr_avx2(const qtile *t, const int32_t *a, const int32_t *b, const 
                 __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), mu);
                 v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
                 v = _mm256_sub_ps(_mm256_add_ps(v, magic), magic);   /* +0, not -0 */
-                _mm256_storeu_ps(o + 8 * half, _mm256_mul_ps(v, so));
+                _mm256_storeu_ps(o + 8 * half, t->out8 ? v : _mm256_mul_ps(v, so));
             }
-            memcpy(t->out + (size_t)(i + h) * t->ldo, o, sizeof(float) * (size_t)t->nv);
+            if (t->out8)
+                for (int jj = 0; jj < t->nv; jj++)
+                    t->out8[(size_t)(i + h) * t->ldo + jj] = (unsigned char)((int)o[jj] + k->q.out_zp);
+            else
+                memcpy(t->out + (size_t)(i + h) * t->ldo, o, sizeof(float) * (size_t)t->nv);
         }
     }
 }
@@ -341,6 +437,8 @@ static void qukr_vnni(const qtile *t, const int32_t *a, const int32_t *b, const 
                  so = _mm512_set1_ps(k->q.out_scale), magic = _mm512_set1_ps(12582912.0f);
     const __mmask16 st = (__mmask16)((1u << t->nv) - 1);
     const int ucs = k->pcs[t->m0 / QMR];
+    unsigned char *o8 = t->out8;
+    const __m512i zo = _mm512_set1_epi32(k->q.out_zp);
 #define EPI(i)                                                                          \
     if (i < t->mv) {                                                                    \
         int m = t->m0 + i;                                                              \
@@ -350,7 +448,11 @@ static void qukr_vnni(const qtile *t, const int32_t *a, const int32_t *b, const 
         __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(k->mult[m]));  \
         v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);                                    \
         v = _mm512_sub_ps(_mm512_add_ps(v, magic), magic);                              \
-        _mm512_mask_storeu_ps(t->out + (size_t)(i) * t->ldo, st, _mm512_mul_ps(v, so)); \
+        if (o8)                                                                         \
+            _mm512_mask_cvtepi32_storeu_epi8(o8 + (size_t)(i) * t->ldo, st,               \
+                _mm512_add_epi32(_mm512_cvttps_epi32(v), zo));                          \
+        else                                                                            \
+            _mm512_mask_storeu_ps(t->out + (size_t)(i) * t->ldo, st, _mm512_mul_ps(v, so)); \
     }
     EPI(0) EPI(1) EPI(2) EPI(3) EPI(4) EPI(5) EPI(6) EPI(7)
     EPI(8) EPI(9) EPI(10) EPI(11) EPI(12) EPI(13) EPI(14) EPI(15)
@@ -370,16 +472,29 @@ static void qgemm_task(void *ctx, int task, int thread)
     int32_t *colsum = bp + (size_t)k->Kq * QNR;
     for (int pan = p0; pan < p1; pan++) {
         int n0 = pan * QNR, nv = k->N - n0 < QNR ? k->N - n0 : QNR;
+        if (j->in8) {
 #if defined(__x86_64__)
-        if (k->level == QL_VNNI)
-            qpack_avx512(k, j->in, n0, nv, bp, colsum);
-        else if (k->level == QL_AVX2)
-            qpack_avx2(k, j->in, n0, nv, bp, colsum);
-        else
+            if (k->level == QL_VNNI)
+                qpack8_avx512(k, j->in8, n0, nv, bp, colsum);
+            else if (k->level == QL_AVX2)
+                qpack8_avx2(k, j->in8, n0, nv, bp, colsum);
+            else
 #endif
-            qpack_c(k, j->in, n0, nv, bp, colsum);
+                qpack8_c(k, j->in8, n0, nv, bp, colsum);
+        } else {
+#if defined(__x86_64__)
+            if (k->level == QL_VNNI)
+                qpack_avx512(k, j->in, n0, nv, bp, colsum);
+            else if (k->level == QL_AVX2)
+                qpack_avx2(k, j->in, n0, nv, bp, colsum);
+            else
+#endif
+                qpack_c(k, j->in, n0, nv, bp, colsum);
+        }
         for (int mp = mp0; mp < mp1; mp++) {
-            qtile t = {k, mp * QMR, 0, nv, j->out + (size_t)mp * QMR * k->N + n0, (size_t)k->N};
+            size_t o0 = (size_t)mp * QMR * k->N + n0;
+            qtile t = {k, mp * QMR, 0, nv, j->out8 ? NULL : j->out + o0,
+                       j->out8 ? j->out8 + o0 : NULL, (size_t)k->N};
             t.mv = k->q.p.cout - t.m0 < QMR ? k->q.p.cout - t.m0 : QMR;
             const int32_t *a = k->apack + (size_t)mp * k->Kq * QMR;
 #if defined(__x86_64__)
@@ -474,6 +589,52 @@ static void qdw_out_avx2(float *o, size_t n, float mu, float lo, float hi, float
 }
 #endif
 
+/* From / to uint8 storage: dst[i] = src[i] - zx; o8[i] = q + zo. */
+static void qdw_in8_c(const unsigned char *src, float *dst, size_t n, int zx)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = (float)((int)src[i] - zx);
+}
+
+static void qdw_out8_c(const float *acc, unsigned char *o8, size_t n, float mu, float lo, float hi,
+                       int zo)
+{
+    for (size_t i = 0; i < n; i++) {
+        float v = acc[i] * mu;
+        v = v > lo ? v : lo;
+        v = v < hi ? v : hi;
+        o8[i] = (unsigned char)((int)((v + 12582912.0f) - 12582912.0f) + zo);
+    }
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512bw,avx512vl")))
+static void qdw_in8_avx512(const unsigned char *src, float *dst, size_t n, int zx)
+{
+    const __m512i z = _mm512_set1_epi32(zx);
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512i v = _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, src + i)), z);
+        _mm512_mask_storeu_ps(dst + i, m, _mm512_cvtepi32_ps(v));
+    }
+}
+
+__attribute__((target("avx512f")))
+static void qdw_out8_avx512(const float *acc, unsigned char *o8, size_t n, float mu, float lo,
+                            float hi, int zo)
+{
+    const __m512 vm = _mm512_set1_ps(mu), vl = _mm512_set1_ps(lo), vh = _mm512_set1_ps(hi);
+    const __m512i z = _mm512_set1_epi32(zo);
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, acc + i), vm);
+        v = _mm512_min_ps(_mm512_max_ps(v, vl), vh);
+        __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(v), z);     /* half to even */
+        _mm512_mask_cvtepi32_storeu_epi8(o8 + i, m, q);
+    }
+}
+#endif
+
 static void qdw_task(void *ctx, int task, int thread)
 {
     const qjob *j = ctx;
@@ -481,25 +642,46 @@ static void qdw_task(void *ctx, int task, int thread)
     const conv_params *p = &k->dwp;
     int c0 = task * j->per, c1 = c0 + j->per < p->cout ? c0 + j->per : p->cout;
     size_t hw = (size_t)p->h * p->w, ohw = (size_t)p->oh * p->ow;
-    size_t xfl = (hw + 15) & ~(size_t)15;
+    size_t xfl = (hw + 15) & ~(size_t)15, ofl = (ohw + 15) & ~(size_t)15;
     float *xin = (float *)(void *)(j->scratch + (size_t)thread * j->sstride);
-    float *dws = xin + xfl;
+    float *acc8 = xin + xfl;                /* the sums, for a uint8 output */
+    float *dws = acc8 + ofl;
     const float a = (float)(k->xlo - k->zxu), b = (float)(k->xhi - k->zxu);
     for (int c = c0; c < c1; c++) {
-        const float *src = j->in + (size_t)c * hw;
-        float *o = j->out + (size_t)c * ohw;
         /* the exact integers q - zx as floats, the float depthwise kernel
          * (exact on them), the requantisation */
+        if (j->in8) {
+            const unsigned char *src = j->in8 + (size_t)c * hw;
 #if defined(__x86_64__)
-        if (k->level >= SIMD_AVX512)
-            qdw_in_avx512(src, xin, hw, k->inv_s, a, b);
-        else if (k->level >= SIMD_AVX2)
-            qdw_in_avx2(src, xin, hw, k->inv_s, a, b);
-        else
+            if (k->level >= SIMD_AVX512)
+                qdw_in8_avx512(src, xin, hw, k->zxu);
+            else
 #endif
-            qdw_in_c(src, xin, hw, k->inv_s, a, b);
+                qdw_in8_c(src, xin, hw, k->zxu);
+        } else {
+            const float *src = j->in + (size_t)c * hw;
+#if defined(__x86_64__)
+            if (k->level >= SIMD_AVX512)
+                qdw_in_avx512(src, xin, hw, k->inv_s, a, b);
+            else if (k->level >= SIMD_AVX2)
+                qdw_in_avx2(src, xin, hw, k->inv_s, a, b);
+            else
+#endif
+                qdw_in_c(src, xin, hw, k->inv_s, a, b);
+        }
+        float *o = j->out8 ? acc8 : j->out + (size_t)c * ohw;
         dw_channel(k->level, &k->dw, p, xin, k->wdw + (size_t)c * k->dw.ntaps, k->bdw[c], o,
                    dws);
+        if (j->out8) {
+            unsigned char *o8 = j->out8 + (size_t)c * ohw;
+#if defined(__x86_64__)
+            if (k->level >= SIMD_AVX512)
+                qdw_out8_avx512(o, o8, ohw, k->mult[c], k->lo, k->hi, k->q.out_zp);
+            else
+#endif
+                qdw_out8_c(o, o8, ohw, k->mult[c], k->lo, k->hi, k->q.out_zp);
+            continue;
+        }
 #if defined(__x86_64__)
         if (k->level >= SIMD_AVX512)
             qdw_out_avx512(o, ohw, k->mult[c], k->lo, k->hi, k->q.out_scale);
@@ -701,6 +883,7 @@ size_t qconv_scratch_bytes(const qconv_kernel *k, int nthreads)
         per = (size_t)k->Kq * QNR * 4 + QNR * 4;
     else if (k->impl == QI_DW)
         per = ((((size_t)k->dwp.h * k->dwp.w + 15) & ~(size_t)15) +
+               (((size_t)k->dwp.oh * k->dwp.ow + 15) & ~(size_t)15) +
                dw_scratch_floats(&k->dw, &k->dwp)) * sizeof(float);
     per = (per + 63) & ~(size_t)63;
     return per * (size_t)nthreads;
@@ -708,9 +891,24 @@ size_t qconv_scratch_bytes(const qconv_kernel *k, int nthreads)
 
 void qconv_run(const qconv_kernel *k, const float *in, float *out, void *scratch, threadpool *tp)
 {
+    qconv_run_io(k, in, NULL, out, NULL, scratch, tp);
+}
+
+int qconv_io_u8(const qconv_kernel *k)
+{
+    /* uint8 storage: the stored range is 0..255 (q as the byte) */
+    int in = k->q.in_lo == 0 && k->q.in_hi == 255 &&
+             ((k->impl == QI_GEMM && k->direct) || k->impl == QI_DW);
+    int out = k->q.out_lo >= 0 && k->q.out_hi <= 255 && (k->impl == QI_GEMM || k->impl == QI_DW);
+    return (in ? QCONV_READS_U8 : 0) | (out ? QCONV_WRITES_U8 : 0);
+}
+
+void qconv_run_io(const qconv_kernel *k, const float *in, const unsigned char *in8, float *out,
+                  unsigned char *out8, void *scratch, threadpool *tp)
+{
     const conv_params *p = &k->q.p;
     int nt = tp_size(tp);
-    qjob j = {k, in, out, scratch, qconv_scratch_bytes(k, 1), 0, 0, 1, 0};
+    qjob j = {k, in, out, scratch, qconv_scratch_bytes(k, 1), 0, 0, 1, 0, in8, out8};
     if (k->impl == QI_REF) {
         ref_qconv(&k->q, k->wq, k->wzp, k->wscale, k->bias, in, out);
     } else if (k->impl == QI_DW) {

@@ -10,6 +10,7 @@
 #include "threadpool.h"
 
 static unsigned rng = 12345;
+static int n_in8, n_out8;      /* cases run with uint8 input / output */
 static int rnd(int lo, int hi)   /* inclusive */
 {
     rng = rng * 1103515245u + 12345u;
@@ -74,8 +75,12 @@ static int run_case(const shape *sh, int wsigned, int perch, int insigned, int a
         int v = m % 3 == 0 ? wzp[m] + rnd(-100, 100) : rnd(lo, hi);
         wq[i] = (int16_t)(v < lo ? lo : v > hi ? hi : v);
     }
-    for (size_t i = 0; i < in_n; i++)
-        in[i] = qp.in_scale * (float)(rnd(qp.in_lo, qp.in_hi) - qp.in_zp);
+    unsigned char *in8 = malloc(in_n), *out8 = malloc(out_n);
+    for (size_t i = 0; i < in_n; i++) {
+        int q = rnd(qp.in_lo, qp.in_hi);
+        in8[i] = (unsigned char)q;
+        in[i] = qp.in_scale * (float)(q - qp.in_zp);
+    }
     ref_qconv(&qp, wq, wzp, ws, bias, in, o1);
     err_t e;
     qconv_kernel *k = qconv_prepare(&qp, wq, wzp, ws, bias, 0, &e);
@@ -93,13 +98,31 @@ static int run_case(const shape *sh, int wsigned, int perch, int insigned, int a
                     tap_diag("first difference at %zu: ref %g, kernel %g", i, o1[i], o2[i]);
                 bad++;
             }
+        /* held as uint8: the same integers */
+        int io = qconv_io_u8(k);
+        if (io) {
+            n_in8 += (io & QCONV_READS_U8) != 0;
+            n_out8 += (io & QCONV_WRITES_U8) != 0;
+            memset(out8, 0, out_n);
+            qconv_run_io(k, in, io & QCONV_READS_U8 ? in8 : NULL, o2,
+                         io & QCONV_WRITES_U8 ? out8 : NULL, scr, tp);
+            int bad8 = 0;
+            for (size_t i = 0; i < out_n; i++) {
+                float r = io & QCONV_WRITES_U8
+                              ? qp.out_scale * (float)((int)out8[i] - qp.out_zp) : o2[i];
+                bad8 += memcmp(&r, &o1[i], 4) != 0 && !(r == 0 && o1[i] == 0);
+            }
+            if (bad8)
+                tap_diag("uint8 i/o (%d): %d differences", io, bad8);
+            bad += bad8;
+        }
         if (tp) tp_free(tp);
         free(scr);
         qconv_free(k);
     } else {
         tap_diag("refused: %s", e.msg);
     }
-    free(wq), free(wzp), free(bias), free(ws), free(in), free(o1), free(o2);
+    free(wq), free(wzp), free(bias), free(ws), free(in), free(o1), free(o2), free(in8), free(out8);
     return bad;
 }
 
@@ -141,6 +164,7 @@ int main(void)
     }
     simd_cap(SIMD_AVX512);
     tap_diag("VNNI on this CPU: %s", qconv_has_vnni() ? "yes" : "no");
+    tap_ok(n_in8 > 0 && n_out8 > 0, "uint8 input in %d cases, uint8 output in %d", n_in8, n_out8);
 
     /* what the kernels refuse (the engine keeps the float path then) */
     {
