@@ -582,6 +582,7 @@ static int plan(engine *en, const graph *g, const engine_opts *o, err_t *e)
         if (!c->t[ti].cdata)
             c->t[root_of(c, ti)].last = INT_MAX - 1;
     }
+    quant_choose_u8(c, en->run, en->nrun);     /* quantised tensors held as uint8 */
     if (assign_arena(en, e) < 0)
         return -1;
     for (int i = 0; i < c->ntensors; i++) {

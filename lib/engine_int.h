@@ -48,6 +48,9 @@ typedef struct {
     int      needed, requested, is_input, listed;
     size_t   off;                 /* arena offset in bytes */
     float   *ptr;                 /* runtime address (arena or cdata) */
+    int      qstore;              /* held as its uint8 integers q (the first
+                                     numel bytes of its buffer), not as
+                                     floats: see quant_choose_u8 */
 } etensor;
 
 struct ectx;
@@ -82,6 +85,8 @@ typedef struct enode {
     int     act_in_kernel;        /* the conv kernel applies act itself */
     int     quant_in_kernel;      /* the kernel stores output 0 on its grid
                                      (activation included): no epilogue */
+    int     qio;                  /* QIO_*: the kernel can read its inputs /
+                                     write output 0 as uint8 q */
     /* runtime views, resolved at the end of planning */
     const float **ip;             /* nin entries, NULL for omitted */
     float  **opp;                 /* nout entries */
@@ -154,6 +159,12 @@ size_t conv_node_weight_bytes(const enode *n);
 struct qconv_kernel;
 int    qconv_node_prepare(ectx *c, enode *n, const conv_params *cp, int folded_bn,
                           struct qconv_kernel **k, err_t *e);
+enum { QIO_READ = 1, QIO_WRITE = 2 };
+/* qconv_op.c: marks the quantised tensors that are kept as uint8 (qstore):
+ * made by a node that can write them so and read only by nodes that can
+ * read them so, neither requested nor the input nor sharing memory.
+ * run: the run list (node indices).  Not in reference mode. */
+void quant_choose_u8(ectx *c, const int *run, int nrun);
 /* ops.c: a Concat of contiguous slices (outer == 1, float): byte offset
  * of input k in the output, or -1 when it is not one. */
 long long concat_slice_offset(const enode *n, int k);

@@ -492,6 +492,7 @@ typedef struct {
     int qadd;
     float inv_a, inv_b, so, qlo, qhi;       /* qlo, qhi relative to the zero point */
     int32_t am, bm, shift;
+    int32_t za, zb, zo;                     /* zero points, for uint8 storage */
     int level;                              /* SIMD_* */
 } binary_p;
 
@@ -693,56 +694,99 @@ static void binary_rows(const enode *n, int64_t r0, int64_t r1)
  * zero points) read back from their grids, then
  *   q = (am * qa + bm * qb + 2^(shift-1)) >> shift    (arithmetic shift)
  * clamped, stored as so * q. */
-static void qadd_c(const binary_p *p, const float *a, const float *b, float *y, int64_t n)
+/* The operands and the result as floats on their grids or, where a8 / b8
+ * / y8 is set, as their uint8 integers (one byte per value). */
+typedef struct {
+    const void *a, *b;
+    void *y;
+    int a8, b8, y8;
+} qadd_io;
+
+static void qadd_c(const binary_p *p, const qadd_io *io, int64_t i0, int64_t n)
 {
     const float ia = p->inv_a, ib = p->inv_b, lo = p->qlo, hi = p->qhi, so = p->so;
     const int32_t am = p->am, bm = p->bm, rnd = (int32_t)1 << (p->shift - 1);
     const int sh = p->shift;
-    for (int64_t i = 0; i < n; i++) {
-        float fa = a[i] * ia, fb = b[i] * ib;
-        fa = fa > -255.0f ? fa : -255.0f;       /* on the grid these are */
-        fa = fa < 255.0f ? fa : 255.0f;         /* integers within +-255 */
-        fb = fb > -255.0f ? fb : -255.0f;
-        fb = fb < 255.0f ? fb : 255.0f;
-        int32_t qa = (int32_t)((fa + 12582912.0f) - 12582912.0f);
-        int32_t qb = (int32_t)((fb + 12582912.0f) - 12582912.0f);
+    for (int64_t i = i0; i < i0 + n; i++) {
+        int32_t qa, qb;
+        if (io->a8) {
+            qa = ((const unsigned char *)io->a)[i] - p->za;
+        } else {
+            float fa = ((const float *)io->a)[i] * ia;
+            fa = fa > -255.0f ? fa : -255.0f;       /* on the grid these are */
+            fa = fa < 255.0f ? fa : 255.0f;         /* integers within +-255 */
+            qa = (int32_t)((fa + 12582912.0f) - 12582912.0f);
+        }
+        if (io->b8) {
+            qb = ((const unsigned char *)io->b)[i] - p->zb;
+        } else {
+            float fb = ((const float *)io->b)[i] * ib;
+            fb = fb > -255.0f ? fb : -255.0f;
+            fb = fb < 255.0f ? fb : 255.0f;
+            qb = (int32_t)((fb + 12582912.0f) - 12582912.0f);
+        }
         int32_t acc = am * qa + bm * qb + rnd;
         float q = (float)(acc >> sh);
         q = q > lo ? q : lo;
         q = q < hi ? q : hi;
-        y[i] = so * q;
+        if (io->y8)
+            ((unsigned char *)io->y)[i] = (unsigned char)((int)q + p->zo);
+        else
+            ((float *)io->y)[i] = so * q;
     }
 }
 
 #if defined(__x86_64__)
-__attribute__((target("avx512f")))
-static void qadd_avx512(const binary_p *p, const float *a, const float *b, float *y, int64_t n)
+__attribute__((target("avx512f,avx512bw,avx512vl")))
+static void qadd_avx512(const binary_p *p, const qadd_io *io, int64_t i0, int64_t n)
 {
     const __m512 ia = _mm512_set1_ps(p->inv_a), ib = _mm512_set1_ps(p->inv_b),
                  lo = _mm512_set1_ps(p->qlo), hi = _mm512_set1_ps(p->qhi),
                  so = _mm512_set1_ps(p->so), m255 = _mm512_set1_ps(255.0f),
                  n255 = _mm512_set1_ps(-255.0f);
     const __m512i am = _mm512_set1_epi32(p->am), bm = _mm512_set1_epi32(p->bm),
-                  rnd = _mm512_set1_epi32((int32_t)1 << (p->shift - 1));
+                  rnd = _mm512_set1_epi32((int32_t)1 << (p->shift - 1)),
+                  za = _mm512_set1_epi32(p->za), zb = _mm512_set1_epi32(p->zb),
+                  zo = _mm512_set1_epi32(p->zo);
     const __m128i sh = _mm_cvtsi32_si128(p->shift);
-    for (int64_t i = 0; i < n; i += 16) {
-        __mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
-        __m512 fa = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, a + i), ia);
-        __m512 fb = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, b + i), ib);
-        fa = _mm512_min_ps(_mm512_max_ps(fa, n255), m255);
-        fb = _mm512_min_ps(_mm512_max_ps(fb, n255), m255);
-        __m512i qa = _mm512_cvtps_epi32(fa), qb = _mm512_cvtps_epi32(fb);  /* half to even */
+    for (int64_t i = i0; i < i0 + n; i += 16) {
+        __mmask16 m = i0 + n - i >= 16 ? 0xffff : (__mmask16)((1u << (i0 + n - i)) - 1);
+        __m512i qa, qb;
+        if (io->a8) {
+            qa = _mm512_sub_epi32(_mm512_cvtepu8_epi32(
+                     _mm_maskz_loadu_epi8(m, (const unsigned char *)io->a + i)), za);
+        } else {
+            __m512 fa = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, (const float *)io->a + i), ia);
+            qa = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(fa, n255), m255));
+        }
+        if (io->b8) {
+            qb = _mm512_sub_epi32(_mm512_cvtepu8_epi32(
+                     _mm_maskz_loadu_epi8(m, (const unsigned char *)io->b + i)), zb);
+        } else {
+            __m512 fb = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, (const float *)io->b + i), ib);
+            qb = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(fb, n255), m255));
+        }
         __m512i acc = _mm512_add_epi32(_mm512_add_epi32(_mm512_mullo_epi32(qa, am),
                                                         _mm512_mullo_epi32(qb, bm)), rnd);
         __m512 q = _mm512_cvtepi32_ps(_mm512_sra_epi32(acc, sh));
         q = _mm512_min_ps(_mm512_max_ps(q, lo), hi);
-        _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(q, so));
+        if (io->y8)
+            _mm512_mask_cvtepi32_storeu_epi8((unsigned char *)io->y + i, m,
+                                             _mm512_add_epi32(_mm512_cvttps_epi32(q), zo));
+        else
+            _mm512_mask_storeu_ps((float *)io->y + i, m, _mm512_mul_ps(q, so));
     }
 }
 
 __attribute__((target("avx2,fma")))
-static void qadd_avx2(const binary_p *p, const float *a, const float *b, float *y, int64_t n)
+static void qadd_avx2(const binary_p *p, const qadd_io *io, int64_t i0, int64_t n)
 {
+    if (io->a8 || io->b8 || io->y8) {
+        qadd_c(p, io, i0, n);
+        return;
+    }
+    const float *a = (const float *)io->a, *b = (const float *)io->b;
+    float *y = io->y;
     const __m256 ia = _mm256_set1_ps(p->inv_a), ib = _mm256_set1_ps(p->inv_b),
                  lo = _mm256_set1_ps(p->qlo), hi = _mm256_set1_ps(p->qhi),
                  so = _mm256_set1_ps(p->so), m255 = _mm256_set1_ps(255.0f),
@@ -750,8 +794,8 @@ static void qadd_avx2(const binary_p *p, const float *a, const float *b, float *
     const __m256i am = _mm256_set1_epi32(p->am), bm = _mm256_set1_epi32(p->bm),
                   rnd = _mm256_set1_epi32((int32_t)1 << (p->shift - 1));
     const __m128i sh = _mm_cvtsi32_si128(p->shift);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
+    int64_t i = i0;
+    for (; i + 8 <= i0 + n; i += 8) {
         __m256 fa = _mm256_mul_ps(_mm256_loadu_ps(a + i), ia);
         __m256 fb = _mm256_mul_ps(_mm256_loadu_ps(b + i), ib);
         fa = _mm256_min_ps(_mm256_max_ps(fa, n255), m255);
@@ -763,27 +807,27 @@ static void qadd_avx2(const binary_p *p, const float *a, const float *b, float *
         q = _mm256_min_ps(_mm256_max_ps(q, lo), hi);
         _mm256_storeu_ps(y + i, _mm256_mul_ps(q, so));
     }
-    qadd_c(p, a + i, b + i, y + i, n - i);
+    qadd_c(p, io, i, i0 + n - i);
 }
 #endif
 
 /* Quantised Add over [i0, i1): the inputs' integers (relative to their
- * zero points) read back from their grids, then
+ * zero points) read back from their grids or bytes, then
  *   q = (am * qa + bm * qb + 2^(shift-1)) >> shift    (arithmetic shift)
- * clamped, stored as so * q. */
+ * clamped, stored as so * q (or as the byte q + zo). */
 static void qadd_range(const enode *n, int64_t i0, int64_t i1)
 {
     const binary_p *p = n->p;
-    const float *a = n->ip[0] + i0, *b = n->ip[1] + i0;
-    float *y = n->opp[0] + i0;
+    qadd_io io = {n->ip[0], n->ip[1], n->opp[0], IN(n, 0)->qstore, IN(n, 1)->qstore,
+                  OUT(n, 0)->qstore};
 #if defined(__x86_64__)
     if (p->level >= SIMD_AVX512)
-        qadd_avx512(p, a, b, y, i1 - i0);
+        qadd_avx512(p, &io, i0, i1 - i0);
     else if (p->level >= SIMD_AVX2)
-        qadd_avx2(p, a, b, y, i1 - i0);
+        qadd_avx2(p, &io, i0, i1 - i0);
     else
 #endif
-        qadd_c(p, a, b, y, i1 - i0);
+        qadd_c(p, &io, i0, i1 - i0);
 }
 
 static void binary_task_fn(void *ctx, long long r0, long long r1, int thread)
@@ -848,6 +892,12 @@ static int binary_prepare(ectx *c, enode *n, err_t *e)
     p->qhi = (float)hi;
     p->qadd = 1;
     p->level = c->reference ? SIMD_PORTABLE : simd_level();
+    p->za = (int32_t)a->qzp[0];
+    p->zb = (int32_t)b->qzp[0];
+    p->zo = (int32_t)y->qzp[0];
+    if (!c->reference && a->qmin == 0 && b->qmin == 0 && y->qmin == 0 && lo + p->zo >= 0 &&
+        hi + p->zo <= 255)
+        n->qio = QIO_READ | QIO_WRITE;
     n->act_in_kernel = 1;
     n->quant_in_kernel = 1;
     return 0;

@@ -255,6 +255,10 @@ static int conv_prepare_op(ectx *c, enode *n, err_t *e)
     if (qr > 0) {
         n->act_in_kernel = 1;
         n->quant_in_kernel = 1;
+        if (!c->reference) {
+            int io = qconv_io_u8(p->qk);
+            n->qio = (io & QCONV_READS_U8 ? QIO_READ : 0) | (io & QCONV_WRITES_U8 ? QIO_WRITE : 0);
+        }
         free(p->b);
         p->b = NULL;
         p->w = NULL;
@@ -314,8 +318,12 @@ static void conv_run_op(enode *n, void *scratch, threadpool *tp)
 {
     const conv_p *p = n->p;
     if (p->qk) {
+        /* a tensor held as uint8 has one byte per value */
+        const unsigned char *i8 = IN(n, 0)->qstore ? (const unsigned char *)n->ip[0] : NULL;
+        unsigned char *o8 = OUT(n, 0)->qstore ? (unsigned char *)n->opp[0] : NULL;
         for (int64_t i = 0; i < p->N; i++)
-            qconv_run(p->qk, n->ip[0] + i * p->in_img, n->opp[0] + i * p->out_img, scratch, tp);
+            qconv_run_io(p->qk, n->ip[0] + i * p->in_img, i8 ? i8 + i * p->in_img : NULL,
+                         n->opp[0] + i * p->out_img, o8 ? o8 + i * p->out_img : NULL, scratch, tp);
         return;
     }
     for (int64_t i = 0; i < p->N; i++)

@@ -99,3 +99,46 @@ int qconv_node_prepare(ectx *c, enode *n, const conv_params *cp, int folded_bn,
     /* values the integer kernels do not take: the float path */
     return *out ? 1 : 0;
 }
+
+/* Tensors kept as uint8 between the integer kernels: a quarter of the
+ * memory traffic of floats.  Conditions (all): one producer in the run
+ * list that can write uint8 (qio), a uint8 grid (0..255), every reader
+ * can read uint8, and none of: requested, the input, a constant, memory
+ * shared with another tensor (aliases, Concat slices). */
+void quant_choose_u8(ectx *c, const int *run, int nrun)
+{
+    if (c->reference)
+        return;
+    unsigned char *ok = calloc((size_t)c->ntensors + 1, 1);
+    if (!ok)
+        return;                 /* floats everywhere: still correct */
+    for (int r = 0; r < nrun; r++) {
+        const enode *n = &c->n[run[r]];
+        int t = n->nout > 0 ? n->out[0] : -1;
+        if (t >= 0 && (n->qio & QIO_WRITE) && n->quant_in_kernel)
+            ok[t] = 1;
+    }
+    for (int i = 0; i < c->ntensors; i++) {
+        const etensor *t = &c->t[i];
+        if (!ok[i])
+            continue;
+        if (t->requested || t->is_input || t->cdata || t->alias >= 0 || t->nq != 1 ||
+            t->qmin != 0 || t->qmax != 255)
+            ok[i] = 0;
+    }
+    for (int i = 0; i < c->ntensors; i++)
+        if (c->t[i].alias >= 0)
+            ok[c->t[i].alias] = 0;
+    for (int r = 0; r < nrun; r++) {
+        const enode *n = &c->n[run[r]];
+        for (int k = 0; k < n->nin; k++)
+            if (n->in[k] >= 0 && !(n->qio & QIO_READ))
+                ok[n->in[k]] = 0;
+        for (int k = 1; k < n->nout; k++)
+            if (n->out[k] >= 0)
+                ok[n->out[k]] = 0;
+    }
+    for (int i = 0; i < c->ntensors; i++)
+        c->t[i].qstore = ok[i];
+    free(ok);
+}
