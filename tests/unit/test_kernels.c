@@ -344,6 +344,16 @@ int main(void)
                 set_out(&p);
                 check_conv(&p, (int)(i + force) % 2);
             }
+        /* random 3x3 stride-1 shapes in both forms */
+        for (int r = 0; r < 24; r++) {
+            setenv("CAM_WINO", r % 2 ? "1" : "2", 1);
+            conv_params p = cp(irand(1, 70), irand(3, 30), irand(3, 30), irand(1, 90), 3, 1, 0, 1,
+                               acts[irand(0, 2)]);
+            p.pt = irand(0, 2); p.pl = irand(0, 2); p.pb = irand(0, 2); p.pr = irand(0, 2);
+            p.act_min = -0.5f; p.act_max = 0.75f;
+            set_out(&p);
+            check_conv(&p, irand(0, 1));
+        }
         /* CAM_WINO=1 leaves the shapes Winograd cannot do to the others */
         conv_params p = cp(16, 15, 15, 24, 3, 2, 1, 1, ACT_NONE);
         check_conv(&p, 1);
