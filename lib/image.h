@@ -29,8 +29,8 @@ int image_load(const char *path, image *im, err_t *e);
 /* 1 when buf starts as a JPEG file does (SOI and a marker: FF D8 FF). */
 int image_is_jpeg(const void *buf, size_t n);
 /* Decodes the JPEG file buf[0..n) (baseline or progressive; greyscale,
- * YCbCr or RGB, not CMYK) as libjpeg's defaults do, i.e. to the bytes
- * jpegtopnm and djpeg give.  Returns 0 (im filled) or -1 (e set: never
+ * YCbCr, RGB, CMYK or YCCK) as libjpeg's defaults do and jpegtopnm
+ * converts CMYK (as inverted CMYK), i.e. to the bytes jpegtopnm gives.  Returns 0 (im filled) or -1 (e set: never
  * exits on bad data; warnings about recoverable damage are ignored, as
  * jpegtopnm -quiet does). */
 int image_decode_jpeg(const void *buf, size_t n, image *im, err_t *e);

@@ -71,16 +71,16 @@ int image_decode_jpeg(const void *buf, size_t n, image *im, err_t *e)
     jpeg_create_decompress(&ci);
     jpeg_mem_src(&ci, (const unsigned char *)buf, (unsigned long)n);
     jpeg_read_header(&ci, TRUE);
-    if (ci.jpeg_color_space == JCS_CMYK || ci.jpeg_color_space == JCS_YCCK) {
-        jpeg_destroy_decompress(&ci);
-        return err_set(e, "CMYK JPEG images are not supported (convert it with jpegtopnm)");
-    }
-    if (ci.num_components != 1 && ci.num_components != 3) {
+    /* CMYK (and YCCK, which libjpeg turns into CMYK) as jpegtopnm reads
+     * it: inverted ("Adobe") CMYK whether or not the file has the Adobe
+     * marker, R = K * C / 255 in integers, and likewise G and B */
+    int cmyk = ci.jpeg_color_space == JCS_CMYK || ci.jpeg_color_space == JCS_YCCK;
+    if (cmyk ? ci.num_components != 4 : ci.num_components != 1 && ci.num_components != 3) {
         int nc = ci.num_components;
         jpeg_destroy_decompress(&ci);
         return err_set(e, "JPEG with %d components is not supported", nc);
     }
-    ci.out_color_space = JCS_RGB;
+    ci.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
     if (ci.image_width < 1 || ci.image_height < 1 || ci.image_width > JPEG_MAX_SIDE ||
         ci.image_height > JPEG_MAX_SIDE ||
         (uint64_t)ci.image_width * ci.image_height * 3 > JPEG_MAX_BYTES) {
@@ -89,21 +89,31 @@ int image_decode_jpeg(const void *buf, size_t n, image *im, err_t *e)
         return err_set(e, "JPEG size %ux%u out of range (sides 1..%d)", w, h, JPEG_MAX_SIDE);
     }
     jpeg_start_decompress(&ci);
-    if (ci.output_components != 3 || ci.output_width != ci.image_width ||
+    if (ci.output_components != (cmyk ? 4 : 3) || ci.output_width != ci.image_width ||
         ci.output_height != ci.image_height) {
         jpeg_destroy_decompress(&ci);
         return err_set(e, "JPEG: cannot decode to RGB");
     }
     size_t stride = (size_t)ci.output_width * 3;
-    rgb = malloc(stride * ci.output_height);
+    rgb = malloc(stride * ci.output_height + (cmyk ? (size_t)ci.output_width * 4 : 0));
     if (!rgb) {
         jpeg_destroy_decompress(&ci);
         return err_set(e, "out of memory for a %ux%u image", ci.output_width, ci.output_height);
     }
+    /* CMYK rows are read past the image, then converted into their place */
+    uint8_t *four = cmyk ? rgb + stride * ci.output_height : NULL;
     while (ci.output_scanline < ci.output_height) {
-        JSAMPROW row = rgb + stride * ci.output_scanline;
+        uint8_t *out = rgb + stride * ci.output_scanline;
+        JSAMPROW row = cmyk ? four : out;
         if (jpeg_read_scanlines(&ci, &row, 1) != 1)
             break;      /* cannot happen with a memory source: it fakes an EOI */
+        if (cmyk)
+            for (size_t x = 0; x < ci.output_width; x++) {
+                unsigned k = four[4 * x + 3];
+                out[3 * x + 0] = (uint8_t)(k * four[4 * x + 0] / 255);
+                out[3 * x + 1] = (uint8_t)(k * four[4 * x + 1] / 255);
+                out[3 * x + 2] = (uint8_t)(k * four[4 * x + 2] / 255);
+            }
     }
     jpeg_finish_decompress(&ci);
     im->w = (int)ci.output_width;

@@ -39,6 +39,24 @@ for f in prog grey; do
     cmp -s "$TMP/a.pay" "$TMP/b.pay" && [ "$n" = 2 ]; ok $? "$f JPEG: same features as its jpegtopnm output"
 done
 
+# CMYK and YCCK files, with and without the Adobe marker: jpegtopnm reads
+# them all as inverted CMYK
+TOOLS=${CAM_TEST_TOOLS:-$TOP/build/rel/tools}
+if [ -x "$TOOLS/tjpegcmyk" ]; then
+    for kind in "cmyk adobe" "cmyk plain" "ycck adobe"; do
+        set -- $kind
+        "$TOOLS/tjpegcmyk" $1 $2 > "$TMP/$1$2.jpg"
+        jpegtopnm -quiet "$TMP/$1$2.jpg" > "$TMP/$1$2.ppm"
+        cnn-features -m "$M" -threads 1 "$TMP/$1$2.jpg" "$TMP/$1$2.ppm" > "$TMP/$1$2.t"
+        n=$(tensor-info "$TMP/$1$2.t" | grep -c .)
+        tail -c 784000 "$TMP/$1$2.t" > "$TMP/b.pay"
+        head -c $(( $(wc -c < "$TMP/$1$2.t") / 2 )) "$TMP/$1$2.t" | tail -c 784000 > "$TMP/a.pay"
+        cmp -s "$TMP/a.pay" "$TMP/b.pay" && [ "$n" = 2 ]; ok $? "$1 JPEG ($2): same features as its jpegtopnm output"
+    done
+else
+    skip "no $TOOLS/tjpegcmyk (make check builds it)"
+fi
+
 # a JPEG among netpbm files: one record each, in order
 cnn-features -m "$M" -threads 1 "$TMP/owl.ppm" "$J" "$TMP/owl.ppm" > "$TMP/mix.t"
 is "$(tensor-info "$TMP/mix.t" | grep -c .)" 3 "JPEG between two PPM files: three records"
