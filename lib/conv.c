@@ -58,6 +58,7 @@ struct conv_kernel {
     int level;           /* depthwise: SIMD level */
     dw_plan dw;          /* depthwise: plane layout; pixels: flat masks */
     int flatcols;        /* pixels: col^T packed by dw_flat_cols */
+    int planes;          /* gemm, stride 2: im2col from stride-phase planes */
     wino_plan *wino;     /* winograd: transformed weights */
     size_t wbytes;
 };
@@ -232,6 +233,16 @@ conv_kernel *conv_prepare(const conv_params *p, const float *weights, const floa
                        (size_t)k->cog * sizeof(float));
         }
         k->wbytes = an * sizeof(float) + (bias ? (size_t)p->group * k->mpg * sizeof(float) : 0);
+        /* stride 2: the input split once per run into stride-phase
+         * planes (kern_dw.h) makes every im2col run a plain copy */
+        if (p->group == 1 && p->sw == 2 && !k->direct) {
+            if (dw_plan_init(&k->dw, p) < 0) {
+                conv_free(k);
+                err_set(e, "conv: out of memory");
+                return NULL;
+            }
+            k->planes = 1;
+        }
         if (p->group == 1 && conv_pixels_pays(k)) {
             /* the transposed form instead: W^T packed as B, bias kept */
             free(k->apack);
@@ -248,6 +259,8 @@ conv_kernel *conv_prepare(const conv_params *p, const float *weights, const floa
             k->wbytes = wn2 * sizeof(float) + (bias ? (size_t)k->mpg * sizeof(float) : 0);
             /* col^T of stride-1 convs on maps up to 64 pixels: one masked
              * load per 16 pixels and tap (kern_dw.h) */
+            dw_plan_free(&k->dw);
+            k->planes = 0;
             if (ar->mr == 8 && dw_plan_init(&k->dw, p) == 0 &&
                 dw_flat_cols_ok(ar->level, &k->dw, p))
                 k->flatcols = 1;
@@ -277,6 +290,14 @@ static size_t conv_bstride(const conv_kernel *k)
     return ((size_t)kcl * nc + 15) & ~(size_t)15;
 }
 
+/* gemm, stride 2: the planes of every input channel, shared */
+static size_t conv_planes_floats(const conv_kernel *k)
+{
+    if (!k->planes) return 0;
+    size_t per = (size_t)k->p.sh * k->p.sw * k->dw.plane;
+    return ((size_t)k->p.cin * per + 15) & ~(size_t)15;
+}
+
 /* pixels: out^T (pixels rounded to MR) x mp, shared by the threads */
 static size_t conv_ct_floats(const conv_kernel *k)
 {
@@ -302,7 +323,7 @@ size_t conv_scratch_bytes(const conv_kernel *k, int nthreads)
     if (k->impl == IMPL_PIX)
         return (conv_ct_floats(k) + (size_t)nthreads * conv_abuf_floats(k)) * sizeof(float);
     if (k->impl != IMPL_GEMM) return 0;
-    return (size_t)nthreads * conv_bstride(k) * sizeof(float);
+    return (conv_planes_floats(k) + (size_t)nthreads * conv_bstride(k)) * sizeof(float);
 }
 
 const char *conv_impl_name(const conv_kernel *k)
@@ -362,6 +383,7 @@ typedef struct {
     const conv_kernel *k;
     const float *in;     /* this group's input channels */
     int nr;              /* panel width */
+    const float *planes; /* k->planes: every channel's stride-phase planes */
 } conv_pack;
 
 #if defined(__x86_64__)
@@ -416,7 +438,31 @@ static void conv_packb(void *ctx, int k0, int kc, int n0, int n1, float *bp)
         const float *ip = cp->in + (size_t)ci * p->h * p->w;
         float *d = bp + (size_t)r * nr;
         int n = n0, q = 0, j = 0;
-        if (k->direct) {
+        if (cp->planes) {
+            /* tap (ky, kx) of output pixel (oy, ox) is at oy*L + ox
+             * past the tap's offset in its channel's planes */
+            const float *src = cp->planes + (size_t)ci * p->sh * p->sw * k->dw.plane +
+                               k->dw.off[rem];
+            int oy = n0 / p->ow, ox = n0 % p->ow;
+            while (n < n1) {
+                int run = p->ow - ox;
+                if (run > nr - j) run = nr - j;
+                if (run > n1 - n) run = n1 - n;
+#if defined(__x86_64__)
+                if (fast)
+                    pack_run_avx512(d + q * pstride + j, src + (size_t)oy * k->dw.L, ox, 1, 0,
+                                    run, run);
+                else
+#endif
+                memcpy(d + q * pstride + j, src + (size_t)oy * k->dw.L + ox,
+                       (size_t)run * sizeof(float));
+                n += run;
+                ox += run;
+                j += run;
+                if (ox == p->ow) { ox = 0; oy++; }
+                if (j == nr) { j = 0; q++; }
+            }
+        } else if (k->direct) {
             while (n < n1) {
                 int run = nr - j < n1 - n ? nr - j : n1 - n;
                 memcpy(d + q * pstride + j, ip + n, (size_t)run * sizeof(float));
@@ -490,7 +536,8 @@ static void gemm_task(void *ctx, int task, int thread)
     int m0 = im * j->g.mc, m1 = m0 + j->g.mc < k->cog ? m0 + j->g.mc : k->cog;
     int npix = (int)k->npix;
     int n0 = in * j->g.nc, n1 = n0 + j->g.nc < npix ? n0 + j->g.nc : npix;
-    conv_pack cp = { k, j->in + (size_t)g * k->cig * p->h * p->w, k->ar->nr };
+    conv_pack cp = { k, j->in + (size_t)g * k->cig * p->h * p->w, k->ar->nr,
+                     k->planes ? (const float *)j->scratch : NULL };
     gemm_epi ep = { .alpha = 1.0f, .beta = 0.0f };
     if (p->act == ACT_RELU) {
         ep.clamp = 1;
@@ -501,7 +548,8 @@ static void gemm_task(void *ctx, int task, int thread)
         ep.lo = p->act_min;
         ep.hi = p->act_max;
     }
-    float *bp = (float *)(j->scratch + (size_t)thread * conv_bstride(k) * sizeof(float));
+    float *bp = (float *)(j->scratch + (conv_planes_floats(k) + (size_t)thread * conv_bstride(k)) *
+                          sizeof(float));
     gemm_block(k->ar, k->apack + (size_t)g * k->mpg * k->kk, k->mpg, k->kk, m0, m1, n0, n1,
                conv_packb, &cp, bp, k->direct ? cp.in : NULL, k->npix, j->out + (size_t)g * k->cog * k->npix, k->npix,
                k->bpad ? k->bpad + (size_t)g * k->mpg : NULL, NULL, &ep);
@@ -522,7 +570,7 @@ static void pix_task(void *ctx, int task, int thread)
     float *ct = (float *)j->scratch;
     float *abuf = ct + conv_ct_floats(k) + (size_t)thread * conv_abuf_floats(k);
     size_t ldct = (size_t)k->mp;
-    conv_pack cp = { k, j->in, mr };
+    conv_pack cp = { k, j->in, mr, NULL };
     int nb = gemm_kblocks(K, GEMM_KC_MAX), kcl = gemm_kblock_len(K, nb);
     gemm_epi ep = { .alpha = 1.0f, .beta = 0.0f };
     for (int kb = 0; kb < nb; kb++) {
@@ -563,6 +611,18 @@ static void pix_task(void *ctx, int task, int thread)
     }
 }
 
+/* gemm, stride 2: planes of input channels [c0, c1) into the scratch */
+static void planes_range(void *ctx, long long c0, long long c1, int thread)
+{
+    const conv_job *j = ctx;
+    const conv_kernel *k = j->k;
+    const conv_params *p = &k->p;
+    size_t per = (size_t)p->sh * p->sw * k->dw.plane;
+    for (long long c = c0; c < c1; c++)
+        dw_fill_planes(k->ar->level, &k->dw, p, j->in + (size_t)c * p->h * p->w,
+                       (float *)j->scratch + (size_t)c * per);
+}
+
 /* Depthwise: channel c of the output from channel c of the input. */
 static void dw_task(void *ctx, int task, int thread)
 {
@@ -595,6 +655,8 @@ void conv_run(const conv_kernel *k, const float *in, float *out, void *scratch, 
     }
         break;
     case IMPL_GEMM:
+        if (k->planes)
+            tp_run_range(tp, k->p.cin, 1, planes_range, &j);
         gemm_grid_choose(k->cog, (int)k->npix, k->ar->mr, k->ar->nr, tp_size(tp), &j.g);
         tp_run(tp, k->p.group * j.g.nm * j.g.nn, gemm_task, &j);
         break;

@@ -418,6 +418,12 @@ static void dw_narrow_avx512(const conv_params *p, const float *in, const float 
 }
 #endif
 
+void dw_fill_planes(int level, const dw_plan *d, const conv_params *p, const float *in,
+                    float *pl)
+{
+    dw_planes(level, d, p, in, pl);
+}
+
 int dw_flat_cols_ok(int level, const dw_plan *d, const conv_params *p)
 {
 #if defined(__x86_64__)

@@ -52,6 +52,10 @@ int    dw_plan_init(dw_plan *d, const conv_params *p);
  *     abuf[(n / 8) * kc * 8 + (r - k0) * 8 + n % 8]   (pixels past the map zero)
  * Returns 0 when it cannot (no AVX-512, not flat, too many pixels): the
  * caller then packs another way. */
+/* The sh*sw planes of one input channel (sh*sw*plane floats at pl), for
+ * callers that read taps from them (conv's stride-2 im2col). */
+void   dw_fill_planes(int level, const dw_plan *d, const conv_params *p, const float *in,
+                      float *pl);
 int    dw_flat_cols_ok(int level, const dw_plan *d, const conv_params *p);
 void   dw_flat_cols(const dw_plan *d, const conv_params *p, const float *in, int k0, int kc,
                     float *abuf);

@@ -252,6 +252,10 @@ int main(void)
     list[nl++] = cp(2, 12, 140, 2, 3, 2, 1, 2, ACT_NONE);     /* s2 rows: 70 wide, 5 chunks */
     list[nl++] = cp(3, 56, 56, 3, 3, 1, 1, 3, ACT_CLIP);      /* flat, 196 chunks */
     list[nl++] = cp(5, 1, 1, 5, 3, 1, 1, 5, ACT_RELU);        /* flat, one pixel */
+    /* stride 2 through stride-phase planes: stems, odd sizes, no pad */
+    list[nl++] = cp(3, 67, 61, 20, 3, 2, 0, 1, ACT_RELU);     /* SqueezeNet conv1 */
+    list[nl++] = cp(3, 50, 45, 12, 7, 2, 3, 1, ACT_CLIP);     /* 7x7 stem */
+    list[nl++] = cp(9, 30, 33, 17, 3, 2, 1, 1, ACT_NONE);
     list[nl++] = cp(24, 10, 10, 36, 3, 1, 1, 4, ACT_RELU);    /* grouped */
     list[nl++] = cp(64, 8, 8, 64, 3, 1, 1, 2, ACT_NONE);      /* 2 groups */
     list[nl++] = cp(16, 9, 9, 24, 1, 2, 0, 1, ACT_NONE);      /* 1x1 s2 */
@@ -289,6 +293,9 @@ int main(void)
     q = cp(3, 23, 70, 3, 3, 1, 0, 3, ACT_NONE);               /* rows: sh 2, sw 1, dilated */
     q.pt = 1; q.pb = 0; q.pl = 0; q.pr = 2; q.sh = 2; q.dw = 2; set_out(&q);
     check_conv(&q, 0);
+    q = cp(5, 21, 26, 11, 3, 1, 0, 1, ACT_RELU);              /* planes: dilated, uneven pads */
+    q.pt = 2; q.pb = 0; q.pl = 1; q.pr = 3; q.sh = 2; q.sw = 2; q.dh = 2; q.dw = 2; set_out(&q);
+    check_conv(&q, 1);
     q = cp(12, 11, 13, 12, 3, 1, 0, 12, ACT_CLIP);
     q.pt = 2; q.pb = 2; q.pl = 1; q.pr = 3; q.dh = 2; q.dw = 2; q.sw = 2; set_out(&q);
     check_conv(&q, 1);
