@@ -200,6 +200,45 @@ static void qpack_avx2(const qconv_kernel *k, const float *in, int n0, int nv, i
     _mm256_storeu_si256((__m256i *)(colsum + 8), cs1);
 }
 
+/* qgather for a panel inside one output row whose four taps' input runs
+ * (stride 1 or 2) lie wholly inside the input rows: vector loads (and a
+ * permute keeping the even lanes for stride 2).  0 when the panel is not
+ * so (qgather then). */
+__attribute__((target("avx512f")))
+static int qgather_rows_avx512(const qconv_kernel *k, const float *in, int q, int n0, int nv,
+                               float t[4][16])
+{
+    const conv_params *p = &k->q.p;
+    int rows = k->K - 4 * q < 4 ? k->K - 4 * q : 4;
+    int oy0 = n0 / p->ow, ox0 = n0 % p->ow;
+    if (ox0 + nv > p->ow || (p->sw != 1 && p->sw != 2))
+        return 0;
+    const float *srow[4];
+    int ixs[4];
+    for (int r = 0; r < rows; r++) {
+        int kk = 4 * q + r;
+        int kx = kk % p->kw, ky = kk / p->kw % p->kh, ci = kk / (p->kw * p->kh);
+        int iy = oy0 * p->sh - p->pt + ky * p->dh, ix = ox0 * p->sw - p->pl + kx * p->dw;
+        if (iy < 0 || iy >= p->h || ix < 0 || ix + (nv - 1) * p->sw >= p->w)
+            return 0;
+        srow[r] = in + ((size_t)ci * p->h + iy) * p->w;
+        ixs[r] = ix;
+    }
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14,
+                                           16, 18, 20, 22, 24, 26, 28, 30);
+    int span = (nv - 1) * p->sw + 1;        /* input floats the panel covers */
+    __mmask16 m0 = (__mmask16)(span >= 16 ? 0xffff : (1u << span) - 1);
+    __mmask16 m1 = (__mmask16)(span > 16 ? (1u << (span - 16)) - 1 : 0);
+    for (int r = 0; r < rows; r++) {
+        const float *s = srow[r] + ixs[r];
+        __m512 v = _mm512_maskz_loadu_ps(m0, s);
+        if (p->sw == 2)
+            v = _mm512_permutex2var_ps(v, even, _mm512_maskz_loadu_ps(m1, s + 16));
+        _mm512_storeu_ps(t[r], v);
+    }
+    return 1;
+}
+
 __attribute__((target("avx512f,avx512bw")))
 static void qpack_avx512(const qconv_kernel *k, const float *in, int n0, int nv, int32_t *bp,
                          int32_t *colsum)
@@ -216,6 +255,9 @@ static void qpack_avx512(const qconv_kernel *k, const float *in, int n0, int nv,
         if (full && 4 * q + 4 <= k->K) {
             rows = 4;
             for (int r = 0; r < 4; r++) src[r] = in + (size_t)(4 * q + r) * k->N + n0;
+        } else if (!k->direct && qgather_rows_avx512(k, in, q, n0, nv, t)) {
+            rows = k->K - 4 * q < 4 ? k->K - 4 * q : 4;
+            for (int r = 0; r < 4; r++) src[r] = t[r];
         } else {
             rows = qgather(k, in, q, n0, nv, t);
             for (int r = 0; r < 4; r++) src[r] = t[r];
@@ -447,12 +489,12 @@ static void qukr_vnni(const qtile *t, const int32_t *a, const int32_t *b, const 
             acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(cs, _mm512_set1_epi32(k->cm[m]))); \
         __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(k->mult[m]));  \
         v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);                                    \
-        v = _mm512_sub_ps(_mm512_add_ps(v, magic), magic);                              \
-        if (o8)                                                                         \
+        if (o8) /* vcvtps2dq rounds half to even (MXCSR default) */                     \
             _mm512_mask_cvtepi32_storeu_epi8(o8 + (size_t)(i) * t->ldo, st,               \
-                _mm512_add_epi32(_mm512_cvttps_epi32(v), zo));                          \
+                _mm512_add_epi32(_mm512_cvtps_epi32(v), zo));                           \
         else                                                                            \
-            _mm512_mask_storeu_ps(t->out + (size_t)(i) * t->ldo, st, _mm512_mul_ps(v, so)); \
+            _mm512_mask_storeu_ps(t->out + (size_t)(i) * t->ldo, st,                      \
+                _mm512_mul_ps(_mm512_sub_ps(_mm512_add_ps(v, magic), magic), so));      \
     }
     EPI(0) EPI(1) EPI(2) EPI(3) EPI(4) EPI(5) EPI(6) EPI(7)
     EPI(8) EPI(9) EPI(10) EPI(11) EPI(12) EPI(13) EPI(14) EPI(15)
