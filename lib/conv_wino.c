@@ -51,24 +51,24 @@ struct wino_plan {
     wino_rows_fn rows;
     wino_out_fn out;
     wino_wt_fn wt;
-    int ntx, nty, ntiles;     /* 4x4 output tiles across, down, in all */
+    int m, r, taps;           /* F(m x m, r x r): 4 and 3, or 2 and 5; r*r */
+    int ntx, nty, ntiles;     /* m x m output tiles across, down, in all */
     int tb, tbp;              /* tiles per block, rounded up to MR */
     int nblk;                 /* tile blocks */
     int mp;                   /* cout rounded up to NR (B panels) */
     int ldm;                  /* row length of the products M */
     int nb, kcl;              /* k blocks over cin and their length */
-    int lw;                   /* padded line length: 4 ntx + 2, rounded */
+    int lw;                   /* padded line length: m ntx + r - 1, rounded */
     int lazy;                 /* filters transformed per run, not kept */
     float *u;                 /* NX x (cin x mp) packed B panels */
-    float *g;                 /* lazy: the 3x3 filters, 9 x NR per panel row */
     float *bias;              /* ldm floats, zero past cout */
     size_t wbytes;
 };
 
 int wino_shape_ok(const conv_params *p)
 {
-    return p->kh == 3 && p->kw == 3 && p->sh == 1 && p->sw == 1 && p->dh == 1 && p->dw == 1 &&
-           p->group == 1;
+    return ((p->kh == 3 && p->kw == 3) || (p->kh == 5 && p->kw == 5)) && p->sh == 1 &&
+           p->sw == 1 && p->dh == 1 && p->dw == 1 && p->group == 1;
 }
 
 /* Floats of one thread's scratch: V (NX x tbp x cin), M (NX x tbp x ldm),
@@ -107,7 +107,7 @@ wino_plan *wino_prepare(const conv_params *p, const gemm_arch *ar, int level,
                         const float *wt, const float *bias, int lazy, err_t *e)
 {
     if (!wino_shape_ok(p)) {
-        err_set(e, "conv: Winograd needs a 3x3 stride-1 convolution");
+        err_set(e, "conv: Winograd needs a 3x3 or 5x5 stride-1 convolution");
         return NULL;
     }
     wino_plan *w = calloc(1, sizeof *w);
@@ -121,29 +121,31 @@ wino_plan *wino_prepare(const conv_params *p, const gemm_arch *ar, int level,
 #if defined(__x86_64__)
     if (level >= SIMD_AVX512) {
         w->rows = wino_avx512_rows;
-        w->out = wino_avx512_out;
-        w->wt = wino_avx512_wt;
+        w->out = p->kh == 5 ? wino_avx512_out2 : wino_avx512_out;
+        w->wt = p->kh == 5 ? wino_avx512_wt5 : wino_avx512_wt;
     } else if (level >= SIMD_AVX2) {
         w->rows = wino_avx2_rows;
-        w->out = wino_avx2_out;
-        w->wt = wino_avx2_wt;
+        w->out = p->kh == 5 ? wino_avx2_out2 : wino_avx2_out;
+        w->wt = p->kh == 5 ? wino_avx2_wt5 : wino_avx2_wt;
     } else
 #endif
     {
         w->level = SIMD_PORTABLE;
         w->rows = wino_c_rows;
-        w->out = wino_c_out;
-        w->wt = wino_c_wt;
+        w->out = p->kh == 5 ? wino_c_out2 : wino_c_out;
+        w->wt = p->kh == 5 ? wino_c_wt5 : wino_c_wt;
     }
     int mr = ar->mr, nr = ar->nr, cin = p->cin, cout = p->cout;
-    w->ntx = (p->ow + 3) / 4;
-    w->nty = (p->oh + 3) / 4;
+    int m = w->m = p->kh == 3 ? 4 : 2, taps = w->taps = p->kh * p->kh;
+    w->r = p->kh;
+    w->ntx = (p->ow + m - 1) / m;
+    w->nty = (p->oh + m - 1) / m;
     w->ntiles = w->ntx * w->nty;
     w->mp = (cout + nr - 1) / nr * nr;
     w->ldm = (w->mp + WINO_VMAX - 1) / WINO_VMAX * WINO_VMAX;
     w->nb = gemm_kblocks(cin, lazy ? LAZY_KC : GEMM_KC_MAX);
     w->kcl = gemm_kblock_len(cin, w->nb);
-    w->lw = ((4 * w->ntx + 2 + WINO_VMAX - 1) / WINO_VMAX + 1) * WINO_VMAX;
+    w->lw = ((m * w->ntx + w->r - 1 + WINO_VMAX - 1) / WINO_VMAX + 1) * WINO_VMAX;
     /* Tiles per block: V and M of a block in about 640 KB (L2 is 1 MB on
      * the machine measured, 512 KB on older x86): 40 tiles for 64 -> 64
      * channels, 16 for 256 -> 256 (measured: 320 KB to 1 MB give the same
@@ -163,7 +165,7 @@ wino_plan *wino_prepare(const conv_params *p, const gemm_arch *ar, int level,
     w->tbp = (tb + mr - 1) / mr * mr;
 
     w->lazy = lazy;
-    size_t un = (size_t)(lazy ? 9 : NX) * cin * w->mp;
+    size_t un = (size_t)(lazy ? taps : NX) * cin * w->mp;
     if ((size_t)cin * w->mp > SIZE_MAX / sizeof(float) / NX ||
         posix_memalign((void **)&w->u, 64, un * sizeof(float)) ||
         posix_memalign((void **)&w->bias, 64, (size_t)w->ldm * sizeof(float))) {
@@ -176,10 +178,10 @@ wino_plan *wino_prepare(const conv_params *p, const gemm_arch *ar, int level,
     /* U_x[ci][co] = (G g G^T)[x], g = weights[co][ci], as B panels:
      * element (ci, co) at k0*mp + q*NR*kc + (ci-k0)*NR + j, co = q*NR + j;
      * one panel row (NR filters) at a time, vectorised along them.
-     * lazy: the filters themselves, tap t of that element at 9 times
+     * lazy: the filters themselves, tap t of that element at taps times
      * that offset + t*NR + j, transformed by each run. */
     memset(w->u, 0, un * sizeof(float));
-    float *gt = malloc((size_t)9 * nr * sizeof(float));
+    float *gt = malloc((size_t)taps * nr * sizeof(float));
     if (!gt) {
         wino_free(w);
         err_set(e, "conv: out of memory");
@@ -190,11 +192,11 @@ wino_plan *wino_prepare(const conv_params *p, const gemm_arch *ar, int level,
         for (int q = 0; q < w->mp / nr; q++)
             for (int ci = k0; ci < k0 + kc; ci++) {
                 size_t off = (size_t)k0 * w->mp + (size_t)q * nr * kc + (size_t)(ci - k0) * nr;
-                float *d = lazy ? w->u + 9 * off : gt;
+                float *d = lazy ? w->u + taps * off : gt;
                 for (int j = 0; j < nr; j++) {
                     int co = q * nr + j;
-                    for (int t = 0; t < 9; t++)
-                        d[t * nr + j] = co < cout ? wt[((size_t)co * cin + ci) * 9 + t] : 0.0f;
+                    for (int t = 0; t < taps; t++)
+                        d[t * nr + j] = co < cout ? wt[((size_t)co * cin + ci) * taps + t] : 0.0f;
                 }
                 if (!lazy) w->wt(gt, (size_t)nr, 0, 6, w->u + off, (size_t)cin * w->mp, nr);
             }
@@ -252,7 +254,7 @@ static void wino_input(const wino_plan *w, const float *in, int t0, int t1, int 
 {
     const conv_params *p = &w->p;
     int mr = w->ar->mr, ntx = w->ntx, lw = w->lw, tbp = w->tbp, cin = p->cin;
-    int wp = 4 * ntx + 2;             /* padded row: input columns -pl .. */
+    int m = w->m, wp = m * ntx + w->r - 1;   /* padded row: input columns -pl .. */
     int ncopy = p->w;                 /* columns of the input inside it */
     if (ncopy > wp - p->pl) ncopy = wp - p->pl;
     const float *d[6];
@@ -271,7 +273,7 @@ static void wino_input(const wino_plan *w, const float *in, int t0, int t1, int 
         for (int ty = ty0; ty <= ty1; ty++) {
             for (int j = 0; j < 6; j++) {
                 float *l = (float *)d[j];
-                int iy = 4 * ty - p->pt + j;
+                int iy = m * ty - p->pt + j;
                 if (iy < 0 || iy >= p->h) {
                     memset(l, 0, (size_t)lw * sizeof(float));
                     continue;
@@ -287,7 +289,7 @@ static void wino_input(const wino_plan *w, const float *in, int t0, int t1, int 
                 int r = ty * ntx + tx - t0;
                 float *vt = vk + (size_t)(r / mr) * mr * kc + r % mr;
                 for (int i = 0; i < 6; i++) {
-                    const float *s = t[i] + 4 * tx;
+                    const float *s = t[i] + m * tx;
                     float d0 = s[0], d1 = s[1], d2 = s[2], d3 = s[3], d4 = s[4], d5 = s[5];
                     float a = d4 - 4.0f * d2, b = d3 - 4.0f * d1;
                     float c = d4 - d2, e = 2.0f * (d3 - d1);
@@ -344,12 +346,12 @@ static void wino_output(const wino_plan *w, const float *m, int t0, int t1, int 
     size_t ldy = (size_t)w->ldm;
     int nc = c1 - c0;
     for (int t = t0; t < t1; t++) {
-        int ty = t / w->ntx, tx = t % w->ntx;
+        int ty = t / w->ntx, tx = t % w->ntx, tm = w->m;
         w->out(m + (size_t)(t - t0) * w->ldm + c0, mstr, w->bias + c0, lo, hi, y, ldy, nc);
-        int rows = p->oh - 4 * ty < 4 ? p->oh - 4 * ty : 4;
-        int cols = p->ow - 4 * tx < 4 ? p->ow - 4 * tx : 4;
-        float *o = out + (size_t)c0 * npix + (size_t)(4 * ty) * p->ow + 4 * tx;
-        if (rows == 4 && cols == 4) {
+        int rows = p->oh - tm * ty < tm ? p->oh - tm * ty : tm;
+        int cols = p->ow - tm * tx < tm ? p->ow - tm * tx : tm;
+        float *o = out + (size_t)c0 * npix + (size_t)(tm * ty) * p->ow + tm * tx;
+        if (tm == 4 && rows == 4 && cols == 4) {
             for (int c = 0; c < nc; c++, o += npix) {
                 const float *yc = y + c;
                 for (int r = 0; r < 4; r++) {
@@ -364,7 +366,7 @@ static void wino_output(const wino_plan *w, const float *m, int t0, int t1, int 
             for (int c = 0; c < nc; c++, o += npix)
                 for (int r = 0; r < rows; r++)
                     for (int s = 0; s < cols; s++)
-                        o[(size_t)r * p->ow + s] = y[(size_t)(4 * r + s) * ldy + c];
+                        o[(size_t)r * p->ow + s] = y[(size_t)(tm * r + s) * ldy + c];
         }
     }
 }
@@ -424,7 +426,7 @@ static void lazy_task(void *ctx, int task, int thread)
             ep.last = kb == w->nb - 1;
             for (int h = 0; h < 6; h += LAZY_ROWS) {
                 for (int ci = 0; ci < kc; ci++)
-                    w->wt(w->u + 9 * (off + (size_t)ci * nr), (size_t)nr, h, h + LAZY_ROWS,
+                    w->wt(w->u + w->taps * (off + (size_t)ci * nr), (size_t)nr, h, h + LAZY_ROWS,
                           ub + (size_t)ci * nr, us, nr);
                 for (int x = 6 * h; x < 6 * (h + LAZY_ROWS); x++) {
                     const float *vx = v + x * vstr + (size_t)k0 * w->tbp;

@@ -1,5 +1,8 @@
-/* kern_wino.h - internal: 3x3 stride-1 convolutions by Winograd's minimal
- * filtering F(4x4, 3x3) (Lavin & Gray 2016), used by conv.c.
+/* kern_wino.h - internal: 3x3 and 5x5 stride-1 convolutions by Winograd's
+ * minimal filtering F(4x4, 3x3) and F(2x2, 5x5) (Lavin & Gray 2016), used
+ * by conv.c.  Both transform 6x6 input patches (same points 0, +-1, +-2,
+ * infinity, the same B), so everything but the filter and output
+ * transforms is shared; below, F(4x4, 3x3).
  *
  * Each 4x4 block of output pixels (a "tile") comes from a 6x6 input patch:
  *     Y = A^T [ (G g G^T) .* (B^T d B) ] A
@@ -30,9 +33,10 @@
 
 typedef struct wino_plan wino_plan;
 
-/* The shape can run as F(4x4, 3x3): 3x3, stride 1, dilation 1, group 1. */
+/* The shape can run as F(4x4, 3x3) or F(2x2, 5x5): 3x3 or 5x5, stride 1,
+ * dilation 1, group 1. */
 int wino_shape_ok(const conv_params *p);
-/* Transforms and packs weights (cout x cin x 3 x 3) and bias (or NULL)
+/* Transforms and packs weights (cout x cin x r x r) and bias (or NULL)
  * for the micro-kernel ar; level: SIMD level of the transforms.  lazy:
  * keep the filters as they are (packed by panel) and transform them in
  * every run instead, for 1x the memory instead of 4x; all tiles then form

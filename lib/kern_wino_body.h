@@ -79,6 +79,41 @@ static void WB_NAME(out)(const float *m, size_t ldm, const float *bias, float lo
 #undef WB_CLAMP
 }
 
+/* The output transform of F(2x2, 5x5) (same 6x6 products, the same
+ * points), as WB_NAME(out) with 2x2 pixels per tile:
+ *   A^T = 1  1  1  1  1  0
+ *         0  1 -1  2 -2  1 */
+WB_ATTR
+static void WB_NAME(out2)(const float *m, size_t ldm, const float *bias, float lo, float hi,
+                          float *y, size_t ldy, int n)
+{
+    typedef WB_NAME(v) vf;
+    typedef WB_NAME(vi) vi;
+    vf lov = lo - (vf){0}, hiv = hi - (vf){0};
+    vi loi = (vi)lov, hii = (vi)hiv;
+#define WB_CLAMP(x) ({ vf x_ = (x); vi xi_ = (vi)x_, lm_ = x_ < lov, hm_ = x_ > hiv; \
+                      (vf)((xi_ & ~(lm_ | hm_)) | (loi & lm_) | (hii & hm_)); })
+    for (int c = 0; c < n; c += WB_W) {
+        vf s[2][6];
+        for (int k = 0; k < 6; k++) {
+            const float *mk = m + (size_t)k * ldm + c;
+            vf m0 = *(const vf *)mk, m1 = *(const vf *)(mk + 6 * ldm);
+            vf m2 = *(const vf *)(mk + 12 * ldm), m3 = *(const vf *)(mk + 18 * ldm);
+            vf m4 = *(const vf *)(mk + 24 * ldm), m5 = *(const vf *)(mk + 30 * ldm);
+            s[0][k] = m0 + (m1 + m2) + (m3 + m4);
+            s[1][k] = (m1 - m2) + 2.0f * (m3 - m4) + m5;
+        }
+        vf bv = *(const vf *)(bias + c);
+        for (int r = 0; r < 2; r++) {
+            float *yr = y + (size_t)(2 * r) * ldy + c;
+            *(vf *)yr = WB_CLAMP(s[r][0] + (s[r][1] + s[r][2]) + (s[r][3] + s[r][4]) + bv);
+            *(vf *)(yr + ldy) =
+                WB_CLAMP((s[r][1] - s[r][2]) + 2.0f * (s[r][3] - s[r][4]) + s[r][5] + bv);
+        }
+    }
+#undef WB_CLAMP
+}
+
 /* G applied to a0, a1, a2 (three taps down a column or across a row):
  *   G = 1/4     0     0
  *      -1/6  -1/6  -1/6
@@ -116,3 +151,42 @@ static void WB_NAME(wt)(const float *g, size_t gs, int i0, int i1, float *u, siz
     }
 }
 #undef WB_G
+
+/* G of F(2x2, 5x5) applied to five taps a0..a4:
+ *   G = 1/4     0     0     0     0
+ *      -1/6  -1/6  -1/6  -1/6  -1/6
+ *      -1/6   1/6  -1/6   1/6  -1/6
+ *      1/24  1/12   1/6   1/3   2/3
+ *      1/24 -1/12   1/6  -1/3   2/3
+ *         0     0     0     0     1 */
+#define WB_G5(a0, a1, a2, a3, a4, o)                                    \
+    do {                                                                \
+        vf e_ = a0 + a2 + a4, d_ = a1 + a3;                             \
+        vf p_ = (1.0f / 24) * a0 + (1.0f / 6) * a2 + (2.0f / 3) * a4;   \
+        vf q_ = (1.0f / 12) * a1 + (1.0f / 3) * a3;                     \
+        o[0] = 0.25f * a0;                                              \
+        o[1] = (-1.0f / 6) * (e_ + d_);                                 \
+        o[2] = (-1.0f / 6) * (e_ - d_);                                 \
+        o[3] = p_ + q_;                                                 \
+        o[4] = p_ - q_;                                                 \
+        o[5] = a4;                                                      \
+    } while (0)
+
+/* Filter transform of F(2x2, 5x5), as WB_NAME(wt) with 25 taps (5a + b). */
+WB_ATTR
+static void WB_NAME(wt5)(const float *g, size_t gs, int i0, int i1, float *u, size_t us,
+                         int n)
+{
+    typedef WB_NAME(v) vf;
+    for (int c = 0; c < n; c += WB_W) {
+        vf t[25], col[5][6], o[6];
+        for (int k = 0; k < 25; k++) t[k] = *(const vf *)(g + (size_t)k * gs + c);
+        for (int b = 0; b < 5; b++) WB_G5(t[b], t[5 + b], t[10 + b], t[15 + b], t[20 + b], col[b]);
+        for (int i = i0; i < i1; i++) {
+            WB_G5(col[0][i], col[1][i], col[2][i], col[3][i], col[4][i], o);
+            float *ui = u + (size_t)(6 * (i - i0)) * us + c;
+            for (int k = 0; k < 6; k++) *(vf *)(ui + (size_t)k * us) = o[k];
+        }
+    }
+}
+#undef WB_G5

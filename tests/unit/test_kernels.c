@@ -351,6 +351,24 @@ int main(void)
                 set_out(&p);
                 check_conv(&p, (int)(i + force) % 2);
             }
+        /* F(2x2, 5x5) the same way */
+        static const int wl5[][8] = {
+            { 3, 5, 5, 4, 0, 0, 0, 0 },       /* one output pixel */
+            { 7, 9, 11, 5, 0, 1, 2, 3 },
+            { 16, 28, 28, 32, 2, 2, 2, 2 },   /* GoogLeNet 3a */
+            { 130, 14, 13, 40, 2, 2, 2, 2 },  /* two k blocks */
+            { 48, 7, 7, 128, 2, 2, 2, 2 },
+        };
+        for (size_t i = 0; i < sizeof wl5 / sizeof wl5[0]; i++)
+            for (int force = 2; force >= 0; force--) {
+                setenv("CAM_WINO", force == 2 ? "2" : force ? "1" : "0", 1);
+                conv_params p = cp(wl5[i][0], wl5[i][1], wl5[i][2], wl5[i][3], 5, 1, 0, 1,
+                                   force ? acts[i % 3] : acts[i % 2]);
+                p.pt = wl5[i][4]; p.pl = wl5[i][5]; p.pb = wl5[i][6]; p.pr = wl5[i][7];
+                if (force) { p.act_min = -0.5f; p.act_max = 0.75f; }
+                set_out(&p);
+                check_conv(&p, (int)(i + force) % 2);
+            }
         /* random 3x3 stride-1 shapes in both forms */
         for (int r = 0; r < 24; r++) {
             setenv("CAM_WINO", r % 2 ? "1" : "2", 1);
@@ -367,6 +385,19 @@ int main(void)
         p = cp(24, 10, 10, 36, 3, 1, 1, 4, ACT_RELU);
         check_conv(&p, 1);
         unsetenv("CAM_WINO");
+        /* GoogLeNet's 5x5 convs keep transformed filters by default */
+        {
+            p = cp(32, 28, 28, 96, 5, 1, 2, 1, ACT_RELU);
+            float *w5 = randv((size_t)96 * 32 * 25);
+            err_t e = {{0}};
+            conv_kernel *k = conv_prepare(&p, w5, NULL, 0, &e);
+            const char *name = k ? conv_impl_name(k) : "?";
+            tap_ok(k && !strncmp(name, "winograd-", 9) && strncmp(name, "winograd-lazy", 13) &&
+                   conv_weight_bytes(k) >= (size_t)96 * 32 * 36 * sizeof(float),
+                   "32x28x28 5x5 runs as %s, %zu weight bytes", name, conv_weight_bytes(k));
+            conv_free(k);
+            free(w5);
+        }
         /* and by default ResNet-18's layer 1 keeps transformed filters,
          * layer 3 transforms them per run, layer 4 does not use it */
         float *w = randv((size_t)256 * 256 * 9);
