@@ -46,6 +46,7 @@ struct qconv_kernel {
     int32_t *apack;         /* gemm: Mp/16 x Kq x 16 */
     int32_t *rowc, *cm;     /* gemm: Mp each */
     unsigned char *pcs;     /* gemm: per weight panel, some cm != 0 */
+    int64_t *a16;           /* gemm, AVX2: apack widened, 4 x int16 per entry */
     float *mult;            /* Mp (gemm) or cout */
     int16_t *wq;            /* ref: the weights as given */
     int32_t *wzp, *bias;    /* ref */
@@ -375,18 +376,29 @@ typedef struct {
 static void qukr_c(const qtile *t, const int32_t *a, const int32_t *b, const int32_t *colsum)
 {
     const qconv_kernel *k = t->k;
+    int32_t acc[QMR][QNR];
+    int16_t bq[4][QNR];
+    memset(acc, 0, sizeof acc);
+    for (int q = 0; q < k->Kq; q++) {
+        /* the quad's 4 x 16 input values, then rank-1 updates the
+         * compiler vectorises (16-bit products widened to 32) */
+        for (int r = 0; r < 4; r++)
+            for (int j = 0; j < QNR; j++)
+                bq[r][j] = (int16_t)(((uint32_t)b[q * QNR + j] >> (8 * r)) & 0xff);
+        for (int i = 0; i < t->mv; i++) {
+            uint32_t wa = (uint32_t)a[q * QMR + i];
+            for (int r = 0; r < 4; r++) {
+                int16_t w = (int16_t)(int8_t)(uint8_t)(wa >> (8 * r));
+                for (int j = 0; j < QNR; j++)
+                    acc[i][j] += (int32_t)w * bq[r][j];
+            }
+        }
+    }
     for (int i = 0; i < t->mv; i++) {
         int m = t->m0 + i;
         for (int j = 0; j < t->nv; j++) {
-            int32_t acc = 0;
-            for (int q = 0; q < k->Kq; q++) {
-                uint32_t wa = (uint32_t)a[q * QMR + i], xb = (uint32_t)b[q * QNR + j];
-                for (int r = 0; r < 4; r++)
-                    acc += (int32_t)(int8_t)(uint8_t)(wa >> (8 * r)) *
-                           (int32_t)(uint8_t)(xb >> (8 * r));
-            }
-            acc += k->cm[m] * colsum[j] + k->rowc[m];
-            float v = qconv_requant(acc, k->mult[m], k->lo, k->hi, 1.0f);
+            int32_t s = acc[i][j] + k->cm[m] * colsum[j] + k->rowc[m];
+            float v = qconv_requant(s, k->mult[m], k->lo, k->hi, 1.0f);
             if (t->out8)
                 t->out8[(size_t)i * t->ldo + j] = (unsigned char)((int)v + k->q.out_zp);
             else
@@ -396,11 +408,22 @@ static void qukr_c(const qtile *t, const int32_t *a, const int32_t *b, const int
 }
 
 #if defined(__x86_64__)
-/* Two rows at a time: the uint8 quads of 4 pixels widened to 16 bits, the
- * row's int8 quad widened and broadcast, vpmaddwd gives per pixel two
+/* Two rows at a time on 16-bit values: the pixel panel widened once per
+ * panel (qwiden_avx2), the weights at prepare (a16: one int64 holds a
+ * row's four int16 of a quad, broadcast); vpmaddwd gives per pixel two
  * partial sums (k 0-1 and k 2-3), added pairwise at the end. */
+__attribute__((target("avx2")))
+static void qwiden_avx2(const int32_t *bp, int16_t *bw, int kq)
+{
+    for (int q = 0; q < kq; q++)
+        for (int h = 0; h < 4; h++)
+            _mm256_store_si256((__m256i *)(bw + (size_t)q * 64 + 16 * h),
+                               _mm256_cvtepu8_epi16(_mm_load_si128(
+                                   (const __m128i *)(bp + q * QNR + 4 * h))));
+}
+
 __attribute__((target("avx2,fma")))
-static void qukr_avx2(const qtile *t, const int32_t *a, const int32_t *b, const int32_t *colsum)
+static void qukr_avx2(const qtile *t, const int64_t *a, const int16_t *b, const int32_t *colsum)
 {
     const qconv_kernel *k = t->k;
     const __m256 lo = _mm256_set1_ps(k->lo), hi = _mm256_set1_ps(k->hi),
@@ -411,23 +434,17 @@ static void qukr_avx2(const qtile *t, const int32_t *a, const int32_t *b, const 
         __m256i a00 = _mm256_setzero_si256(), a01 = a00, a02 = a00, a03 = a00;
         __m256i a10 = a00, a11 = a00, a12 = a00, a13 = a00;
         for (int q = 0; q < k->Kq; q++) {
-            const int32_t *bq = b + q * QNR;
-            __m256i b0 = _mm256_cvtepu8_epi16(_mm_load_si128((const __m128i *)bq));
-            __m256i b1 = _mm256_cvtepu8_epi16(_mm_load_si128((const __m128i *)(bq + 4)));
-            __m256i b2 = _mm256_cvtepu8_epi16(_mm_load_si128((const __m128i *)(bq + 8)));
-            __m256i b3 = _mm256_cvtepu8_epi16(_mm_load_si128((const __m128i *)(bq + 12)));
-            __m256i w0 = _mm256_broadcastq_epi64(
-                _mm_cvtepi8_epi16(_mm_cvtsi32_si128(a[q * QMR + i])));
-            __m256i w1 = _mm256_broadcastq_epi64(
-                _mm_cvtepi8_epi16(_mm_cvtsi32_si128(a[q * QMR + i + 1])));
-            a00 = _mm256_add_epi32(a00, _mm256_madd_epi16(b0, w0));
-            a01 = _mm256_add_epi32(a01, _mm256_madd_epi16(b1, w0));
-            a02 = _mm256_add_epi32(a02, _mm256_madd_epi16(b2, w0));
-            a03 = _mm256_add_epi32(a03, _mm256_madd_epi16(b3, w0));
-            a10 = _mm256_add_epi32(a10, _mm256_madd_epi16(b0, w1));
-            a11 = _mm256_add_epi32(a11, _mm256_madd_epi16(b1, w1));
-            a12 = _mm256_add_epi32(a12, _mm256_madd_epi16(b2, w1));
-            a13 = _mm256_add_epi32(a13, _mm256_madd_epi16(b3, w1));
+            const __m256i *bq = (const __m256i *)(b + (size_t)q * 64);
+            __m256i w0 = _mm256_set1_epi64x(a[q * QMR + i]);
+            __m256i w1 = _mm256_set1_epi64x(a[q * QMR + i + 1]);
+            a00 = _mm256_add_epi32(a00, _mm256_madd_epi16(_mm256_load_si256(bq), w0));
+            a01 = _mm256_add_epi32(a01, _mm256_madd_epi16(_mm256_load_si256(bq + 1), w0));
+            a02 = _mm256_add_epi32(a02, _mm256_madd_epi16(_mm256_load_si256(bq + 2), w0));
+            a03 = _mm256_add_epi32(a03, _mm256_madd_epi16(_mm256_load_si256(bq + 3), w0));
+            a10 = _mm256_add_epi32(a10, _mm256_madd_epi16(_mm256_load_si256(bq), w1));
+            a11 = _mm256_add_epi32(a11, _mm256_madd_epi16(_mm256_load_si256(bq + 1), w1));
+            a12 = _mm256_add_epi32(a12, _mm256_madd_epi16(_mm256_load_si256(bq + 2), w1));
+            a13 = _mm256_add_epi32(a13, _mm256_madd_epi16(_mm256_load_si256(bq + 3), w1));
         }
         __m256i r[4] = {
             _mm256_permute4x64_epi64(_mm256_hadd_epi32(a00, a01), 0xD8),
@@ -512,6 +529,7 @@ static void qgemm_task(void *ctx, int task, int thread)
     int mp0 = tm * j->mpt, mp1 = mp0 + j->mpt < nmp ? mp0 + j->mpt : nmp;
     int32_t *bp = (int32_t *)(void *)(j->scratch + (size_t)thread * j->sstride);
     int32_t *colsum = bp + (size_t)k->Kq * QNR;
+    int16_t *bw = (int16_t *)(void *)(colsum + QNR);    /* AVX2: bp widened */
     for (int pan = p0; pan < p1; pan++) {
         int n0 = pan * QNR, nv = k->N - n0 < QNR ? k->N - n0 : QNR;
         if (j->in8) {
@@ -533,20 +551,24 @@ static void qgemm_task(void *ctx, int task, int thread)
 #endif
                 qpack_c(k, j->in, n0, nv, bp, colsum);
         }
+#if defined(__x86_64__)
+        if (k->level == QL_AVX2)
+            qwiden_avx2(bp, bw, k->Kq);
+#endif
         for (int mp = mp0; mp < mp1; mp++) {
             size_t o0 = (size_t)mp * QMR * k->N + n0;
             qtile t = {k, mp * QMR, 0, nv, j->out8 ? NULL : j->out + o0,
                        j->out8 ? j->out8 + o0 : NULL, (size_t)k->N};
             t.mv = k->q.p.cout - t.m0 < QMR ? k->q.p.cout - t.m0 : QMR;
-            const int32_t *a = k->apack + (size_t)mp * k->Kq * QMR;
+            size_t a0 = (size_t)mp * k->Kq * QMR;
 #if defined(__x86_64__)
             if (k->level == QL_VNNI)
-                qukr_vnni(&t, a, bp, colsum);
+                qukr_vnni(&t, k->apack + a0, bp, colsum);
             else if (k->level == QL_AVX2)
-                qukr_avx2(&t, a, bp, colsum);
+                qukr_avx2(&t, k->a16 + a0, bw, colsum);
             else
 #endif
-                qukr_c(&t, a, bp, colsum);
+                qukr_c(&t, k->apack + a0, bp, colsum);
         }
     }
 }
@@ -908,6 +930,23 @@ qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int
         k->rowc[m] = (int32_t)((bias ? bias[m] : 0) - (int64_t)k->zxu * (wsum + (int64_t)K * c));
     }
     k->wbytes = an * 4 + (size_t)k->Mp * 12;
+    if (k->level == QL_AVX2) {
+        /* the AVX2 kernel reads the weights widened to 16 bits (a16),
+         * which replace the int8 panels */
+        k->a16 = malloc(sizeof(int64_t) * (an ? an : 1));
+        if (!k->a16)
+            goto oom;
+        for (size_t i = 0; i < an; i++) {
+            uint32_t wq4 = (uint32_t)k->apack[i];
+            uint64_t v = 0;
+            for (int t = 0; t < 4; t++)
+                v |= (uint64_t)(uint16_t)(int16_t)(int8_t)(uint8_t)(wq4 >> (8 * t)) << (16 * t);
+            memcpy(&k->a16[i], &v, 8);
+        }
+        free(k->apack);
+        k->apack = NULL;
+        k->wbytes = an * 8 + (size_t)k->Mp * 12;
+    }
     return k;
 oom:
     err_set(e, "out of memory");
@@ -922,7 +961,7 @@ size_t qconv_scratch_bytes(const qconv_kernel *k, int nthreads)
         nthreads = 1;
     size_t per = 0;
     if (k->impl == QI_GEMM)
-        per = (size_t)k->Kq * QNR * 4 + QNR * 4;
+        per = (size_t)k->Kq * QNR * 4 + QNR * 4 + (k->level == QL_AVX2 ? (size_t)k->Kq * 128 : 0);
     else if (k->impl == QI_DW)
         per = ((((size_t)k->dwp.h * k->dwp.w + 15) & ~(size_t)15) +
                (((size_t)k->dwp.oh * k->dwp.ow + 15) & ~(size_t)15) +
@@ -994,6 +1033,7 @@ void qconv_free(qconv_kernel *k)
     free(k->rowc);
     free(k->cm);
     free(k->pcs);
+    free(k->a16);
     free(k->mult);
     free(k->wq);
     free(k->wzp);
