@@ -114,7 +114,9 @@ static void gather2_avx512(float *dst, const float *src, int n)
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14,
                                            16, 18, 20, 22, 24, 26, 28, 30);
     int j = 0;
-    for (; j + 16 <= n; j += 16) {
+    /* a whole step reads src[2j + 31], past the last float needed
+     * (src[2n - 2]) when it is the last step: that one is masked */
+    for (; j + 16 < n; j += 16) {
         __m512 a = _mm512_loadu_ps(src + 2 * j), b = _mm512_loadu_ps(src + 2 * j + 16);
         _mm512_storeu_ps(dst + j, _mm512_permutex2var_ps(a, even, b));
     }
