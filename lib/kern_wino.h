@@ -10,8 +10,11 @@
  * the transformed domain, M_x[t][co] = sum_ci V_x[t][ci] U_x[ci][co],
  * x = 0..35: 4 multiply-adds per output pixel and channel pair instead of 9.
  *
- * Weights U_x = (G g G^T)_x are transformed once (in double, then rounded)
- * and packed as the GEMM core's B panels (NR output channels wide).  Per
+ * Weights U_x = (G g G^T)_x are transformed once, vectorised along the
+ * output channels, and packed as the GEMM core's B panels (NR output
+ * channels wide): 4x the memory of the filters.  The "lazy" form keeps
+ * the filters as they are and transforms one k block of one panel at a
+ * time in every run instead (conv.c chooses by map size).  Per
  * image, tiles are taken in blocks small enough that a block's transformed
  * input V (36 x tiles x cin) and products M (36 x tiles x cout) stay in
  * L2; for each block the input transform writes V straight into the
