@@ -203,8 +203,13 @@ void tp_run(threadpool *tp, int ntasks, void (*fn)(void *ctx, int task, int thre
      * the previous job (they only find its tasks all taken) */
     unsigned g = __atomic_load_n(&tp->gen, __ATOMIC_RELAXED);
     __atomic_store_n(&tp->gen, g + 1, __ATOMIC_SEQ_CST);
-    while (__atomic_load_n(&tp->active, __ATOMIC_SEQ_CST) != 0)
-        cpu_relax();
+    for (int i = 0; __atomic_load_n(&tp->active, __ATOMIC_SEQ_CST) != 0; i++) {
+        /* a worker preempted on its way out: let it run */
+        if (i < TP_SPIN)
+            cpu_relax();
+        else
+            sched_yield();
+    }
     tp->fn = fn;
     tp->ctx = ctx;
     tp->ntasks = ntasks;
