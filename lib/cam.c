@@ -186,79 +186,195 @@ static int check_size(int w, int h, err_t *e)
     return 0;
 }
 
+/* Runs of one mask row for the paper rule's connected components: pixels
+ * xs..xe (inclusive) of row y; parent is the union-find link to a run of
+ * smaller index (a root links to itself). */
+typedef struct { int xs, xe, y, parent; } box_run;
+
+static int run_root(box_run *r, int i)
+{
+    while (r[i].parent != i) {
+        r[i].parent = r[r[i].parent].parent;   /* path halving */
+        i = r[i].parent;
+    }
+    return i;
+}
+
+/* First index >= from whose bit in bits (one bit per pixel, w pixels) is
+ * set, or w. */
+static int next_set(const uint64_t *bits, int from, int w)
+{
+    if (from >= w)
+        return w;
+    int k = from >> 6;
+    uint64_t b = bits[k] & (~(uint64_t)0 << (from & 63));
+    int nw = (w + 63) >> 6;
+    while (!b) {
+        if (++k == nw)
+            return w;
+        b = bits[k];
+    }
+    int x = (k << 6) + __builtin_ctzll(b);
+    return x < w ? x : w;
+}
+
+/* First index >= from whose bit is clear (bits past w are clear). */
+static int next_clear(const uint64_t *bits, int from, int w)
+{
+    int k = from >> 6;
+    uint64_t b = ~bits[k] & (~(uint64_t)0 << (from & 63));
+    while (!b)
+        b = ~bits[++k];
+    int x = (k << 6) + __builtin_ctzll(b);
+    return x < w ? x : w;
+}
+
 int cam_box_paper(const double *m, int w, int h, double t, cam_box *box, err_t *e)
 {
     memset(box, 0, sizeof *box);
     if (check_size(w, h, e))
         return -1;
     size_t n = (size_t)w * h;
-    /* min-max as cam_normalize_d(CAM_NORM_MINMAX) does it; the mask tests
-     * the very value it would store, (m - lo) / (hi - lo) >= t */
-    double lo = INFINITY, hi = -INFINITY;
-    for (size_t i = 0; i < n; i++) {
+    /* min-max as cam_normalize_d(CAM_NORM_MINMAX) does it; any NaN or
+     * infinity gives no box.  Four lanes, no branch: min and max of
+     * non-NaN values do not depend on the order, and a -0.0 taken for
+     * +0.0 as lo changes neither v - lo >= t * d's outcome nor d. */
+    double lo4[4] = { INFINITY, INFINITY, INFINITY, INFINITY };
+    double hi4[4] = { -INFINITY, -INFINITY, -INFINITY, -INFINITY };
+    int nan = 0;
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int k = 0; k < 4; k++) {
+            double v = m[i + k];
+            lo4[k] = v < lo4[k] ? v : lo4[k];
+            hi4[k] = v > hi4[k] ? v : hi4[k];
+            nan |= v != v;
+        }
+    for (; i < n; i++) {
         double v = m[i];
-        if (!isfinite(v))
-            return 0;   /* non-finite map: no box */
-        if (v < lo) lo = v;
-        if (v > hi) hi = v;
+        lo4[0] = v < lo4[0] ? v : lo4[0];
+        hi4[0] = v > hi4[0] ? v : hi4[0];
+        nan |= v != v;
     }
+    double lo = lo4[0], hi = hi4[0];
+    for (int k = 1; k < 4; k++) {
+        if (lo4[k] < lo) lo = lo4[k];
+        if (hi4[k] > hi) hi = hi4[k];
+    }
+    if (nan || !isfinite(lo) || !isfinite(hi))
+        return 0;       /* non-finite map: no box */
     if (!(hi > lo))
         return 0;       /* constant map: no box */
     double d = hi - lo;
-    /* mask with a border of zeros (pw = w + 2), so that the flood fill
-     * needs no bounds checks; the stack holds padded indices */
-    size_t pw = (size_t)w + 2, ph = (size_t)h + 2;
-    uint8_t *mask = calloc(pw * ph, 1);
-    size_t *stack = malloc(sizeof *stack * n);
-    if (!mask || !stack) {
-        free(mask); free(stack);
+    /* The mask tests the very value cam_normalize_d would store,
+     * (v - lo) / d >= t, which only grows with v.  Far from the threshold
+     * value lo + t * d two comparisons decide it: the band of +-1e-9 of the
+     * map's magnitude dwarfs the few roundings (relative 1e-16) in either
+     * expression; inside the band the division decides, as before.  The
+     * shortcut needs 0 <= t <= 1 and magnitudes far from under- and
+     * overflow; otherwise every pixel takes the division. */
+    double mag = fabs(lo) + fabs(hi);
+    double band = 1e-9 * mag;
+    int fast = t >= 0 && t <= 1 && isfinite(d) && mag <= 1e300 && mag >= 1e-250;
+    double tlo = fast ? lo + t * d - band : INFINITY;   /* v < tlo: 0 */
+    double thi = fast ? lo + t * d + band : INFINITY;   /* v >= thi: 1 */
+    int nw = (w + 63) / 64;
+    uint64_t *bits = malloc(sizeof *bits * (size_t)nw);
+    size_t cap = 1024, nr = 0;
+    box_run *r = malloc(sizeof *r * cap);
+    if (!bits || !r) {
+        free(bits); free(r);
         return err_set(e, "box: out of memory");
     }
+    /* Rows to runs; each run joined to the 8-connected runs of the row
+     * above (those overlapping xs-1..xe+1).  Runs are numbered in raster
+     * order of their first pixel and every union keeps the smaller root,
+     * so a component's root is its first run. */
+    size_t prev = 0, prev_end = 0;
     for (int y = 0; y < h; y++) {
         const double *row = m + (size_t)y * w;
-        uint8_t *mrow = mask + (size_t)(y + 1) * pw + 1;
-        for (int x = 0; x < w; x++)
-            mrow[x] = (row[x] - lo) / d >= t;
-    }
-    const ptrdiff_t off[8] = { -(ptrdiff_t)pw - 1, -(ptrdiff_t)pw, -(ptrdiff_t)pw + 1, -1, 1,
-                               (ptrdiff_t)pw - 1, (ptrdiff_t)pw, (ptrdiff_t)pw + 1 };
-    long best = 0;
-    for (int sy = 0; sy < h; sy++) {
-        for (int sx = 0; sx < w; sx++) {
-            size_t start = (size_t)(sy + 1) * pw + (size_t)sx + 1;
-            if (mask[start] != 1)
-                continue;
-            /* flood fill the 8-connected component of start; mark it 2.
-             * Its pixel count and box do not depend on the visiting order;
-             * components are met in raster order of their first pixel. */
-            long cnt = 0;
-            size_t sp = 0;
-            int x0 = sx, y0 = sy, x1 = sx, y1 = sy;
-            stack[sp++] = start;
-            mask[start] = 2;
-            while (sp) {
-                size_t p = stack[--sp];
-                int px = (int)(p % pw) - 1, py = (int)(p / pw) - 1;
-                cnt++;
-                if (px < x0) x0 = px;
-                if (px > x1) x1 = px;
-                if (py > y1) y1 = py;
-                for (int k = 0; k < 8; k++) {
-                    size_t q = (size_t)((ptrdiff_t)p + off[k]);
-                    if (mask[q] == 1) {
-                        mask[q] = 2;
-                        stack[sp++] = q;
-                    }
+        for (int k = 0; k < nw; k++) {
+            int x0 = k * 64, x1 = x0 + 64 < w ? x0 + 64 : w;
+            uint64_t on = 0, amb = 0;
+            for (int x = x0; x < x1; x++) {
+                double v = row[x];
+                on |= (uint64_t)(v >= thi) << (x - x0);
+                amb |= (uint64_t)(v >= tlo) << (x - x0);
+            }
+            amb &= ~on;
+            if (!fast)
+                amb = x1 - x0 == 64 ? ~(uint64_t)0 : ((uint64_t)1 << (x1 - x0)) - 1;
+            while (amb) {
+                int b = __builtin_ctzll(amb);
+                amb &= amb - 1;
+                if ((row[x0 + b] - lo) / d >= t)
+                    on |= (uint64_t)1 << b;
+            }
+            bits[k] = on;
+        }
+        size_t cur = nr, p = prev;
+        for (int x = next_set(bits, 0, w); x < w;) {
+            int xe = next_clear(bits, x, w) - 1;
+            if (nr == cap) {
+                if (cap > SIZE_MAX / 2 / sizeof *r) {
+                    free(bits); free(r);
+                    return err_set(e, "box: out of memory");
                 }
+                box_run *nrn = realloc(r, sizeof *r * cap * 2);
+                if (!nrn) {
+                    free(bits); free(r);
+                    return err_set(e, "box: out of memory");
+                }
+                r = nrn;
+                cap *= 2;
             }
-            if (cnt > best) {
-                best = cnt;
-                box->x0 = x0; box->y0 = y0; box->x1 = x1; box->y1 = y1;
-                box->pixels = cnt;
+            size_t me = nr++;
+            r[me].xs = x; r[me].xe = xe; r[me].y = y; r[me].parent = (int)me;
+            while (p < prev_end && r[p].xe < x - 1)
+                p++;
+            for (size_t q = p; q < prev_end && r[q].xs <= xe + 1; q++) {
+                int a = run_root(r, (int)q), b = run_root(r, (int)me);
+                if (a < b) r[b].parent = a;
+                else if (b < a) r[a].parent = b;
             }
+            x = next_set(bits, xe + 1, w);
+        }
+        prev = cur;
+        prev_end = nr;
+    }
+    free(bits);
+    /* Pixel count and box per root (a run's parent always has a smaller
+     * index, so one ascending pass resolves every root), then the largest
+     * component, the first root in raster order on ties. */
+    typedef struct { long cnt; int x0, x1, y1; } comp;
+    comp *c = nr ? malloc(sizeof *c * nr) : NULL;
+    if (nr && !c) {
+        free(r);
+        return err_set(e, "box: out of memory");
+    }
+    for (size_t k = 0; k < nr; k++) {
+        int root = r[k].parent;
+        if (root != (int)k) {
+            root = r[root].parent;     /* already resolved */
+            r[k].parent = root;
+            comp *cr = &c[root];
+            cr->cnt += r[k].xe - r[k].xs + 1;
+            if (r[k].xs < cr->x0) cr->x0 = r[k].xs;
+            if (r[k].xe > cr->x1) cr->x1 = r[k].xe;
+            if (r[k].y > cr->y1) cr->y1 = r[k].y;
+        } else {
+            c[k].cnt = r[k].xe - r[k].xs + 1;
+            c[k].x0 = r[k].xs; c[k].x1 = r[k].xe; c[k].y1 = r[k].y;
         }
     }
-    free(mask); free(stack);
+    long best = 0;
+    for (size_t k = 0; k < nr; k++)
+        if (r[k].parent == (int)k && c[k].cnt > best) {
+            best = c[k].cnt;
+            box->x0 = c[k].x0; box->y0 = r[k].y; box->x1 = c[k].x1; box->y1 = c[k].y1;
+            box->pixels = best;
+        }
+    free(c); free(r);
     return 0;
 }
 

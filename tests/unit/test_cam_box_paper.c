@@ -104,6 +104,45 @@ int main(void)
         free(m);
     }
     tap_ok(bad == 0, "paper boxes equal the reference on %d random maps and thresholds", cases);
+    /* Values a few ulps either side of lo + t * (hi - lo), where the
+     * shortcut comparisons must hand over to the division; offsets, signs
+     * and magnitudes near under- and overflow (which take the division
+     * everywhere); rows of more than 64 pixels, runs across words. */
+    static const double tt[] = { 0, 0.2, 0.3, 0.7, 1.0, 1e-300, 0.999999999 };
+    static const double base[][2] = { { 0, 1 }, { -3.5, 2.25 }, { 1e6, 1e6 + 3 }, { -1e-3, -1e-4 },
+                                       { 1e-300, 3e-300 }, { -1e300, 1e300 }, { 5e-324, 1e-320 } };
+    int bad2 = 0, cases2 = 0;
+    for (size_t bi = 0; bi < sizeof base / sizeof base[0]; bi++)
+        for (size_t k = 0; k < sizeof tt / sizeof tt[0]; k++)
+            for (int rep = 0; rep < 4; rep++) {
+                int w = rep < 2 ? 70 + rep * 61 : 1 + (int)(rnd() * 20), h = 1 + (int)(rnd() * 15);
+                size_t n = (size_t)w * h;
+                double *m = malloc(sizeof *m * n);
+                double lo = base[bi][0], hi = base[bi][1], c = lo + tt[k] * (hi - lo);
+                for (size_t i = 0; i < n; i++) {
+                    double v = c;
+                    int steps = (int)(rnd() * 9) - 4;
+                    for (; steps > 0; steps--) v = nextafter(v, INFINITY);
+                    for (; steps < 0; steps++) v = nextafter(v, -INFINITY);
+                    m[i] = v < lo ? lo : v > hi ? hi : v;
+                    if (rnd() < 0.1)
+                        m[i] = rnd() < 0.5 ? lo : hi;
+                }
+                m[0] = lo;
+                m[n - 1] = hi;
+                cam_box a, b;
+                err_t e;
+                ref_box(m, w, h, tt[k], &a);
+                int rc = cam_box_paper(m, w, h, tt[k], &b, &e);
+                cases2++;
+                if (rc != 0 || memcmp(&a, &b, sizeof a) != 0) {
+                    if (bad2++ < 5)
+                        tap_diag("%dx%d [%g,%g] t=%g: got %d %d %d %d %ld, want %d %d %d %d %ld", w, h, lo, hi,
+                                 tt[k], b.x0, b.y0, b.x1, b.y1, b.pixels, a.x0, a.y0, a.x1, a.y1, a.pixels);
+                }
+                free(m);
+            }
+    tap_ok(bad2 == 0, "paper boxes equal the reference on %d maps around the threshold", cases2);
     /* one known case: two components, the larger wins; a tie keeps the first */
     double m2[4 * 3] = { 1, 0, 0, 1,
                          1, 0, 0, 1,
