@@ -1,8 +1,9 @@
 /* kern_q.h - integer convolution for quantised (TFLite uint8/int8) models.
  *
- * Activations stay float in the engine, but every quantised tensor holds
- * values on its grid, real = s * (q - zp).  A quantised convolution reads
- * its input's q back exactly (round(x / s) + zp), multiplies integers
+ * The engine holds a quantised tensor as floats on its grid, real =
+ * s * (q - zp), or, between integer kernels, as the uint8 q themselves.
+ * A quantised convolution reads its input's q (from a float: exactly,
+ * round(x / s) + zp), multiplies integers
  * with int32 accumulation,
  *     acc[m][n] = bias[m] + sum_k (x[k][n] - zx) * (w[m][k] - zw[m]),
  * and requantises in its store (as XNNPACK's fp32 requantisation does):
@@ -24,15 +25,20 @@
  *                 rowc[m] = bias[m] - zx * (sum_k w'[m][k] + K * c[m]),
  *                 precomputed at prepare; colsum comes with the packing
  *                 and is used only by panels with a row whose c != 0.
- *   "qgemm-avx2"  the same layouts, products on 16-bit widened values with
- *                 vpmaddwd (255 * 128 * 2 fits: no saturation).
- *   "qgemm-c"     the same layouts in plain C.
+ *   "qgemm-avx2"  the same packing, each pixel panel then widened to 16
+ *                 bits once and the weights at prepare; vpmaddwd products
+ *                 (255 * 128 * 2 fits: no saturation).
+ *   "qgemm-c"     the same layouts in plain C (rank-1 updates the compiler
+ *                 vectorises).
  *   "qdw"         depthwise (group == cin == cout): each input channel is
  *                 turned into exact integers x - zx (as floats), the
  *                 weights into w - zw, and the float depthwise kernel runs
  *                 on them: every partial sum is an integer below 2^24
  *                 (checked at prepare), so float arithmetic is exact.
  *   "qref"        lib/ref/qconv.c, direct loops (reference = 1).
+ * qconv_run_io also reads and writes tensors held as their uint8
+ * integers (one byte per value) instead of floats: what the engine keeps
+ * between integer kernels (etensor.qstore).
  */
 #ifndef CAM_KERN_Q_H
 #define CAM_KERN_Q_H
