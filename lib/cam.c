@@ -125,6 +125,18 @@ static void axis_taps(int o, int in, double r0, double r1, int interp, taps *t)
     }
 }
 
+/* o[x] = (0 + w0 * r0[x]) + w1 * r1[x] for x < n: a bilinear row. */
+static void vertical2(const double *restrict r0, const double *restrict r1, double w0, double w1,
+                      double *restrict o, int n)
+{
+    for (int x = 0; x < n; x++) {
+        double s = 0;
+        s += w0 * r0[x];
+        s += w1 * r1[x];
+        o[x] = s;
+    }
+}
+
 int cam_resize(const float *in, int iw, int ih, double *out, int ow, int oh,
                const cam_roi *roi, int interp, err_t *e)
 {
@@ -160,11 +172,16 @@ int cam_resize(const float *in, int iw, int ih, double *out, int ow, int oh,
             tmp[(size_t)y * ow + x] = s;
         }
     }
-    /* vertical pass */
+    /* vertical pass; bilinear spelled out (the same sums in the same
+     * order, s = 0, then += each tap) */
     for (int y = 0; y < oh; y++) {
         taps ty;
         axis_taps(y, ih, roi->y0, roi->y1, interp, &ty);
         double *o = out + (size_t)y * ow;
+        if (ntap == 2) {
+            vertical2(tmp + (size_t)ty.i[0] * ow, tmp + (size_t)ty.i[1] * ow, ty.w[0], ty.w[1], o, ow);
+            continue;
+        }
         for (int x = 0; x < ow; x++) {
             double s = 0;
             for (int k = 0; k < ntap; k++)
@@ -236,31 +253,34 @@ int cam_box_paper(const double *m, int w, int h, double t, cam_box *box, err_t *
         return -1;
     size_t n = (size_t)w * h;
     /* min-max as cam_normalize_d(CAM_NORM_MINMAX) does it; any NaN or
-     * infinity gives no box.  Four lanes, no branch: min and max of
+     * infinity gives no box.  Four chains, no branch: min and max of
      * non-NaN values do not depend on the order, and a -0.0 taken for
-     * +0.0 as lo changes neither v - lo >= t * d's outcome nor d. */
-    double lo4[4] = { INFINITY, INFINITY, INFINITY, INFINITY };
-    double hi4[4] = { -INFINITY, -INFINITY, -INFINITY, -INFINITY };
+     * +0.0 as lo changes neither (v - lo) / d >= t's outcome nor d. */
+    double lo0 = INFINITY, lo1 = INFINITY, lo2 = INFINITY, lo3 = INFINITY;
+    double hi0 = -INFINITY, hi1 = -INFINITY, hi2 = -INFINITY, hi3 = -INFINITY;
     int nan = 0;
     size_t i = 0;
-    for (; i + 4 <= n; i += 4)
-        for (int k = 0; k < 4; k++) {
-            double v = m[i + k];
-            lo4[k] = v < lo4[k] ? v : lo4[k];
-            hi4[k] = v > hi4[k] ? v : hi4[k];
-            nan |= v != v;
-        }
+    for (; i + 4 <= n; i += 4) {
+        double v0 = m[i], v1 = m[i + 1], v2 = m[i + 2], v3 = m[i + 3];
+        lo0 = v0 < lo0 ? v0 : lo0; hi0 = v0 > hi0 ? v0 : hi0;
+        lo1 = v1 < lo1 ? v1 : lo1; hi1 = v1 > hi1 ? v1 : hi1;
+        lo2 = v2 < lo2 ? v2 : lo2; hi2 = v2 > hi2 ? v2 : hi2;
+        lo3 = v3 < lo3 ? v3 : lo3; hi3 = v3 > hi3 ? v3 : hi3;
+        nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);
+    }
     for (; i < n; i++) {
         double v = m[i];
-        lo4[0] = v < lo4[0] ? v : lo4[0];
-        hi4[0] = v > hi4[0] ? v : hi4[0];
+        lo0 = v < lo0 ? v : lo0;
+        hi0 = v > hi0 ? v : hi0;
         nan |= v != v;
     }
-    double lo = lo4[0], hi = hi4[0];
-    for (int k = 1; k < 4; k++) {
-        if (lo4[k] < lo) lo = lo4[k];
-        if (hi4[k] > hi) hi = hi4[k];
-    }
+    double lo = lo0, hi = hi0;
+    if (lo1 < lo) lo = lo1;
+    if (lo2 < lo) lo = lo2;
+    if (lo3 < lo) lo = lo3;
+    if (hi1 > hi) hi = hi1;
+    if (hi2 > hi) hi = hi2;
+    if (hi3 > hi) hi = hi3;
     if (nan || !isfinite(lo) || !isfinite(hi))
         return 0;       /* non-finite map: no box */
     if (!(hi > lo))
