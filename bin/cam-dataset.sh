@@ -40,12 +40,13 @@ if [ "${1:-}" = "--job" ]; then
     for i in "${!files[@]}"; do
         printf '%s\t%s\n' "${files[$i]}" "${classes[$i]}"
     done >"$tmp/c"
-    cnn-features -m "$model" -threads 1 "${files[@]}" >"$tmp/f" || exit 1
-    gap-classify -k 5 <"$tmp/f" >"$tmp/s" || exit 1
-    # One cam-map run (one model load): the top-5 maps and, when it is not
-    # among them, the ground-truth class's map.  cam-eval takes the GT maps
-    # from this stream; boxes are kept for the top-5 classes only.
-    cam-map -k 5 -classes "$tmp/c" <"$tmp/f" >"$tmp/m" || exit 1
+    # The features go straight from cnn-features to one cam-map run (one
+    # model load, one pass over them): gap-classify's top-5 lines (-top),
+    # the top-5 maps and, when it is not among them, the ground-truth
+    # class's map.  cam-eval takes the GT maps from this stream; boxes are
+    # kept for the top-5 classes only.
+    cnn-features -m "$model" -threads 1 "${files[@]}" |
+        cam-map -k 5 -classes "$tmp/c" -top "$tmp/s" >"$tmp/m" || exit 1
     cam-bbox -mode "$mode" <"$tmp/m" |
         awk -F'\t' 'FILENAME == ARGV[1] { top[$1 FS $3] = 1; next } ($1 FS $2) in top' \
             "$tmp/s" - >"$tmp/b" || exit 1
@@ -92,7 +93,7 @@ fi
 here=$(cd "$(dirname "$0")" && pwd)
 case ":$PATH:" in *":$here:"*) ;; *) PATH="$here:$PATH"; export PATH ;; esac
 self="$here/$(basename "$0")"
-for tool in parallel cnn-features gap-classify cam-map cam-bbox cam-eval; do
+for tool in parallel cnn-features cam-map cam-bbox cam-eval; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool not found in PATH"
 done
 

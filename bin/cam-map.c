@@ -7,6 +7,7 @@
  * images instead, for netpbm tools.  -classes FILE adds per-image classes
  * (say an image's ground-truth class) to the top-K of the same run.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,7 @@
 
 static const char usage[] =
     "cam-map [-m MODEL | -head FILE] [-k K | -c CLASS ...] [-classes FILE] [-relu] [-norm none|minmax|max] "
-    "[-size orig|WxH] [-interp nearest|bilinear|bicubic] [-labels FILE] [-pgm] [-z] [-f16] [FILE ...]";
+    "[-size orig|WxH] [-interp nearest|bilinear|bicubic] [-labels FILE] [-top FILE] [-pgm] [-z] [-f16] [FILE ...]";
 
 #define MAX_CLASSES 1024
 
@@ -31,7 +32,7 @@ typedef struct {
 } image_class;
 
 typedef struct {
-    const char *model, *labels, *head, *classes_file;
+    const char *model, *labels, *head, *classes_file, *top_file;
     int k, kset, relu, norm, interp, pgm, wflags;
     int size_orig, size_w, size_h;      /* size_w == 0: feature resolution */
     int nc;
@@ -40,6 +41,7 @@ typedef struct {
     int nfiles;
     image_class *ic;                    /* -classes, sorted by key, line */
     size_t nic;
+    FILE *top;                          /* -top: gap-classify's lines */
 } options;
 
 static void parse_args(int argc, char **argv, options *o)
@@ -92,6 +94,8 @@ static void parse_args(int argc, char **argv, options *o)
                 cli_usage(usage, "option -size: '%s' is not orig or WxH", v);
         } else if (strcmp(a, "-labels") == 0) {
             o->labels = v;
+        } else if (strcmp(a, "-top") == 0) {
+            o->top_file = v;
         } else {
             cli_usage(usage, "unknown option %s", a);
         }
@@ -360,6 +364,27 @@ static int do_record(tensor *t, void *ctx, err_t *e)
     if (cam_classifier_logits(c, t->data, K, h, w, logits, e))
         goto out;
     cam_softmax(logits, n, prob);
+    if (o->top) {
+        /* the lines gap-classify -k K prints (K = -k, else 5), from the
+         * same logits */
+        int kt = o->kset ? o->k : 5;
+        if (kt > n)
+            kt = n;
+        int *top = malloc(sizeof *top * (size_t)kt);
+        if (!top) {
+            err_set(e, "out of memory");
+            goto out;
+        }
+        cam_topk(logits, n, kt, top);
+        for (int i = 0; i < kt; i++)
+            fprintf(o->top, "%s\t%d\t%d\t%.6f\t%s\n", camrec_source(t), i + 1, top[i], prob[top[i]],
+                    cam_classifier_label(c, top[i]));
+        free(top);
+        if (ferror(o->top)) {
+            err_set(e, "%s: write error", o->top_file);
+            goto out;
+        }
+    }
     if (ntop)
         cam_topk(logits, n, ntop, cls);
     for (size_t j = 0; j < nimg; j++) {
@@ -397,6 +422,8 @@ int main(int argc, char **argv)
         cli_die_err(EXIT_DATA, &e);
     if (o.classes_file && read_classes(&o, &e))
         cli_die_err(EXIT_DATA, &e);
+    if (o.top_file && !(o.top = fopen(o.top_file, "w")))
+        cli_die(EXIT_DATA, "%s: %s", o.top_file, strerror(errno));
     ru.o = &o;
     ru.w = wr;
     if (camrec_foreach(o.files, o.nfiles, do_record, &ru, &e)) {
@@ -407,6 +434,8 @@ int main(int argc, char **argv)
     }
     cam_classifier_close(&ru.c);
     free_classes(&o);
+    if (o.top && fclose(o.top) != 0)
+        cli_die(EXIT_DATA, "%s: %s", o.top_file, strerror(errno));
     if (wr && tsw_close(wr, &e))
         cli_die_err(EXIT_DATA, &e);
     cli_close_stdout();
