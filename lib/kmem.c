@@ -1,0 +1,239 @@
+/* kmem.c - pools of packed weights (see kmem.h). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include "kmem.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+#define KMEM_CHUNK ((size_t)64 << 20)   /* address space mapped at a time */
+#define KMEM_HUGE  ((size_t)2 << 20)    /* transparent huge page */
+#define KMEM_MAGIC 0x6b6d656d70696563ull
+
+typedef struct chunk {
+    struct chunk  *next;
+    unsigned char *base;
+    size_t         len, used;
+} chunk;
+
+struct kmem {
+    chunk  *head;           /* the chunk pieces come from; older ones after */
+    size_t  limit, used, mapped;
+    void   *last;           /* the last piece handed out, NULL once released */
+    size_t  last_prev;      /* head->used before it */
+};
+
+/* Every block starts with this header, KMEM_ALIGN bytes before the
+ * pointer handed out. */
+typedef struct {
+    uint64_t magic;
+    kmem    *owner;         /* NULL: malloc'd, base is what to free */
+    void    *base;
+    size_t   size;          /* bytes from the header to the block's end */
+} piece;
+
+_Static_assert(sizeof(piece) <= KMEM_ALIGN, "piece header larger than the alignment");
+
+static _Thread_local kmem *current;
+
+static size_t page_size(void)
+{
+    static size_t ps;
+    if (!ps) {
+        long v = sysconf(_SC_PAGESIZE);
+        ps = v > 0 ? (size_t)v : 4096;
+    }
+    return ps;
+}
+
+/* Header plus n rounded up to KMEM_ALIGN; 0 when that overflows. */
+static size_t piece_size(size_t n)
+{
+    if (n > SIZE_MAX - 2 * KMEM_ALIGN)
+        return 0;
+    return KMEM_ALIGN + ((n + KMEM_ALIGN - 1) & ~(size_t)(KMEM_ALIGN - 1));
+}
+
+kmem *kmem_create(size_t limit)
+{
+    kmem *m = calloc(1, sizeof *m);
+    if (m)
+        m->limit = limit;
+    return m;
+}
+
+void kmem_destroy(kmem *m)
+{
+    if (!m)
+        return;
+    if (current == m)
+        current = NULL;
+    for (chunk *c = m->head, *next; c; c = next) {
+        next = c->next;
+        munmap(c->base, c->len);
+        free(c);
+    }
+    free(m);
+}
+
+static int new_chunk(kmem *m, size_t need, err_t *e)
+{
+    size_t len = KMEM_CHUNK;
+    if (need > len - KMEM_HUGE) {
+        if (need > SIZE_MAX - 2 * KMEM_HUGE)
+            return err_set(e, "out of memory for %zu bytes of weights", need);
+        len = (need + 2 * KMEM_HUGE - 1) & ~(KMEM_HUGE - 1);
+    }
+    chunk *c = malloc(sizeof *c);
+    if (!c)
+        return err_set(e, "out of memory");
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (p == MAP_FAILED) {
+        free(c);
+        return err_set(e, "out of memory for %zu bytes of weights", need);
+    }
+    c->base = p;
+    c->len = len;
+    /* start on a huge page boundary when the mapping does not */
+    c->used = (KMEM_HUGE - (uintptr_t)p % KMEM_HUGE) % KMEM_HUGE;
+    if (c->used > len - need)
+        c->used = 0;
+    c->next = m->head;
+    m->head = c;
+    m->mapped += len;
+    return 0;
+}
+
+void *kmem_alloc(kmem *m, size_t n, err_t *e)
+{
+    size_t need = piece_size(n);
+    if (!need)
+        return err_set(e, "out of memory for %zu bytes of weights", n), NULL;
+    if (m->limit && (need > m->limit || m->used > m->limit - need))
+        return err_set(e, "weights need more than the %zu bytes allowed", m->limit), NULL;
+    if ((!m->head || m->head->len - m->head->used < need) && new_chunk(m, need, e) < 0)
+        return NULL;
+    chunk *c = m->head;
+    unsigned char *start = c->base + c->used;
+    m->last_prev = c->used;
+    c->used += need;
+    m->used += need;
+    /* whole huge pages inside the piece, then every page faulted in at once */
+    uintptr_t a = (uintptr_t)start, b = a + need;
+    uintptr_t hlo = (a + KMEM_HUGE - 1) & ~(uintptr_t)(KMEM_HUGE - 1);
+    uintptr_t hhi = b & ~(uintptr_t)(KMEM_HUGE - 1);
+#ifdef MADV_HUGEPAGE
+    if (hhi > hlo)
+        madvise((void *)hlo, hhi - hlo, MADV_HUGEPAGE);
+#endif
+    size_t ps = page_size();
+    uintptr_t plo = a & ~(uintptr_t)(ps - 1), phi = (b + ps - 1) & ~(uintptr_t)(ps - 1);
+    madvise((void *)plo, phi - plo, MADV_POPULATE_WRITE);   /* a hint: failure is harmless */
+    piece *h = (piece *)(void *)start;
+    h->magic = KMEM_MAGIC;
+    h->owner = m;
+    h->base = start;
+    h->size = need;
+    m->last = start + KMEM_ALIGN;
+    return m->last;
+}
+
+void kmem_release(kmem *m, void *p)
+{
+    if (!p)
+        return;
+    piece *h = (piece *)(void *)((unsigned char *)p - KMEM_ALIGN);
+    if (h->magic != KMEM_MAGIC || h->owner != m || !h->size)
+        return;
+    size_t size = h->size;
+    m->used -= size;
+    if (p == m->last) {
+        /* the last piece: the next one takes its place (pages kept) */
+        m->head->used = m->last_prev;
+        m->last = NULL;
+        return;
+    }
+    h->size = 0;
+    /* else its whole pages go back to the system (read as zeros if touched) */
+    size_t ps = page_size();
+    uintptr_t a = ((uintptr_t)p + ps - 1) & ~(uintptr_t)(ps - 1);
+    uintptr_t b = ((uintptr_t)h + size) & ~(uintptr_t)(ps - 1);
+    if (b > a)
+        madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+size_t kmem_used(const kmem *m)
+{
+    return m ? m->used : 0;
+}
+
+size_t kmem_mapped(const kmem *m)
+{
+    return m ? m->mapped : 0;
+}
+
+void kmem_set_current(kmem *m)
+{
+    current = m;
+}
+
+kmem *kmem_current(void)
+{
+    return current;
+}
+
+void *kmem_get(size_t n)
+{
+    if (current)
+        return kmem_alloc(current, n, NULL);
+    size_t need = piece_size(n);
+    void *base;
+    if (!need || posix_memalign(&base, KMEM_ALIGN, need))
+        return NULL;
+    piece *h = base;
+    h->magic = KMEM_MAGIC;
+    h->owner = NULL;
+    h->base = base;
+    h->size = need;
+    return (unsigned char *)base + KMEM_ALIGN;
+}
+
+void *kmem_get_zero(size_t n)
+{
+    void *p = kmem_get(n);
+    if (p)
+        memset(p, 0, n);
+    return p;
+}
+
+void kmem_put(void *p)
+{
+    if (!p)
+        return;
+    piece *h = (piece *)(void *)((unsigned char *)p - KMEM_ALIGN);
+    if (h->magic != KMEM_MAGIC)
+        return;
+    if (!h->owner)
+        free(h->base);
+    else if (h->owner == current)
+        kmem_release(h->owner, p);
+}
+
+void kmem_hint_huge(void *p, size_t n)
+{
+#ifdef MADV_HUGEPAGE
+    uintptr_t a = (uintptr_t)p, b = a + n;
+    uintptr_t lo = (a + KMEM_HUGE - 1) & ~(uintptr_t)(KMEM_HUGE - 1);
+    uintptr_t hi = b & ~(uintptr_t)(KMEM_HUGE - 1);
+    if (p && b > a && hi > lo)
+        madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)n;
+#endif
+}

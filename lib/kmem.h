@@ -1,0 +1,64 @@
+/* kmem.h - one block of memory for a model's packed weights.
+ *
+ * Packing every layer's weights into blocks of their own (posix_memalign
+ * per layer) costs one page fault per 4 KB written, each page zeroed by the
+ * kernel, and one mapping per large block to set up and tear down.  A kmem
+ * pool instead hands out 64-byte aligned pieces of large anonymous
+ * mappings (bump allocation): the 2 MB ranges lying wholly inside a piece
+ * are asked for as transparent huge pages (MADV_HUGEPAGE) and every piece
+ * is faulted in by one call (MADV_POPULATE_WRITE) when the kernel has it,
+ * so a 10 MB layer takes a handful of faults instead of 2500.  Only whole
+ * huge pages inside a piece are huge: no page is held that no piece uses.
+ *
+ * Pieces are not freed one by one: kmem_release gives back the last piece
+ * handed out (so that a kernel that packs one form, drops it and packs
+ * another reuses the same memory) and otherwise only returns the piece's
+ * whole pages to the system; kmem_destroy unmaps everything.
+ *
+ * A pool is used by one thread at a time.  Kernels do not see pools: they
+ * call kmem_get / kmem_put, which take from the calling thread's current
+ * pool (kmem_set_current) or, when there is none, from malloc.  A piece
+ * remembers where it came from, so kmem_put is right either way.
+ */
+#ifndef CAM_KMEM_H
+#define CAM_KMEM_H
+
+#include <stddef.h>
+#include "err.h"
+
+#define KMEM_ALIGN 64
+
+typedef struct kmem kmem;
+
+/* An empty pool that will hold at most limit bytes of pieces (0: no limit
+ * but the address space).  NULL when out of memory. */
+kmem  *kmem_create(size_t limit);
+/* Unmaps every piece of the pool (NULL: nothing). */
+void   kmem_destroy(kmem *m);
+/* n bytes (n may be 0), KMEM_ALIGN-aligned, contents unspecified (zero
+ * when fresh from the kernel, not after a kmem_release).  NULL with e set
+ * when the pool's limit or the system's memory is exhausted. */
+void  *kmem_alloc(kmem *m, size_t n, err_t *e);
+/* Gives piece p of m back (see above); p NULL: nothing. */
+void   kmem_release(kmem *m, void *p);
+/* Bytes of pieces handed out and not given back, and bytes mapped. */
+size_t kmem_used(const kmem *m);
+size_t kmem_mapped(const kmem *m);
+
+/* The calling thread's current pool (NULL: none, malloc is used). */
+void   kmem_set_current(kmem *m);
+kmem  *kmem_current(void);
+/* n bytes, KMEM_ALIGN-aligned, from the current pool or malloc; NULL when
+ * out of memory.  kmem_get_zero: the same, zero-filled.  kmem_put frees a
+ * block from either (NULL: nothing); a pool's piece is released to its pool
+ * only by the thread that has that pool current, else left to
+ * kmem_destroy. */
+void  *kmem_get(size_t n);
+void  *kmem_get_zero(size_t n);
+void   kmem_put(void *p);
+
+/* Asks for the whole 2 MB ranges inside [p, p + n) to be transparent huge
+ * pages: for a large malloc'd block about to be written in full. */
+void   kmem_hint_huge(void *p, size_t n);
+
+#endif
