@@ -39,6 +39,7 @@
 #include "kern_grid.h"
 #include "kern_dw.h"
 #include "kern_wino.h"
+#include "kmem.h"
 
 enum { IMPL_REF, IMPL_DW, IMPL_GEMM, IMPL_PIX, IMPL_WINO };
 
@@ -225,7 +226,7 @@ conv_kernel *conv_prepare(const conv_params *p, const float *weights, const floa
         int mr = ar->mr;
         k->mpg = (k->cog + mr - 1) / mr * mr;
         size_t an = (size_t)p->group * k->mpg * k->kk;
-        if (posix_memalign((void **)&k->apack, 64, an * sizeof(float)) ||
+        if (an > SIZE_MAX / sizeof(float) || !(k->apack = kmem_get(an * sizeof(float))) ||
             (bias && !(k->bpad = calloc((size_t)p->group * k->mpg, sizeof(float))))) {
             conv_free(k);
             err_set(e, "conv: out of memory");
@@ -251,12 +252,12 @@ conv_kernel *conv_prepare(const conv_params *p, const float *weights, const floa
         }
         if (p->group == 1 && conv_pixels_pays(k)) {
             /* the transposed form instead: W^T packed as B, bias kept */
-            free(k->apack);
+            kmem_put(k->apack);
             k->apack = NULL;
             k->impl = IMPL_PIX;
             k->mp = (p->cout + ar->nr - 1) / ar->nr * ar->nr;
             size_t wn2 = (size_t)k->mp * k->kk;
-            if (posix_memalign((void **)&k->wt, 64, wn2 * sizeof(float))) {
+            if (!(k->wt = kmem_get(wn2 * sizeof(float)))) {
                 conv_free(k);
                 err_set(e, "conv: out of memory");
                 return NULL;
@@ -369,9 +370,9 @@ void conv_free(conv_kernel *k)
     if (!k) return;
     free(k->w);
     free(k->bias);
-    free(k->apack);
+    kmem_put(k->apack);
     free(k->bpad);
-    free(k->wt);
+    kmem_put(k->wt);
     wino_free(k->wino);
     dw_plan_free(&k->dw);
     free(k);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include "kern_wino.h"
 #include "kern_grid.h"
+#include "kmem.h"
 
 /* ------------------------------------------------ transforms per level */
 
@@ -167,8 +168,8 @@ wino_plan *wino_prepare(const conv_params *p, const gemm_arch *ar, int level,
     w->lazy = lazy;
     size_t un = (size_t)(lazy ? taps : NX) * cin * w->mp;
     if ((size_t)cin * w->mp > SIZE_MAX / sizeof(float) / NX ||
-        posix_memalign((void **)&w->u, 64, un * sizeof(float)) ||
-        posix_memalign((void **)&w->bias, 64, (size_t)w->ldm * sizeof(float))) {
+        !(w->u = kmem_get(un * sizeof(float))) ||
+        !(w->bias = kmem_get((size_t)w->ldm * sizeof(float)))) {
         wino_free(w);
         err_set(e, "conv: out of memory");
         return NULL;
@@ -232,8 +233,8 @@ int wino_lazy(const wino_plan *w)
 void wino_free(wino_plan *w)
 {
     if (!w) return;
-    free(w->u);
-    free(w->bias);
+    kmem_put(w->bias);
+    kmem_put(w->u);
     free(w);
 }
 

@@ -22,6 +22,7 @@
 #endif
 #include "kern_q.h"
 #include "kern_dw.h"
+#include "kmem.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("tree-vectorize", "vect-cost-model=dynamic")
@@ -894,7 +895,7 @@ qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int
     k->Kq = (K + 3) / 4;
     k->Mp = (p->cout + QMR - 1) / QMR * QMR;
     size_t an = (size_t)k->Mp * k->Kq;
-    k->apack = aligned_alloc(64, (an * 4 + 63) & ~(size_t)63);
+    k->apack = kmem_get(an * 4);
     k->rowc = malloc(sizeof(int32_t) * (size_t)k->Mp);
     k->cm = malloc(sizeof(int32_t) * (size_t)k->Mp);
     k->pcs = calloc((size_t)k->Mp / QMR, 1);
@@ -933,7 +934,7 @@ qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int
     if (k->level == QL_AVX2) {
         /* the AVX2 kernel reads the weights widened to 16 bits (a16),
          * which replace the int8 panels */
-        k->a16 = malloc(sizeof(int64_t) * (an ? an : 1));
+        k->a16 = kmem_get(sizeof(int64_t) * (an ? an : 1));
         if (!k->a16)
             goto oom;
         for (size_t i = 0; i < an; i++) {
@@ -943,7 +944,7 @@ qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int
                 v |= (uint64_t)(uint16_t)(int16_t)(int8_t)(uint8_t)(wq4 >> (8 * t)) << (16 * t);
             memcpy(&k->a16[i], &v, 8);
         }
-        free(k->apack);
+        kmem_put(k->apack);
         k->apack = NULL;
         k->wbytes = an * 8 + (size_t)k->Mp * 12;
     }
@@ -1029,11 +1030,11 @@ void qconv_free(qconv_kernel *k)
 {
     if (!k)
         return;
-    free(k->apack);
+    kmem_put(k->a16);
+    kmem_put(k->apack);
     free(k->rowc);
     free(k->cm);
     free(k->pcs);
-    free(k->a16);
     free(k->mult);
     free(k->wq);
     free(k->wzp);
