@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include "engine_int.h"
+#include "kmem.h"
 
 struct engine {
     ectx        c;
@@ -34,6 +35,8 @@ struct engine {
     size_t      scratch_bytes;
     threadpool *tp;
     size_t      weight_bytes;
+    int         nwmem;
+    kmem      **wmem;          /* packed weights: one pool per packing thread */
     int         plan_only;     /* engine_opts.plan_only: cannot run */
 };
 
@@ -313,6 +316,19 @@ static void drop_packed_weights(ectx *c, const enode *n)
     }
 }
 
+/* The model file's pages of the node's deferred constants, mapped in by
+ * one call before packing reads them (instead of a fault per 64 KB). */
+static void prefetch_weights(const ectx *c, const enode *n)
+{
+    if (!c->g)
+        return;
+    for (int k = 1; k < n->nin; k++) {
+        int ti = n->in[k];
+        if (ti >= 0 && ti < c->g->ntensors && c->t[ti].deferred)
+            graph_prefetch_tensor(c->g, ti);
+    }
+}
+
 /* Weight packing of the nodes that have a prepare step (the
  * convolutions), in run order; with more than one thread, spread over the
  * engine's pool (created here), each thread reading deferred weights into
@@ -331,7 +347,10 @@ static void prep_task(void *ctx, int task, int thread)
     struct prep_job *j = ctx;
     ectx *c = &j->tc[thread];
     enode *n = &j->en->c.n[j->node[task]];
+    kmem_set_current(j->en->wmem[thread]);
+    prefetch_weights(c, n);
     j->rc[task] = n->op->prepare(c, n, &j->err[task]);
+    kmem_set_current(NULL);
     if (j->rc[task] == 0 && op_is(n, "Conv"))
         drop_packed_weights(c, n);
     /* the stage goes with its layer: two threads would otherwise hold the
@@ -364,6 +383,14 @@ static int prepare_nodes(engine *en, err_t *e)
             return err_set(e, "cannot create %d threads", c->nthreads);
     }
     int nt = tp_size(en->tp);
+    /* packed weights go to pools of large mappings, one per thread */
+    en->wmem = calloc((size_t)nt, sizeof *en->wmem);
+    if (!en->wmem)
+        return err_set(e, "out of memory");
+    en->nwmem = nt;
+    for (int t = 0; t < nt; t++)
+        if (!(en->wmem[t] = kmem_create(0)))
+            return err_set(e, "out of memory");
     if (nt <= 1 || np <= 1) {
         /* one stage of the largest deferred weights' size: not regrown
          * (a new mapping faulted in again) each time a larger layer comes */
@@ -377,18 +404,26 @@ static int prepare_nodes(engine *en, err_t *e)
         if (big > c->nstage) {
             float *st = malloc(big * sizeof *st);
             if (st) {
+                kmem_hint_huge(st, big * sizeof *st);
                 free(c->stage);
                 c->stage = st;
                 c->nstage = big;
             }
         }
+        kmem_set_current(en->wmem[0]);
         for (int r = 0; r < en->nrun; r++) {
             enode *n = &c->n[en->run[r]];
-            if (n->op->prepare && n->op->prepare(c, n, e) < 0)
+            if (!n->op->prepare)
+                continue;
+            prefetch_weights(c, n);
+            if (n->op->prepare(c, n, e) < 0) {
+                kmem_set_current(NULL);
                 return -1;
+            }
             if (op_is(n, "Conv"))
                 drop_packed_weights(c, n);
         }
+        kmem_set_current(NULL);
     } else {
         struct prep_job j = {en, 0, NULL, NULL, NULL, NULL};
         j.node = malloc(sizeof(int) * (size_t)np);
@@ -705,7 +740,10 @@ void engine_free(engine *en)
 {
     if (!en)
         return;
-    ectx_free(&en->c);
+    ectx_free(&en->c);          /* the kernels, whose weights are in wmem */
+    for (int t = 0; t < en->nwmem; t++)
+        kmem_destroy(en->wmem[t]);
+    free(en->wmem);
     if (en->outf)
         for (int i = 0; i < en->nout; i++)
             free(en->outf[i]);

@@ -119,6 +119,28 @@ void graph_drop_tensor(const graph *g, int ti)
         drop_pages(g, t->data, t->nbytes);
 }
 
+void graph_prefetch_tensor(const graph *g, int ti)
+{
+    if (!g || ti < 0 || ti >= g->ntensors || !g->file || !g->file_mapped)
+        return;
+    const gtensor *t = &g->tensors[ti];
+    if (!t->data || !t->nbytes || !in_file(g, t->data))
+        return;
+    uintptr_t a = (uintptr_t)t->data, b = a + t->nbytes;
+    uintptr_t end = (uintptr_t)g->file + g->file_len;
+    if (b > end)
+        b = end;
+    long ps = sysconf(_SC_PAGESIZE);
+    a &= ~(uintptr_t)((ps > 0 ? (size_t)ps : 4096) - 1);   /* the mapping starts on a page */
+    if (b <= a)
+        return;
+#ifdef MADV_POPULATE_READ
+    if (madvise((void *)a, b - a, MADV_POPULATE_READ) == 0)
+        return;
+#endif
+    madvise((void *)a, b - a, MADV_WILLNEED);
+}
+
 void graph_drop_file(const graph *g)
 {
     if (g && g->file)

@@ -107,7 +107,7 @@ void graph_init(graph *g);
 void graph_free(graph *g);
 
 /* Memory hints for constants that point into the model file's mapping.
- * Both are no-ops for malloc'd payloads, and neither changes what the graph
+ * All are no-ops for malloc'd payloads, and neither changes what the graph
  * says: the data stays valid and readable (dropped pages of the private,
  * unmodified file mapping are read back from the file on the next access),
  * so they may be called on a const graph, e.g. by the engine once it has
@@ -116,6 +116,10 @@ void graph_free(graph *g);
  *                      leave the process's memory (madvise MADV_DONTNEED).
  *   graph_drop_file:   the same for the whole file. */
 void graph_drop_tensor(const graph *g, int ti);
+/* The opposite hint: constant ti's pages of the mapping are read in and
+ * mapped by one call (MADV_POPULATE_READ, else MADV_WILLNEED), for a caller
+ * about to read the whole payload. */
+void graph_prefetch_tensor(const graph *g, int ti);
 void graph_drop_file(const graph *g);
 
 /* Loads a model file, recognising ONNX or TFLite by content (not by the
