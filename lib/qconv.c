@@ -520,6 +520,48 @@ static void qukr_vnni(const qtile *t, const int32_t *a, const int32_t *b, const 
 }
 #endif
 
+#if defined(__x86_64__)
+/* One pixel (a classifier as a 1x1 convolution): the rows of a weight
+ * panel are the lanes, so each quad is one vpdpbusd of the 16 rows' int8
+ * weights by the pixel's broadcast uint8 quad, and the 16 outputs, which
+ * lie together, are stored at once. */
+__attribute__((target("avx512f,avx512bw,avx512vnni")))
+static void qgemv_vnni(const qtile *t, const int32_t *a, const int32_t *b, const int32_t *colsum)
+{
+    const qconv_kernel *k = t->k;
+    __m512i c0 = _mm512_setzero_si512(), c1 = c0, c2 = c0, c3 = c0;
+    int q = 0;
+    for (; q + 4 <= k->Kq; q += 4) {
+        c0 = _mm512_dpbusd_epi32(c0, _mm512_set1_epi32(b[q * QNR]),
+                                 _mm512_load_si512((const void *)(a + q * QMR)));
+        c1 = _mm512_dpbusd_epi32(c1, _mm512_set1_epi32(b[(q + 1) * QNR]),
+                                 _mm512_load_si512((const void *)(a + (q + 1) * QMR)));
+        c2 = _mm512_dpbusd_epi32(c2, _mm512_set1_epi32(b[(q + 2) * QNR]),
+                                 _mm512_load_si512((const void *)(a + (q + 2) * QMR)));
+        c3 = _mm512_dpbusd_epi32(c3, _mm512_set1_epi32(b[(q + 3) * QNR]),
+                                 _mm512_load_si512((const void *)(a + (q + 3) * QMR)));
+    }
+    for (; q < k->Kq; q++)
+        c0 = _mm512_dpbusd_epi32(c0, _mm512_set1_epi32(b[q * QNR]),
+                                 _mm512_load_si512((const void *)(a + q * QMR)));
+    __m512i acc = _mm512_add_epi32(_mm512_add_epi32(c0, c1), _mm512_add_epi32(c2, c3));
+    acc = _mm512_add_epi32(acc, _mm512_loadu_si512((const void *)(k->rowc + t->m0)));
+    acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(_mm512_set1_epi32(colsum[0]),
+                                                   _mm512_loadu_si512((const void *)(k->cm + t->m0))));
+    __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_loadu_ps(k->mult + t->m0));
+    v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(k->lo)), _mm512_set1_ps(k->hi));
+    const __mmask16 st = (__mmask16)((1u << t->mv) - 1);
+    if (t->out8) {
+        _mm512_mask_cvtepi32_storeu_epi8(t->out8, st, _mm512_add_epi32(_mm512_cvtps_epi32(v),
+                                                                       _mm512_set1_epi32(k->q.out_zp)));
+    } else {
+        const __m512 mg = _mm512_set1_ps(12582912.0f);
+        v = _mm512_sub_ps(_mm512_add_ps(v, mg), mg);
+        _mm512_mask_storeu_ps(t->out, st, _mm512_mul_ps(v, _mm512_set1_ps(k->q.out_scale)));
+    }
+}
+#endif
+
 static void qgemm_task(void *ctx, int task, int thread)
 {
     const qjob *j = ctx;
@@ -563,7 +605,9 @@ static void qgemm_task(void *ctx, int task, int thread)
             t.mv = k->q.p.cout - t.m0 < QMR ? k->q.p.cout - t.m0 : QMR;
             size_t a0 = (size_t)mp * k->Kq * QMR;
 #if defined(__x86_64__)
-            if (k->level == QL_VNNI)
+            if (k->level == QL_VNNI && k->N == 1)
+                qgemv_vnni(&t, k->apack + a0, bp, colsum);
+            else if (k->level == QL_VNNI)
                 qukr_vnni(&t, k->apack + a0, bp, colsum);
             else if (k->level == QL_AVX2)
                 qukr_avx2(&t, k->a16 + a0, bw, colsum);
@@ -836,8 +880,8 @@ qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int
     k->mult = malloc(sizeof(float) * (size_t)(p->cout + QMR));
     if (!k->mult)
         goto oom;
-    for (int m = 0; m < p->cout; m++)
-        k->mult[m] = (qp->in_scale * wscale[m]) / qp->out_scale;
+    for (int m = 0; m < p->cout + QMR; m++)      /* padded: whole panels are read */
+        k->mult[m] = m < p->cout ? (qp->in_scale * wscale[m]) / qp->out_scale : 0.0f;
 
     if (reference) {
         k->impl = QI_REF;
