@@ -267,10 +267,14 @@ static void map_by_rows(const float *f, int K, size_t n, const float *wt, double
 {
     for (size_t i = 0; i < n; i++)
         acc[i] = 0;
+    size_t nb = n / 8 * 8;
     for (int k = 0; k < K; k++) {
         const double wk = wt[k];
         const float *row = f + (size_t)k * n;
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < nb; i += 8)     /* fixed blocks: vector code */
+            for (int j = 0; j < 8; j++)
+                acc[i + j] += wk * row[i + j];
+        for (size_t i = nb; i < n; i++)
             acc[i] += wk * row[i];
     }
     for (size_t i = 0; i < n; i++)
