@@ -40,8 +40,9 @@
 #include "kern_dw.h"
 #include "kern_wino.h"
 #include "kmem.h"
+#include "kern_direct.h"
 
-enum { IMPL_REF, IMPL_DW, IMPL_GEMM, IMPL_PIX, IMPL_WINO };
+enum { IMPL_REF, IMPL_DW, IMPL_GEMM, IMPL_PIX, IMPL_WINO, IMPL_DIRECT };
 
 struct conv_kernel {
     conv_params p;
@@ -62,6 +63,7 @@ struct conv_kernel {
     int flatcols;        /* pixels: col^T packed by dw_flat_cols */
     int planes;          /* gemm, stride 2: im2col from stride-phase planes */
     wino_plan *wino;     /* winograd: transformed weights */
+    direct_plan *dp;     /* direct: few input channels (conv_direct.c) */
     size_t wbytes;
 };
 
@@ -209,6 +211,16 @@ conv_kernel *conv_prepare(const conv_params *p, const float *weights, const floa
             return NULL;
         }
     }
+    /* few input channels (first convs): direct, no im2col (kern_direct.h) */
+    if (k->impl == IMPL_GEMM && direct_pays(p)) {
+        if (!(k->dp = direct_prepare(p, simd_level(), weights, bias, e))) {
+            conv_free(k);
+            return NULL;
+        }
+        k->impl = IMPL_DIRECT;
+        k->wbytes = direct_weight_bytes(k->dp);
+        return k;
+    }
     int wino = k->impl == IMPL_GEMM && wino_shape_ok(p) ? conv_wino_pays(p) : 0;
     if (wino) {
         k->ar = gemm_arch_get(simd_level());
@@ -327,6 +339,8 @@ size_t conv_scratch_bytes(const conv_kernel *k, int nthreads)
         return (size_t)nthreads * dw_scratch_floats(&k->dw, &k->p) * sizeof(float);
     if (k->impl == IMPL_WINO)
         return wino_scratch_bytes(k->wino, nthreads);
+    if (k->impl == IMPL_DIRECT)
+        return direct_scratch_bytes(k->dp, nthreads);
     if (k->impl == IMPL_PIX)
         return (conv_ct_floats(k) + (size_t)nthreads * conv_abuf_floats(k)) * sizeof(float);
     if (k->impl != IMPL_GEMM) return 0;
@@ -348,6 +362,9 @@ const char *conv_impl_name(const conv_kernel *k)
         if (wino_level(k->wino) == SIMD_AVX512) return "winograd-avx512";
         if (wino_level(k->wino) == SIMD_AVX2) return "winograd-avx2";
         return "winograd-c";
+    case IMPL_DIRECT:
+        return direct_level(k->dp) == SIMD_AVX512 ? "direct-avx512"
+             : direct_level(k->dp) == SIMD_AVX2 ? "direct-avx2" : "direct-c";
     case IMPL_PIX:
         if (k->ar->level == SIMD_AVX512) return "pixels-avx512";
         if (k->ar->level == SIMD_AVX2) return "pixels-avx2";
@@ -374,6 +391,7 @@ void conv_free(conv_kernel *k)
     free(k->bpad);
     kmem_put(k->wt);
     wino_free(k->wino);
+    direct_free(k->dp);
     dw_plan_free(&k->dw);
     free(k);
 }
@@ -669,6 +687,9 @@ void conv_run(const conv_kernel *k, const float *in, float *out, void *scratch, 
         break;
     case IMPL_WINO:
         wino_run(k->wino, in, out, scratch, tp);
+        break;
+    case IMPL_DIRECT:
+        direct_run(k->dp, in, out, scratch, tp);
         break;
     case IMPL_PIX: {
         /* tasks: runs of channel panels, at least two per thread when

@@ -421,6 +421,57 @@ int main(void)
         free(w);
     }
 
+    /* few input channels: the direct kernel (kern_direct.h) on cin 1-4,
+     * kernels 1-7, strides 1-2, every pad and activation; widths around
+     * whole vectors and tiles (16, 48 pixels), rows fewer than threads */
+    {
+        static const int ows[] = { 1, 7, 8, 9, 15, 16, 17, 31, 33, 47, 48, 49, 63, 64, 65, 112, 113 };
+        int n = 0;
+        for (int cin = 1; cin <= 4; cin++)
+            for (int k = 1; k <= 7; k++)
+                for (int s = 1; s <= 2; s++) {
+                    int ow = ows[n++ % (int)(sizeof ows / sizeof ows[0])];
+                    conv_params p = cp(cin, 1, 1, irand(1, 40), k, s, 0, 1, acts[n % 3]);
+                    p.pt = irand(0, k - 1); p.pb = irand(0, k - 1);
+                    p.pl = irand(0, k - 1); p.pr = irand(0, k - 1);
+                    p.act_min = -0.5f; p.act_max = 0.75f;
+                    /* input width and height giving ow columns, 1-9 rows */
+                    p.w = (ow - 1) * s + k - p.pl - p.pr;
+                    if (p.w < 1) { p.pl = p.pr = 0; p.w = (ow - 1) * s + k; }
+                    p.h = (irand(1, 9) - 1) * s + k - p.pt - p.pb;
+                    if (p.h < 1) { p.pt = p.pb = 0; p.h = k; }
+                    set_out(&p);
+                    check_conv(&p, n % 4 != 0);
+                }
+        /* dilated, uneven strides, 8 and 9 output channels, the stems */
+        conv_params p = cp(3, 20, 37, 9, 3, 1, 1, 1, ACT_RELU);
+        p.dh = 2; p.dw = 3; p.sw = 2; set_out(&p);
+        check_conv(&p, 1);
+        p = cp(2, 17, 40, 8, 5, 2, 2, 1, ACT_CLIP);
+        p.sh = 1; set_out(&p);
+        check_conv(&p, 0);
+        p = cp(3, 45, 45, 64, 7, 2, 3, 1, ACT_RELU);              /* GoogLeNet, ResNet-18 */
+        check_conv(&p, 1);
+        p = cp(3, 51, 51, 64, 3, 2, 0, 1, ACT_RELU);              /* SqueezeNet 1.1 */
+        check_conv(&p, 1);
+        p = cp(3, 40, 40, 32, 3, 2, 1, 1, ACT_CLIP);              /* MobileNetV2 */
+        check_conv(&p, 1);
+        /* the stems pick it by default, CAM_DIRECT=0 turns it off */
+        float *w = randv((size_t)64 * 3 * 49);
+        for (int off = 0; off < 2; off++) {
+            if (off) setenv("CAM_DIRECT", "0", 1);
+            p = cp(3, 224, 224, 64, 7, 2, 3, 1, ACT_RELU);
+            err_t e = {{0}};
+            conv_kernel *k = conv_prepare(&p, w, NULL, 0, &e);
+            const char *name = k ? conv_impl_name(k) : "?";
+            tap_ok(k && !strncmp(name, "direct-", 7) == !off, "3x224x224 7x7 s2%s runs as %s",
+                   off ? " with CAM_DIRECT=0" : "", name);
+            conv_free(k);
+        }
+        unsetenv("CAM_DIRECT");
+        free(w);
+    }
+
     /* reference = 1 and bad parameters */
     {
         conv_params p = cp(4, 5, 5, 4, 3, 1, 1, 1, ACT_NONE);
