@@ -466,6 +466,8 @@ static int prepare_nodes(engine *en, err_t *e)
         if (rc < 0)
             return -1;
     }
+    for (int t = 0; t < en->nwmem; t++)
+        kmem_trim(en->wmem[t]);         /* the rest of each last huge page */
     for (int r = 0; r < en->nrun; r++) {
         const enode *n = &c->n[en->run[r]];
         if (op_is(n, "Conv"))

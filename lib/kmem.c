@@ -103,6 +103,11 @@ static int new_chunk(kmem *m, size_t need, err_t *e)
     c->used = (KMEM_HUGE - (uintptr_t)p % KMEM_HUGE) % KMEM_HUGE;
     if (c->used > len - need)
         c->used = 0;
+#ifdef MADV_HUGEPAGE
+    /* the whole chunk: small pieces share huge pages too (kmem_trim gives
+     * back what the last one leaves unused) */
+    madvise(p, len, MADV_HUGEPAGE);
+#endif
     c->next = m->head;
     m->head = c;
     m->mapped += len;
@@ -123,14 +128,8 @@ void *kmem_alloc(kmem *m, size_t n, err_t *e)
     m->last_prev = c->used;
     c->used += need;
     m->used += need;
-    /* whole huge pages inside the piece, then every page faulted in at once */
+    /* every page of the piece faulted in at once */
     uintptr_t a = (uintptr_t)start, b = a + need;
-    uintptr_t hlo = (a + KMEM_HUGE - 1) & ~(uintptr_t)(KMEM_HUGE - 1);
-    uintptr_t hhi = b & ~(uintptr_t)(KMEM_HUGE - 1);
-#ifdef MADV_HUGEPAGE
-    if (hhi > hlo)
-        madvise((void *)hlo, hhi - hlo, MADV_HUGEPAGE);
-#endif
     size_t ps = page_size();
     uintptr_t plo = a & ~(uintptr_t)(ps - 1), phi = (b + ps - 1) & ~(uintptr_t)(ps - 1);
     madvise((void *)plo, phi - plo, MADV_POPULATE_WRITE);   /* a hint: failure is harmless */
@@ -165,6 +164,22 @@ void kmem_release(kmem *m, void *p)
     uintptr_t b = ((uintptr_t)h + size) & ~(uintptr_t)(ps - 1);
     if (b > a)
         madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+void kmem_trim(kmem *m)
+{
+    if (!m)
+        return;
+    size_t ps = page_size();
+    for (chunk *c = m->head; c; c = c->next) {
+        uintptr_t a = ((uintptr_t)c->base + c->used + ps - 1) & ~(uintptr_t)(ps - 1);
+        uintptr_t b = ((uintptr_t)c->base + c->used + KMEM_HUGE - 1) & ~(uintptr_t)(KMEM_HUGE - 1);
+        uintptr_t end = (uintptr_t)c->base + c->len;
+        if (b > end)
+            b = end;
+        if (b > a)
+            madvise((void *)a, b - a, MADV_DONTNEED);
+    }
 }
 
 size_t kmem_used(const kmem *m)

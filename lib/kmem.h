@@ -4,11 +4,12 @@
  * per layer) costs one page fault per 4 KB written, each page zeroed by the
  * kernel, and one mapping per large block to set up and tear down.  A kmem
  * pool instead hands out 64-byte aligned pieces of large anonymous
- * mappings (bump allocation): the 2 MB ranges lying wholly inside a piece
- * are asked for as transparent huge pages (MADV_HUGEPAGE) and every piece
- * is faulted in by one call (MADV_POPULATE_WRITE) when the kernel has it,
- * so a 10 MB layer takes a handful of faults instead of 2500.  Only whole
- * huge pages inside a piece are huge: no page is held that no piece uses.
+ * mappings (bump allocation) asked for as transparent huge pages
+ * (MADV_HUGEPAGE), and every piece is faulted in by one call
+ * (MADV_POPULATE_WRITE) when the kernel has it, so a 10 MB layer takes a
+ * handful of faults instead of 2500 and small layers share huge pages.
+ * The huge page the last piece ends in is whole in memory: kmem_trim gives
+ * its unused part back once packing is done.
  *
  * Pieces are not freed one by one: kmem_release gives back the last piece
  * handed out (so that a kernel that packs one form, drops it and packs
@@ -41,6 +42,10 @@ void   kmem_destroy(kmem *m);
 void  *kmem_alloc(kmem *m, size_t n, err_t *e);
 /* Gives piece p of m back (see above); p NULL: nothing. */
 void   kmem_release(kmem *m, void *p);
+/* Gives back the pages past the last piece of each chunk (those of the
+ * huge page it ends in): to call once the pool is filled.  Pieces stay
+ * valid and more may be taken. */
+void   kmem_trim(kmem *m);
 /* Bytes of pieces handed out and not given back, and bytes mapped. */
 size_t kmem_used(const kmem *m);
 size_t kmem_mapped(const kmem *m);

@@ -57,6 +57,16 @@ int main(void)
     tap_ok(p[101][0] == 101 && p[99][sz[99] - 1] == 99, "its neighbours keep their bytes");
     kmem_release(m, NULL);
 
+    /* trimming keeps every piece and allows more */
+    kmem_trim(m);
+    tap_ok(p[101][0] == 101 && p[N - 1][sz[N - 1] - 1] == ((N - 1) & 0xff),
+           "kmem_trim keeps the pieces' bytes");
+    unsigned char *t = kmem_alloc(m, 3000, &e);
+    if (t)
+        memset(t, 5, 3000);
+    tap_ok(t && t[2999] == 5 && p[N - 1][0] == ((N - 1) & 0xff), "and a piece taken after it");
+    kmem_trim(NULL);
+
     /* larger than a chunk */
     unsigned char *big = kmem_alloc(m, (size_t)100 << 20, &e);
     tap_ok(big && aligned(big), "a 100 MB piece (larger than a chunk)");
