@@ -15,6 +15,13 @@
 #include "kmem.h"
 
 #define DC 8                 /* output channels per tile */
+/* Output rows per block: every channel block runs over DIRECT_RB rows
+ * before the next, so each output channel is written DIRECT_RB rows in a
+ * row (fewer store streams) while the input rows stay in L1/L2.
+ * Measured (AVX-512, 1 core, bench_kernels -c, medians of 60): GoogLeNet's
+ * 7x7 stem 3.0 ms with 1 row, 2.65-2.75 with 4, 2.6-2.75 with 16, 3.0
+ * with all; SqueezeNet's 3x3 0.66-0.69 with 4, 0.77-0.8 with 16. */
+#define DIRECT_RB 4
 
 struct direct_plan {
     conv_params p;
@@ -119,32 +126,72 @@ typedef struct {
     int clamp;               /* an activation: NaN is not clamped without */
 } direct_job;
 
-/* ---- portable: one output pixel at a time, DC channels in a row ---- */
+/* ---- portable: 8 pixels (two vectors of 4, GCC vector extensions:
+ * SSE2 on any x86-64, NEON on arm64) x 4 channels ---- */
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+
+static inline v4f v4_load(const float *s)
+{
+    v4f v;
+    memcpy(&v, s, sizeof v);
+    return v;
+}
+
 static void rows_c(const direct_job *j, int r0, int r1)
 {
     const direct_plan *d = j->d;
     const conv_params *p = &d->p;
     size_t npix = (size_t)p->oh * p->ow;
-    for (int oy = r0; oy < r1; oy++)
-        for (int cb = 0; cb < d->ncb; cb++) {
-            const float *wb = d->w + (size_t)cb * d->ntap * DC;
-            int nc = p->cout - cb * DC < DC ? p->cout - cb * DC : DC;
-            float *o = j->out + (size_t)cb * DC * npix + (size_t)oy * p->ow;
-            for (int ox = 0; ox < p->ow; ox++) {
-                float acc[DC];
-                for (int c = 0; c < DC; c++) acc[c] = d->bias[cb * DC + c];
-                const float *base = j->planes + (size_t)oy * d->dw.L + ox;
-                for (int t = 0; t < d->ntap; t++) {
-                    float x = base[d->toff[t]];
-                    for (int c = 0; c < DC; c++) acc[c] += x * wb[t * DC + c];
-                }
-                for (int c = 0; c < nc; c++) {
-                    float v = acc[c];
-                    if (j->clamp) v = v < j->lo ? j->lo : v > j->hi ? j->hi : v;
-                    o[(size_t)c * npix + ox] = v;
-                }
+    v4f lo = (v4f){ 0, 0, 0, 0 } + j->lo, hi = (v4f){ 0, 0, 0, 0 } + j->hi;
+    for (int rb = r0; rb < r1; rb += DIRECT_RB)
+        for (int cb = 0; cb < d->ncb; cb++)
+            for (int oy = rb; oy < r1 && oy < rb + DIRECT_RB; oy++) {
+                const float *wb = d->w + (size_t)cb * d->ntap * DC;
+                int nc = p->cout - cb * DC < DC ? p->cout - cb * DC : DC;
+                float *o = j->out + (size_t)cb * DC * npix + (size_t)oy * p->ow;
+                const float *base = j->planes + (size_t)oy * d->dw.L;
+                for (int c0 = 0; c0 < nc; c0 += 4)
+                    for (int ox = 0; ox < p->ow; ox += 8) {
+                        v4f acc[4][2];
+#pragma GCC unroll 4
+                        for (int c = 0; c < 4; c++)
+                            acc[c][0] = acc[c][1] = (v4f){ 0, 0, 0, 0 } + d->bias[cb * DC + c0 + c];
+                        const float *b = base + ox;
+                        for (int t = 0; t < d->ntap; t++) {
+                            /* reads up to 7 floats past the row: the
+                             * planes' slack covers the last one */
+                            v4f x0 = v4_load(b + d->toff[t]), x1 = v4_load(b + d->toff[t] + 4);
+                            const float *wt = wb + (size_t)t * DC + c0;
+#pragma GCC unroll 4
+                            for (int c = 0; c < 4; c++) {
+                                acc[c][0] += x0 * wt[c];
+                                acc[c][1] += x1 * wt[c];
+                            }
+                        }
+                        int n = p->ow - ox < 8 ? p->ow - ox : 8;
+                        for (int c = 0; c < 4 && c0 + c < nc; c++) {
+                            float *oc = o + (size_t)(c0 + c) * npix + ox;
+                            if (j->clamp)
+                                for (int h = 0; h < 2; h++) {
+                                    v4f v = acc[c][h];
+                                    v4i m = v < lo;
+                                    v = (v4f)((m & (v4i)lo) | (~m & (v4i)v));
+                                    m = v > hi;
+                                    acc[c][h] = (v4f)((m & (v4i)hi) | (~m & (v4i)v));
+                                }
+                            if (n == 8) {
+                                memcpy(oc, &acc[c][0], sizeof acc[c][0]);
+                                memcpy(oc + 4, &acc[c][1], sizeof acc[c][1]);
+                            } else {
+                                float r[8];
+                                memcpy(r, &acc[c][0], sizeof acc[c][0]);
+                                memcpy(r + 4, &acc[c][1], sizeof acc[c][1]);
+                                memcpy(oc, r, (size_t)n * sizeof(float));
+                            }
+                        }
+                    }
             }
-        }
 }
 
 #if defined(__x86_64__)
@@ -199,29 +246,30 @@ static void rows_avx512(const direct_job *j, int r0, int r1)
     size_t npix = (size_t)p->oh * p->ow;
     __m512 lo = _mm512_set1_ps(j->lo), hi = _mm512_set1_ps(j->hi);
     int nvec = (p->ow + 15) / 16;
-    for (int oy = r0; oy < r1; oy++)
-        for (int cb = 0; cb < d->ncb; cb++) {
-            const float *wb = d->w + (size_t)cb * d->ntap * DC;
-            const float *bias = d->bias + (size_t)cb * DC;
-            int nc = p->cout - cb * DC < DC ? p->cout - cb * DC : DC;
-            float *o = j->out + (size_t)cb * DC * npix + (size_t)oy * p->ow;
-            const float *base = j->planes + (size_t)oy * d->dw.L;
-            for (int v0 = 0; v0 < nvec; ) {
-                /* tiles of 3 vectors, the remainder as 2 or 2+2 or 1 */
-                int left = nvec - v0, nv = left == 4 ? 2 : left >= 3 ? 3 : left;
-                int rest = p->ow - 16 * (v0 + nv - 1);
-                __mmask16 last = (__mmask16)(rest >= 16 ? 0xffff : (1u << rest) - 1);
-                const float *b = base + 16 * v0;
-                float *oo = o + 16 * v0;
-                if (nv == 3)
-                    tile_avx512(d, b, wb, bias, nv, nc, last, oo, npix, j->clamp, lo, hi, 3);
-                else if (nv == 2)
-                    tile_avx512(d, b, wb, bias, nv, nc, last, oo, npix, j->clamp, lo, hi, 2);
-                else
-                    tile_avx512(d, b, wb, bias, nv, nc, last, oo, npix, j->clamp, lo, hi, 1);
-                v0 += nv;
+    for (int rb = r0; rb < r1; rb += DIRECT_RB)
+        for (int cb = 0; cb < d->ncb; cb++)
+            for (int oy = rb; oy < r1 && oy < rb + DIRECT_RB; oy++) {
+                const float *wb = d->w + (size_t)cb * d->ntap * DC;
+                const float *bias = d->bias + (size_t)cb * DC;
+                int nc = p->cout - cb * DC < DC ? p->cout - cb * DC : DC;
+                float *o = j->out + (size_t)cb * DC * npix + (size_t)oy * p->ow;
+                const float *base = j->planes + (size_t)oy * d->dw.L;
+                for (int v0 = 0; v0 < nvec; ) {
+                    /* tiles of 3 vectors, the remainder as 2 or 2+2 or 1 */
+                    int left = nvec - v0, nv = left == 4 ? 2 : left >= 3 ? 3 : left;
+                    int rest = p->ow - 16 * (v0 + nv - 1);
+                    __mmask16 last = (__mmask16)(rest >= 16 ? 0xffff : (1u << rest) - 1);
+                    const float *b = base + 16 * v0;
+                    float *oo = o + 16 * v0;
+                    if (nv == 3)
+                        tile_avx512(d, b, wb, bias, nv, nc, last, oo, npix, j->clamp, lo, hi, 3);
+                    else if (nv == 2)
+                        tile_avx512(d, b, wb, bias, nv, nc, last, oo, npix, j->clamp, lo, hi, 2);
+                    else
+                        tile_avx512(d, b, wb, bias, nv, nc, last, oo, npix, j->clamp, lo, hi, 1);
+                    v0 += nv;
+                }
             }
-        }
 }
 
 /* ---- AVX2: NV vectors of 8 pixels x DC channels in two halves of 4 ---- */
@@ -275,30 +323,31 @@ static void rows_avx2(const direct_job *j, int r0, int r1)
     size_t npix = (size_t)p->oh * p->ow;
     __m256 lo = _mm256_set1_ps(j->lo), hi = _mm256_set1_ps(j->hi);
     int nvec = (p->ow + 7) / 8;
-    for (int oy = r0; oy < r1; oy++)
-        for (int cb = 0; cb < d->ncb; cb++) {
-            const float *wb = d->w + (size_t)cb * d->ntap * DC;
-            const float *bias = d->bias + (size_t)cb * DC;
-            int nc = p->cout - cb * DC < DC ? p->cout - cb * DC : DC;
-            float *o = j->out + (size_t)cb * DC * npix + (size_t)oy * p->ow;
-            const float *base = j->planes + (size_t)oy * d->dw.L;
-            for (int c0 = 0; c0 < nc; c0 += 4)
-                for (int v0 = 0; v0 < nvec; ) {
-                    int left = nvec - v0, nv = left == 4 ? 2 : left >= 3 ? 3 : left;
-                    int rest = p->ow - 8 * (v0 + nv - 1);
-                    __m256i last = _mm256_cmpgt_epi32(_mm256_set1_epi32(rest),
-                                                      _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-                    const float *b = base + 8 * v0;
-                    float *oo = o + 8 * v0;
-                    if (nv == 3)
-                        tile_avx2(d, b, wb, bias, nv, c0, nc, last, oo, npix, j->clamp, lo, hi, 3);
-                    else if (nv == 2)
-                        tile_avx2(d, b, wb, bias, nv, c0, nc, last, oo, npix, j->clamp, lo, hi, 2);
-                    else
-                        tile_avx2(d, b, wb, bias, nv, c0, nc, last, oo, npix, j->clamp, lo, hi, 1);
-                    v0 += nv;
-                }
-        }
+    for (int rb = r0; rb < r1; rb += DIRECT_RB)
+        for (int cb = 0; cb < d->ncb; cb++)
+            for (int oy = rb; oy < r1 && oy < rb + DIRECT_RB; oy++) {
+                const float *wb = d->w + (size_t)cb * d->ntap * DC;
+                const float *bias = d->bias + (size_t)cb * DC;
+                int nc = p->cout - cb * DC < DC ? p->cout - cb * DC : DC;
+                float *o = j->out + (size_t)cb * DC * npix + (size_t)oy * p->ow;
+                const float *base = j->planes + (size_t)oy * d->dw.L;
+                for (int c0 = 0; c0 < nc; c0 += 4)
+                    for (int v0 = 0; v0 < nvec; ) {
+                        int left = nvec - v0, nv = left == 4 ? 2 : left >= 3 ? 3 : left;
+                        int rest = p->ow - 8 * (v0 + nv - 1);
+                        __m256i last = _mm256_cmpgt_epi32(_mm256_set1_epi32(rest),
+                                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+                        const float *b = base + 8 * v0;
+                        float *oo = o + 8 * v0;
+                        if (nv == 3)
+                            tile_avx2(d, b, wb, bias, nv, c0, nc, last, oo, npix, j->clamp, lo, hi, 3);
+                        else if (nv == 2)
+                            tile_avx2(d, b, wb, bias, nv, c0, nc, last, oo, npix, j->clamp, lo, hi, 2);
+                        else
+                            tile_avx2(d, b, wb, bias, nv, c0, nc, last, oo, npix, j->clamp, lo, hi, 1);
+                        v0 += nv;
+                    }
+            }
 }
 #endif
 
