@@ -160,6 +160,11 @@ for b in "$out/batches/"*.lst; do
         [ -f "$out/res/$b.$x" ] || die "$out/res/$b.$x is missing: remove $out/joblog to redo it"
     done
 done
+# CPU time of the pipeline (features, maps, boxes; not cam-eval): the
+# second line of 'times' (children's user, sys), taken now
+times >"$out/times.tmp"
+cpu=$(sed -n 2p "$out/times.tmp")
+rm -f "$out/times.tmp"
 cat "$out/res/"*.scores >"$out/scores.tsv" &&
 cat "$out/res/"*.boxes >"$out/boxes.tsv" &&
 cat "$out/res/"*.maps >"$out/gt.maps" || die "$out: cannot write"
@@ -170,14 +175,10 @@ cam-eval -gt "$gt" -class-offset "$off" -scores "$out/scores.tsv" -boxes "$out/b
     >"$out/metrics.tmp" || die "cam-eval failed"
 mv "$out/metrics.tmp" "$out/metrics.tsv"
 cat "$out/metrics.tsv"
-# CPU time of the jobs: the second line of 'times' (children's user, sys)
-times >"$out/times.tmp"
-cpu=$(sed -n 2p "$out/times.tmp")
-rm -f "$out/times.tmp"
 awk -v a="$start" -v b="$end" -v n="$n" -v j="$jobs" -v cpu="$cpu" '
     function sec(s,  m) { m = s; sub(/m.*/, "", m); sub(/^[0-9]+m/, "", s); sub(/s$/, "", s); return m * 60 + s }
     BEGIN { split(cpu, c, " ");
-            printf "cam-dataset: %d images, %d jobs: %.1f s wall, %.1f s CPU (all processes of this run)\n",
+            printf "cam-dataset: %d images, %d jobs: %.1f s wall, %.1f s CPU (all processes of the pipeline, before cam-eval)\n",
                    n, j, b - a, sec(c[1]) + sec(c[2]) }' >&2
 [ $keep = 1 ] || rm -rf "$out/tmp"
 exit 0
