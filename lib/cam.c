@@ -6,6 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cam.h"
+#include "kernels.h"
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define CAM_X86 1
+#endif
 
 /* ---------------------------------------------------------------- maps */
 
@@ -211,6 +216,102 @@ static int check_size(int w, int h, err_t *e)
     return 0;
 }
 
+/* The paper rule's two passes over the map: min, max and "any NaN" of n
+ * values; the mask bits of cnt <= 64 values (on: v >= thi; ge: v >= tlo).
+ * Plain C, and AVX2 when the CPU has it (simd_level, capped by CAM_SIMD):
+ * the same comparisons, so the same results. */
+static int minmax_c(const double *m, size_t n, double *plo, double *phi)
+{
+    double lo0 = INFINITY, lo1 = INFINITY, lo2 = INFINITY, lo3 = INFINITY;
+    double hi0 = -INFINITY, hi1 = -INFINITY, hi2 = -INFINITY, hi3 = -INFINITY;
+    int nan = 0;
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        double v0 = m[i], v1 = m[i + 1], v2 = m[i + 2], v3 = m[i + 3];
+        lo0 = v0 < lo0 ? v0 : lo0; hi0 = v0 > hi0 ? v0 : hi0;
+        lo1 = v1 < lo1 ? v1 : lo1; hi1 = v1 > hi1 ? v1 : hi1;
+        lo2 = v2 < lo2 ? v2 : lo2; hi2 = v2 > hi2 ? v2 : hi2;
+        lo3 = v3 < lo3 ? v3 : lo3; hi3 = v3 > hi3 ? v3 : hi3;
+        nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);
+    }
+    for (; i < n; i++) {
+        double v = m[i];
+        lo0 = v < lo0 ? v : lo0;
+        hi0 = v > hi0 ? v : hi0;
+        nan |= v != v;
+    }
+    if (lo1 < lo0) lo0 = lo1;
+    if (lo2 < lo0) lo0 = lo2;
+    if (lo3 < lo0) lo0 = lo3;
+    if (hi1 > hi0) hi0 = hi1;
+    if (hi2 > hi0) hi0 = hi2;
+    if (hi3 > hi0) hi0 = hi3;
+    *plo = lo0;
+    *phi = hi0;
+    return nan;
+}
+
+static void bits_c(const double *row, int cnt, double thi, double tlo, uint64_t *on, uint64_t *ge)
+{
+    uint64_t a = 0, b = 0;
+    for (int x = 0; x < cnt; x++) {
+        double v = row[x];
+        a |= (uint64_t)(v >= thi) << x;
+        b |= (uint64_t)(v >= tlo) << x;
+    }
+    *on = a;
+    *ge = b;
+}
+
+#ifdef CAM_X86
+__attribute__((target("avx2")))
+static int minmax_avx2(const double *m, size_t n, double *plo, double *phi)
+{
+    /* min_pd(v, lo) is v < lo ? v : lo, NaN v left out, as in C */
+    __m256d lo0 = _mm256_set1_pd(INFINITY), lo1 = lo0;
+    __m256d hi0 = _mm256_set1_pd(-INFINITY), hi1 = hi0;
+    __m256d un = _mm256_setzero_pd();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256d a = _mm256_loadu_pd(m + i), b = _mm256_loadu_pd(m + i + 4);
+        lo0 = _mm256_min_pd(a, lo0); hi0 = _mm256_max_pd(a, hi0);
+        lo1 = _mm256_min_pd(b, lo1); hi1 = _mm256_max_pd(b, hi1);
+        un = _mm256_or_pd(un, _mm256_or_pd(_mm256_cmp_pd(a, a, _CMP_UNORD_Q),
+                                           _mm256_cmp_pd(b, b, _CMP_UNORD_Q)));
+    }
+    double l[4], h[4];
+    _mm256_storeu_pd(l, _mm256_min_pd(lo0, lo1));
+    _mm256_storeu_pd(h, _mm256_max_pd(hi0, hi1));
+    double tl, th;
+    int nan = _mm256_movemask_pd(un) != 0;
+    nan |= minmax_c(m + i, n - i, &tl, &th);
+    for (int k = 0; k < 4; k++) {
+        if (l[k] < tl) tl = l[k];
+        if (h[k] > th) th = h[k];
+    }
+    *plo = tl;
+    *phi = th;
+    return nan;
+}
+
+__attribute__((target("avx2")))
+static void bits_avx2(const double *row, int cnt, double thi, double tlo, uint64_t *on, uint64_t *ge)
+{
+    __m256d vh = _mm256_set1_pd(thi), vl = _mm256_set1_pd(tlo);
+    uint64_t a = 0, b = 0;
+    int x = 0;
+    for (; x + 4 <= cnt; x += 4) {
+        __m256d v = _mm256_loadu_pd(row + x);
+        a |= (uint64_t)_mm256_movemask_pd(_mm256_cmp_pd(v, vh, _CMP_GE_OQ)) << x;
+        b |= (uint64_t)_mm256_movemask_pd(_mm256_cmp_pd(v, vl, _CMP_GE_OQ)) << x;
+    }
+    uint64_t ta, tb;
+    bits_c(row + x, cnt - x, thi, tlo, &ta, &tb);
+    *on = a | (x < 64 ? ta << x : 0);
+    *ge = b | (x < 64 ? tb << x : 0);
+}
+#endif
+
 /* Runs of one mask row for the paper rule's connected components: pixels
  * xs..xe (inclusive) of row y; parent is the union-find link to a run of
  * smaller index (a root links to itself). */
@@ -261,34 +362,20 @@ int cam_box_paper(const double *m, int w, int h, double t, cam_box *box, err_t *
         return -1;
     size_t n = (size_t)w * h;
     /* min-max as cam_normalize_d(CAM_NORM_MINMAX) does it; any NaN or
-     * infinity gives no box.  Four chains, no branch: min and max of
-     * non-NaN values do not depend on the order, and a -0.0 taken for
-     * +0.0 as lo changes neither (v - lo) / d >= t's outcome nor d. */
-    double lo0 = INFINITY, lo1 = INFINITY, lo2 = INFINITY, lo3 = INFINITY;
-    double hi0 = -INFINITY, hi1 = -INFINITY, hi2 = -INFINITY, hi3 = -INFINITY;
-    int nan = 0;
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        double v0 = m[i], v1 = m[i + 1], v2 = m[i + 2], v3 = m[i + 3];
-        lo0 = v0 < lo0 ? v0 : lo0; hi0 = v0 > hi0 ? v0 : hi0;
-        lo1 = v1 < lo1 ? v1 : lo1; hi1 = v1 > hi1 ? v1 : hi1;
-        lo2 = v2 < lo2 ? v2 : lo2; hi2 = v2 > hi2 ? v2 : hi2;
-        lo3 = v3 < lo3 ? v3 : lo3; hi3 = v3 > hi3 ? v3 : hi3;
-        nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);
+     * infinity gives no box.  In several chains, without branches: min
+     * and max of non-NaN values do not depend on the order, and a -0.0
+     * taken for +0.0 as lo changes neither (v - lo) / d >= t's outcome
+     * nor d. */
+    int (*minmax)(const double *, size_t, double *, double *) = minmax_c;
+    void (*bits_of)(const double *, int, double, double, uint64_t *, uint64_t *) = bits_c;
+#ifdef CAM_X86
+    if (simd_level() >= SIMD_AVX2) {
+        minmax = minmax_avx2;
+        bits_of = bits_avx2;
     }
-    for (; i < n; i++) {
-        double v = m[i];
-        lo0 = v < lo0 ? v : lo0;
-        hi0 = v > hi0 ? v : hi0;
-        nan |= v != v;
-    }
-    double lo = lo0, hi = hi0;
-    if (lo1 < lo) lo = lo1;
-    if (lo2 < lo) lo = lo2;
-    if (lo3 < lo) lo = lo3;
-    if (hi1 > hi) hi = hi1;
-    if (hi2 > hi) hi = hi2;
-    if (hi3 > hi) hi = hi3;
+#endif
+    double lo, hi;
+    int nan = minmax(m, n, &lo, &hi);
     if (nan || !isfinite(lo) || !isfinite(hi))
         return 0;       /* non-finite map: no box */
     if (!(hi > lo))
@@ -323,12 +410,8 @@ int cam_box_paper(const double *m, int w, int h, double t, cam_box *box, err_t *
         const double *row = m + (size_t)y * w;
         for (int k = 0; k < nw; k++) {
             int x0 = k * 64, x1 = x0 + 64 < w ? x0 + 64 : w;
-            uint64_t on = 0, amb = 0;
-            for (int x = x0; x < x1; x++) {
-                double v = row[x];
-                on |= (uint64_t)(v >= thi) << (x - x0);
-                amb |= (uint64_t)(v >= tlo) << (x - x0);
-            }
+            uint64_t on, amb;
+            bits_of(row + x0, x1 - x0, thi, tlo, &on, &amb);
             amb &= ~on;
             if (!fast)
                 amb = x1 - x0 == 64 ? ~(uint64_t)0 : ((uint64_t)1 << (x1 - x0)) - 1;

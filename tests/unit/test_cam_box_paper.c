@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cam.h"
+#include "kernels.h"
 #include "../tap.h"
 
 static void ref_box(const double *m, int w, int h, double t, cam_box *box)
@@ -65,7 +66,18 @@ static double rnd(void)
     return (double)(rs >> 11) / 9007199254740992.0;
 }
 
+static void run(const char *path);
+
 int main(void)
+{
+    /* the vector path this CPU offers, then plain C */
+    run(simd_name(simd_level()));
+    simd_cap(SIMD_PORTABLE);
+    run("portable");
+    return tap_done();
+}
+
+static void run(const char *path)
 {
     static const double ts[] = { 0, 0.2, 0.5, 0.9, 1.0 };
     int bad = 0, cases = 0;
@@ -103,7 +115,7 @@ int main(void)
         }
         free(m);
     }
-    tap_ok(bad == 0, "paper boxes equal the reference on %d random maps and thresholds", cases);
+    tap_ok(bad == 0, "%s: paper boxes equal the reference on %d random maps and thresholds", path, cases);
     /* Values a few ulps either side of lo + t * (hi - lo), where the
      * shortcut comparisons must hand over to the division; offsets, signs
      * and magnitudes near under- and overflow (which take the division
@@ -142,7 +154,7 @@ int main(void)
                 }
                 free(m);
             }
-    tap_ok(bad2 == 0, "paper boxes equal the reference on %d maps around the threshold", cases2);
+    tap_ok(bad2 == 0, "%s: paper boxes equal the reference on %d maps around the threshold", path, cases2);
     /* one known case: two components, the larger wins; a tie keeps the first */
     double m2[4 * 3] = { 1, 0, 0, 1,
                          1, 0, 0, 1,
@@ -150,9 +162,8 @@ int main(void)
     cam_box b;
     err_t e;
     cam_box_paper(m2, 4, 3, 0.5, &b, &e);
-    tap_ok(b.x0 == 3 && b.y0 == 0 && b.x1 == 3 && b.y1 == 2 && b.pixels == 3, "larger component");
+    tap_ok(b.x0 == 3 && b.y0 == 0 && b.x1 == 3 && b.y1 == 2 && b.pixels == 3, "%s: larger component", path);
     m2[11] = 0;
     cam_box_paper(m2, 4, 3, 0.5, &b, &e);
-    tap_ok(b.x0 == 0 && b.x1 == 0 && b.pixels == 2, "tie: first in raster order");
-    return tap_done();
+    tap_ok(b.x0 == 0 && b.x1 == 0 && b.pixels == 2, "%s: tie: first in raster order", path);
 }
