@@ -2,7 +2,7 @@
  * GoogLeNet, MobileNetV2 and ResNet-18 (224x224 input) and SqueezeNet 1.1
  * (227x227), at 1 and 2 threads, and of sgemm on a few square sizes.
  *
- *   bench_kernels [-bcv] [-n googlenet|mobilenetv2|resnet18|squeezenet|all]
+ *   bench_kernels [-bcv] [-n googlenet|mobilenetv2|resnet18|squeezenet|stems|all]
  *                 [-l cin,hw,cout,k,stride,group] [-t threads] [-r runs]
  *
  * -b reports the best run instead of the median; -c times with process CPU time divided by the threads (steadier on a
@@ -11,7 +11,9 @@
  * Prints one line per layer with -v, and per network the sum of the
  * per-layer median (or best) times.  Run with CAM_SIMD=avx2|portable to compare,
  * CAM_WINO=0 to see the 3x3 layers without Winograd (1, 2: forced with
- * kept or per-run transformed filters). */
+ * kept or per-run transformed filters), CAM_DIRECT=0 to see the first
+ * convs (-n stems: the four networks' ones) through im2col + GEMM instead
+ * of the direct kernel. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +68,15 @@ static const layer mobilenetv2[] = {
     IR(64,14,6,96,1), IR(96,14,6,96,1), IR(96,14,6,96,1),
     IR(96,14,6,160,2), IR(160,7,6,160,1), IR(160,7,6,160,1),
     IR(160,7,6,320,1), {320,7,1280,1,1,1},
+    {0,0,0,0,0,0}
+};
+
+/* The first conv of each network (few input channels: the direct
+ * kernel, kern_direct.h; CAM_DIRECT=0 for the GEMM path it replaced) */
+static const layer stems[] = {
+    {3,224,64,7,2,1},     /* GoogLeNet, ResNet-18 */
+    {3,227,64,3,2,1},     /* SqueezeNet 1.1 (here padded 1: 114x114) */
+    {3,224,32,3,2,1},     /* MobileNetV2 */
     {0,0,0,0,0,0}
 };
 
@@ -191,6 +202,7 @@ int main(int argc, char **argv)
         if (!strcmp(net, "all") || !strcmp(net, "mobilenetv2")) bench_net("mobilenetv2", mobilenetv2, t);
         if (!strcmp(net, "all") || !strcmp(net, "resnet18")) bench_net("resnet18", resnet18, t);
         if (!strcmp(net, "all") || !strcmp(net, "squeezenet")) bench_net("squeezenet", squeezenet, t);
+        if (!strcmp(net, "stems")) bench_net("stems", stems, t);
     }
     return 0;
 }
