@@ -3,7 +3,10 @@
  * engine_create: private copy of the graph and shape inference with
  * constant folding (shape.c); selection of the nodes between the input and
  * the requested outputs; BatchNormalization folded into the preceding Conv
- * and Relu/Clip fused into their producer; weights packed (conv_prepare);
+ * and Relu/Clip fused into their producer; weights packed (conv_prepare)
+ * into kmem pools, one per packing thread (kmem.h: large mappings of huge
+ * pages, no mapping and no 4 KB faults per layer), each layer's weights
+ * read from the model's mapping by one MADV_POPULATE_READ;
  * reshaping nodes made to alias their input; liveness of every buffer and
  * one arena where buffers whose lives do not overlap share memory; one
  * scratch buffer; one thread pool.  engine_run: copy the input in, run the
@@ -349,13 +352,31 @@ static void prep_task(void *ctx, int task, int thread)
     enode *n = &j->en->c.n[j->node[task]];
     kmem_set_current(j->en->wmem[thread]);
     prefetch_weights(c, n);
+    /* this layer's stage: a mapping of huge pages faulted in by one call
+     * rather than a malloc'd one faulted 4 KB at a time; large
+     * enough for every deferred input, so that it is never realloc'd */
+    size_t cnt = 0;
+    float *pst = NULL;
+    for (int k = 1; k < n->nin; k++) {
+        int ti = n->in[k];
+        if (ti >= 0 && c->t[ti].deferred && (size_t)c->t[ti].numel > cnt)
+            cnt = (size_t)c->t[ti].numel;
+    }
+    if (cnt && !c->stage && cnt <= SIZE_MAX / sizeof(float) &&
+        (pst = kmem_map(cnt * sizeof(float))) != NULL) {
+        c->stage = pst;
+        c->nstage = cnt;
+    }
     j->rc[task] = n->op->prepare(c, n, &j->err[task]);
     kmem_set_current(NULL);
     if (j->rc[task] == 0 && op_is(n, "Conv"))
         drop_packed_weights(c, n);
     /* the stage goes with its layer: two threads would otherwise hold the
      * two largest layers' raw weights to the end of packing */
-    free(c->stage);
+    if (pst && c->stage == pst)
+        kmem_unmap(pst, cnt * sizeof(float));
+    else
+        free(c->stage);
     c->stage = NULL;
     c->nstage = 0;
 }

@@ -252,3 +252,23 @@ void kmem_hint_huge(void *p, size_t n)
     (void)n;
 #endif
 }
+
+void *kmem_map(size_t n)
+{
+    if (n == 0 || n > SIZE_MAX / 2)
+        return NULL;
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, n, MADV_HUGEPAGE);
+#endif
+    madvise(p, n, MADV_POPULATE_WRITE);
+    return p;
+}
+
+void kmem_unmap(void *p, size_t n)
+{
+    if (p && n)
+        munmap(p, n);
+}

@@ -62,6 +62,12 @@ void  *kmem_get(size_t n);
 void  *kmem_get_zero(size_t n);
 void   kmem_put(void *p);
 
+/* A mapping of its own of n > 0 bytes (page-aligned), asked for as huge
+ * pages and faulted in at once, for a large temporary that is written in
+ * full; kmem_unmap(p, n) releases it at once.  NULL when out of memory. */
+void  *kmem_map(size_t n);
+void   kmem_unmap(void *p, size_t n);
+
 /* Asks for the whole 2 MB ranges inside [p, p + n) to be transparent huge
  * pages: for a large malloc'd block about to be written in full. */
 void   kmem_hint_huge(void *p, size_t n);

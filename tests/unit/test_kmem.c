@@ -124,6 +124,19 @@ int main(void)
     kmem_destroy(m);
     tap_ok(kmem_current() == NULL, "destroying the current pool unsets it");
 
+    /* a mapping of its own */
+    size_t mn = ((size_t)9 << 20) + 123;
+    unsigned char *mp = kmem_map(mn);
+    int mz = mp != NULL;
+    for (size_t i = 0; mp && i < mn; i += 4096)
+        mz &= mp[i] == 0;
+    if (mp)
+        memset(mp, 3, mn);
+    tap_ok(mz && mp[mn - 1] == 3 && ((uintptr_t)mp & 4095) == 0, "kmem_map: zeros, page-aligned, writable");
+    kmem_unmap(mp, mn);
+    tap_ok(kmem_map(0) == NULL && kmem_map(SIZE_MAX) == NULL, "kmem_map of 0 or SIZE_MAX bytes: NULL");
+    kmem_unmap(NULL, 0);
+
     /* hint on a malloc'd block: harmless */
     size_t hn = (size_t)6 << 20;
     unsigned char *h = malloc(hn);
