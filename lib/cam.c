@@ -344,13 +344,16 @@ static int next_set(const uint64_t *bits, int from, int w)
     return x < w ? x : w;
 }
 
-/* First index >= from whose bit is clear (bits past w are clear). */
+/* First index >= from (from < w) whose bit is clear, or w. */
 static int next_clear(const uint64_t *bits, int from, int w)
 {
-    int k = from >> 6;
+    int k = from >> 6, nw = (w + 63) >> 6;
     uint64_t b = ~bits[k] & (~(uint64_t)0 << (from & 63));
-    while (!b)
-        b = ~bits[++k];
+    while (!b) {
+        if (++k == nw)
+            return w;
+        b = ~bits[k];
+    }
     int x = (k << 6) + __builtin_ctzll(b);
     return x < w ? x : w;
 }

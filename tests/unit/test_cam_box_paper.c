@@ -119,7 +119,8 @@ static void run(const char *path)
     /* Values a few ulps either side of lo + t * (hi - lo), where the
      * shortcut comparisons must hand over to the division; offsets, signs
      * and magnitudes near under- and overflow (which take the division
-     * everywhere); rows of more than 64 pixels, runs across words. */
+     * everywhere); rows of 64 and 128 pixels (runs up to the row's last
+     * word), runs across words. */
     static const double tt[] = { 0, 0.2, 0.3, 0.7, 1.0, 1e-300, 0.999999999 };
     static const double base[][2] = { { 0, 1 }, { -3.5, 2.25 }, { 1e6, 1e6 + 3 }, { -1e-3, -1e-4 },
                                        { 1e-300, 3e-300 }, { -1e300, 1e300 }, { 5e-324, 1e-320 } };
@@ -127,7 +128,7 @@ static void run(const char *path)
     for (size_t bi = 0; bi < sizeof base / sizeof base[0]; bi++)
         for (size_t k = 0; k < sizeof tt / sizeof tt[0]; k++)
             for (int rep = 0; rep < 4; rep++) {
-                int w = rep < 2 ? 70 + rep * 61 : 1 + (int)(rnd() * 20), h = 1 + (int)(rnd() * 15);
+                int w = rep < 2 ? 64 + rep * 64 : 1 + (int)(rnd() * 20), h = 1 + (int)(rnd() * 15);
                 size_t n = (size_t)w * h;
                 double *m = malloc(sizeof *m * n);
                 double lo = base[bi][0], hi = base[bi][1], c = lo + tt[k] * (hi - lo);
