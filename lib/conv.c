@@ -125,17 +125,29 @@ static int conv_pixels_pays(const conv_kernel *k)
  * wt[k0*mp + q*NR*kc + (r-k0)*NR + j], co = q*NR + j, zero past cout. */
 static void conv_pack_wt(conv_kernel *k, const float *w)
 {
-    int nr = k->ar->nr, K = k->kk;
+    /* Blocked transpose: RB weights of each of a panel's NR channels are
+     * read in order (one cache line per channel) and written as RB rows
+     * of NR, so neither side strides through memory by K. */
+    enum { RB = 16 };
+    int nr = k->ar->nr, K = k->kk, cout = k->p.cout;
     int nb = gemm_kblocks(K, GEMM_KC_MAX), kcl = gemm_kblock_len(K, nb);
     for (int k0 = 0; k0 < K; k0 += kcl) {
         int kc = K - k0 < kcl ? K - k0 : kcl;
         for (int q = 0; q < k->mp / nr; q++) {
             float *d = k->wt + (size_t)k0 * k->mp + (size_t)q * nr * kc;
-            for (int r = 0; r < kc; r++)
+            for (int r0 = 0; r0 < kc; r0 += RB) {
+                int rn = kc - r0 < RB ? kc - r0 : RB;
                 for (int j = 0; j < nr; j++) {
                     int co = q * nr + j;
-                    d[(size_t)r * nr + j] = co < k->p.cout ? w[(size_t)co * K + k0 + r] : 0.0f;
+                    float *dj = d + (size_t)r0 * nr + j;
+                    if (co < cout) {
+                        const float *src = w + (size_t)co * K + k0 + r0;
+                        for (int r = 0; r < rn; r++) dj[(size_t)r * nr] = src[r];
+                    } else {
+                        for (int r = 0; r < rn; r++) dj[(size_t)r * nr] = 0.0f;
+                    }
                 }
+            }
         }
     }
 }
@@ -237,6 +249,28 @@ conv_kernel *conv_prepare(const conv_params *p, const float *weights, const floa
         const gemm_arch *ar = k->ar = gemm_arch_get(simd_level());
         int mr = ar->mr;
         k->mpg = (k->cog + mr - 1) / mr * mr;
+        if (p->group == 1 && conv_pixels_pays(k)) {
+            /* the transposed form: W^T packed as B, bias kept; decided
+             * before packing so the A panels are never built */
+            k->impl = IMPL_PIX;
+            k->mp = (p->cout + ar->nr - 1) / ar->nr * ar->nr;
+            size_t wn2 = (size_t)k->mp * k->kk;
+            if (wn2 > SIZE_MAX / sizeof(float) || !(k->wt = kmem_get(wn2 * sizeof(float))) ||
+                (bias && !(k->bpad = calloc((size_t)k->mpg, sizeof(float))))) {
+                conv_free(k);
+                err_set(e, "conv: out of memory");
+                return NULL;
+            }
+            conv_pack_wt(k, weights);
+            if (bias) memcpy(k->bpad, bias, (size_t)k->cog * sizeof(float));
+            k->wbytes = wn2 * sizeof(float) + (bias ? (size_t)k->mpg * sizeof(float) : 0);
+            /* col^T of stride-1 convs on maps up to 64 pixels: one masked
+             * load per 16 pixels and tap (kern_dw.h) */
+            if (ar->mr == 8 && dw_plan_init(&k->dw, p) == 0 &&
+                dw_flat_cols_ok(ar->level, &k->dw, p))
+                k->flatcols = 1;
+            return k;
+        }
         size_t an = (size_t)p->group * k->mpg * k->kk;
         if (an > SIZE_MAX / sizeof(float) || !(k->apack = kmem_get(an * sizeof(float))) ||
             (bias && !(k->bpad = calloc((size_t)p->group * k->mpg, sizeof(float))))) {
@@ -261,28 +295,6 @@ conv_kernel *conv_prepare(const conv_params *p, const float *weights, const floa
                 return NULL;
             }
             k->planes = 1;
-        }
-        if (p->group == 1 && conv_pixels_pays(k)) {
-            /* the transposed form instead: W^T packed as B, bias kept */
-            kmem_put(k->apack);
-            k->apack = NULL;
-            k->impl = IMPL_PIX;
-            k->mp = (p->cout + ar->nr - 1) / ar->nr * ar->nr;
-            size_t wn2 = (size_t)k->mp * k->kk;
-            if (!(k->wt = kmem_get(wn2 * sizeof(float)))) {
-                conv_free(k);
-                err_set(e, "conv: out of memory");
-                return NULL;
-            }
-            conv_pack_wt(k, weights);
-            k->wbytes = wn2 * sizeof(float) + (bias ? (size_t)k->mpg * sizeof(float) : 0);
-            /* col^T of stride-1 convs on maps up to 64 pixels: one masked
-             * load per 16 pixels and tap (kern_dw.h) */
-            dw_plan_free(&k->dw);
-            k->planes = 0;
-            if (ar->mr == 8 && dw_plan_init(&k->dw, p) == 0 &&
-                dw_flat_cols_ok(ar->level, &k->dw, p))
-                k->flatcols = 1;
         }
         return k;
     }
