@@ -945,7 +945,8 @@ qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int
     k->pcs = calloc((size_t)k->Mp / QMR, 1);
     if (!k->apack || !k->rowc || !k->cm || !k->pcs)
         goto oom;
-    memset(k->apack, 0, an * 4);
+    /* rows first (offset, sums), then the panels written in order, each
+     * 4-byte group gathered from QMR rows read in sequence */
     for (int m = 0; m < k->Mp; m++) {
         if (m >= p->cout) {
             k->rowc[m] = k->cm[m] = 0;
@@ -953,26 +954,50 @@ qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int
         }
         /* a row whose w - zw all fit in int8 is stored so, and needs no
          * input sums (c = 0): nearly every row of a real model */
-        int rwo = wzp[m];
+        const int16_t *wr = wq + (size_t)m * K;
+        int rmin = K > 0 ? wr[0] : 0, rmax = rmin;
+        int64_t rsum = 0;
         for (int kk = 0; kk < K; kk++) {
-            int d = wq[(size_t)m * K + kk] - wzp[m];
-            if (d < -128 || d > 127) {
-                rwo = wo;
-                break;
-            }
+            int v = wr[kk];
+            rsum += v;
+            rmin = v < rmin ? v : rmin;
+            rmax = v > rmax ? v : rmax;
         }
-        int64_t wsum = 0;
-        unsigned char *pm = (unsigned char *)(k->apack + (size_t)(m / QMR) * k->Kq * QMR);
-        for (int kk = 0; kk < K; kk++) {
-            int w = wq[(size_t)m * K + kk] - rwo;
-            wsum += w;
-            pm[((size_t)(kk / 4) * QMR + m % QMR) * 4 + kk % 4] = (unsigned char)(int8_t)w;
-        }
+        int rwo = rmin - wzp[m] >= -128 && rmax - wzp[m] <= 127 ? wzp[m] : wo;
+        int64_t wsum = rsum - (int64_t)K * rwo;
         int32_t c = rwo - wzp[m];
         k->cm[m] = c;
         if (c)
             k->pcs[m / QMR] = 1;
         k->rowc[m] = (int32_t)((bias ? bias[m] : 0) - (int64_t)k->zxu * (wsum + (int64_t)K * c));
+    }
+    for (int m0 = 0; m0 < k->Mp; m0 += QMR) {
+        unsigned char *pm = (unsigned char *)(k->apack + (size_t)(m0 / QMR) * k->Kq * QMR);
+        for (int mi = 0; mi < QMR; mi++) {
+            int m = m0 + mi;
+            unsigned char *d = pm + (size_t)mi * 4;
+            if (m >= p->cout) {
+                for (int kq = 0; kq < k->Kq; kq++)
+                    memset(d + (size_t)kq * QMR * 4, 0, 4);
+                continue;
+            }
+            const int16_t *wr = wq + (size_t)m * K;
+            int rwo = k->cm[m] + wzp[m];
+            int kq = 0;
+            for (; kq < K / 4; kq++) {
+                unsigned char *dq = d + (size_t)kq * QMR * 4;
+                const int16_t *s4 = wr + (size_t)kq * 4;
+                dq[0] = (unsigned char)(int8_t)(s4[0] - rwo);
+                dq[1] = (unsigned char)(int8_t)(s4[1] - rwo);
+                dq[2] = (unsigned char)(int8_t)(s4[2] - rwo);
+                dq[3] = (unsigned char)(int8_t)(s4[3] - rwo);
+            }
+            if (kq < k->Kq) {
+                unsigned char *dq = d + (size_t)kq * QMR * 4;
+                for (int t = 0; t < 4; t++)
+                    dq[t] = kq * 4 + t < K ? (unsigned char)(int8_t)(wr[kq * 4 + t] - rwo) : 0;
+            }
+        }
     }
     k->wbytes = an * 4 + (size_t)k->Mp * 12;
     if (k->level == QL_AVX2) {
