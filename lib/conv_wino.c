@@ -180,8 +180,9 @@ wino_plan *wino_prepare(const conv_params *p, const gemm_arch *ar, int level,
      * element (ci, co) at k0*mp + q*NR*kc + (ci-k0)*NR + j, co = q*NR + j;
      * one panel row (NR filters) at a time, vectorised along them.
      * lazy: the filters themselves, tap t of that element at taps times
-     * that offset + t*NR + j, transformed by each run. */
-    memset(w->u, 0, un * sizeof(float));
+     * that offset + t*NR + j, transformed by each run.  The loops below
+     * write every element of u (padding columns as transformed zeros), so
+     * it is not cleared first. */
     float *gt = malloc((size_t)taps * nr * sizeof(float));
     if (!gt) {
         wino_free(w);
