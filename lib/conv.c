@@ -125,31 +125,25 @@ static int conv_pixels_pays(const conv_kernel *k)
  * wt[k0*mp + q*NR*kc + (r-k0)*NR + j], co = q*NR + j, zero past cout. */
 static void conv_pack_wt(conv_kernel *k, const float *w)
 {
-    /* Blocked transpose: RB weights of each of a panel's NR channels are
-     * read in order (one cache line per channel) and written as RB rows
-     * of NR, so neither side strides through memory by K. */
-    enum { RB = 16 };
+    /* One weight row (output channel) at a time, read in order: the
+     * destination panel (K x NR floats, 288 KB for K = 4608) stays in
+     * cache while its NR rows are scattered into it, whereas reading NR
+     * rows K floats apart at once missed on every line. */
     int nr = k->ar->nr, K = k->kk, cout = k->p.cout;
     int nb = gemm_kblocks(K, GEMM_KC_MAX), kcl = gemm_kblock_len(K, nb);
-    for (int k0 = 0; k0 < K; k0 += kcl) {
-        int kc = K - k0 < kcl ? K - k0 : kcl;
-        for (int q = 0; q < k->mp / nr; q++) {
-            float *d = k->wt + (size_t)k0 * k->mp + (size_t)q * nr * kc;
-            for (int r0 = 0; r0 < kc; r0 += RB) {
-                int rn = kc - r0 < RB ? kc - r0 : RB;
-                for (int j = 0; j < nr; j++) {
-                    int co = q * nr + j;
-                    float *dj = d + (size_t)r0 * nr + j;
-                    if (co < cout) {
-                        const float *src = w + (size_t)co * K + k0 + r0;
-                        for (int r = 0; r < rn; r++) dj[(size_t)r * nr] = src[r];
-                    } else {
-                        for (int r = 0; r < rn; r++) dj[(size_t)r * nr] = 0.0f;
-                    }
-                }
+    for (int q = 0; q < k->mp / nr; q++)
+        for (int j = 0; j < nr; j++) {
+            int co = q * nr + j;
+            const float *src = co < cout ? w + (size_t)co * K : NULL;
+            for (int k0 = 0; k0 < K; k0 += kcl) {
+                int kc = K - k0 < kcl ? K - k0 : kcl;
+                float *d = k->wt + (size_t)k0 * k->mp + (size_t)q * nr * kc + j;
+                if (src)
+                    for (int r = 0; r < kc; r++) d[(size_t)r * nr] = src[k0 + r];
+                else
+                    for (int r = 0; r < kc; r++) d[(size_t)r * nr] = 0.0f;
             }
         }
-    }
 }
 
 /* Whether a 3x3 (5x5) stride-1 group-1 conv runs as Winograd F(4x4, 3x3)
