@@ -843,6 +843,7 @@ qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int
     if (!k)
         return err_set(e, "out of memory"), NULL;
     k->q = *qp;
+    int32_t *rst = NULL;        /* per-row weight statistics, below */
     int cig = p->cin / p->group;
     int K = cig * p->kh * p->kw;
     size_t wn = (size_t)K * p->cout;
@@ -860,12 +861,30 @@ qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int
             err_set(e, "qconv: bad weight quantisation of channel %d", m);
             goto fail;
         }
-    /* weights must be stored uint8 or int8 */
+    /* per row: min, max and sum of the stored weights, in one pass (the
+     * sums fit in 32 bits: K <= 65536 values of 16 bits) */
+    rst = malloc(sizeof(int32_t) * 3 * (size_t)(p->cout ? p->cout : 1));
+    if (!rst)
+        goto oom;
+    int32_t *rlo = rst, *rhi = rst + p->cout, *rsm = rst + 2 * (size_t)p->cout;
     int wmin = 0, wmax = 0;
-    for (size_t i = 0; i < wn; i++) {
-        if (wq[i] < wmin) wmin = wq[i];
-        if (wq[i] > wmax) wmax = wq[i];
+    for (int m = 0; m < p->cout; m++) {
+        const int16_t *wr = wq + (size_t)m * K;
+        int16_t lo = K > 0 ? wr[0] : 0, hi = lo;
+        int32_t sum = 0;
+        for (int kk = 0; kk < K; kk++) {
+            int16_t v = wr[kk];
+            sum += v;
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
+        }
+        rlo[m] = lo;
+        rhi[m] = hi;
+        rsm[m] = sum;
+        if (lo < wmin) wmin = lo;
+        if (hi > wmax) wmax = hi;
     }
+    /* weights must be stored uint8 or int8 */
     int wo = wmin >= -128 && wmax <= 127 ? 0 : wmin >= 0 && wmax <= 255 ? 128 : -1;
     if (wo < 0) {
         err_set(e, "qconv: weights are neither uint8 nor int8");
@@ -897,6 +916,7 @@ qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int
         if (bias)
             memcpy(k->bias, bias, sizeof(int32_t) * (size_t)p->cout);
         k->wbytes = wn * 2 + (size_t)p->cout * 12;
+        free(rst);
         return k;
     }
     if (p->group == p->cin && p->group == p->cout && p->group > 1) {
@@ -926,6 +946,7 @@ qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int
         if (dw_plan_init(&k->dw, &k->dwp) < 0)
             goto oom;
         k->wbytes = wn * 4 + (size_t)p->cout * 8;
+        free(rst);
         return k;
     }
     if (p->group != 1) {
@@ -954,17 +975,8 @@ qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int
         }
         /* a row whose w - zw all fit in int8 is stored so, and needs no
          * input sums (c = 0): nearly every row of a real model */
-        const int16_t *wr = wq + (size_t)m * K;
-        int rmin = K > 0 ? wr[0] : 0, rmax = rmin;
-        int64_t rsum = 0;
-        for (int kk = 0; kk < K; kk++) {
-            int v = wr[kk];
-            rsum += v;
-            rmin = v < rmin ? v : rmin;
-            rmax = v > rmax ? v : rmax;
-        }
-        int rwo = rmin - wzp[m] >= -128 && rmax - wzp[m] <= 127 ? wzp[m] : wo;
-        int64_t wsum = rsum - (int64_t)K * rwo;
+        int rwo = rlo[m] - wzp[m] >= -128 && rhi[m] - wzp[m] <= 127 ? wzp[m] : wo;
+        int64_t wsum = rsm[m] - (int64_t)K * rwo;
         int32_t c = rwo - wzp[m];
         k->cm[m] = c;
         if (c)
@@ -1017,10 +1029,12 @@ qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int
         k->apack = NULL;
         k->wbytes = an * 8 + (size_t)k->Mp * 12;
     }
+    free(rst);
     return k;
 oom:
     err_set(e, "out of memory");
 fail:
+    free(rst);
     qconv_free(k);
     return NULL;
 }
