@@ -369,7 +369,6 @@ static void prep_task(void *ctx, int task, int thread)
     }
     j->rc[task] = n->op->prepare(c, n, &j->err[task]);
     kmem_set_current(NULL);
-    ectx_drop_deferred(c, n);
     if (j->rc[task] == 0 && op_is(n, "Conv"))
         drop_packed_weights(c, n);
     /* the stage goes with its layer: two threads would otherwise hold the
@@ -442,7 +441,6 @@ static int prepare_nodes(engine *en, err_t *e)
                 kmem_set_current(NULL);
                 return -1;
             }
-            ectx_drop_deferred(c, n);
             if (op_is(n, "Conv"))
                 drop_packed_weights(c, n);
         }

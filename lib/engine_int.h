@@ -116,14 +116,9 @@ int  ectx_init(ectx *c, const graph *g, err_t *e);
 int  ectx_infer(ectx *c, int src, int ndim, const int64_t *dims, err_t *e);
 void ectx_free(ectx *c);
 /* Values of constant ti as floats: cdata, or for a deferred constant its
- * values read from the graph: the graph's own payload when it is stored
- * as aligned native floats, else converted into c->stage (valid until the
- * next call).  Either way c->stage then holds at least numel floats, for a
- * caller that writes a transformed copy there.  NULL (e set) on failure. */
+ * values read from the graph into c->stage (valid until the next call).
+ * NULL (e set) on failure. */
 const float *ectx_const_values(ectx *c, int ti, err_t *e);
-/* Once node n is prepared: the pages of its deferred inputs in the model
- * mapping leave the process's memory (graph_drop_tensor). */
-void ectx_drop_deferred(ectx *c, const enode *n);
 /* Gives deferred constant ti its values in cdata (for a caller that asks
  * for the tensor itself). */
 int ectx_materialize(ectx *c, int ti, err_t *e);

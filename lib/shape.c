@@ -9,7 +9,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <stdint.h>
 #include <string.h>
 #include "engine_int.h"
 
@@ -226,27 +225,9 @@ const float *ectx_const_values(ectx *c, int ti, err_t *e)
         c->stage = s;
         c->nstage = n;
     }
-    const gtensor *gt = &c->g->tensors[ti];
-    if (gt->dtype == DT_F32 && gt->nq == 0 && gt->data &&
-        (uintptr_t)gt->data % _Alignof(float) == 0) {
-        /* stored as native floats: the model's own bytes, not a copy; the
-         * caller drops the pages once done (ectx_drop_deferred) */
-        return gt->data;
-    }
-    convert_values(c->stage, DT_F32, gt, t->numel);
+    convert_values(c->stage, DT_F32, &c->g->tensors[ti], t->numel);
     graph_drop_tensor(c->g, ti);
     return c->stage;
-}
-
-void ectx_drop_deferred(ectx *c, const enode *n)
-{
-    if (!c->g)
-        return;
-    for (int k = 1; k < n->nin; k++) {
-        int ti = n->in[k];
-        if (ti >= 0 && ti < c->g->ntensors && c->t[ti].deferred)
-            graph_drop_tensor(c->g, ti);
-    }
 }
 
 int ectx_materialize(ectx *c, int ti, err_t *e)
