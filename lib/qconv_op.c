@@ -77,12 +77,17 @@ int qconv_node_prepare(ectx *c, enode *n, const conv_params *cp, int folded_bn,
     qp.out_zp = (int)y->qzp[0];
     act_range(n, y, &qp.out_lo, &qp.out_hi);
 
-    int16_t *wq = malloc(sizeof(int16_t) * (wn ? wn : 1));
+    /* the widened weights in the layer stage when it is large enough
+     * (it is sized for the largest deferred weights, and reused): not a
+     * fresh block faulted in for every layer */
+    int own = !(c->stage && wn <= c->nstage * 2);
+    int16_t *wq = own ? malloc(sizeof(int16_t) * (wn ? wn : 1)) : (int16_t *)c->stage;
     int32_t *wzp = malloc(sizeof(int32_t) * (size_t)M);
     float *ws = malloc(sizeof(float) * (size_t)M);
     int32_t *bias = gb ? malloc(sizeof(int32_t) * (size_t)M) : NULL;
     if (!wq || !wzp || !ws || (gb && !bias)) {
-        free(wq), free(wzp), free(ws), free(bias);
+        if (own) free(wq);
+        free(wzp), free(ws), free(bias);
         return node_err(n, e, "out of memory");
     }
     const unsigned char *wb = gw->data;
@@ -118,7 +123,8 @@ int qconv_node_prepare(ectx *c, enode *n, const conv_params *cp, int folded_bn,
     graph_drop_tensor(c->g, n->in[1]);
     err_t qe;
     *out = qconv_prepare(&qp, wq, wzp, ws, bias, c->reference, &qe);
-    free(wq), free(wzp), free(ws), free(bias);
+    if (own) free(wq);
+    free(wzp), free(ws), free(bias);
     /* values the integer kernels do not take: the float path */
     return *out ? 1 : 0;
 }
