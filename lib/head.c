@@ -474,6 +474,22 @@ static int read_weights(const graph *g, int ti, int nclasses, int K, int64_t sc,
         *out = w;
         return 0;
     }
+    if ((t->dtype == DT_U8 || t->dtype == DT_I8) && t->nq == 1 && t->data &&
+        t->nbytes >= (size_t)nclasses * (size_t)K) {
+        /* 8-bit weights on one grid (TFLite's uint8 classifiers): one
+         * table of the 256 values, each computed as const_value does. */
+        float lut[256];
+        for (int q = 0; q < 256; q++) {
+            double x = t->dtype == DT_U8 ? q : (double)(int8_t)(uint8_t)q;
+            lut[q] = (float)((double)t->scale[0] * (x - t->zero_point[0]));
+        }
+        const uint8_t *src = t->data;
+        for (int c = 0; c < nclasses; c++)
+            for (int k = 0; k < K; k++)
+                w[(size_t)c * K + k] = lut[src[c * sc + k * sk]] * mul;
+        *out = w;
+        return 0;
+    }
     for (int c = 0; c < nclasses; c++)
         for (int k = 0; k < K; k++) {
             float v;
