@@ -465,6 +465,18 @@ static int read_weights(const graph *g, int ti, int nclasses, int K, int64_t sc,
         /* Plain float weights (the payload may point into the model file,
          * unaligned): read rows (or columns) directly. */
         const char *src = t->data;
+        if (sk == 1) {
+            /* rows contiguous (Gemm transB = 1, TFLite): whole rows */
+            for (int c = 0; c < nclasses; c++) {
+                float *wr = w + (size_t)c * K;
+                memcpy(wr, src + (size_t)(c * sc) * sizeof *w, (size_t)K * sizeof *w);
+                if (mul != 1.0f)
+                    for (int k = 0; k < K; k++)
+                        wr[k] *= mul;
+            }
+            *out = w;
+            return 0;
+        }
         for (int c = 0; c < nclasses; c++)
             for (int k = 0; k < K; k++) {
                 float v;
