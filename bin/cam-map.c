@@ -367,21 +367,8 @@ static int do_record(tensor *t, void *ctx, err_t *e)
     if (o->top) {
         /* the lines gap-classify -k K prints (K = -k, else 5), from the
          * same logits */
-        int kt = o->kset ? o->k : 5;
-        if (kt > n)
-            kt = n;
-        int *top = malloc(sizeof *top * (size_t)kt);
-        if (!top) {
-            err_set(e, "out of memory");
-            goto out;
-        }
-        cam_topk(logits, n, kt, top);
-        for (int i = 0; i < kt; i++)
-            fprintf(o->top, "%s\t%d\t%d\t%.6f\t%s\n", camrec_source(t), i + 1, top[i], prob[top[i]],
-                    cam_classifier_label(c, top[i]));
-        free(top);
-        if (ferror(o->top)) {
-            err_set(e, "%s: write error", o->top_file);
+        if (cam_write_top(o->top, camrec_source(t), c, logits, prob, n, o->kset ? o->k : 5, e)) {
+            err_prefix(e, "%s", o->top_file);
             goto out;
         }
     }

@@ -94,14 +94,11 @@ static int do_record(tensor *t, void *ctx, err_t *e)
     if (cam_classifier_logits(c, t->data, K, h, wd, logits, e))
         goto out;
     cam_softmax(logits, n, prob);
-    cam_topk(logits, n, k, top);
     if (!w) {
-        for (int i = 0; i < k; i++)
-            printf("%s\t%d\t%d\t%.6f\t%s\n", camrec_source(t), i + 1, top[i], prob[top[i]],
-                   cam_classifier_label(c, top[i]));
-        rc = 0;
+        rc = cam_write_top(stdout, camrec_source(t), c, logits, prob, n, k, e);
         goto out;
     }
+    cam_topk(logits, n, k, top);
     int64_t dims[1] = { n };
     if (tensor_alloc(&s, o->logits ? "logits" : "scores", DT_F32, 1, dims, "class", e) ||
         tensor_meta_copy(&s, t, e))

@@ -340,6 +340,22 @@ void cam_topk(const float *logits, int n, int k, int *idx)
     }
 }
 
+int cam_write_top(FILE *f, const char *source, const cam_classifier *c, const float *logits,
+                  const double *prob, int n, int k, err_t *e)
+{
+    if (k > n)
+        k = n;
+    int *top = malloc(sizeof *top * (size_t)(k > 0 ? k : 1));
+    if (!top)
+        return err_set(e, "out of memory");
+    cam_topk(logits, n, k, top);
+    for (int i = 0; i < k; i++)
+        fprintf(f, "%s\t%d\t%d\t%.6f\t%s\n", source, i + 1, top[i], prob[top[i]],
+                cam_classifier_label(c, top[i]));
+    free(top);
+    return ferror(f) ? err_set(e, "write error") : 0;
+}
+
 static int label_matches(const char *label, const char *s)
 {
     if (strcmp(label, s) == 0)

@@ -10,6 +10,7 @@
 #ifndef CAM_MODELS_H
 #define CAM_MODELS_H
 
+#include <stdio.h>
 #include "graph.h"
 #include "head.h"
 #include "tensor.h"
@@ -77,6 +78,13 @@ void cam_softmax(const float *logits, int n, double *prob);
 
 /* Indices of the k largest logits, descending; ties: the lower index first. */
 void cam_topk(const float *logits, int n, int k, int *idx);
+
+/* Writes the k best classes (k > n: n) as gap-classify prints them, one
+ * line each: "source rank class probability label" (tab-separated, the
+ * probability with 6 decimals).  0, or -1 with e set (out of memory, a
+ * write error on f). */
+int cam_write_top(FILE *f, const char *source, const cam_classifier *c, const float *logits,
+                  const double *prob, int n, int k, err_t *e);
 
 /* Resolves a class given as an index or as a label (exact, or the part of
  * a synset line after its WordNet id, or the first comma-separated name).
