@@ -35,6 +35,11 @@ static void WB_NAME(rows)(const float *const d[6], float *const t[6], int n)
     }
 }
 
+/* x clamped to [lo, hi] with NaN kept, in the output transforms (which
+ * set lov, hiv and their bit patterns loi, hii). */
+#define WB_CLAMP(x) ({ vf x_ = (x); vi xi_ = (vi)x_, lm_ = x_ < lov, hm_ = x_ > hiv; \
+                      (vf)((xi_ & ~(lm_ | hm_)) | (loi & lm_) | (hii & hm_)); })
+
 /* One tile's output transform for channels [0, n):
  *   Y = A^T m A + bias,  A^T = 1  1  1  1  1  0
  *                              0  1 -1  2 -2  0
@@ -50,8 +55,6 @@ static void WB_NAME(out)(const float *m, size_t ldm, const float *bias, float lo
     typedef WB_NAME(vi) vi;
     vf lov = lo - (vf){0}, hiv = hi - (vf){0};
     vi loi = (vi)lov, hii = (vi)hiv;
-#define WB_CLAMP(x) ({ vf x_ = (x); vi xi_ = (vi)x_, lm_ = x_ < lov, hm_ = x_ > hiv; \
-                      (vf)((xi_ & ~(lm_ | hm_)) | (loi & lm_) | (hii & hm_)); })
     for (int c = 0; c < n; c += WB_W) {
         vf s[4][6];
         for (int k = 0; k < 6; k++) {
@@ -76,7 +79,6 @@ static void WB_NAME(out)(const float *m, size_t ldm, const float *bias, float lo
             *(vf *)(yr + 3 * ldy) = WB_CLAMP(b + 8.0f * d + s[r][5] + bv);
         }
     }
-#undef WB_CLAMP
 }
 
 /* The output transform of F(2x2, 5x5) (same 6x6 products, the same
@@ -91,8 +93,6 @@ static void WB_NAME(out2)(const float *m, size_t ldm, const float *bias, float l
     typedef WB_NAME(vi) vi;
     vf lov = lo - (vf){0}, hiv = hi - (vf){0};
     vi loi = (vi)lov, hii = (vi)hiv;
-#define WB_CLAMP(x) ({ vf x_ = (x); vi xi_ = (vi)x_, lm_ = x_ < lov, hm_ = x_ > hiv; \
-                      (vf)((xi_ & ~(lm_ | hm_)) | (loi & lm_) | (hii & hm_)); })
     for (int c = 0; c < n; c += WB_W) {
         vf s[2][6];
         for (int k = 0; k < 6; k++) {
@@ -111,8 +111,8 @@ static void WB_NAME(out2)(const float *m, size_t ldm, const float *bias, float l
                 WB_CLAMP((s[r][1] - s[r][2]) + 2.0f * (s[r][3] - s[r][4]) + s[r][5] + bv);
         }
     }
-#undef WB_CLAMP
 }
+#undef WB_CLAMP
 
 /* G applied to a0, a1, a2 (three taps down a column or across a row):
  *   G = 1/4     0     0
