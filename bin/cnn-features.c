@@ -584,7 +584,7 @@ int main(int argc, char **argv)
     }
     if (graph_infer_shapes(&r.g, NULL, r.in_ndim, r.in_dims, &e) < 0)
         die(EXIT_DATA, "%s: %s", o.model, e.msg);
-    hf = head_find(&r.g, NULL, NULL, &r.head, &e);
+    hf = head_locate(&r.g, NULL, &r.head, &e);
     r.have_head = hf == 0;
     if (o.nlayers > 0) {
         r.layers = o.layers;

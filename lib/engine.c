@@ -575,6 +575,16 @@ static int plan(engine *en, const graph *g, const engine_opts *o, err_t *e)
         c->g = NULL;
         return 0;
     }
+    /* deferred weights of the nodes that run and read them as they are
+     * (Gemm): their values now; those of nodes not run are never read */
+    for (int r = 0; r < en->nrun; r++) {
+        const enode *n = &c->n[en->run[r]];
+        if (op_is(n, "Conv"))
+            continue;
+        for (int k = 0; k < n->nin; k++)
+            if (n->in[k] >= 0 && ectx_materialize(c, n->in[k], e) < 0)
+                return -1;
+    }
     if (prepare_nodes(en, e) < 0)
         return -1;
 

@@ -518,7 +518,7 @@ static int read_weights(const graph *g, int ti, int nclasses, int K, int64_t sc,
 /* Fills W, b, nclasses and returns the tensor produced by the linear node
  * li (whose data input is tensor a; for MatMul the output of an Add of a
  * constant that follows it), or -1 with e set. */
-static int linear_head(const graph *g, int li, int a, cam_head *h, err_t *e)
+static int linear_head(const graph *g, int li, int a, int values, cam_head *h, err_t *e)
 {
     const gnode *n = &g->nodes[li];
     int K = h->K;
@@ -539,12 +539,12 @@ static int linear_head(const graph *g, int li, int a, cam_head *h, err_t *e)
             return err_set(e, "node '%s' (Gemm): %d classes", nname(n), N);
         h->nclasses = N;
         /* transB: B is N x K (c*K + k); else K x N (k*N + c). */
-        if (read_weights(g, n->in[1], N, K, tb ? K : 1, tb ? 1 : N, alpha, &h->W, e) < 0)
+        if (values && read_weights(g, n->in[1], N, K, tb ? K : 1, tb ? 1 : N, alpha, &h->W, e) < 0)
             return err_prefix(e, "node '%s' (Gemm)", nname(n));
         if (n->nin >= 3 && n->in[2] >= 0) {
             if (!is_const(g, n->in[2]))
                 return err_set(e, "node '%s' (Gemm): bias is not a constant", nname(n));
-            if (read_bias(g, n->in[2], N, beta, &h->b, e) < 0)
+            if (values && read_bias(g, n->in[2], N, beta, &h->b, e) < 0)
                 return err_prefix(e, "node '%s' (Gemm)", nname(n));
         }
         return n->out[0];
@@ -562,7 +562,7 @@ static int linear_head(const graph *g, int li, int a, cam_head *h, err_t *e)
         if (N <= 0 || N > (1 << 24))
             return err_set(e, "node '%s' (MatMul): %d classes", nname(n), N);
         h->nclasses = N;
-        if (read_weights(g, n->in[1], N, K, 1, N, 1.0f, &h->W, e) < 0)
+        if (values && read_weights(g, n->in[1], N, K, 1, N, 1.0f, &h->W, e) < 0)
             return err_prefix(e, "node '%s' (MatMul)", nname(n));
         out = n->out[0];
         if (consumers(g, out, c, 2) == 1 && strcmp(g->nodes[c[0]].op, "Add") == 0 &&
@@ -570,7 +570,7 @@ static int linear_head(const graph *g, int li, int a, cam_head *h, err_t *e)
             const gnode *ad = &g->nodes[c[0]];
             int other = ad->in[0] == out ? ad->in[1] : ad->in[0];
             if (is_const(g, other)) {
-                if (read_bias(g, other, N, 1.0f, &h->b, e) < 0)
+                if (values && read_bias(g, other, N, 1.0f, &h->b, e) < 0)
                     return err_prefix(e, "node '%s' (Add)", nname(ad));
                 out = ad->out[0];
             }
@@ -594,12 +594,12 @@ static int linear_head(const graph *g, int li, int a, cam_head *h, err_t *e)
         if (N <= 0 || N > (1 << 24))
             return err_set(e, "node '%s' (Conv): %d classes", nname(n), N);
         h->nclasses = N;
-        if (read_weights(g, n->in[1], N, K, K, 1, 1.0f, &h->W, e) < 0)
+        if (values && read_weights(g, n->in[1], N, K, K, 1, 1.0f, &h->W, e) < 0)
             return err_prefix(e, "node '%s' (Conv)", nname(n));
         if (n->nin >= 3 && n->in[2] >= 0) {
             if (!is_const(g, n->in[2]))
                 return err_set(e, "node '%s' (Conv): bias is not a constant", nname(n));
-            if (read_bias(g, n->in[2], N, 1.0f, &h->b, e) < 0)
+            if (values && read_bias(g, n->in[2], N, 1.0f, &h->b, e) < 0)
                 return err_prefix(e, "node '%s' (Conv)", nname(n));
         }
         return n->out[0];
@@ -619,7 +619,8 @@ static char *dupstr(const char *s)
     return d;
 }
 
-int head_find(const graph *g, const char *feature, const char *labels_path, cam_head *h, err_t *e)
+static int head_find_mode(const graph *g, const char *feature, const char *labels_path, int values,
+                          cam_head *h, err_t *e)
 {
     int gap = -1, fi = -1, pooled, t, next;
 
@@ -669,7 +670,7 @@ int head_find(const graph *g, const char *feature, const char *labels_path, cam_
         h->nclasses = h->K;
         h->logits = dupstr(tname(g, t));
     } else {
-        int lo = linear_head(g, next, t, h, e);
+        int lo = linear_head(g, next, t, values, h, e);
         int nx;
         if (lo < 0) {
             head_free(h);
@@ -684,11 +685,21 @@ int head_find(const graph *g, const char *feature, const char *labels_path, cam_
         head_free(h);
         return err_set(e, "out of memory");
     }
-    if (load_labels(g, labels_path, h, e) < 0) {
+    if (values && load_labels(g, labels_path, h, e) < 0) {
         head_free(h);
         return -1;
     }
     return 0;
+}
+
+int head_find(const graph *g, const char *feature, const char *labels_path, cam_head *h, err_t *e)
+{
+    return head_find_mode(g, feature, labels_path, 1, h, e);
+}
+
+int head_locate(const graph *g, const char *feature, cam_head *h, err_t *e)
+{
+    return head_find_mode(g, feature, NULL, 0, h, e);
 }
 
 void head_free(cam_head *h)

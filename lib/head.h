@@ -36,6 +36,9 @@ typedef struct {
 /* Requires shapes: call graph_infer_shapes(g, ...) first. */
 int  head_find(const graph *g, const char *feature, const char *labels_path,
                cam_head *h, err_t *e);
+/* The same search, names and sizes only (feature, pooled, logits, K,
+ * nclasses, identity): W, b and labels stay NULL, the weights unread. */
+int  head_locate(const graph *g, const char *feature, cam_head *h, err_t *e);
 void head_free(cam_head *h);
 
 #endif

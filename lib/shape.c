@@ -317,11 +317,11 @@ static int import_tensor(etensor *t, const gtensor *gt, int values, err_t *e)
     return 0;
 }
 
-/* Marks the constants that only ever feed Conv (and Gemm, with_gemm) as
+/* Marks the constants that only ever feed Conv or Gemm as
  * their weights (input 1): no shape depends on their values, and a Conv
  * reads them only to pack them (ectx_const_values).  NULL when out of
  * memory. */
-static unsigned char *weights_only(const graph *g, int with_gemm)
+static unsigned char *weights_only(const graph *g)
 {
     unsigned char *w = calloc((size_t)g->ntensors + 1, 1);
     if (!w)
@@ -329,7 +329,7 @@ static unsigned char *weights_only(const graph *g, int with_gemm)
     /* 0: no use seen, 1: only as weights, 2: some other use */
     for (int i = 0; i < g->nnodes; i++) {
         const gnode *n = &g->nodes[i];
-        int wop = n->op && (!strcmp(n->op, "Conv") || (with_gemm && !strcmp(n->op, "Gemm"))) &&
+        int wop = n->op && (!strcmp(n->op, "Conv") || !strcmp(n->op, "Gemm")) &&
                   (!n->domain || !*n->domain);
         for (int k = 0; k < n->nin; k++) {
             int ti = n->in[k];
@@ -351,17 +351,11 @@ static unsigned char *weights_only(const graph *g, int with_gemm)
 }
 
 /* ectx_init: the weights of Conv are deferred (read from the graph one layer
- * at a time when packed); shapes_only: those of Gemm too (for
- * graph_infer_shapes, which only keeps shapes).  So the weights are never
+ * at a time when packed), and those of Gemm (read when the node runs: the
+ * engine materialises them once it knows the node is needed, so that a
+ * classifier nobody asked for is never copied).  So the weights are never
  * all copied at once, and their pages in the model file are read once. */
-static int ectx_init_mode(ectx *c, const graph *g, int shapes_only, err_t *e);
-
 int ectx_init(ectx *c, const graph *g, err_t *e)
-{
-    return ectx_init_mode(c, g, 0, e);
-}
-
-static int ectx_init_mode(ectx *c, const graph *g, int shapes_only, err_t *e)
 {
     memset(c, 0, sizeof *c);
     c->g = g;
@@ -374,7 +368,7 @@ static int ectx_init_mode(ectx *c, const graph *g, int shapes_only, err_t *e)
         return err_set(e, "out of memory");
     c->ntensors = g->ntensors;
     c->nnodes = g->nnodes;
-    unsigned char *skip = weights_only(g, shapes_only);
+    unsigned char *skip = weights_only(g);
     if (!skip)
         return err_set(e, "out of memory");
     for (int i = 0; i < g->ntensors; i++) {
@@ -512,6 +506,9 @@ static int parse_fused_act(ectx *c, enode *n, err_t *e)
 static int fold_node(ectx *c, enode *n, err_t *e)
 {
     for (int k = 0; k < n->nin; k++)
+        if (n->in[k] >= 0 && ectx_materialize(c, n->in[k], e) < 0)
+            return -1;
+    for (int k = 0; k < n->nin; k++)
         n->ip[k] = n->in[k] >= 0 ? c->t[n->in[k]].cdata : NULL;
     for (int k = 0; k < n->nout; k++) {
         n->opp[k] = NULL;
@@ -633,7 +630,7 @@ int graph_infer_shapes(graph *g, const char *input, int in_ndim, const int64_t *
     int src, ndim;
     int64_t dims[TENSOR_MAXDIM];
     int rc = -1;
-    if (ectx_init_mode(&c, g, 1, e) < 0)
+    if (ectx_init(&c, g, e) < 0)
         goto out;
     if (resolve_source(&c, g, input, in_ndim, in_dims, &src, &ndim, dims, e) < 0)
         goto out;

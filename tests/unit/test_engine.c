@@ -419,6 +419,46 @@ static void test_folding(void)
     graph_free(&g);
 }
 
+/* Gemm weights are read from the model only for a Gemm that is folded or
+ * run: y = x W^T + c (run), k = a V^T (folded: every input constant),
+ * z = y + k. */
+static void test_gemm_weights(void)
+{
+    graph g;
+    err_t e;
+    int64_t dx[2] = {1, 3}, dw[2] = {2, 3}, db[1] = {2}, dy[2] = {1, 2};
+    float W[6] = {1, 2, 3, 4, 5, 6}, C[2] = {0.5f, -1}, Av[3] = {1, -1, 2}, V[6] = {2, 0, 1, -3, 1, 1};
+    float x[3] = {0.25f, -2, 3};
+    graph_init(&g);
+    int tx = T(&g, "x", DT_F32, 2, dx, NULL), tw = T(&g, "W", DT_F32, 2, dw, W);
+    int tc = T(&g, "c", DT_F32, 1, db, C), ta = T(&g, "a", DT_F32, 2, dx, Av);
+    int tv = T(&g, "V", DT_F32, 2, dw, V);
+    int ty = T(&g, "y", DT_F32, -1, dy, NULL), tk = T(&g, "k", DT_F32, -1, dy, NULL);
+    int tz = T(&g, "z", DT_F32, -1, dy, NULL);
+    int i1[3] = {tx, tw, tc}, i2[2] = {ta, tv}, i3[2] = {ty, tk};
+    A_int(&g, N(&g, "Gemm", "fc", 3, i1, 1, &ty), "transB", 1);
+    A_int(&g, N(&g, "Gemm", "folded", 2, i2, 1, &tk), "transB", 1);
+    N(&g, "Add", "add", 2, i3, 1, &tz);
+    io(&g, tx, tz);
+    float want[2];
+    for (int j = 0; j < 2; j++) {
+        float y = C[j], k = 0;
+        for (int i = 0; i < 3; i++) {
+            y += x[i] * W[j * 3 + i];
+            k += Av[i] * V[j * 3 + i];
+        }
+        want[j] = y + k;
+    }
+    engine *en = make(&g, NULL, 0, NULL, 1, &e);
+    if (tap_ok(en != NULL, "Gemm weights: plan")) {
+        tap_ok(engine_run(en, x, &e) == 0 && maxdiff(engine_output(en, 0), want, 2) < 1e-5,
+               "Gemm weights: a run Gemm and a folded Gemm read their weights");
+        engine_free(en);
+    } else
+        tap_diag("%s", e.msg);
+    graph_free(&g);
+}
+
 /* Softmax: opset < 13 flattens from axis; opset 13 normalises one axis. */
 static void test_softmax_opsets(void)
 {
@@ -755,6 +795,7 @@ int main(void)
     test_quant_weights();
     test_inner_input();
     test_folding();
+    test_gemm_weights();
     test_softmax_opsets();
     test_threads();
     test_bad_graphs();

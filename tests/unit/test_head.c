@@ -189,6 +189,12 @@ static void test_gemm(void)
                "labels from metadata");
         head_free(&h);
     }
+    r = head_locate(&b.g, NULL, &h, &e);
+    tap_ok(r == 0 && strcmp(h.feature, "feat") == 0 && strcmp(h.logits, "logits") == 0 &&
+           h.K == 3 && h.nclasses == 2 && !h.W && !h.b && !h.labels,
+           "head_locate: names and sizes, no weights read");
+    if (r == 0)
+        head_free(&h);
     r = head_find(&b.g, "feat", NULL, &h, &e);
     tap_ok(r == 0 && strcmp(h.feature, "feat") == 0, "feature given by name");
     if (r == 0)
