@@ -154,6 +154,27 @@ void gemm_block(const gemm_arch *ar, const float *apack, int mpad, int K, int m0
         gemm_epi ep = *base;
         ep.first = kb == 0;
         ep.last = kb == nb - 1;
+        if (direct && (size_t)kc * (size_t)(n1 - n0) * sizeof(float) <= GEMM_DIRECT_ROWS) {
+            /* B read in place and its block small (short K): each row
+             * panel sweeps the columns, so that C is written as MR long
+             * runs rather than as every row's NR columns in turn.
+             * MobileNetV2's 1x1 convs on 112x112 maps, 1 core, medians
+             * of 60 interleaved runs: 16 -> 96 0.69 -> 0.57 ms, 32 -> 16
+             * 0.33 -> 0.26 ms; GoogLeNet, SqueezeNet unchanged. */
+            for (int m = m0; m < m1; m += mr) {
+                int mv = m1 - m < mr ? m1 - m : mr;
+                const float *ap = apack + (size_t)k0 * mpad + (size_t)m * kc;
+                ep.rbias = rbias ? rbias + m : NULL;
+                ep.mv = mv;
+                for (int n = n0; n < n1; n += nr) {
+                    ep.nv = n1 - n < nr ? n1 - n : nr;
+                    ep.cbias = cbias ? cbias + n : NULL;
+                    ar->ukr_direct(kc, ap, bdirect + (size_t)k0 * ldb + n, ldb,
+                                   c + (size_t)m * ldc + n, ldc, &ep);
+                }
+            }
+            continue;
+        }
         for (int n = n0; n < n1; n += nr) {
             int nv = n1 - n < nr ? n1 - n : nr;
             const float *bp = bpack + (size_t)((n - n0) / nr) * kc * nr;

@@ -8,6 +8,9 @@
 #define GEMM_KC_MAX 256      /* rows of B per k block */
 #define GEMM_MC_MAX 256      /* rows of C per task */
 #define GEMM_NC_MAX 256      /* columns of C per task */
+#define GEMM_DIRECT_ROWS (64 * 1024)  /* bytes of an in-place B block up to
+                                         which gemm_block sweeps the columns
+                                         row panel by row panel */
 
 typedef struct {
     int mc, nc;              /* task size: rows (multiple of MR), columns (of NR) */

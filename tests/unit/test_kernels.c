@@ -234,6 +234,12 @@ int main(void)
     list[nl++] = cp(3, 23, 23, 16, 7, 2, 3, 1, ACT_RELU);     /* stem */
     list[nl++] = cp(16, 14, 14, 24, 1, 1, 0, 1, ACT_NONE);    /* 1x1 */
     list[nl++] = cp(17, 9, 11, 33, 1, 1, 0, 1, ACT_RELU);     /* 1x1 odd */
+    /* 1x1 in place, short K on wide maps: row panels sweep the columns
+     * (K <= 64 at 256 columns per task), several column chunks with a
+     * tail, cout not whole panels; K = 65 just past it */
+    list[nl++] = cp(16, 37, 41, 100, 1, 1, 0, 1, ACT_CLIP);
+    list[nl++] = cp(64, 20, 30, 20, 1, 1, 0, 1, ACT_RELU);
+    list[nl++] = cp(65, 20, 30, 20, 1, 1, 0, 1, ACT_NONE);
     list[nl++] = cp(24, 13, 12, 40, 3, 1, 1, 1, ACT_RELU);    /* 3x3 */
     list[nl++] = cp(35, 7, 7, 70, 3, 1, 1, 1, ACT_CLIP);      /* 3x3 at 7x7 */
     list[nl++] = cp(16, 15, 15, 24, 3, 2, 1, 1, ACT_NONE);    /* 3x3 s2 */
