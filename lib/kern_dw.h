@@ -34,7 +34,9 @@ typedef struct {
      * chunks of 16 pixels; tap column kx of chunk c reads the input row
      * from column roff[c * kw + kx] through the 32-lane mask
      * rmask[c * kw + kx] (for stride 2 only even lanes, odd ones dropped
-     * by a permute). */
+     * by a permute).  Kernels 3 wide with horizontal stride 2 and dilation
+     * 1 (ow <= 1024) take neither: each kernel row's 33 input columns per
+     * 16 outputs are loaded once and split into the three taps. */
     int flat, fch, rch;
     int *foff;
     unsigned short *fmask, *fstore;

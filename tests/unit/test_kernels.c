@@ -305,6 +305,16 @@ int main(void)
     q = cp(12, 11, 13, 12, 3, 1, 0, 12, ACT_CLIP);
     q.pt = 2; q.pb = 2; q.pl = 1; q.pr = 3; q.dh = 2; q.dw = 2; q.sw = 2; set_out(&q);
     check_conv(&q, 1);
+    /* depthwise 3-wide stride 2 (s2k3): 3 chunks per row, the 33rd
+     * column on the row, 5 kernel rows, vertical stride 1, uneven pads */
+    q = cp(3, 9, 70, 3, 3, 1, 0, 3, ACT_RELU);
+    q.kh = 5; q.pt = 2; q.pb = 1; q.pl = 0; q.pr = 2; q.sw = 2; set_out(&q);
+    check_conv(&q, 1);
+    q = cp(4, 12, 33, 4, 3, 2, 1, 4, ACT_CLIP);               /* 17 wide: 2 chunks */
+    check_conv(&q, 0);
+    q = cp(2, 7, 129, 2, 3, 2, 0, 2, ACT_NONE);               /* 65 wide: 4 + 1 chunks */
+    q.pr = 2; set_out(&q);
+    check_conv(&q, 1);
     /* random shapes */
     for (int r = 0; r < 80; r++) {
         conv_params p = { 0 };
