@@ -95,14 +95,18 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBCAM)
 # ---------------------------------------------------------------- tests
 # Unit tests are C programs printing TAP; CLI tests are shell scripts
 # printing TAP.  Tests needing ../shared (or $CAM_SHARED) skip without it.
+# The tests' caches (digests, packed weights) start empty in the build
+# tree, so that both a first and a cached plan are exercised.
+TEST_CACHE = $(CURDIR)/$(BUILD)/test-cache
+
 check: all $(UNIT) lint-man
-	$(PROVE) $(PROVE_FLAGS) $(UNIT) $(CLI_T)
+	rm -rf $(TEST_CACHE) && CAM_CACHE_DIR=$(TEST_CACHE) $(PROVE) $(PROVE_FLAGS) $(UNIT) $(CLI_T)
 
 unit: $(UNIT)
-	$(PROVE) $(PROVE_FLAGS) $(UNIT)
+	rm -rf $(TEST_CACHE) && CAM_CACHE_DIR=$(TEST_CACHE) $(PROVE) $(PROVE_FLAGS) $(UNIT)
 
 cli: all
-	$(PROVE) $(PROVE_FLAGS) $(CLI_T)
+	rm -rf $(TEST_CACHE) && CAM_CACHE_DIR=$(TEST_CACHE) $(PROVE) $(PROVE_FLAGS) $(CLI_T)
 
 lint-man:
 	@for m in $(MANPAGES); do mandoc -Tlint -Wwarning $$m || exit 1; done

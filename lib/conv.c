@@ -188,6 +188,10 @@ conv_kernel *conv_prepare(const conv_params *p, const float *weights, const floa
                           int reference, err_t *e)
 {
     if (conv_check(p, e) < 0) return NULL;
+    if (!weights && !kmem_replaying()) {
+        err_set(e, "conv: no weights");
+        return NULL;
+    }
     conv_kernel *k = calloc(1, sizeof *k);
     if (!k) {
         err_set(e, "conv: out of memory");
@@ -255,7 +259,8 @@ conv_kernel *conv_prepare(const conv_params *p, const float *weights, const floa
                 err_set(e, "conv: out of memory");
                 return NULL;
             }
-            conv_pack_wt(k, weights);
+            if (!kmem_replaying())
+                conv_pack_wt(k, weights);
             if (bias) memcpy(k->bpad, bias, (size_t)k->cog * sizeof(float));
             k->wbytes = wn2 * sizeof(float) + (bias ? (size_t)k->mpg * sizeof(float) : 0);
             /* col^T of stride-1 convs on maps up to 64 pixels: one masked
@@ -273,8 +278,9 @@ conv_kernel *conv_prepare(const conv_params *p, const float *weights, const floa
             return NULL;
         }
         for (int g = 0; g < p->group; g++) {
-            gemm_pack_a(ar, k->cog, k->kk, weights + (size_t)g * k->cog * k->kk, (size_t)k->kk, 1,
-                        k->apack + (size_t)g * k->mpg * k->kk);
+            if (!kmem_replaying())
+                gemm_pack_a(ar, k->cog, k->kk, weights + (size_t)g * k->cog * k->kk, (size_t)k->kk,
+                            1, k->apack + (size_t)g * k->mpg * k->kk);
             if (bias)
                 memcpy(k->bpad + (size_t)g * k->mpg, bias + (size_t)g * k->cog,
                        (size_t)k->cog * sizeof(float));
@@ -293,14 +299,15 @@ conv_kernel *conv_prepare(const conv_params *p, const float *weights, const floa
         return k;
     }
 
-    k->w = malloc(wn * sizeof(float));
+    k->w = kmem_get(wn * sizeof(float));
     if (bias) k->bias = malloc((size_t)p->cout * sizeof(float));
     if (!k->w || (bias && !k->bias)) {
         conv_free(k);
         err_set(e, "conv: out of memory");
         return NULL;
     }
-    memcpy(k->w, weights, wn * sizeof(float));
+    if (!kmem_replaying())
+        memcpy(k->w, weights, wn * sizeof(float));
     if (bias) memcpy(k->bias, bias, (size_t)p->cout * sizeof(float));
     k->wbytes = wn * sizeof(float) + (bias ? (size_t)p->cout * sizeof(float) : 0);
     return k;
@@ -391,7 +398,7 @@ size_t conv_weight_bytes(const conv_kernel *k)
 void conv_free(conv_kernel *k)
 {
     if (!k) return;
-    free(k->w);
+    kmem_put(k->w);
     free(k->bias);
     kmem_put(k->apack);
     free(k->bpad);

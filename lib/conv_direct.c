@@ -89,7 +89,7 @@ direct_plan *direct_prepare(const conv_params *p, int level, const float *w, con
     d->cstride = (size_t)p->sh * p->sw * d->dw.plane;
     for (int t = 0; t < d->ntap; t++)
         d->toff[t] = (size_t)(t / khw) * d->cstride + (size_t)d->dw.off[t % khw];
-    for (int cb = 0; cb < d->ncb; cb++)
+    for (int cb = 0; cb < d->ncb && !kmem_replaying(); cb++)
         for (int t = 0; t < d->ntap; t++)
             for (int c = 0; c < DC; c++) {
                 int co = cb * DC + c;

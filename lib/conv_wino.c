@@ -174,6 +174,9 @@ wino_plan *wino_prepare(const conv_params *p, const gemm_arch *ar, int level,
         err_set(e, "conv: out of memory");
         return NULL;
     }
+    w->wbytes = un * sizeof(float) + (size_t)w->ldm * sizeof(float);
+    if (kmem_replaying())
+        return w;       /* u and bias come packed (the packed-weight cache) */
     memset(w->bias, 0, (size_t)w->ldm * sizeof(float));
     if (bias) memcpy(w->bias, bias, (size_t)cout * sizeof(float));
     /* U_x[ci][co] = (G g G^T)[x], g = weights[co][ci], as B panels:
@@ -215,7 +218,6 @@ wino_plan *wino_prepare(const conv_params *p, const gemm_arch *ar, int level,
         }
     }
     free(gt);
-    w->wbytes = un * sizeof(float) + (size_t)w->ldm * sizeof(float);
     return w;
 }
 

@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include "engine_int.h"
 #include "kmem.h"
+#include "wcache.h"
 
 struct engine {
     ectx        c;
@@ -41,7 +42,12 @@ struct engine {
     int         nwmem;
     kmem      **wmem;          /* packed weights: one pool per packing thread */
     int         plan_only;     /* engine_opts.plan_only: cannot run */
+    int         no_cache_read; /* packing again after a cache file was out of step */
+    wcache      wc;            /* the packed-weight cache file mapped, if any */
+    int         wc_adopted;
 };
+
+#define CACHE_OUT_OF_STEP (-2)
 
 int engine_default_threads(void)
 {
@@ -313,10 +319,8 @@ static int assign_arena(engine *en, err_t *e)
 static void drop_packed_weights(ectx *c, const enode *n)
 {
     int w = n->nin > 1 ? n->in[1] : -1;
-    if (w >= 0 && c->t[w].cdata && c->t[w].nuse == 1 && !c->t[w].requested) {
-        free(c->t[w].cdata);
-        c->t[w].cdata = NULL;
-    }
+    if (w >= 0 && c->t[w].cdata && c->t[w].nuse == 1 && !c->t[w].requested)
+        ectx_drop_const(c, &c->t[w]);
 }
 
 /* The model file's pages of the node's deferred constants, mapped in by
@@ -343,6 +347,7 @@ struct prep_job {
     ectx   *tc;             /* per thread: a view of en->c with its own stage */
     err_t  *err;            /* per node */
     int    *rc;             /* per node: 0 or -1 */
+    wcache_node *rec;       /* per node: its pieces recorded (NULL: not) */
 };
 
 static void prep_task(void *ctx, int task, int thread)
@@ -367,7 +372,10 @@ static void prep_task(void *ctx, int task, int thread)
         c->stage = pst;
         c->nstage = cnt;
     }
+    if (j->rec)
+        kmem_record(&j->rec[task].log);
     j->rc[task] = n->op->prepare(c, n, &j->err[task]);
+    kmem_record(NULL);
     kmem_set_current(NULL);
     if (j->rc[task] == 0 && op_is(n, "Conv"))
         drop_packed_weights(c, n);
@@ -392,12 +400,117 @@ static int cmp_prep(const void *a, const void *b, void *ctx)
     return *(const int *)a - *(const int *)b;
 }
 
-static int prepare_nodes(engine *en, err_t *e)
+static void free_records(wcache_node *rec, int n)
+{
+    for (int i = 0; rec && i < n; i++)
+        kmem_log_free(&rec[i].log);
+    free(rec);
+}
+
+/* A node whose packed form the cache may hold: a float Conv. */
+static int cacheable(const ectx *c, const enode *n)
+{
+    return op_is(n, "Conv") && !c->reference && !qconv_node_possible(c, n);
+}
+
+/* The cache key of this plan (wcache.h): 0, or -1 when there is no cache
+ * for it (no model file, reference kernels, a build without build-id). */
+static int cache_key(const engine *en, const graph *g, uint8_t key[32])
+{
+    const ectx *c = &en->c;
+    if (!g || !g->sha256[0] || c->reference)
+        return -1;
+    const char *wino = getenv("CAM_WINO"), *direct = getenv("CAM_DIRECT");
+    size_t cap = 256 + (size_t)en->nrun * 12, n = 0;
+    char *d = malloc(cap);
+    if (!d)
+        return -1;
+    int w = snprintf(d, cap, "model %s\nsimd %d\nthreads %d\nwino %s\ndirect %s\ninput %d",
+                     g->sha256, simd_level(), c->nthreads, wino ? wino : "-", direct ? direct : "-",
+                     c->t[en->src].ndim);
+    n = w > 0 && (size_t)w < cap ? (size_t)w : cap;
+    for (int k = 0; k < c->t[en->src].ndim && k < TENSOR_MAXDIM && n + 24 < cap; k++)
+        n += (size_t)snprintf(d + n, cap - n, " %lld", (long long)c->t[en->src].dims[k]);
+    for (int r = 0; r < en->nrun && n + 12 < cap; r++)
+        if (c->n[en->run[r]].op->prepare)
+            n += (size_t)snprintf(d + n, cap - n, " %d", en->run[r]);
+    int rc = n + 12 < cap ? wcache_key(d, n, key) : -1;
+    free(d);
+    return rc;
+}
+
+/* Prepares the nodes from the cache file en->wc: a cached node's kernels
+ * take their pieces from it (nothing read from the model, nothing
+ * packed), the others prepare as usual.  0, -1 (an error), or
+ * CACHE_OUT_OF_STEP when the file does not fit this plan. */
+static int replay_nodes(engine *en, err_t *e)
+{
+    ectx *c = &en->c;
+    wcache *wc = &en->wc;
+    int np = 0;
+    for (int r = 0; r < en->nrun; r++)
+        np += c->n[en->run[r]].op->prepare != NULL;
+    if (wc->nnodes != np)
+        return CACHE_OUT_OF_STEP;
+    /* the file's nodes in run order */
+    int k = 0;
+    for (int r = 0; r < en->nrun; r++) {
+        enode *n = &c->n[en->run[r]];
+        if (!n->op->prepare)
+            continue;
+        wcache_node *wn = &wc->nodes[k++];
+        if (wn->node != en->run[r] || (wn->cached && !cacheable(c, n)))
+            return CACHE_OUT_OF_STEP;
+        if (wn->cached) {
+            kmem_replay(&wn->log);
+            int rc = n->op->prepare(c, n, e);
+            kmem_replay(NULL);
+            if (wn->log.failed || (rc == 0 && wn->log.pos != wn->log.n))
+                return CACHE_OUT_OF_STEP;
+            if (rc < 0)
+                return -1;
+        } else {
+            /* packed from the model, as without the cache */
+            kmem_set_current(en->wmem[0]);
+            prefetch_weights(c, n);
+            int rc = n->op->prepare(c, n, e);
+            kmem_set_current(NULL);
+            if (rc < 0)
+                return -1;
+        }
+        if (op_is(n, "Conv"))
+            drop_packed_weights(c, n);
+    }
+    return 0;
+}
+
+static int prepare_nodes(engine *en, const graph *g, err_t *e)
 {
     ectx *c = &en->c;
     int np = 0;
     for (int r = 0; r < en->nrun; r++)
         np += c->n[en->run[r]].op->prepare != NULL;
+    uint8_t key[32];
+    int use_cache = np > 0 && cache_key(en, g, key) == 0;
+    if (use_cache && !en->no_cache_read) {
+        err_t ce;
+        if (wcache_open(key, &en->wc, &ce) == 0) {
+            if (kmem_adopt(en->wc.map, en->wc.len) == 0) {
+                en->wc_adopted = 1;
+                en->nwmem = 1;
+                en->wmem = calloc(1, sizeof *en->wmem);
+                if (!en->wmem || !(en->wmem[0] = kmem_create(0)))
+                    return err_set(e, "out of memory");
+                int rc = replay_nodes(en, e);
+                if (rc < 0)
+                    return rc;
+                goto packed;
+            }
+            wcache_close(&en->wc);
+        }
+    }
+    /* each node's pieces recorded, for the cache file */
+    wcache_node *rec = use_cache ? calloc((size_t)np, sizeof *rec) : NULL;
     if (c->nthreads > 1 && np > 1) {
         en->tp = tp_create(c->nthreads);
         if (!en->tp)
@@ -432,13 +545,20 @@ static int prepare_nodes(engine *en, err_t *e)
             }
         }
         kmem_set_current(en->wmem[0]);
-        for (int r = 0; r < en->nrun; r++) {
+        for (int r = 0, k = 0; r < en->nrun; r++) {
             enode *n = &c->n[en->run[r]];
             if (!n->op->prepare)
                 continue;
             prefetch_weights(c, n);
-            if (n->op->prepare(c, n, e) < 0) {
+            if (rec) {
+                rec[k].node = en->run[r];
+                kmem_record(&rec[k++].log);
+            }
+            int rc = n->op->prepare(c, n, e);
+            kmem_record(NULL);
+            if (rc < 0) {
                 kmem_set_current(NULL);
+                free_records(rec, np);
                 return -1;
             }
             if (op_is(n, "Conv"))
@@ -446,7 +566,7 @@ static int prepare_nodes(engine *en, err_t *e)
         }
         kmem_set_current(NULL);
     } else {
-        struct prep_job j = {en, 0, NULL, NULL, NULL, NULL};
+        struct prep_job j = {en, 0, NULL, NULL, NULL, NULL, rec};
         j.node = malloc(sizeof(int) * (size_t)np);
         j.tc = calloc((size_t)nt, sizeof *j.tc);
         j.err = calloc((size_t)np, sizeof *j.err);
@@ -460,6 +580,8 @@ static int prepare_nodes(engine *en, err_t *e)
                     j.node[j.n++] = en->run[r];
             /* the big ones first, so that the threads end together */
             qsort_r(j.node, (size_t)j.n, sizeof *j.node, cmp_prep, c);
+            for (int k = 0; rec && k < j.n; k++)
+                rec[k].node = j.node[k];
             for (int t = 0; t < nt; t++) {
                 j.tc[t] = *c;
                 j.tc[t].stage = NULL;
@@ -484,11 +606,37 @@ static int prepare_nodes(engine *en, err_t *e)
         free(j.tc);
         free(j.err);
         free(j.rc);
-        if (rc < 0)
+        if (rc < 0) {
+            free_records(rec, np);
             return -1;
+        }
     }
     for (int t = 0; t < en->nwmem; t++)
         kmem_trim(en->wmem[t]);         /* the rest of each last huge page */
+    if (rec) {
+        /* the cache file, its nodes in run order; a failure to write it
+         * only means packing again next time */
+        wcache_node *ord = malloc(sizeof *ord * (size_t)np);
+        if (ord) {
+            int k = 0, ncached = 0;
+            for (int r = 0; r < en->nrun; r++)
+                for (int i = 0; i < np; i++)
+                    if (rec[i].node == en->run[r]) {
+                        ord[k] = rec[i];
+                        ord[k].cached = cacheable(c, &c->n[rec[i].node]) && !rec[i].log.failed &&
+                                        !rec[i].log.dropped;
+                        ncached += ord[k].cached;
+                        k++;
+                        break;
+                    }
+            err_t we;
+            if (k == np && ncached > 0)
+                wcache_write(key, ord, np, &we);
+            free(ord);
+        }
+        free_records(rec, np);
+    }
+packed:
     for (int r = 0; r < en->nrun; r++) {
         const enode *n = &c->n[en->run[r]];
         if (op_is(n, "Conv"))
@@ -585,8 +733,9 @@ static int plan(engine *en, const graph *g, const engine_opts *o, err_t *e)
             if (n->in[k] >= 0 && ectx_materialize(c, n->in[k], e) < 0)
                 return -1;
     }
-    if (prepare_nodes(en, e) < 0)
-        return -1;
+    int prc = prepare_nodes(en, g, e);
+    if (prc < 0)
+        return prc;
 
     free(c->stage);             /* deferred weights are all packed */
     c->stage = NULL;
@@ -697,8 +846,7 @@ static int plan(engine *en, const graph *g, const engine_opts *o, err_t *e)
         if (t->nuse)
             en->weight_bytes += (size_t)t->numel * (t->dtype == DT_I64 ? 8 : 4);
         else {
-            free(t->cdata);
-            t->cdata = NULL;
+            ectx_drop_const(c, t);
             t->ptr = NULL;
         }
     }
@@ -759,7 +907,17 @@ engine *engine_create(const graph *g, const engine_opts *o, err_t *e)
     engine *en = calloc(1, sizeof *en);
     if (!en)
         return err_set(e, "out of memory"), NULL;
-    if (plan(en, g, o, e) < 0) {
+    int rc = plan(en, g, o, e);
+    if (rc == CACHE_OUT_OF_STEP) {
+        /* a packed-weight cache file that does not fit: pack from the
+         * model (and write the file anew) */
+        engine_free(en);
+        if (!(en = calloc(1, sizeof *en)))
+            return err_set(e, "out of memory"), NULL;
+        en->no_cache_read = 1;
+        rc = plan(en, g, o, e);
+    }
+    if (rc < 0) {
         engine_free(en);
         malloc_trim(0);
         return NULL;
@@ -777,6 +935,9 @@ void engine_free(engine *en)
     for (int t = 0; t < en->nwmem; t++)
         kmem_destroy(en->wmem[t]);
     free(en->wmem);
+    if (en->wc_adopted)
+        kmem_disown(en->wc.map);
+    wcache_close(&en->wc);
     if (en->outf)
         for (int i = 0; i < en->nout; i++)
             free(en->outf[i]);
@@ -918,6 +1079,11 @@ const char *engine_tensor_name(const engine *en, int i, int64_t dims[TENSOR_MAXD
     if (ndim)
         *ndim = t->ndim;
     return t->name;
+}
+
+int engine_weights_cached(const engine *en)
+{
+    return en && en->wc.map != NULL;
 }
 
 size_t engine_weight_bytes(const engine *en)

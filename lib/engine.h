@@ -60,6 +60,10 @@ const float *engine_output(const engine *en, int i);
 int engine_ntensors(const engine *en);
 const char *engine_tensor_name(const engine *en, int i, int64_t dims[TENSOR_MAXDIM], int *ndim);
 
+/* 1 when the packed weights came from the packed-weight cache (wcache.h)
+ * instead of being packed from the model. */
+int engine_weights_cached(const engine *en);
+
 /* Bytes of weights held after packing, and of the activation arena. */
 size_t engine_weight_bytes(const engine *en);
 size_t engine_arena_bytes(const engine *en);

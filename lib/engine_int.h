@@ -103,6 +103,10 @@ typedef struct ectx {
     int       nthreads;
     float    *stage;              /* values of a deferred constant */
     size_t    nstage;             /* floats in stage */
+    float    *zeros;              /* cdata of every deferred constant: a
+                                   * read-only mapping of zeros (no page
+                                   * touched, nothing copied) */
+    size_t    zeros_bytes;
 } ectx;
 
 /* Operator table lookup by ONNX op type; NULL when unsupported. */
@@ -122,6 +126,8 @@ const float *ectx_const_values(ectx *c, int ti, err_t *e);
 /* Gives deferred constant ti its values in cdata (for a caller that asks
  * for the tensor itself). */
 int ectx_materialize(ectx *c, int ti, err_t *e);
+/* Frees constant t's values (cdata NULL after). */
+void ectx_drop_const(ectx *c, etensor *t);
 /* Source tensor and shape to use when the caller gives none: the graph's
  * first input with unknown batch dims set to 1. */
 int  ectx_default_input(const ectx *c, int *src, int *ndim, int64_t *dims, err_t *e);
@@ -159,6 +165,9 @@ size_t conv_node_weight_bytes(const enode *n);
 struct qconv_kernel;
 int    qconv_node_prepare(ectx *c, enode *n, const conv_params *cp, int folded_bn,
                           struct qconv_kernel **k, err_t *e);
+/* 1 when qconv_node_prepare may give n an integer kernel (its input and
+ * output are 8-bit quantised), 0 when n surely keeps the float path. */
+int    qconv_node_possible(const ectx *c, const enode *n);
 enum { QIO_READ = 1, QIO_WRITE = 2 };
 /* qconv_op.c: marks the quantised tensors that are kept as uint8 (qstore):
  * made by a node that can write them so and read only by nodes that can

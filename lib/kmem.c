@@ -1,4 +1,5 @@
 /* kmem.c - pools of packed weights (see kmem.h). */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,15 @@ typedef struct {
 _Static_assert(sizeof(piece) <= KMEM_ALIGN, "piece header larger than the alignment");
 
 static _Thread_local kmem *current;
+static _Thread_local kmem_log *recording, *replaying;
+
+/* ranges kmem_put leaves alone (kmem_adopt) */
+#define KMEM_ADOPT_MAX 16
+static struct {
+    uintptr_t lo, hi;
+} adopted[KMEM_ADOPT_MAX];
+static int nadopted;
+static pthread_mutex_t adopt_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static size_t page_size(void)
 {
@@ -202,7 +212,25 @@ kmem *kmem_current(void)
     return current;
 }
 
-void *kmem_get(size_t n)
+static void log_add(kmem_log *log, void *p, size_t n)
+{
+    if (log->n == log->cap) {
+        int cap = log->cap ? 2 * log->cap : 8;
+        kmem_piece *v = cap > 0 && (size_t)cap < SIZE_MAX / sizeof *v
+                            ? realloc(log->v, (size_t)cap * sizeof *v) : NULL;
+        if (!v) {
+            log->failed = 1;
+            return;
+        }
+        log->v = v;
+        log->cap = cap;
+    }
+    log->v[log->n].p = p;
+    log->v[log->n].n = n;
+    log->n++;
+}
+
+static void *get(size_t n)
 {
     if (current)
         return kmem_alloc(current, n, NULL);
@@ -218,6 +246,22 @@ void *kmem_get(size_t n)
     return (unsigned char *)base + KMEM_ALIGN;
 }
 
+void *kmem_get(size_t n)
+{
+    if (replaying) {
+        kmem_log *l = replaying;
+        if (l->failed || l->pos >= l->n || l->v[l->pos].n != n) {
+            l->failed = 1;
+            return NULL;
+        }
+        return l->v[l->pos++].p;
+    }
+    void *p = get(n);
+    if (p && recording)
+        log_add(recording, p, n);
+    return p;
+}
+
 void *kmem_get_zero(size_t n)
 {
     void *p = kmem_get(n);
@@ -226,10 +270,27 @@ void *kmem_get_zero(size_t n)
     return p;
 }
 
+static int is_adopted(const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    int hit = 0;
+    pthread_mutex_lock(&adopt_lock);
+    for (int i = 0; i < nadopted && !hit; i++)
+        hit = a >= adopted[i].lo && a < adopted[i].hi;
+    pthread_mutex_unlock(&adopt_lock);
+    return hit;
+}
+
 void kmem_put(void *p)
 {
     if (!p)
         return;
+    if (is_adopted(p))
+        return;
+    if (recording)
+        for (int i = 0; i < recording->n; i++)
+            if (recording->v[i].p == p)
+                recording->dropped = 1;
     piece *h = (piece *)(void *)((unsigned char *)p - KMEM_ALIGN);
     if (h->magic != KMEM_MAGIC)
         return;
@@ -271,4 +332,54 @@ void kmem_unmap(void *p, size_t n)
 {
     if (p && n)
         munmap(p, n);
+}
+
+void kmem_record(kmem_log *log)
+{
+    recording = log;
+}
+
+void kmem_replay(kmem_log *log)
+{
+    replaying = log;
+    if (log)
+        log->pos = 0;
+}
+
+int kmem_replaying(void)
+{
+    return replaying != NULL;
+}
+
+int kmem_adopt(const void *base, size_t len)
+{
+    int rc = -1;
+    pthread_mutex_lock(&adopt_lock);
+    if (nadopted < KMEM_ADOPT_MAX) {
+        adopted[nadopted].lo = (uintptr_t)base;
+        adopted[nadopted].hi = (uintptr_t)base + len;
+        nadopted++;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&adopt_lock);
+    return rc;
+}
+
+void kmem_disown(const void *base)
+{
+    pthread_mutex_lock(&adopt_lock);
+    for (int i = 0; i < nadopted; i++)
+        if (adopted[i].lo == (uintptr_t)base) {
+            adopted[i] = adopted[--nadopted];
+            break;
+        }
+    pthread_mutex_unlock(&adopt_lock);
+}
+
+void kmem_log_free(kmem_log *log)
+{
+    if (log) {
+        free(log->v);
+        memset(log, 0, sizeof *log);
+    }
 }

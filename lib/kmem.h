@@ -68,6 +68,39 @@ void   kmem_put(void *p);
 void  *kmem_map(size_t n);
 void   kmem_unmap(void *p, size_t n);
 
+/* Recording and replaying the pieces a kernel takes (the packed-weight
+ * cache, wcache.h).  While a log is being recorded on a thread, every
+ * piece kmem_get hands out there is appended to it; a kmem_put of one of
+ * them marks the log "dropped" (its pieces are then not a layer's final
+ * packed form).  While a log is replayed, kmem_get hands out its pieces
+ * in order instead of new memory (read-only: the kernel must not write
+ * them, see kmem_replaying); a size that differs from the recorded one, or
+ * one piece too many, gives NULL and marks the log failed. */
+typedef struct {
+    void   *p;
+    size_t  n;
+} kmem_piece;
+typedef struct {
+    kmem_piece *v;
+    int         n, cap;
+    int         pos;            /* replay: pieces handed out */
+    int         failed;         /* replay: out of step; record: out of memory */
+    int         dropped;        /* record: a piece was given back */
+} kmem_log;
+/* Starts (log) or stops (NULL) recording on the calling thread. */
+void   kmem_record(kmem_log *log);
+/* Starts (log, pos reset) or stops (NULL) replaying on the calling thread. */
+void   kmem_replay(kmem_log *log);
+/* 1 while the calling thread replays: pieces come filled, kernels skip
+ * packing (and need not read the weights). */
+int    kmem_replaying(void);
+/* Registers [base, base + len) as memory kmem does not own (a mapped cache
+ * file): kmem_put ignores pointers inside it.  kmem_disown removes it.
+ * Returns 0, or -1 when too many ranges are registered. */
+int    kmem_adopt(const void *base, size_t len);
+void   kmem_disown(const void *base);
+void   kmem_log_free(kmem_log *log);
+
 /* Asks for the whole 2 MB ranges inside [p, p + n) to be transparent huge
  * pages: for a large malloc'd block about to be written in full. */
 void   kmem_hint_huge(void *p, size_t n);

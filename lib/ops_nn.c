@@ -8,6 +8,7 @@
 #include <string.h>
 #include "engine_int.h"
 #include "kern_q.h"
+#include "kmem.h"
 
 /* GCC at -O2 only vectorises loops that need no run-time checks; these
  * element loops are the whole cost of the operators, so ask for more. */
@@ -272,12 +273,25 @@ static int conv_prepare_op(ectx *c, enode *n, err_t *e)
     }
     float *scaled = NULL, *own = NULL;
     const etensor *W = IN(n, 1);
+    if (kmem_replaying()) {
+        /* the packed weights come from the packed-weight cache: the
+         * model's are not read */
+        p->k = conv_prepare(&p->cp, NULL, p->b, c->reference, e);
+        if (!p->k)
+            return err_prefix(e, "node '%s' (Conv)", n->name);
+        free(p->wscale);
+        free(p->b);
+        p->w = NULL;
+        p->wscale = p->b = NULL;
+        return 0;
+    }
     if (W->deferred) {
         /* this layer's weights, read from the model into c->stage */
         p->w = ectx_const_values(c, n->in[1], e);
         if (!p->w)
             return err_prefix(e, "node '%s' (Conv)", n->name);
-    }
+    } else
+        p->w = W->cdata;    /* its values, given since infer perhaps */
     if (p->wscale) {
         /* the weights times the folded BN scale: in place in the stage or
          * when nothing else reads this constant (the engine drops it after

@@ -23,6 +23,12 @@ static int is_q8(const etensor *t)
     return t->nq == 1 && ((t->qmin == 0 && t->qmax == 255) || (t->qmin == -128 && t->qmax == 127));
 }
 
+int qconv_node_possible(const ectx *c, const enode *n)
+{
+    return n->nin >= 2 && n->nout >= 1 && n->in[0] >= 0 && n->out[0] >= 0 &&
+           is_q8(&c->t[n->in[0]]) && is_q8(&c->t[n->out[0]]);
+}
+
 /* Output clamp: the stored range narrowed by the activation, in q. */
 static void act_range(const enode *n, const etensor *y, int *lo, int *hi)
 {

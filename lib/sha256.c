@@ -65,9 +65,7 @@ int sha256_digest(const void *buf, size_t n, uint8_t out[32])
 
 /* ---------------------------------------------------------------- cache */
 
-/* The cache directory (malloc'd), or NULL when the cache is off or no
- * place is known. */
-static char *cache_dir(void)
+char *cache_dir(void)
 {
     const char *off = getenv("CAM_NO_CACHE");
     if (off && *off && strcmp(off, "0") != 0)
@@ -155,8 +153,7 @@ int sha256_cache_get(const struct stat *st, char hex[65])
     return 0;
 }
 
-/* mkdir -p of the cache directory (mode 0700 for what it creates). */
-static int make_dirs(char *dir)
+int cache_dir_make(char *dir)
 {
     struct stat st;
     if (stat(dir, &st) == 0)
@@ -175,6 +172,7 @@ static int make_dirs(char *dir)
 
 struct ent {
     struct timespec t;
+    off_t size;
     char *name;
 };
 
@@ -188,9 +186,10 @@ static int cmp_ent(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-/* Keeps at most SHA256_CACHE_MAX entries: the oldest go first. */
-static void prune(const char *dir)
+void cache_dir_prune(const char *dir, const char *prefix, size_t max_files, uint64_t max_bytes,
+                     const char *keep)
 {
+    size_t plen = strlen(prefix);
     DIR *d = opendir(dir);
     if (!d)
         return;
@@ -200,7 +199,7 @@ static void prune(const char *dir)
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         struct stat st;
-        if (strncmp(de->d_name, "sha256-", 7) != 0 || strchr(de->d_name, '.') ||
+        if (strncmp(de->d_name, prefix, plen) != 0 || strchr(de->d_name, '.') ||
             fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
             continue;
         if (n == cap) {
@@ -212,14 +211,25 @@ static void prune(const char *dir)
             cap = nc;
         }
         v[n].t = st.st_mtim;
+        v[n].size = st.st_size;
         v[n].name = strdup(de->d_name);
         if (v[n].name)
             n++;
     }
-    if (n > SHA256_CACHE_MAX) {
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += (uint64_t)v[i].size;
+    if (n > max_files || (max_bytes && total > max_bytes)) {
         qsort(v, n, sizeof *v, cmp_ent);
-        for (size_t i = 0; i < n - SHA256_CACHE_MAX; i++)
-            unlinkat(dfd, v[i].name, 0);
+        size_t left = n;
+        for (size_t i = 0; i < n && (left > max_files || (max_bytes && total > max_bytes)); i++) {
+            if (keep && strcmp(v[i].name, keep) == 0)
+                continue;
+            if (unlinkat(dfd, v[i].name, 0) == 0) {
+                left--;
+                total -= (uint64_t)v[i].size;
+            }
+        }
     }
     for (size_t i = 0; i < n; i++)
         free(v[i].name);
@@ -246,7 +256,7 @@ void sha256_cache_put(const struct stat *st, const char *hex)
     char *dir = cache_dir();
     if (!dir)
         return;
-    char *path = make_dirs(dir) == 0 ? entry_path(dir, st) : NULL;
+    char *path = cache_dir_make(dir) == 0 ? entry_path(dir, st) : NULL;
     char *tmp = NULL;
     if (path && asprintf(&tmp, "%s.%ld.tmp", path, (long)getpid()) >= 0) {
         int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -256,7 +266,7 @@ void sha256_cache_put(const struct stat *st, const char *hex)
             if (!ok || rename(tmp, path) < 0)
                 unlink(tmp);
             else
-                prune(dir);
+                cache_dir_prune(dir, "sha256-", SHA256_CACHE_MAX, 0, NULL);
         }
     }
     free(tmp);

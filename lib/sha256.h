@@ -42,6 +42,17 @@ int  sha256_digest(const void *buf, size_t n, uint8_t out[32]);
  * $HOME/.cache/cam.  CAM_NO_CACHE set to anything but "" or "0" turns the
  * cache off.  Failures are silent: the caller then hashes the file. */
 #define SHA256_CACHE_MAX 256
+/* The cache directory (malloc'd), or NULL when the cache is off
+ * (CAM_NO_CACHE) or no place is known. */
+char *cache_dir(void);
+/* mkdir -p of dir, mode 0700 for what it creates: 0, or -1. */
+int   cache_dir_make(char *dir);
+/* Removes the least recently modified regular files of dir whose names
+ * start with prefix (and hold no '.': temporaries) until at most max_files
+ * remain and, max_bytes > 0, their sizes sum to at most max_bytes; the
+ * file named keep (NULL: none) stays. */
+void  cache_dir_prune(const char *dir, const char *prefix, size_t max_files, uint64_t max_bytes,
+                      const char *keep);
 struct stat;
 /* The digest remembered for the file whose fstat is st: 0 and hex filled
  * (64 lowercase hex digits and a NUL), or -1 (no valid entry, no cache). */

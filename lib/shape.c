@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include "engine_int.h"
 
 static size_t stored_size(int dt)
@@ -237,17 +238,30 @@ int ectx_materialize(ectx *c, int ti, err_t *e)
         return 0;
     if (!c->g || ti >= c->g->ntensors)
         return err_set(e, "tensor '%s': values no longer available", t->name);
-    convert_values(t->cdata, DT_F32, &c->g->tensors[ti], t->numel);
+    float *v = malloc((size_t)(t->numel ? t->numel : 1) * sizeof *v);
+    if (!v)
+        return err_set(e, "tensor '%s': out of memory", t->name);
+    convert_values(v, DT_F32, &c->g->tensors[ti], t->numel);
+    ectx_drop_const(c, t);
+    t->cdata = v;
     t->deferred = 0;
     return 0;
 }
 
+void ectx_drop_const(ectx *c, etensor *t)
+{
+    if (t->cdata != c->zeros)
+        free(t->cdata);
+    t->cdata = NULL;
+}
+
 /* Converts one graph tensor into an etensor (constants: payload converted;
  * quantised constants dequantised per channel).  values = 0: a float
- * constant is "deferred": zeros of the right shape (an untouched calloc)
- * stand for its values, which ectx_const_values reads from the graph when
- * needed (see weights_only). */
-static int import_tensor(etensor *t, const gtensor *gt, int values, err_t *e)
+ * constant is "deferred": zeros (a read-only mapping at least as large,
+ * or an untouched calloc when zeros is NULL) stand for its values, which
+ * ectx_const_values reads from the graph when needed (see weights_only). */
+static int import_tensor(etensor *t, const gtensor *gt, int values, float *zeros, size_t zbytes,
+                         err_t *e)
 {
     t->name = strdup(gt->name ? gt->name : "");
     if (!t->name)
@@ -277,8 +291,10 @@ static int import_tensor(etensor *t, const gtensor *gt, int values, err_t *e)
                 return err_set(e, "tensor '%s': %d quantisation channels do not match axis %d",
                                t->name, gt->nq, gt->qaxis);
         }
-        if (!values && dt == DT_F32)
-            t->cdata = calloc((size_t)(n ? n : 1), 4);     /* untouched: costs nothing */
+        if (!values && dt == DT_F32 && zeros && (uint64_t)n <= zbytes / 4)
+            t->cdata = zeros;
+        else if (!values && dt == DT_F32)
+            t->cdata = calloc((size_t)(n ? n : 1), 4);
         else
             t->cdata = malloc((size_t)(n ? n : 1) * (dt == DT_F32 ? 4 : 8));
         if (!t->cdata)
@@ -371,8 +387,25 @@ int ectx_init(ectx *c, const graph *g, err_t *e)
     unsigned char *skip = weights_only(g);
     if (!skip)
         return err_set(e, "out of memory");
+    /* one mapping of zeros for every deferred constant: the largest's size */
+    int64_t zmax = 0;
     for (int i = 0; i < g->ntensors; i++) {
-        if (import_tensor(&c->t[i], &g->tensors[i], !skip[i], e) < 0) {
+        int64_t n;
+        const gtensor *gt = &g->tensors[i];
+        if (skip[i] && gt->ndim >= 0 && gt->ndim <= TENSOR_MAXDIM &&
+            et_numel(gt->dims, gt->ndim, &n) == 0 && n > zmax)
+            zmax = n;
+    }
+    if (zmax > 0 && (uint64_t)zmax <= SIZE_MAX / 8) {
+        size_t len = ((size_t)zmax * 4 + 4095) & ~(size_t)4095;
+        void *z = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (z != MAP_FAILED) {
+            c->zeros = z;
+            c->zeros_bytes = len;
+        }
+    }
+    for (int i = 0; i < g->ntensors; i++) {
+        if (import_tensor(&c->t[i], &g->tensors[i], !skip[i], c->zeros, c->zeros_bytes, e) < 0) {
             free(skip);
             return -1;
         }
@@ -441,13 +474,15 @@ void ectx_free(ectx *c)
     if (c->t) {
         for (int i = 0; i < c->ntensors; i++) {
             free(c->t[i].name);
-            free(c->t[i].cdata);
+            ectx_drop_const(c, &c->t[i]);
             free(c->t[i].qscale);
             free(c->t[i].qzp);
         }
     }
     free(c->stage);
     free(c->t);
+    if (c->zeros)
+        munmap(c->zeros, c->zeros_bytes);
     free(c->n);
     memset(c, 0, sizeof *c);
 }

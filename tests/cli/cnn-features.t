@@ -140,6 +140,29 @@ rm -f "$TMP/got_first" "$TMP/gave_up"
 is "$(cat "$TMP/first")" "CAMTENSOR 1" "pipe: a record arrives"
 [ ! -e "$TMP/gave_up" ]; ok $? "pipe: the first record comes before the input ends"
 
+# The packed-weight cache: the first run writes it, the next ones map it;
+# the records are the same bytes either way, and with CAM_NO_CACHE=1.
+C=$TMP/cache
+CAM_CACHE_DIR=$C cnn-features -m "$M" "$TMP/cat.ppm" > "$TMP/c1.ts" 2>"$TMP/err"; st1=$?
+n=$(ls "$C" | grep -c '^packed-')
+is "$st1 $n" "0 1" "cache: the first run writes one packed-weight file"
+CAM_CACHE_DIR=$C cnn-features -m "$M" "$TMP/cat.ppm" > "$TMP/c2.ts" 2>"$TMP/err"
+cmp -s "$TMP/c1.ts" "$TMP/c2.ts"; ok $? "cache: the next run gives the same bytes"
+CAM_CACHE_DIR=$C CAM_NO_CACHE=1 cnn-features -m "$M" "$TMP/cat.ppm" > "$TMP/c3.ts" 2>"$TMP/err"
+cmp -s "$TMP/c1.ts" "$TMP/c3.ts"; ok $? "cache: CAM_NO_CACHE=1 gives the same bytes"
+rm -rf "$TMP/nc"
+CAM_CACHE_DIR=$TMP/nc CAM_NO_CACHE=1 cnn-features -m "$M" "$TMP/cat.ppm" > /dev/null 2>&1
+[ ! -e "$TMP/nc" ]; ok $? "cache: CAM_NO_CACHE=1 writes nothing"
+f=$(ls "$C"/packed-* | head -1)
+head -c 5000 "$f" > "$TMP/half" && cat "$TMP/half" > "$f"
+CAM_CACHE_DIR=$C cnn-features -m "$M" "$TMP/cat.ppm" > "$TMP/c4.ts" 2>"$TMP/err"; st=$?
+cmp -s "$TMP/c1.ts" "$TMP/c4.ts"; ok $? "cache: a damaged file is packed anew, same bytes (exit $st)"
+[ "$(wc -c < "$f")" -gt 5000 ]; ok $? "cache: ... and the file written again"
+printf 'a file, not a directory' > "$TMP/notdir"
+CAM_CACHE_DIR=$TMP/notdir/sub cnn-features -m "$M" "$TMP/cat.ppm" > "$TMP/c5.ts" 2>"$TMP/err"; st=$?
+is "$st" 0 "cache: a directory that cannot be made: still runs"
+cmp -s "$TMP/c1.ts" "$TMP/c5.ts"; ok $? "cache: ... same bytes"
+
 # a closed pipe ends quietly
 cnn-features -m "$M" "$TMP/three.pnm" 2>"$TMP/err" | head -c 10 >/dev/null
 [ ! -s "$TMP/err" ]; ok $? "closed pipe: no message"

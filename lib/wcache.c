@@ -1,0 +1,421 @@
+/* wcache.c - the packed-weight cache (see wcache.h). */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "sha256.h"
+#include "wcache.h"
+
+#define MAGIC "CAMPACK1"
+#define VERSION 1u
+#define HEADER 72u
+#define NODE_REC 16u
+#define PIECE_REC 16u
+#define DATA_ALIGN 4096u
+
+/* ---------------------------------------------------------------- key */
+
+struct find_id {
+    uintptr_t addr;         /* an address inside the object wanted */
+    uint8_t   id[64];
+    size_t    n;
+};
+
+/* The GNU build-id note of the object that holds f->addr. */
+static int find_id_cb(struct dl_phdr_info *info, size_t size, void *ctx)
+{
+    struct find_id *f = ctx;
+    (void)size;
+    int inside = 0;
+    for (int i = 0; i < info->dlpi_phnum && !inside; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        inside = ph->p_type == PT_LOAD && f->addr >= lo && f->addr - lo < ph->p_memsz;
+    }
+    if (!inside)
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_NOTE)
+            continue;
+        const unsigned char *p = (const unsigned char *)(info->dlpi_addr + ph->p_vaddr);
+        size_t left = ph->p_memsz;
+        while (left >= sizeof(ElfW(Nhdr))) {
+            ElfW(Nhdr) nh;
+            memcpy(&nh, p, sizeof nh);
+            size_t name = (nh.n_namesz + 3u) & ~3u, desc = (nh.n_descsz + 3u) & ~3u;
+            size_t rec = sizeof nh + name + desc;
+            if (name > left || desc > left || rec > left)
+                break;
+            if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
+                memcmp(p + sizeof nh, "GNU", 4) == 0 && nh.n_descsz > 0 &&
+                nh.n_descsz <= sizeof f->id) {
+                memcpy(f->id, p + sizeof nh + name, nh.n_descsz);
+                f->n = nh.n_descsz;
+                return 1;
+            }
+            p += rec;
+            left -= rec;
+        }
+    }
+    return 1;               /* the object, without a build-id */
+}
+
+int wcache_key(const char *desc, size_t n, uint8_t key[32])
+{
+    static const char head[] = "cam packed weights 1\n";
+    struct find_id f;
+    memset(&f, 0, sizeof f);
+    f.addr = (uintptr_t)(void *)&wcache_key;
+    dl_iterate_phdr(find_id_cb, &f);
+    if (!f.n)
+        return -1;
+    sha256_ctx c;
+    if (sha256_begin(&c) < 0)
+        return -1;
+    sha256_update(&c, head, sizeof head - 1);
+    sha256_update(&c, f.id, f.n);
+    sha256_update(&c, desc, n);
+    return sha256_end(&c, key);
+}
+
+void wcache_name(const uint8_t key[32], char out[72])
+{
+    static const char hx[] = "0123456789abcdef";
+    memcpy(out, "packed-", 7);
+    for (int i = 0; i < 32; i++) {
+        out[7 + 2 * i] = hx[key[i] >> 4];
+        out[8 + 2 * i] = hx[key[i] & 15];
+    }
+    out[71] = '\0';
+}
+
+/* ---------------------------------------------------------------- image */
+
+static uint32_t get32(const unsigned char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+    memcpy(p, &v, 4);
+}
+
+static void put64(unsigned char *p, uint64_t v)
+{
+    memcpy(p, &v, 8);
+}
+
+void wcache_clear(wcache *w)
+{
+    if (!w)
+        return;
+    for (int i = 0; i < w->nnodes; i++)
+        kmem_log_free(&w->nodes[i].log);
+    free(w->nodes);
+    w->nodes = NULL;
+    w->nnodes = 0;
+}
+
+int wcache_parse(const void *buf, size_t len, const uint8_t key[32], wcache *w, err_t *e)
+{
+    const unsigned char *b = buf;
+    memset(w, 0, sizeof *w);
+    if (len < HEADER || memcmp(b, MAGIC, 8) != 0)
+        return err_set(e, "not a packed-weight cache file");
+    uint32_t version = get32(b + 8), nn = get32(b + 12);
+    uint64_t np = get64(b + 16), data = get64(b + 24), total = get64(b + 32);
+    if (version != VERSION)
+        return err_set(e, "packed-weight cache version %u, not %u", version, VERSION);
+    if (memcmp(b + 40, key, 32) != 0)
+        return err_set(e, "packed-weight cache made for another model or build");
+    if (total != len)
+        return err_set(e, "packed-weight cache: %llu bytes, header says %llu",
+                       (unsigned long long)len, (unsigned long long)total);
+    if (nn > WCACHE_MAX_NODES || np > WCACHE_MAX_PIECES)
+        return err_set(e, "packed-weight cache: %u nodes, %llu pieces", nn, (unsigned long long)np);
+    uint64_t table = HEADER + (uint64_t)nn * NODE_REC + np * PIECE_REC;
+    if (data < table || data > len || data % KMEM_ALIGN)
+        return err_set(e, "packed-weight cache: data at %llu", (unsigned long long)data);
+    w->nodes = calloc((size_t)nn + 1, sizeof *w->nodes);
+    if (!w->nodes)
+        return err_set(e, "out of memory");
+    w->nnodes = (int)nn;
+    const unsigned char *pt = b + HEADER + (size_t)nn * NODE_REC;
+    uint64_t seen = 0;
+    for (uint32_t i = 0; i < nn; i++) {
+        const unsigned char *r = b + HEADER + (size_t)i * NODE_REC;
+        uint32_t node = get32(r), cached = get32(r + 4), first = get32(r + 8), cnt = get32(r + 12);
+        wcache_node *wn = &w->nodes[i];
+        if (node > INT32_MAX || cached > 1 || (!cached && cnt) || first > np || cnt > np - first ||
+            first != seen) {
+            wcache_clear(w);
+            return err_set(e, "packed-weight cache: bad record of node %u", i);
+        }
+        seen += cnt;
+        wn->node = (int)node;
+        wn->cached = (int)cached;
+        if (!cnt)
+            continue;
+        wn->log.v = malloc(sizeof *wn->log.v * cnt);
+        if (!wn->log.v) {
+            wcache_clear(w);
+            return err_set(e, "out of memory");
+        }
+        wn->log.n = wn->log.cap = (int)cnt;
+        for (uint32_t k = 0; k < cnt; k++) {
+            const unsigned char *q = pt + (size_t)(first + k) * PIECE_REC;
+            uint64_t off = get64(q), n = get64(q + 8);
+            if (off < data || off > len || off % KMEM_ALIGN || n > len - off) {
+                wcache_clear(w);
+                return err_set(e, "packed-weight cache: piece %u of node %u out of the file", k, i);
+            }
+            wn->log.v[k].p = (void *)(b + off);
+            wn->log.v[k].n = (size_t)n;
+        }
+    }
+    if (seen != np) {
+        wcache_clear(w);
+        return err_set(e, "packed-weight cache: %llu pieces, %llu used", (unsigned long long)np,
+                       (unsigned long long)seen);
+    }
+    w->map = (void *)b;
+    w->len = len;
+    return 0;
+}
+
+/* Offsets of the image of nodes: the table's end, each piece's offset
+ * (in order), the total.  -1 when too large. */
+static int layout(const wcache_node *nodes, int n, uint64_t *data, uint64_t *total, uint64_t *np)
+{
+    uint64_t pieces = 0;
+    for (int i = 0; i < n; i++)
+        if (nodes[i].cached)
+            pieces += (uint64_t)nodes[i].log.n;
+    if (n < 0 || n > WCACHE_MAX_NODES || pieces > WCACHE_MAX_PIECES)
+        return -1;
+    uint64_t off = HEADER + (uint64_t)n * NODE_REC + pieces * PIECE_REC;
+    off = (off + DATA_ALIGN - 1) / DATA_ALIGN * DATA_ALIGN;
+    *data = off;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; nodes[i].cached && k < nodes[i].log.n; k++) {
+            uint64_t sz = nodes[i].log.v[k].n;
+            if (sz > ((uint64_t)1 << 40))
+                return -1;
+            off = (off + sz + KMEM_ALIGN - 1) / KMEM_ALIGN * KMEM_ALIGN;
+        }
+    *total = off;
+    *np = pieces;
+    return 0;
+}
+
+/* The header and table of nodes (data offset data, total bytes): into
+ * dst[0..data), zero padded. */
+static void write_table(unsigned char *dst, const uint8_t key[32], const wcache_node *nodes, int n,
+                        uint64_t np, uint64_t data, uint64_t total)
+{
+    memset(dst, 0, (size_t)data);
+    memcpy(dst, MAGIC, 8);
+    put32(dst + 8, VERSION);
+    put32(dst + 12, (uint32_t)n);
+    put64(dst + 16, np);
+    put64(dst + 24, data);
+    put64(dst + 32, total);
+    memcpy(dst + 40, key, 32);
+    unsigned char *pt = dst + HEADER + (size_t)n * NODE_REC;
+    uint64_t first = 0, off = data;
+    for (int i = 0; i < n; i++) {
+        unsigned char *r = dst + HEADER + (size_t)i * NODE_REC;
+        uint32_t cnt = nodes[i].cached ? (uint32_t)nodes[i].log.n : 0;
+        put32(r, (uint32_t)nodes[i].node);
+        put32(r + 4, nodes[i].cached ? 1u : 0u);
+        put32(r + 8, (uint32_t)first);
+        put32(r + 12, cnt);
+        for (uint32_t k = 0; k < cnt; k++) {
+            unsigned char *q = pt + (size_t)(first + k) * PIECE_REC;
+            uint64_t sz = nodes[i].log.v[k].n;
+            put64(q, off);
+            put64(q + 8, sz);
+            off = (off + sz + KMEM_ALIGN - 1) / KMEM_ALIGN * KMEM_ALIGN;
+        }
+        first += cnt;
+    }
+}
+
+int wcache_build(const uint8_t key[32], const wcache_node *nodes, int n, void **buf, size_t *len,
+                 err_t *e)
+{
+    uint64_t data, total, np;
+    if (layout(nodes, n, &data, &total, &np) < 0 || total > SIZE_MAX)
+        return err_set(e, "packed weights too large for a cache file");
+    unsigned char *b = calloc(1, (size_t)total);
+    if (!b)
+        return err_set(e, "out of memory");
+    write_table(b, key, nodes, n, np, data, total);
+    uint64_t off = data;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; nodes[i].cached && k < nodes[i].log.n; k++) {
+            const kmem_piece *pc = &nodes[i].log.v[k];
+            if (pc->n)
+                memcpy(b + off, pc->p, pc->n);
+            off = (off + pc->n + KMEM_ALIGN - 1) / KMEM_ALIGN * KMEM_ALIGN;
+        }
+    *buf = b;
+    *len = (size_t)total;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- files */
+
+static char *file_path(const char *dir, const uint8_t key[32])
+{
+    char name[72], *s = NULL;
+    wcache_name(key, name);
+    if (asprintf(&s, "%s/%s", dir, name) < 0)
+        return NULL;
+    return s;
+}
+
+int wcache_open(const uint8_t key[32], wcache *w, err_t *e)
+{
+    memset(w, 0, sizeof *w);
+    char *dir = cache_dir();
+    if (!dir)
+        return err_set(e, "cache off");
+    char *path = file_path(dir, key);
+    free(dir);
+    if (!path)
+        return err_set(e, "out of memory");
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    free(path);
+    if (fd < 0)
+        return err_set(e, "no packed-weight cache file");
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < (off_t)HEADER ||
+        (uint64_t)st.st_size > SIZE_MAX || st.st_uid != geteuid()) {
+        close(fd);
+        return err_set(e, "packed-weight cache file unusable");
+    }
+    size_t len = (size_t)st.st_size;
+    void *m = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    if (m == MAP_FAILED) {
+        close(fd);
+        return err_set(e, "packed-weight cache file: %s", strerror(errno));
+    }
+    /* used: it is the last one pruning removes */
+    futimens(fd, NULL);
+    close(fd);
+    if (wcache_parse(m, len, key, w, e) < 0) {
+        munmap(m, len);
+        return -1;
+    }
+    return 0;
+}
+
+void wcache_close(wcache *w)
+{
+    if (!w)
+        return;
+    wcache_clear(w);
+    if (w->map)
+        munmap(w->map, w->len);
+    w->map = NULL;
+    w->len = 0;
+}
+
+static int write_all(int fd, const void *buf, size_t n, off_t off)
+{
+    const unsigned char *p = buf;
+    while (n) {
+        ssize_t r = pwrite(fd, p, n, off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        p += r;
+        n -= (size_t)r;
+        off += r;
+    }
+    return 0;
+}
+
+int wcache_write(const uint8_t key[32], const wcache_node *nodes, int n, err_t *e)
+{
+    uint64_t data, total, np;
+    if (layout(nodes, n, &data, &total, &np) < 0 || total > (uint64_t)WCACHE_MAX_BYTES / 2)
+        return err_set(e, "packed weights too large for the cache");
+    char *dir = cache_dir();
+    if (!dir)
+        return err_set(e, "cache off");
+    char *path = cache_dir_make(dir) == 0 ? file_path(dir, key) : NULL, *tmp = NULL;
+    unsigned char *table = NULL;
+    int rc = -1, fd = -1;
+    if (!path || asprintf(&tmp, "%s.%ld.tmp", path, (long)getpid()) < 0) {
+        tmp = NULL;
+        err_set(e, "cannot write to the cache directory %s", dir);
+        goto out;
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        err_set(e, "%s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    table = malloc((size_t)data);
+    if (!table) {
+        err_set(e, "out of memory");
+        goto out;
+    }
+    write_table(table, key, nodes, n, np, data, total);
+    int ok = write_all(fd, table, (size_t)data, 0) == 0;
+    uint64_t off = data;
+    for (int i = 0; i < n && ok; i++)
+        for (int k = 0; nodes[i].cached && k < nodes[i].log.n && ok; k++) {
+            const kmem_piece *pc = &nodes[i].log.v[k];
+            ok = write_all(fd, pc->p, pc->n, (off_t)off) == 0;
+            off = (off + pc->n + KMEM_ALIGN - 1) / KMEM_ALIGN * KMEM_ALIGN;
+        }
+    /* the padding after the last piece */
+    ok = ok && ftruncate(fd, (off_t)total) == 0;
+    /* on disk before the name: a crash never leaves a named file with
+     * holes where weights should be */
+    ok = ok && fdatasync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    fd = -1;
+    if (!ok || rename(tmp, path) < 0) {
+        err_set(e, "%s: %s", tmp, strerror(errno));
+        unlink(tmp);
+        goto out;
+    }
+    {
+        char name[72];
+        wcache_name(key, name);
+        cache_dir_prune(dir, "packed-", (size_t)-1, WCACHE_MAX_BYTES, name);
+    }
+    rc = 0;
+out:
+    if (fd >= 0) {
+        close(fd);
+        unlink(tmp);
+    }
+    free(table);
+    free(tmp);
+    free(path);
+    free(dir);
+    return rc;
+}

@@ -1,0 +1,488 @@
+/* test_wcache.c - the packed-weight cache: the file format (round trip,
+ * every kind of damage refused), and engines that pack, write the file,
+ * then take their weights from it, giving bit-identical outputs for every
+ * kind of convolution kernel; a file out of step or damaged is replaced by
+ * packing again; CAM_NO_CACHE turns it off.  The shared models too when
+ * ../shared is there. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "../tap.h"
+#include "engine.h"
+#include "graph.h"
+#include "wcache.h"
+
+/* ------------------------------------------------------------ format */
+
+static void test_format(void)
+{
+    uint8_t key[32], other[32];
+    static unsigned char a[100], b[5000], c[64];
+    for (int i = 0; i < 32; i++) {
+        key[i] = (uint8_t)(i * 7 + 1);
+        other[i] = key[i];
+    }
+    other[31] ^= 1;
+    for (size_t i = 0; i < sizeof a; i++) a[i] = (unsigned char)(i * 3);
+    for (size_t i = 0; i < sizeof b; i++) b[i] = (unsigned char)(i * 5 + 1);
+    for (size_t i = 0; i < sizeof c; i++) c[i] = (unsigned char)(255 - i);
+    kmem_piece p0[2] = {{a, sizeof a}, {c, 0}}, p2[1] = {{b, sizeof b}}, px[1] = {{c, sizeof c}};
+    wcache_node nodes[3];
+    memset(nodes, 0, sizeof nodes);
+    nodes[0].node = 3;
+    nodes[0].cached = 1;
+    nodes[0].log.v = p0;
+    nodes[0].log.n = 2;
+    nodes[1].node = 5;              /* not cached: its pieces are not written */
+    nodes[1].log.v = px;
+    nodes[1].log.n = 1;
+    nodes[2].node = 7;
+    nodes[2].cached = 1;
+    nodes[2].log.v = p2;
+    nodes[2].log.n = 1;
+
+    void *img = NULL;
+    size_t len = 0;
+    err_t e;
+    wcache w;
+    int r0;
+    r0 = wcache_build(key, nodes, 3, &img, &len, &e);
+    tap_ok(r0 == 0, "format: image built (%zu bytes)", len);
+    int r = wcache_parse(img, len, key, &w, &e);
+    tap_ok(r == 0, "format: parses (%s)", r ? e.msg : "");
+    if (r == 0) {
+        int same = w.nnodes == 3 && w.nodes[0].node == 3 && w.nodes[0].cached && w.nodes[0].log.n == 2 &&
+                   w.nodes[1].node == 5 && !w.nodes[1].cached && w.nodes[1].log.n == 0 &&
+                   w.nodes[2].node == 7 && w.nodes[2].log.n == 1;
+        same = same && w.nodes[0].log.v[0].n == sizeof a && !memcmp(w.nodes[0].log.v[0].p, a, sizeof a) &&
+               w.nodes[0].log.v[1].n == 0 && w.nodes[2].log.v[0].n == sizeof b &&
+               !memcmp(w.nodes[2].log.v[0].p, b, sizeof b);
+        int aligned = 1;
+        for (int i = 0; i < 3; i++)
+            for (int k = 0; k < w.nodes[i].log.n; k++)
+                aligned &= ((uintptr_t)w.nodes[i].log.v[k].p - (uintptr_t)img) % KMEM_ALIGN == 0;
+        tap_ok(same, "format: nodes, flags and pieces come back");
+        tap_ok(aligned, "format: pieces at %d-byte aligned offsets", KMEM_ALIGN);
+        wcache_clear(&w);
+    }
+    tap_ok(wcache_parse(img, len, other, &w, &e) < 0 && strstr(e.msg, "another"),
+           "format: another key is refused (%s)", e.msg);
+
+    /* every truncation refused */
+    int trunc_ok = 1;
+    for (size_t n = 0; n < len; n += n < 200 ? 1 : 97)
+        if (wcache_parse(img, n, key, &w, &e) == 0) {
+            trunc_ok = 0;
+            wcache_clear(&w);
+        }
+    tap_ok(trunc_ok, "format: every truncation refused");
+
+    /* each header and table byte changed: refused, or pieces still inside */
+    unsigned char *m = malloc(len);
+    int inside = 1, refused = 0, tried = 0;
+    for (size_t off = 0; off < 72 + 3 * 16 + 3 * 16; off++) {
+        for (int bit = 0; bit < 8; bit += 3) {
+            memcpy(m, img, len);
+            m[off] ^= (unsigned char)(1u << bit);
+            tried++;
+            if (wcache_parse(m, len, key, &w, &e) < 0) {
+                refused++;
+                continue;
+            }
+            for (int i = 0; i < w.nnodes; i++)
+                for (int k = 0; k < w.nodes[i].log.n; k++) {
+                    const unsigned char *p = w.nodes[i].log.v[k].p;
+                    if (p < m || p > m + len || w.nodes[i].log.v[k].n > (size_t)(m + len - p))
+                        inside = 0;
+                }
+            wcache_clear(&w);
+        }
+    }
+    tap_ok(inside && refused > tried / 2, "format: %d of %d damaged headers refused, the rest stay inside",
+           refused, tried);
+    /* specific damage */
+    struct {
+        size_t off;
+        unsigned char v;
+        const char *what, *msg;
+    } dmg[] = {
+        {0, 'X', "magic", "not a packed"},
+        {8, 2, "version", "version"},
+        {32, 1, "size in the header", "bytes"},
+        {72 + 4, 2, "cached flag", "bad record"},
+        {72 + 8, 1, "first piece", "bad record"},
+    };
+    for (size_t i = 0; i < sizeof dmg / sizeof *dmg; i++) {
+        memcpy(m, img, len);
+        m[dmg[i].off] = dmg[i].v;
+        tap_ok(wcache_parse(m, len, key, &w, &e) < 0 && strstr(e.msg, dmg[i].msg),
+               "format: bad %s refused (%s)", dmg[i].what, e.msg);
+    }
+    /* a piece offset moved off its alignment, and past the end */
+    {
+        size_t po = 72 + 3 * 16;    /* first piece record */
+        uint64_t off;
+        memcpy(m, img, len);
+        memcpy(&off, m + po, 8);
+        off += 4;
+        memcpy(m + po, &off, 8);
+        tap_ok(wcache_parse(m, len, key, &w, &e) < 0 && strstr(e.msg, "out of the file"),
+               "format: misaligned piece refused (%s)", e.msg);
+        memcpy(m, img, len);
+        uint64_t big = (uint64_t)len;
+        memcpy(m + po + 8, &big, 8);
+        tap_ok(wcache_parse(m, len, key, &w, &e) < 0 && strstr(e.msg, "out of the file"),
+               "format: piece past the end refused (%s)", e.msg);
+    }
+    free(m);
+    free(img);
+
+    char name[72];
+    wcache_name(key, name);
+    tap_ok(strncmp(name, "packed-0108", 11) == 0 && strlen(name) == 71, "format: file name %s", name);
+}
+
+/* ------------------------------------------------------------ engines */
+
+static int T(graph *g, const char *name, int ndim, const int64_t *dims, const float *data)
+{
+    g->tensors = realloc(g->tensors, sizeof *g->tensors * (size_t)(g->ntensors + 1));
+    gtensor *t = &g->tensors[g->ntensors];
+    memset(t, 0, sizeof *t);
+    t->name = strdup(name);
+    t->dtype = DT_F32;
+    t->ndim = ndim;
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        t->dims[i] = dims[i];
+        n *= (size_t)(dims[i] > 0 ? dims[i] : 1);
+    }
+    if (data) {
+        t->nbytes = n * 4;
+        t->data = malloc(t->nbytes);
+        memcpy(t->data, data, t->nbytes);
+    }
+    return g->ntensors++;
+}
+
+static int N(graph *g, const char *op, const char *name, int nin, const int *in, int out)
+{
+    g->nodes = realloc(g->nodes, sizeof *g->nodes * (size_t)(g->nnodes + 1));
+    gnode *n = &g->nodes[g->nnodes];
+    memset(n, 0, sizeof *n);
+    n->op = strdup(op);
+    n->name = strdup(name);
+    n->domain = strdup("");
+    n->nin = nin;
+    n->nout = 1;
+    n->in = malloc(sizeof(int) * (size_t)(nin + 1));
+    n->out = malloc(sizeof(int) * 2);
+    memcpy(n->in, in, sizeof(int) * (size_t)nin);
+    n->out[0] = out;
+    return g->nnodes++;
+}
+
+static void A_ints(graph *g, int ni, const char *name, int cnt, const int64_t *v)
+{
+    gnode *n = &g->nodes[ni];
+    n->attr = realloc(n->attr, sizeof *n->attr * (size_t)(n->nattr + 1));
+    gattr *a = &n->attr[n->nattr++];
+    memset(a, 0, sizeof *a);
+    a->name = strdup(name);
+    a->type = ATTR_INTS;
+    a->n = cnt;
+    a->ints = malloc(sizeof(int64_t) * (size_t)cnt);
+    memcpy(a->ints, v, sizeof(int64_t) * (size_t)cnt);
+}
+
+static void A_int(graph *g, int ni, const char *name, int64_t v)
+{
+    gnode *n = &g->nodes[ni];
+    n->attr = realloc(n->attr, sizeof *n->attr * (size_t)(n->nattr + 1));
+    gattr *a = &n->attr[n->nattr++];
+    memset(a, 0, sizeof *a);
+    a->name = strdup(name);
+    a->type = ATTR_INT;
+    a->i = v;
+}
+
+static unsigned seed = 12345;
+static float frand(void)
+{
+    seed = seed * 1103515245u + 12345u;
+    return (float)((seed >> 8) & 0xffff) / 65536.0f - 0.5f;
+}
+
+/* x -> conv(k, stride, cout, group) -> y; returns y */
+static int conv(graph *g, int x, int cin, int cout, int k, int stride, int group, int h)
+{
+    static int cnt;
+    char nm[32];
+    int64_t wd[4] = {cout, cin / group, k, k}, bd[1] = {cout};
+    size_t wn = (size_t)cout * (size_t)(cin / group) * (size_t)(k * k);
+    float *w = malloc(wn * sizeof *w), *b = malloc((size_t)cout * sizeof *b);
+    for (size_t i = 0; i < wn; i++)
+        w[i] = frand() * 0.5f;
+    for (int i = 0; i < cout; i++)
+        b[i] = frand();
+    snprintf(nm, sizeof nm, "w%d", cnt);
+    int tw = T(g, nm, 4, wd, w);
+    snprintf(nm, sizeof nm, "b%d", cnt);
+    int tb = T(g, nm, 1, bd, b);
+    int oh = (h + 2 * (k / 2) - k) / stride + 1;
+    int64_t yd[4] = {1, cout, oh, oh};
+    snprintf(nm, sizeof nm, "y%d", cnt);
+    int ty = T(g, nm, 4, yd, NULL);
+    int in[3] = {x, tw, tb};
+    snprintf(nm, sizeof nm, "conv%d", cnt++);
+    int ni = N(g, "Conv", nm, 3, in, ty);
+    int64_t pads[4] = {k / 2, k / 2, k / 2, k / 2}, st[2] = {stride, stride};
+    A_ints(g, ni, "pads", 4, pads);
+    A_ints(g, ni, "strides", 2, st);
+    A_int(g, ni, "group", group);
+    free(w);
+    free(b);
+    return ty;
+}
+
+/* every kind of convolution kernel: direct (cin 3), Winograd 3x3 kept
+ * (28x28), Winograd 5x5, depthwise, GEMM stride 2 (planes), Winograd 3x3
+ * transformed per run (14x14), 1x1 GEMM, "pixels" (7x7, K >= 1024), and a
+ * BatchNormalization folded into a convolution */
+static void build(graph *g)
+{
+    graph_init(g);
+    int64_t xd[4] = {1, 3, 28, 28};
+    int x = T(g, "x", 4, xd, NULL);
+    int y = conv(g, x, 3, 16, 3, 1, 1, 28);
+    y = conv(g, y, 16, 16, 3, 1, 1, 28);
+    y = conv(g, y, 16, 16, 5, 1, 1, 28);
+    y = conv(g, y, 16, 16, 3, 1, 16, 28);
+    y = conv(g, y, 16, 32, 3, 2, 1, 28);
+    y = conv(g, y, 32, 32, 3, 1, 1, 14);
+    y = conv(g, y, 32, 128, 1, 1, 1, 14);
+    y = conv(g, y, 128, 128, 3, 2, 1, 14);
+    y = conv(g, y, 128, 64, 3, 1, 1, 7);
+    /* BatchNormalization after it, folded */
+    float sc[64], bi[64], mu[64], va[64];
+    for (int i = 0; i < 64; i++) {
+        sc[i] = 1 + frand();
+        bi[i] = frand();
+        mu[i] = frand();
+        va[i] = 1 + frand();
+    }
+    int64_t cd[1] = {64}, od[4] = {1, 64, 7, 7};
+    int bin[5] = {y, T(g, "sc", 1, cd, sc), T(g, "bi", 1, cd, bi), T(g, "mu", 1, cd, mu),
+                  T(g, "va", 1, cd, va)};
+    int out = T(g, "out", 4, od, NULL);
+    N(g, "BatchNormalization", "bn", 5, bin, out);
+    g->ninputs = 1;
+    g->inputs = malloc(sizeof(int));
+    g->inputs[0] = x;
+    g->noutputs = 1;
+    g->outputs = malloc(sizeof(int));
+    g->outputs[0] = out;
+    g->opset = 13;
+    /* what graph_load gives a model file: the key's first part */
+    strcpy(g->sha256, "5eed000000000000000000000000000000000000000000000000000000000001");
+}
+
+static int count_packed(const char *dir, char *name, size_t cap)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL)
+        if (strncmp(de->d_name, "packed-", 7) == 0) {
+            n++;
+            if (name)
+                snprintf(name, cap, "%s/%s", dir, de->d_name);
+        }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* one run of g on x: a copy of output 0 (n floats), whether the weights
+ * came from the cache */
+static float *run(const graph *g, const char **outs, int nout, const float *x, size_t *n, int threads,
+                  int *cached)
+{
+    engine_opts o;
+    err_t e;
+    memset(&o, 0, sizeof o);
+    o.threads = threads;
+    o.outputs = outs;
+    o.noutputs = nout;
+    engine *en = engine_create(g, &o, &e);
+    if (!en) {
+        tap_diag("engine: %s", e.msg);
+        return NULL;
+    }
+    float *y = NULL;
+    if (engine_run(en, x, &e) == 0) {
+        int64_t d[TENSOR_MAXDIM];
+        int nd = engine_output_shape(en, 0, d);
+        size_t cnt = 1;
+        for (int i = 0; i < nd; i++)
+            cnt *= (size_t)d[i];
+        y = malloc(cnt * sizeof *y);
+        memcpy(y, engine_output(en, 0), cnt * sizeof *y);
+        *n = cnt;
+    } else
+        tap_diag("run: %s", e.msg);
+    *cached = engine_weights_cached(en);
+    engine_free(en);
+    return y;
+}
+
+static void test_engines(const char *dir)
+{
+    graph g;
+    build(&g);
+    float x[3 * 28 * 28];
+    for (size_t i = 0; i < sizeof x / sizeof *x; i++)
+        x[i] = frand();
+    size_t n0 = 0, n1 = 0, n2 = 0;
+    int c0, c1, c2;
+    float *y0 = run(&g, NULL, 0, x, &n0, 1, &c0);
+    char file[4096];
+    tap_ok(y0 && !c0 && count_packed(dir, file, sizeof file) == 1,
+           "engine: first plan packs and writes one cache file");
+    float *y1 = run(&g, NULL, 0, x, &n1, 1, &c1);
+    tap_ok(y1 && c1 && n1 == n0 && memcmp(y0, y1, n0 * sizeof *y0) == 0,
+           "engine: second plan takes the cached weights, output identical bit for bit");
+    setenv("CAM_NO_CACHE", "1", 1);
+    float *y2 = run(&g, NULL, 0, x, &n2, 1, &c2);
+    unsetenv("CAM_NO_CACHE");
+    tap_ok(y2 && !c2 && n2 == n0 && memcmp(y0, y2, n0 * sizeof *y0) == 0,
+           "engine: CAM_NO_CACHE=1 packs from the model, same output");
+    free(y1);
+    free(y2);
+
+    /* another thread count, other outputs: other files */
+    y1 = run(&g, NULL, 0, x, &n1, 2, &c1);
+    tap_ok(y1 && !c1 && count_packed(dir, NULL, 0) == 2 && memcmp(y0, y1, n0 * sizeof *y0) == 0,
+           "engine: 2 threads: a file of its own, same output");
+    free(y1);
+    y1 = run(&g, NULL, 0, x, &n1, 2, &c1);
+    tap_ok(y1 && c1 && memcmp(y0, y1, n0 * sizeof *y0) == 0, "engine: 2 threads from the cache");
+    free(y1);
+    const char *mid[1] = {"y3"};
+    size_t nm0, nm1;
+    float *m0 = run(&g, mid, 1, x, &nm0, 1, &c1);
+    float *m1 = run(&g, mid, 1, x, &nm1, 1, &c2);
+    tap_ok(m0 && m1 && !c1 && c2 && nm0 == nm1 && memcmp(m0, m1, nm0 * sizeof *m0) == 0,
+           "engine: an inner output: a plan of its own, cached too");
+    free(m0);
+    free(m1);
+
+    /* a piece's size changed in the file: out of step, packed again and
+     * the file written anew */
+    {
+        int fd = open(file, O_RDWR);
+        uint64_t sz;
+        uint32_t nn;
+        pread(fd, &nn, 4, 12);
+        off_t po = 72 + (off_t)nn * 16 + 8;       /* the first piece's size */
+        pread(fd, &sz, 8, po);
+        sz -= 64;
+        pwrite(fd, &sz, 8, po);
+        close(fd);
+        y1 = run(&g, NULL, 0, x, &n1, 1, &c1);
+        tap_ok(y1 && !c1 && memcmp(y0, y1, n0 * sizeof *y0) == 0,
+               "engine: a file out of step: packed from the model, same output");
+        free(y1);
+        y1 = run(&g, NULL, 0, x, &n1, 1, &c1);
+        tap_ok(y1 && c1 && memcmp(y0, y1, n0 * sizeof *y0) == 0, "engine: ... and the file made anew");
+        free(y1);
+    }
+    /* garbage under the name, and a truncated file */
+    {
+        FILE *f = fopen(file, "w");
+        fputs("not a cache file\n", f);
+        fclose(f);
+        y1 = run(&g, NULL, 0, x, &n1, 1, &c1);
+        tap_ok(y1 && !c1 && memcmp(y0, y1, n0 * sizeof *y0) == 0, "engine: garbage file: packed, same output");
+        free(y1);
+        struct stat st;
+        stat(file, &st);
+        truncate(file, st.st_size / 2);
+        y1 = run(&g, NULL, 0, x, &n1, 1, &c1);
+        tap_ok(y1 && !c1 && memcmp(y0, y1, n0 * sizeof *y0) == 0, "engine: truncated file: packed, same output");
+        free(y1);
+    }
+    /* a changed model (its sha256): another file */
+    g.sha256[63] = '2';
+    int before = count_packed(dir, NULL, 0);
+    y1 = run(&g, NULL, 0, x, &n1, 1, &c1);
+    tap_ok(y1 && !c1 && count_packed(dir, NULL, 0) == before + 1, "engine: another model: another file");
+    free(y1);
+    /* no model file (no sha256): no cache */
+    g.sha256[0] = '\0';
+    before = count_packed(dir, NULL, 0);
+    y1 = run(&g, NULL, 0, x, &n1, 1, &c1);
+    tap_ok(y1 && !c1 && count_packed(dir, NULL, 0) == before, "engine: a graph from no file: no cache file");
+    free(y1);
+    free(y0);
+    graph_free(&g);
+}
+
+/* the shared ONNX models: cached and packed features identical */
+static void test_models(void)
+{
+    static const char *models[] = {"googlenet-bvlc.onnx", "squeezenet1.1-bvlc.onnx",
+                                   "random/mobilenet_v2_bn.onnx", "random/resnet18_bn.onnx"};
+    const char *shared = tap_shared();
+    char path[4096];
+    snprintf(path, sizeof path, "%s/models/googlenet-bvlc.onnx", shared);
+    if (access(path, R_OK) != 0) {
+        for (int i = 0; i < 4; i++)
+            tap_skip("no shared models (../shared or $CAM_SHARED)");
+        return;
+    }
+    for (size_t i = 0; i < sizeof models / sizeof *models; i++) {
+        graph g;
+        err_t e;
+        snprintf(path, sizeof path, "%s/models/%s", shared, models[i]);
+        if (graph_load(path, &g, &e) < 0) {
+            tap_ok(0, "%s: %s", models[i], e.msg);
+            continue;
+        }
+        static float x[3 * 256 * 256];    /* SqueezeNet's is 227 x 227 */
+        for (size_t k = 0; k < sizeof x / sizeof *x; k++)
+            x[k] = frand() * 4;
+        size_t n0 = 0, n1 = 0;
+        int c0, c1;
+        float *y0 = run(&g, NULL, 0, x, &n0, 1, &c0);
+        float *y1 = run(&g, NULL, 0, x, &n1, 1, &c1);
+        tap_ok(y0 && y1 && !c0 && c1 && n0 == n1 && memcmp(y0, y1, n0 * sizeof *y0) == 0,
+               "%s: output from cached weights identical to packed", models[i]);
+        free(y0);
+        free(y1);
+        graph_free(&g);
+    }
+}
+
+int main(void)
+{
+    test_format();
+    char dir[] = "/tmp/test_wcache.XXXXXX";
+    if (!mkdtemp(dir)) {
+        tap_ok(0, "mkdtemp");
+        return tap_done();
+    }
+    setenv("CAM_CACHE_DIR", dir, 1);
+    unsetenv("CAM_NO_CACHE");
+    test_engines(dir);
+    test_models();
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        tap_diag("could not remove %s", dir);
+    return tap_done();
+}
