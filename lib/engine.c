@@ -414,11 +414,15 @@ static int cacheable(const ectx *c, const enode *n)
 }
 
 /* The cache key of this plan (wcache.h): 0, or -1 when there is no cache
- * for it (no model file, reference kernels, a build without build-id). */
-static int cache_key(const engine *en, const graph *g, uint8_t key[32])
+ * for it (no model file, reference kernels, no float convolution, a build
+ * without build-id). */
+static int cache_key(const engine *en, const graph *g, wcache_key *key)
 {
     const ectx *c = &en->c;
-    if (!g || !g->sha256[0] || c->reference)
+    int any = 0;
+    for (int r = 0; r < en->nrun && !any; r++)
+        any = cacheable(c, &c->n[en->run[r]]);
+    if (!g || !g->sha256[0] || c->reference || !any)
         return -1;
     const char *wino = getenv("CAM_WINO"), *direct = getenv("CAM_DIRECT");
     size_t cap = 256 + (size_t)en->nrun * 12, n = 0;
@@ -434,7 +438,7 @@ static int cache_key(const engine *en, const graph *g, uint8_t key[32])
     for (int r = 0; r < en->nrun && n + 12 < cap; r++)
         if (c->n[en->run[r]].op->prepare)
             n += (size_t)snprintf(d + n, cap - n, " %d", en->run[r]);
-    int rc = n + 12 < cap ? wcache_key(d, n, key) : -1;
+    int rc = n + 12 < cap ? wcache_key_make(d, n, key) : -1;
     free(d);
     return rc;
 }
@@ -484,14 +488,16 @@ static int replay_nodes(engine *en, err_t *e)
     return 0;
 }
 
-static int prepare_nodes(engine *en, const graph *g, err_t *e)
+/* Packs every node's weights (key: the packed-weight cache's key, NULL
+ * for none): from the cache file when there is one that fits, else from
+ * the model, then writing the file. */
+static int pack_nodes(engine *en, const wcache_key *key, err_t *e)
 {
     ectx *c = &en->c;
     int np = 0;
     for (int r = 0; r < en->nrun; r++)
         np += c->n[en->run[r]].op->prepare != NULL;
-    uint8_t key[32];
-    int use_cache = np > 0 && cache_key(en, g, key) == 0;
+    int use_cache = key != NULL;
     if (use_cache && !en->no_cache_read) {
         err_t ce;
         if (wcache_open(key, &en->wc, &ce) == 0) {
@@ -643,6 +649,16 @@ packed:
             en->weight_bytes += conv_node_weight_bytes(n);
     }
     return 0;
+}
+
+static int prepare_nodes(engine *en, const graph *g, err_t *e)
+{
+    wcache_key key;
+    if (cache_key(en, g, &key) < 0)
+        return pack_nodes(en, NULL, e);
+    int rc = pack_nodes(en, &key, e);
+    wcache_key_free(&key);
+    return rc;
 }
 
 static int plan(engine *en, const graph *g, const engine_opts *o, err_t *e)

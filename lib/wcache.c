@@ -13,8 +13,8 @@
 #include "wcache.h"
 
 #define MAGIC "CAMPACK1"
-#define VERSION 1u
-#define HEADER 72u
+#define VERSION 2u
+#define HEADER 48u
 #define NODE_REC 16u
 #define PIECE_REC 16u
 #define DATA_ALIGN 4096u
@@ -67,33 +67,62 @@ static int find_id_cb(struct dl_phdr_info *info, size_t size, void *ctx)
     return 1;               /* the object, without a build-id */
 }
 
-int wcache_key(const char *desc, size_t n, uint8_t key[32])
-{
-    static const char head[] = "cam packed weights 1\n";
-    struct find_id f;
-    memset(&f, 0, sizeof f);
-    f.addr = (uintptr_t)(void *)&wcache_key;
-    dl_iterate_phdr(find_id_cb, &f);
-    if (!f.n)
-        return -1;
-    sha256_ctx c;
-    if (sha256_begin(&c) < 0)
-        return -1;
-    sha256_update(&c, head, sizeof head - 1);
-    sha256_update(&c, f.id, f.n);
-    sha256_update(&c, desc, n);
-    return sha256_end(&c, key);
-}
-
-void wcache_name(const uint8_t key[32], char out[72])
+int wcache_key_make(const char *desc, size_t n, wcache_key *k)
 {
     static const char hx[] = "0123456789abcdef";
-    memcpy(out, "packed-", 7);
-    for (int i = 0; i < 32; i++) {
-        out[7 + 2 * i] = hx[key[i] >> 4];
-        out[8 + 2 * i] = hx[key[i] & 15];
+    static const char head[] = "cam packed weights 2\nbuild ";
+    struct find_id f;
+    memset(k, 0, sizeof *k);
+    memset(&f, 0, sizeof f);
+    f.addr = (uintptr_t)(void *)&wcache_key_make;
+    dl_iterate_phdr(find_id_cb, &f);
+    if (!f.n || n > WCACHE_MAX_KEY / 2)
+        return -1;
+    size_t len = sizeof head - 1 + 2 * f.n + 1 + n;
+    char *t = malloc(len + 1);
+    if (!t)
+        return -1;
+    memcpy(t, head, sizeof head - 1);
+    size_t o = sizeof head - 1;
+    for (size_t i = 0; i < f.n; i++) {
+        t[o++] = hx[f.id[i] >> 4];
+        t[o++] = hx[f.id[i] & 15];
     }
-    out[71] = '\0';
+    t[o++] = '\n';
+    memcpy(t + o, desc, n);
+    t[len] = '\0';
+    k->text = t;
+    k->len = len;
+    return 0;
+}
+
+void wcache_key_free(wcache_key *k)
+{
+    if (k) {
+        free(k->text);
+        k->text = NULL;
+        k->len = 0;
+    }
+}
+
+void wcache_name(const wcache_key *k, char out[24])
+{
+    static const char hx[] = "0123456789abcdef";
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < k->len; i++) {
+        h ^= (unsigned char)k->text[i];
+        h *= 0x100000001b3ull;
+    }
+    memcpy(out, "packed-", 7);
+    for (int i = 0; i < 16; i++)
+        out[7 + i] = hx[(h >> (60 - 4 * i)) & 15];
+    out[23] = '\0';
+}
+
+/* Bytes from the start to the node table: header and key, padded. */
+static uint64_t table_start(uint64_t keylen)
+{
+    return HEADER + (keylen + 7) / 8 * 8;
 }
 
 /* ---------------------------------------------------------------- image */
@@ -133,7 +162,7 @@ void wcache_clear(wcache *w)
     w->nnodes = 0;
 }
 
-int wcache_parse(const void *buf, size_t len, const uint8_t key[32], wcache *w, err_t *e)
+int wcache_parse(const void *buf, size_t len, const wcache_key *key, wcache *w, err_t *e)
 {
     const unsigned char *b = buf;
     memset(w, 0, sizeof *w);
@@ -141,26 +170,28 @@ int wcache_parse(const void *buf, size_t len, const uint8_t key[32], wcache *w, 
         return err_set(e, "not a packed-weight cache file");
     uint32_t version = get32(b + 8), nn = get32(b + 12);
     uint64_t np = get64(b + 16), data = get64(b + 24), total = get64(b + 32);
+    uint64_t klen = get64(b + 40);
     if (version != VERSION)
         return err_set(e, "packed-weight cache version %u, not %u", version, VERSION);
-    if (memcmp(b + 40, key, 32) != 0)
+    if (klen != key->len || klen > len - HEADER || memcmp(b + HEADER, key->text, key->len) != 0)
         return err_set(e, "packed-weight cache made for another model or build");
     if (total != len)
         return err_set(e, "packed-weight cache: %llu bytes, header says %llu",
                        (unsigned long long)len, (unsigned long long)total);
     if (nn > WCACHE_MAX_NODES || np > WCACHE_MAX_PIECES)
         return err_set(e, "packed-weight cache: %u nodes, %llu pieces", nn, (unsigned long long)np);
-    uint64_t table = HEADER + (uint64_t)nn * NODE_REC + np * PIECE_REC;
+    uint64_t t0 = table_start(klen);
+    uint64_t table = t0 + (uint64_t)nn * NODE_REC + np * PIECE_REC;
     if (data < table || data > len || data % KMEM_ALIGN)
         return err_set(e, "packed-weight cache: data at %llu", (unsigned long long)data);
     w->nodes = calloc((size_t)nn + 1, sizeof *w->nodes);
     if (!w->nodes)
         return err_set(e, "out of memory");
     w->nnodes = (int)nn;
-    const unsigned char *pt = b + HEADER + (size_t)nn * NODE_REC;
+    const unsigned char *pt = b + t0 + (size_t)nn * NODE_REC;
     uint64_t seen = 0;
     for (uint32_t i = 0; i < nn; i++) {
-        const unsigned char *r = b + HEADER + (size_t)i * NODE_REC;
+        const unsigned char *r = b + t0 + (size_t)i * NODE_REC;
         uint32_t node = get32(r), cached = get32(r + 4), first = get32(r + 8), cnt = get32(r + 12);
         wcache_node *wn = &w->nodes[i];
         if (node > INT32_MAX || cached > 1 || (!cached && cnt) || first > np || cnt > np - first ||
@@ -202,15 +233,16 @@ int wcache_parse(const void *buf, size_t len, const uint8_t key[32], wcache *w, 
 
 /* Offsets of the image of nodes: the table's end, each piece's offset
  * (in order), the total.  -1 when too large. */
-static int layout(const wcache_node *nodes, int n, uint64_t *data, uint64_t *total, uint64_t *np)
+static int layout(const wcache_key *key, const wcache_node *nodes, int n, uint64_t *data,
+                  uint64_t *total, uint64_t *np)
 {
     uint64_t pieces = 0;
     for (int i = 0; i < n; i++)
         if (nodes[i].cached)
             pieces += (uint64_t)nodes[i].log.n;
-    if (n < 0 || n > WCACHE_MAX_NODES || pieces > WCACHE_MAX_PIECES)
+    if (n < 0 || n > WCACHE_MAX_NODES || pieces > WCACHE_MAX_PIECES || key->len > WCACHE_MAX_KEY)
         return -1;
-    uint64_t off = HEADER + (uint64_t)n * NODE_REC + pieces * PIECE_REC;
+    uint64_t off = table_start(key->len) + (uint64_t)n * NODE_REC + pieces * PIECE_REC;
     off = (off + DATA_ALIGN - 1) / DATA_ALIGN * DATA_ALIGN;
     *data = off;
     for (int i = 0; i < n; i++)
@@ -227,7 +259,7 @@ static int layout(const wcache_node *nodes, int n, uint64_t *data, uint64_t *tot
 
 /* The header and table of nodes (data offset data, total bytes): into
  * dst[0..data), zero padded. */
-static void write_table(unsigned char *dst, const uint8_t key[32], const wcache_node *nodes, int n,
+static void write_table(unsigned char *dst, const wcache_key *key, const wcache_node *nodes, int n,
                         uint64_t np, uint64_t data, uint64_t total)
 {
     memset(dst, 0, (size_t)data);
@@ -237,11 +269,13 @@ static void write_table(unsigned char *dst, const uint8_t key[32], const wcache_
     put64(dst + 16, np);
     put64(dst + 24, data);
     put64(dst + 32, total);
-    memcpy(dst + 40, key, 32);
-    unsigned char *pt = dst + HEADER + (size_t)n * NODE_REC;
+    put64(dst + 40, key->len);
+    memcpy(dst + HEADER, key->text, key->len);
+    uint64_t t0 = table_start(key->len);
+    unsigned char *pt = dst + t0 + (size_t)n * NODE_REC;
     uint64_t first = 0, off = data;
     for (int i = 0; i < n; i++) {
-        unsigned char *r = dst + HEADER + (size_t)i * NODE_REC;
+        unsigned char *r = dst + t0 + (size_t)i * NODE_REC;
         uint32_t cnt = nodes[i].cached ? (uint32_t)nodes[i].log.n : 0;
         put32(r, (uint32_t)nodes[i].node);
         put32(r + 4, nodes[i].cached ? 1u : 0u);
@@ -258,11 +292,11 @@ static void write_table(unsigned char *dst, const uint8_t key[32], const wcache_
     }
 }
 
-int wcache_build(const uint8_t key[32], const wcache_node *nodes, int n, void **buf, size_t *len,
+int wcache_build(const wcache_key *key, const wcache_node *nodes, int n, void **buf, size_t *len,
                  err_t *e)
 {
     uint64_t data, total, np;
-    if (layout(nodes, n, &data, &total, &np) < 0 || total > SIZE_MAX)
+    if (layout(key, nodes, n, &data, &total, &np) < 0 || total > SIZE_MAX)
         return err_set(e, "packed weights too large for a cache file");
     unsigned char *b = calloc(1, (size_t)total);
     if (!b)
@@ -283,16 +317,16 @@ int wcache_build(const uint8_t key[32], const wcache_node *nodes, int n, void **
 
 /* ---------------------------------------------------------------- files */
 
-static char *file_path(const char *dir, const uint8_t key[32])
+static char *file_path(const char *dir, const wcache_key *key)
 {
-    char name[72], *s = NULL;
+    char name[24], *s = NULL;
     wcache_name(key, name);
     if (asprintf(&s, "%s/%s", dir, name) < 0)
         return NULL;
     return s;
 }
 
-int wcache_open(const uint8_t key[32], wcache *w, err_t *e)
+int wcache_open(const wcache_key *key, wcache *w, err_t *e)
 {
     memset(w, 0, sizeof *w);
     char *dir = cache_dir();
@@ -355,10 +389,10 @@ static int write_all(int fd, const void *buf, size_t n, off_t off)
     return 0;
 }
 
-int wcache_write(const uint8_t key[32], const wcache_node *nodes, int n, err_t *e)
+int wcache_write(const wcache_key *key, const wcache_node *nodes, int n, err_t *e)
 {
     uint64_t data, total, np;
-    if (layout(nodes, n, &data, &total, &np) < 0 || total > (uint64_t)WCACHE_MAX_BYTES / 2)
+    if (layout(key, nodes, n, &data, &total, &np) < 0 || total > (uint64_t)WCACHE_MAX_BYTES / 2)
         return err_set(e, "packed weights too large for the cache");
     char *dir = cache_dir();
     if (!dir)
@@ -403,7 +437,7 @@ int wcache_write(const uint8_t key[32], const wcache_node *nodes, int n, err_t *
         goto out;
     }
     {
-        char name[72];
+        char name[24];
         wcache_name(key, name);
         cache_dir_prune(dir, "packed-", (size_t)-1, WCACHE_MAX_BYTES, name);
     }

@@ -12,23 +12,26 @@
  * every process that maps them, and nothing is read from the model but
  * the small parameters.
  *
- * The file's name is the sha256 of everything that decides the packed
- * form: the model file's sha256, the program's build (its GNU build-id),
- * the SIMD level, the input size, the nodes run, the thread count and the
- * kernel choices set in the environment.  A file is written to a
- * temporary name, flushed and renamed; read, it is checked whole before
- * use (format, key, every piece inside the file), and while the engine
- * replays it every piece must have the size its kernel asks for, or the
- * engine packs from the model after all.  At most WCACHE_MAX_BYTES of
- * such files are kept, the least recently used removed first.
+ * The key is a text naming everything that decides the packed form: the
+ * model file's sha256, the program's build (its GNU build-id), the SIMD
+ * level, the input size, the nodes run, the thread count and the kernel
+ * choices set in the environment.  The file is named after a 64-bit hash
+ * of it and holds it whole: a file whose key differs is not used (and is
+ * replaced).  A file is written to a temporary name, flushed and renamed;
+ * read, it is checked whole before use (format, key, every piece inside
+ * the file), and while the engine replays it every piece must have the
+ * size its kernel asks for, or the engine packs from the model after all.
+ * At most WCACHE_MAX_BYTES of such files are kept, the least recently
+ * used removed first.
  *
  * Layout (native byte order; the build-id in the key ties a file to one
  * build of one machine type):
  *   0   "CAMPACK1"
- *   8   u32 version (1), u32 nnodes
+ *   8   u32 version (2), u32 nnodes
  *   16  u64 npieces, u64 data offset, u64 file size
- *   40  key[32]
- *   72  nnodes x {u32 node, u32 cached (0/1), u32 first piece, u32 count}
+ *   40  u64 key length (at most WCACHE_MAX_KEY)
+ *   48  the key, zero-padded to a multiple of 8
+ *       nnodes x {u32 node, u32 cached (0/1), u32 first piece, u32 count}
  *       npieces x {u64 offset, u64 bytes}
  *   data: each piece at a KMEM_ALIGN-aligned offset
  */
@@ -42,6 +45,12 @@
 #define WCACHE_MAX_BYTES ((uint64_t)2 << 30)
 #define WCACHE_MAX_NODES (1 << 20)
 #define WCACHE_MAX_PIECES (1 << 24)
+#define WCACHE_MAX_KEY (1 << 20)
+
+typedef struct {
+    char   *text;
+    size_t  len;
+} wcache_key;
 
 typedef struct {
     int      node;          /* the engine's node index */
@@ -56,28 +65,29 @@ typedef struct {
     wcache_node *nodes;
 } wcache;
 
-/* The key for a descriptor of the plan (desc[0..n)): sha256 of the format
- * version, this program's build-id and desc.  0, or -1 when the program
- * has no build-id or hashing fails (no cache then). */
-int  wcache_key(const char *desc, size_t n, uint8_t key[32]);
-/* The file name of key in the cache directory: "packed-" and 64 hex
- * digits (out holds 72 bytes). */
-void wcache_name(const uint8_t key[32], char out[72]);
+/* The key of a plan described by desc[0..n): the format version, this
+ * program's build-id and desc.  0, or -1 when the program has no build-id
+ * or memory is short (no cache then).  wcache_key_free releases it. */
+int  wcache_key_make(const char *desc, size_t n, wcache_key *k);
+void wcache_key_free(wcache_key *k);
+/* The file name of key in the cache directory: "packed-" and 16 hex
+ * digits of its 64-bit FNV-1a hash (out holds 24 bytes). */
+void wcache_name(const wcache_key *k, char out[24]);
 /* Checks a cache image buf[0..len) made for key and fills w (its pieces
  * pointing into buf; w->map = buf).  0, or -1 with e set.  Release with
  * wcache_clear. */
-int  wcache_parse(const void *buf, size_t len, const uint8_t key[32], wcache *w, err_t *e);
+int  wcache_parse(const void *buf, size_t len, const wcache_key *key, wcache *w, err_t *e);
 /* The image of nodes (their logs' pieces) for key, malloc'd into *buf,
  * *len.  0, or -1 with e set. */
-int  wcache_build(const uint8_t key[32], const wcache_node *nodes, int n, void **buf, size_t *len,
+int  wcache_build(const wcache_key *key, const wcache_node *nodes, int n, void **buf, size_t *len,
                   err_t *e);
 /* Maps and parses the cache file of key: 0 with w filled (release with
  * wcache_close), or -1 (none, off, or not valid: e says which). */
-int  wcache_open(const uint8_t key[32], wcache *w, err_t *e);
+int  wcache_open(const wcache_key *key, wcache *w, err_t *e);
 /* Writes the cache file of key (temporary, fdatasync, rename) and keeps
  * the directory within WCACHE_MAX_BYTES.  0, or -1 with e set; a failure
  * leaves no file behind. */
-int  wcache_write(const uint8_t key[32], const wcache_node *nodes, int n, err_t *e);
+int  wcache_write(const wcache_key *key, const wcache_node *nodes, int n, err_t *e);
 /* Frees w's node table (not the buffer). */
 void wcache_clear(wcache *w);
 /* wcache_clear and unmaps the file. */

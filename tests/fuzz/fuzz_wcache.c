@@ -9,13 +9,15 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    uint8_t key[32];
     err_t e;
     wcache w, v;
-    /* the key the image says, so that the checks after it are reached */
-    memset(key, 0, sizeof key);
-    if (size >= 72)
-        memcpy(key, data + 40, 32);
+    /* the key the image holds, so that the checks after it are reached */
+    uint64_t kl = 0;
+    if (size >= 48)
+        memcpy(&kl, data + 40, 8);
+    wcache_key k = {(char *)data + 48, kl <= size - 48 ? (size_t)kl : 0}, *key = &k;
+    if (size < 48)
+        k.text = NULL;
     e.msg[0] = '\0';
     if (wcache_parse(data, size, key, &w, &e) < 0) {
         if (!e.msg[0])

@@ -20,13 +20,10 @@
 
 static void test_format(void)
 {
-    uint8_t key[32], other[32];
+    char kt[] = "cam packed weights 2\nbuild 0123\nmodel abc\n", ot[] = "cam packed weights 2\nbuild 0123\nmodel abd\n";
+    wcache_key key0 = {kt, sizeof kt - 1}, other0 = {ot, sizeof ot - 1};
+    const wcache_key *key = &key0, *other = &other0;
     static unsigned char a[100], b[5000], c[64];
-    for (int i = 0; i < 32; i++) {
-        key[i] = (uint8_t)(i * 7 + 1);
-        other[i] = key[i];
-    }
-    other[31] ^= 1;
     for (size_t i = 0; i < sizeof a; i++) a[i] = (unsigned char)(i * 3);
     for (size_t i = 0; i < sizeof b; i++) b[i] = (unsigned char)(i * 5 + 1);
     for (size_t i = 0; i < sizeof c; i++) c[i] = (unsigned char)(255 - i);
@@ -84,7 +81,8 @@ static void test_format(void)
     /* each header and table byte changed: refused, or pieces still inside */
     unsigned char *m = malloc(len);
     int inside = 1, refused = 0, tried = 0;
-    for (size_t off = 0; off < 72 + 3 * 16 + 3 * 16; off++) {
+    size_t t0 = 48 + (key->len + 7) / 8 * 8;     /* the node table */
+    for (size_t off = 0; off < t0 + 3 * 16 + 3 * 16; off++) {
         for (int bit = 0; bit < 8; bit += 3) {
             memcpy(m, img, len);
             m[off] ^= (unsigned char)(1u << bit);
@@ -111,11 +109,17 @@ static void test_format(void)
         const char *what, *msg;
     } dmg[] = {
         {0, 'X', "magic", "not a packed"},
-        {8, 2, "version", "version"},
+        {8, 3, "version", "version"},
         {32, 1, "size in the header", "bytes"},
-        {72 + 4, 2, "cached flag", "bad record"},
-        {72 + 8, 1, "first piece", "bad record"},
+        {40, 3, "key length", "another"},
+        {50, 'x', "key", "another"},
+        {0, 0, "cached flag", "bad record"},
+        {0, 0, "first piece", "bad record"},
     };
+    dmg[5].off = t0 + 4;
+    dmg[5].v = 2;
+    dmg[6].off = t0 + 8;
+    dmg[6].v = 1;
     for (size_t i = 0; i < sizeof dmg / sizeof *dmg; i++) {
         memcpy(m, img, len);
         m[dmg[i].off] = dmg[i].v;
@@ -124,7 +128,7 @@ static void test_format(void)
     }
     /* a piece offset moved off its alignment, and past the end */
     {
-        size_t po = 72 + 3 * 16;    /* first piece record */
+        size_t po = t0 + 3 * 16;    /* first piece record */
         uint64_t off;
         memcpy(m, img, len);
         memcpy(&off, m + po, 8);
@@ -141,9 +145,11 @@ static void test_format(void)
     free(m);
     free(img);
 
-    char name[72];
+    char name[24], name2[24];
     wcache_name(key, name);
-    tap_ok(strncmp(name, "packed-0108", 11) == 0 && strlen(name) == 71, "format: file name %s", name);
+    wcache_name(other, name2);
+    tap_ok(strncmp(name, "packed-", 7) == 0 && strlen(name) == 23 && strcmp(name, name2) != 0,
+           "format: file names %s, %s", name, name2);
 }
 
 /* ------------------------------------------------------------ engines */
@@ -388,7 +394,9 @@ static void test_engines(const char *dir)
         uint64_t sz;
         uint32_t nn;
         pread(fd, &nn, 4, 12);
-        off_t po = 72 + (off_t)nn * 16 + 8;       /* the first piece's size */
+        uint64_t kl;
+        pread(fd, &kl, 8, 40);
+        off_t po = 48 + (off_t)((kl + 7) / 8 * 8) + (off_t)nn * 16 + 8;   /* the first piece's size */
         pread(fd, &sz, 8, po);
         sz -= 64;
         pwrite(fd, &sz, 8, po);
