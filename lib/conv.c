@@ -18,7 +18,9 @@
  *                along the output channels, so 49 pixels waste 7 of 56
  *                rows instead of 15 of 64 columns; weights packed
  *                transposed here, out^T kept in scratch, then bias,
- *                activation and the transpose in one pass.  Group 1 only.
+ *                activation and the transpose in one pass.  With threads,
+ *                col^T is packed once (k blocks spread over them) before
+ *                the channel panels are shared out.  Group 1 only.
  *   "winograd"   3x3 stride-1 group-1 convs on maps of 14x14 and more:
  *                Winograd F(4x4, 3x3) (conv_wino.c, kern_wino.h), 36
  *                products in the transformed domain on the same GEMM
@@ -354,8 +356,13 @@ size_t conv_scratch_bytes(const conv_kernel *k, int nthreads)
         return wino_scratch_bytes(k->wino, nthreads);
     if (k->impl == IMPL_DIRECT)
         return direct_scratch_bytes(k->dp, nthreads);
-    if (k->impl == IMPL_PIX)
-        return (conv_ct_floats(k) + (size_t)nthreads * conv_abuf_floats(k)) * sizeof(float);
+    if (k->impl == IMPL_PIX) {
+        /* threads share col^T packed whole; one thread packs a k block
+         * at a time */
+        size_t nb = (size_t)gemm_kblocks(k->kk, GEMM_KC_MAX);
+        size_t a = nthreads > 1 ? nb * conv_abuf_floats(k) : conv_abuf_floats(k);
+        return (conv_ct_floats(k) + a) * sizeof(float);
+    }
     if (k->impl != IMPL_GEMM) return 0;
     return (conv_planes_floats(k) + (size_t)nthreads * conv_bstride(k)) * sizeof(float);
 }
@@ -606,14 +613,17 @@ static void pix_task(void *ctx, int task, int thread)
     int nq = k->mp / nr;
     int q0 = task * j->g.nc, q1 = q0 + j->g.nc < nq ? q0 + j->g.nc : nq;
     float *ct = (float *)j->scratch;
-    float *abuf = ct + conv_ct_floats(k) + (size_t)thread * conv_abuf_floats(k);
+    float *abuf = ct + conv_ct_floats(k);
     size_t ldct = (size_t)k->mp;
     conv_pack cp = { k, j->in, mr, NULL };
     int nb = gemm_kblocks(K, GEMM_KC_MAX), kcl = gemm_kblock_len(K, nb);
     gemm_epi ep = { .alpha = 1.0f, .beta = 0.0f };
     for (int kb = 0; kb < nb; kb++) {
         int k0 = kb * kcl, kc = K - k0 < kcl ? K - k0 : kcl;
-        if (k->flatcols)
+        if (j->g.nm) {
+            /* col^T packed by pix_pack_task before */
+            abuf = ct + conv_ct_floats(k) + (size_t)kb * conv_abuf_floats(k);
+        } else if (k->flatcols)
             dw_flat_cols(&k->dw, p, j->in, k0, kc, abuf);
         else
             conv_packb(&cp, k0, kc, 0, N, abuf);
@@ -647,6 +657,23 @@ static void pix_task(void *ctx, int task, int thread)
                 o[(size_t)c * N + n] = v < lo ? lo : v > hi ? hi : v;
             }
     }
+}
+
+/* pixels with threads: k block `task` of col^T into its place in the
+ * shared scratch, so that the tasks multiplying channel panels do not
+ * each pack the whole of it again */
+static void pix_pack_task(void *ctx, int task, int thread)
+{
+    const conv_job *j = ctx;
+    const conv_kernel *k = j->k;
+    int K = k->kk, nb = gemm_kblocks(K, GEMM_KC_MAX), kcl = gemm_kblock_len(K, nb);
+    int k0 = task * kcl, kc = K - k0 < kcl ? K - k0 : kcl;
+    float *abuf = (float *)j->scratch + conv_ct_floats(k) + (size_t)task * conv_abuf_floats(k);
+    conv_pack cp = { k, j->in, k->ar->mr, NULL };
+    if (k->flatcols)
+        dw_flat_cols(&k->dw, &k->p, j->in, k0, kc, abuf);
+    else
+        conv_packb(&cp, k0, kc, 0, (int)k->npix, abuf);
 }
 
 /* gemm, stride 2: planes of input channels [c0, c1) into the scratch */
@@ -711,6 +738,12 @@ void conv_run(const conv_kernel *k, const float *in, float *out, void *scratch, 
         int tasks = nt > 1 ? 2 * nt : 1;
         if (tasks > nq) tasks = nq;
         j.g.nc = (nq + tasks - 1) / tasks;
+        if (nt > 1) {
+            /* col^T packed once, k blocks spread over the threads
+             * (g.nm set: the tasks read it from there) */
+            tp_run(tp, gemm_kblocks(k->kk, GEMM_KC_MAX), pix_pack_task, &j);
+            j.g.nm = 1;
+        }
         tp_run(tp, (nq + j.g.nc - 1) / j.g.nc, pix_task, &j);
         break;
     }
