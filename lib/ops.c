@@ -830,6 +830,16 @@ static void qadd_range(const enode *n, int64_t i0, int64_t i1)
         qadd_c(p, &io, i0, i1 - i0);
 }
 
+/* One coalesced row (same shapes, or a scalar operand): elements [i0, i1)
+ * of it, so that threads can share it. */
+static void binary_flat_fn(void *ctx, long long i0, long long i1, int thread)
+{
+    const enode *n = ctx;
+    const binary_p *p = n->p;
+    binary_row_f32(p->kind, n->ip[0] + i0 * p->sa[0], p->sa[0], n->ip[1] + i0 * p->sb[0],
+                   p->sb[0], n->opp[0] + i0, i1 - i0);
+}
+
 static void binary_task_fn(void *ctx, long long r0, long long r1, int thread)
 {
     const enode *n = ctx;
@@ -916,7 +926,11 @@ static void binary_run(enode *n, void *scratch, threadpool *tp)
     }
     if (p->rows == 0)
         return;
-    if (nt > 1 && p->count >= 65536 && p->rows >= nt && !p->i64)
+    /* same-shape operands coalesce into one row (ResNet-18's residual
+     * Adds, 64 x 56x56): split it by elements */
+    if (nt > 1 && p->count >= 32768 && p->nd == 1 && !p->i64)
+        tp_run_range(tp, p->count, 16, binary_flat_fn, n);
+    else if (nt > 1 && p->count >= 65536 && p->rows >= nt && !p->i64)
         tp_run_range(tp, p->rows, 1, binary_task_fn, n);
     else
         binary_rows(n, 0, p->rows);

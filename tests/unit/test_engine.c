@@ -785,6 +785,50 @@ static void test_concat_in_place(void)
     graph_free(&g);
 }
 
+/* Threads: a same-shape Add and a Mul by a scalar constant each coalesce
+ * into one long row, which threads share by elements; the results equal
+ * a direct computation exactly at 1-3 threads. */
+static void test_flat_binary_threads(void)
+{
+    enum { C = 8, H = 70, W = 71 };              /* 39760 elements */
+    int64_t d[4] = {1, C, H, W}, one[1] = {1};
+    static float x[C * H * W], want[C * H * W];
+    float three = 3.0f;
+    unsigned seed = 11;
+    for (int i = 0; i < C * H * W; i++)
+        x[i] = frand(&seed);
+    for (int i = 0; i < C * H * W; i++) {
+        float r = x[i] > 0 ? x[i] : 0;
+        want[i] = (r + x[i]) * three;
+    }
+    for (int threads = 1; threads <= 3; threads++) {
+        graph g;
+        err_t e;
+        graph_init(&g);
+        int tx = T(&g, "x", DT_F32, 4, d, NULL), tr = T(&g, "r", DT_F32, -1, d, NULL);
+        int ta = T(&g, "a", DT_F32, -1, d, NULL), tk = T(&g, "k", DT_F32, 1, one, &three);
+        int ty = T(&g, "y", DT_F32, -1, d, NULL);
+        N(&g, "Relu", "relu", 1, &tx, 1, &tr);
+        int ai[2] = {tr, tx}, mi[2] = {ta, tk};
+        N(&g, "Add", "add", 2, ai, 1, &ta);
+        N(&g, "Mul", "mul", 2, mi, 1, &ty);
+        io(&g, tx, ty);
+        engine *en = make(&g, NULL, 0, NULL, threads, &e);
+        if (tap_ok(en != NULL, "flat Add, Mul by a scalar, %d threads: plan", threads)) {
+            engine_run(en, x, &e);
+            const float *y = engine_output(en, 0);
+            int bad = 0;
+            for (int i = 0; i < C * H * W; i++)
+                bad += y[i] != want[i];
+            tap_ok(bad == 0, "flat Add, Mul by a scalar, %d threads: %d of %d wrong", threads, bad,
+                   C * H * W);
+            engine_free(en);
+        } else
+            tap_diag("%s", e.msg);
+        graph_free(&g);
+    }
+}
+
 int main(void)
 {
     test_concat_in_place();
@@ -798,6 +842,7 @@ int main(void)
     test_gemm_weights();
     test_softmax_opsets();
     test_threads();
+    test_flat_binary_threads();
     test_bad_graphs();
     return tap_done();
 }
