@@ -407,14 +407,15 @@ static void free_records(wcache_node *rec, int n)
     free(rec);
 }
 
-/* A node whose packed form the cache may hold: a float Conv. */
+/* A node whose packed form the cache may hold: a Conv (float or
+ * integer kernel). */
 static int cacheable(const ectx *c, const enode *n)
 {
-    return op_is(n, "Conv") && !c->reference && !qconv_node_possible(c, n);
+    return op_is(n, "Conv") && !c->reference;
 }
 
 /* The cache key of this plan (wcache.h): 0, or -1 when there is no cache
- * for it (no model file, reference kernels, no float convolution, a build
+ * for it (no model file, reference kernels, no convolution, a build
  * without build-id). */
 static int cache_key(const engine *en, const graph *g, wcache_key *key)
 {

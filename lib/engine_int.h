@@ -165,9 +165,6 @@ size_t conv_node_weight_bytes(const enode *n);
 struct qconv_kernel;
 int    qconv_node_prepare(ectx *c, enode *n, const conv_params *cp, int folded_bn,
                           struct qconv_kernel **k, err_t *e);
-/* 1 when qconv_node_prepare may give n an integer kernel (its input and
- * output are 8-bit quantised), 0 when n surely keeps the float path. */
-int    qconv_node_possible(const ectx *c, const enode *n);
 enum { QIO_READ = 1, QIO_WRITE = 2 };
 /* qconv_op.c: marks the quantised tensors that are kept as uint8 (qstore):
  * made by a node that can write them so and read only by nodes that can

@@ -861,6 +861,13 @@ qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int
             err_set(e, "qconv: bad weight quantisation of channel %d", m);
             goto fail;
         }
+    /* replaying the packed-weight cache: every value derived from the
+     * weights comes filled (kmem_get), wq is NULL and not read */
+    int replay = kmem_replaying();
+    if (!wq && (!replay || reference)) {
+        err_set(e, "qconv: no weights");
+        goto fail;
+    }
     /* per row: min, max and sum of the stored weights, in one pass (the
      * sums fit in 32 bits: K <= 65536 values of 16 bits) */
     rst = malloc(sizeof(int32_t) * 3 * (size_t)(p->cout ? p->cout : 1));
@@ -868,7 +875,7 @@ qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int
         goto oom;
     int32_t *rlo = rst, *rhi = rst + p->cout, *rsm = rst + 2 * (size_t)p->cout;
     int wmin = 0, wmax = 0;
-    for (int m = 0; m < p->cout; m++) {
+    for (int m = 0; m < p->cout && !replay; m++) {
         const int16_t *wr = wq + (size_t)m * K;
         int16_t lo = K > 0 ? wr[0] : 0, hi = lo;
         int32_t sum = 0;
@@ -885,7 +892,7 @@ qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int
         if (hi > wmax) wmax = hi;
     }
     /* weights must be stored uint8 or int8 */
-    int wo = wmin >= -128 && wmax <= 127 ? 0 : wmin >= 0 && wmax <= 255 ? 128 : -1;
+    int wo = replay ? 0 : wmin >= -128 && wmax <= 127 ? 0 : wmin >= 0 && wmax <= 255 ? 128 : -1;
     if (wo < 0) {
         err_set(e, "qconv: weights are neither uint8 nor int8");
         goto fail;
@@ -926,11 +933,11 @@ qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int
         k->level = simd_level();
         k->dwp = *p;
         k->dwp.act = ACT_NONE;
-        k->wdw = malloc(sizeof(float) * wn);
-        k->bdw = malloc(sizeof(float) * (size_t)p->cout);
+        k->wdw = kmem_get(sizeof(float) * wn);
+        k->bdw = kmem_get(sizeof(float) * (size_t)p->cout);
         if (!k->wdw || !k->bdw)
             goto oom;
-        for (int c = 0; c < p->cout; c++) {
+        for (int c = 0; c < p->cout && !replay; c++) {
             int64_t bound = llabs(bias ? (long long)bias[c] : 0);
             for (int t = 0; t < taps; t++) {
                 int d = wq[(size_t)c * taps + t] - wzp[c];
@@ -960,12 +967,29 @@ qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int
     k->Kq = (K + 3) / 4;
     k->Mp = (p->cout + QMR - 1) / QMR * QMR;
     size_t an = (size_t)k->Mp * k->Kq;
-    k->apack = kmem_get(an * 4);
-    k->rowc = malloc(sizeof(int32_t) * (size_t)k->Mp);
-    k->cm = malloc(sizeof(int32_t) * (size_t)k->Mp);
-    k->pcs = calloc((size_t)k->Mp / QMR, 1);
-    if (!k->apack || !k->rowc || !k->cm || !k->pcs)
+    /* the AVX2 kernel reads the weights widened to 16 bits (a16), made
+     * from the int8 panels, which then go */
+    int wide = k->level == QL_AVX2;
+    int32_t *tmpa = wide ? malloc(an * 4 + 4) : NULL;
+    k->apack = wide ? NULL : kmem_get(an * 4);
+    k->rowc = kmem_get(sizeof(int32_t) * (size_t)k->Mp);
+    k->cm = kmem_get(sizeof(int32_t) * (size_t)k->Mp);
+    k->pcs = kmem_get((size_t)k->Mp / QMR);
+    if (wide)
+        k->a16 = kmem_get(sizeof(int64_t) * (an ? an : 1));
+    if ((wide ? !tmpa || !k->a16 : !k->apack) || !k->rowc || !k->cm || !k->pcs) {
+        free(tmpa);
         goto oom;
+    }
+    k->wbytes = (wide ? an * 8 : an * 4) + (size_t)k->Mp * 12;
+    if (replay) {
+        free(tmpa);
+        free(rst);
+        return k;
+    }
+    /* the int8 panels: for the AVX2 kernel a temporary, widened below */
+    int32_t *apack = wide ? tmpa : k->apack;
+    memset(k->pcs, 0, (size_t)k->Mp / QMR);
     /* rows first (offset, sums), then the panels written in order, each
      * 4-byte group gathered from QMR rows read in sequence */
     for (int m = 0; m < k->Mp; m++) {
@@ -984,7 +1008,7 @@ qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int
         k->rowc[m] = (int32_t)((bias ? bias[m] : 0) - (int64_t)k->zxu * (wsum + (int64_t)K * c));
     }
     for (int m0 = 0; m0 < k->Mp; m0 += QMR) {
-        unsigned char *pm = (unsigned char *)(k->apack + (size_t)(m0 / QMR) * k->Kq * QMR);
+        unsigned char *pm = (unsigned char *)(apack + (size_t)(m0 / QMR) * k->Kq * QMR);
         for (int mi = 0; mi < QMR; mi++) {
             int m = m0 + mi;
             unsigned char *d = pm + (size_t)mi * 4;
@@ -1011,23 +1035,15 @@ qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int
             }
         }
     }
-    k->wbytes = an * 4 + (size_t)k->Mp * 12;
-    if (k->level == QL_AVX2) {
-        /* the AVX2 kernel reads the weights widened to 16 bits (a16),
-         * which replace the int8 panels */
-        k->a16 = kmem_get(sizeof(int64_t) * (an ? an : 1));
-        if (!k->a16)
-            goto oom;
+    if (wide) {
         for (size_t i = 0; i < an; i++) {
-            uint32_t wq4 = (uint32_t)k->apack[i];
+            uint32_t wq4 = (uint32_t)apack[i];
             uint64_t v = 0;
             for (int t = 0; t < 4; t++)
                 v |= (uint64_t)(uint16_t)(int16_t)(int8_t)(uint8_t)(wq4 >> (8 * t)) << (16 * t);
             memcpy(&k->a16[i], &v, 8);
         }
-        kmem_put(k->apack);
-        k->apack = NULL;
-        k->wbytes = an * 8 + (size_t)k->Mp * 12;
+        free(tmpa);
     }
     free(rst);
     return k;
@@ -1115,16 +1131,16 @@ void qconv_free(qconv_kernel *k)
         return;
     kmem_put(k->a16);
     kmem_put(k->apack);
-    free(k->rowc);
-    free(k->cm);
-    free(k->pcs);
+    kmem_put(k->rowc);
+    kmem_put(k->cm);
+    kmem_put(k->pcs);
     free(k->mult);
     free(k->wq);
     free(k->wzp);
     free(k->bias);
     free(k->wscale);
-    free(k->wdw);
-    free(k->bdw);
+    kmem_put(k->wdw);
+    kmem_put(k->bdw);
     dw_plan_free(&k->dw);
     free(k);
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 #include "engine_int.h"
 #include "kern_q.h"
+#include "kmem.h"
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -21,12 +22,6 @@
 static int is_q8(const etensor *t)
 {
     return t->nq == 1 && ((t->qmin == 0 && t->qmax == 255) || (t->qmin == -128 && t->qmax == 127));
-}
-
-int qconv_node_possible(const ectx *c, const enode *n)
-{
-    return n->nin >= 2 && n->nout >= 1 && n->in[0] >= 0 && n->out[0] >= 0 &&
-           is_q8(&c->t[n->in[0]]) && is_q8(&c->t[n->out[0]]);
 }
 
 /* Output clamp: the stored range narrowed by the activation, in q. */
@@ -87,11 +82,13 @@ int qconv_node_prepare(ectx *c, enode *n, const conv_params *cp, int folded_bn,
      * (it is sized for the largest deferred weights, and reused): not a
      * fresh block faulted in for every layer */
     int own = !(c->stage && wn <= c->nstage * 2);
-    int16_t *wq = own ? malloc(sizeof(int16_t) * (wn ? wn : 1)) : (int16_t *)c->stage;
+    /* replaying the packed-weight cache: the weights are not read */
+    int replay = kmem_replaying();
+    int16_t *wq = replay ? NULL : own ? malloc(sizeof(int16_t) * (wn ? wn : 1)) : (int16_t *)c->stage;
     int32_t *wzp = malloc(sizeof(int32_t) * (size_t)M);
     float *ws = malloc(sizeof(float) * (size_t)M);
     int32_t *bias = gb ? malloc(sizeof(int32_t) * (size_t)M) : NULL;
-    if (!wq || !wzp || !ws || (gb && !bias)) {
+    if ((!wq && !replay) || !wzp || !ws || (gb && !bias)) {
         if (own) free(wq);
         free(wzp), free(ws), free(bias);
         return node_err(n, e, "out of memory");
@@ -101,7 +98,7 @@ int qconv_node_prepare(ectx *c, enode *n, const conv_params *cp, int folded_bn,
     /* the widening, 16 bytes at a time where SSE2 is there (every
      * x86-64), then the tail */
     int sgn = gw->dtype == DT_I8;
-    size_t i = 0;
+    size_t i = replay ? wn : 0;
 #ifdef __SSE2__
     for (; i + 16 <= wn; i += 16) {
         __m128i v = _mm_loadu_si128((const __m128i *)(wb + i));
@@ -126,7 +123,8 @@ int qconv_node_prepare(ectx *c, enode *n, const conv_params *cp, int folded_bn,
     }
     if (gb)
         memcpy(bias, gb->data, sizeof(int32_t) * (size_t)M);
-    graph_drop_tensor(c->g, n->in[1]);
+    if (!replay)
+        graph_drop_tensor(c->g, n->in[1]);
     err_t qe;
     *out = qconv_prepare(&qp, wq, wzp, ws, bias, c->reference, &qe);
     if (own) free(wq);

@@ -14,6 +14,7 @@
 #include "../tap.h"
 #include "engine.h"
 #include "graph.h"
+#include "kernels.h"
 #include "wcache.h"
 
 /* ------------------------------------------------------------ format */
@@ -440,20 +441,24 @@ static void test_engines(const char *dir)
     graph_free(&g);
 }
 
-/* the shared ONNX models: cached and packed features identical */
+/* the shared models: features from cached weights identical to packed
+ * ones; the uint8 model at every SIMD level (VNNI, AVX2's 16-bit panels,
+ * portable) */
 static void test_models(void)
 {
     static const char *models[] = {"googlenet-bvlc.onnx", "squeezenet1.1-bvlc.onnx",
-                                   "random/mobilenet_v2_bn.onnx", "random/resnet18_bn.onnx"};
+                                   "random/mobilenet_v2_bn.onnx", "random/resnet18_bn.onnx",
+                                   "mobilenet_v2_1.0_224_quant.tflite"};
+    const int nm = (int)(sizeof models / sizeof *models);
     const char *shared = tap_shared();
     char path[4096];
     snprintf(path, sizeof path, "%s/models/googlenet-bvlc.onnx", shared);
     if (access(path, R_OK) != 0) {
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < nm + 2; i++)
             tap_skip("no shared models (../shared or $CAM_SHARED)");
         return;
     }
-    for (size_t i = 0; i < sizeof models / sizeof *models; i++) {
+    for (int i = 0; i < nm; i++) {
         graph g;
         err_t e;
         snprintf(path, sizeof path, "%s/models/%s", shared, models[i]);
@@ -464,14 +469,21 @@ static void test_models(void)
         static float x[3 * 256 * 256];    /* SqueezeNet's is 227 x 227 */
         for (size_t k = 0; k < sizeof x / sizeof *x; k++)
             x[k] = frand() * 4;
-        size_t n0 = 0, n1 = 0;
-        int c0, c1;
-        float *y0 = run(&g, NULL, 0, x, &n0, 1, &c0);
-        float *y1 = run(&g, NULL, 0, x, &n1, 1, &c1);
-        tap_ok(y0 && y1 && !c0 && c1 && n0 == n1 && memcmp(y0, y1, n0 * sizeof *y0) == 0,
-               "%s: output from cached weights identical to packed", models[i]);
-        free(y0);
-        free(y1);
+        int levels = strstr(models[i], "quant") ? 3 : 1;
+        for (int lv = 0; lv < levels; lv++) {
+            if (levels > 1)
+                simd_cap(lv == 0 ? SIMD_AVX512 : lv == 1 ? SIMD_AVX2 : SIMD_PORTABLE);
+            size_t n0 = 0, n1 = 0;
+            int c0, c1;
+            float *y0 = run(&g, NULL, 0, x, &n0, 1, &c0);
+            float *y1 = run(&g, NULL, 0, x, &n1, 1, &c1);
+            tap_ok(y0 && y1 && !c0 && c1 && n0 == n1 && memcmp(y0, y1, n0 * sizeof *y0) == 0,
+                   "%s%s: output from cached weights identical to packed", models[i],
+                   levels == 1 ? "" : lv == 0 ? " (best SIMD)" : lv == 1 ? " (AVX2 at most)" : " (portable)");
+            free(y0);
+            free(y1);
+        }
+        simd_cap(SIMD_AVX512);
         graph_free(&g);
     }
 }
