@@ -13,43 +13,7 @@
 #include "../tap.h"
 #include "engine.h"
 #include "graph.h"
-
-static int T(graph *g, const char *name, int ndim, const int64_t *dims, const float *data)
-{
-    g->tensors = realloc(g->tensors, sizeof *g->tensors * (size_t)(g->ntensors + 1));
-    gtensor *t = &g->tensors[g->ntensors];
-    memset(t, 0, sizeof *t);
-    t->name = strdup(name);
-    t->dtype = DT_F32;
-    t->ndim = ndim;
-    size_t n = 1;
-    for (int i = 0; i < ndim; i++) {
-        t->dims[i] = dims[i];
-        n *= (size_t)dims[i];
-    }
-    if (data) {
-        t->nbytes = n * sizeof(float);
-        t->data = malloc(t->nbytes);
-        memcpy(t->data, data, t->nbytes);
-    }
-    return g->ntensors++;
-}
-
-static void N(graph *g, const char *op, const char *name, int nin, const int *in, int out)
-{
-    g->nodes = realloc(g->nodes, sizeof *g->nodes * (size_t)(g->nnodes + 1));
-    gnode *n = &g->nodes[g->nnodes++];
-    memset(n, 0, sizeof *n);
-    n->op = strdup(op);
-    n->name = strdup(name);
-    n->domain = strdup("");
-    n->nin = nin;
-    n->nout = 1;
-    n->in = malloc(sizeof(int) * (size_t)nin);
-    n->out = malloc(sizeof(int));
-    memcpy(n->in, in, sizeof(int) * (size_t)nin);
-    n->out[0] = out;
-}
+#include "graph_build.h"
 
 enum { C = 2, M = 3, H = 2, W = 2 };
 
@@ -84,29 +48,29 @@ static void build(graph *g)
 {
     graph_init(g);
     int64_t xd[4] = { 1, C, H, W }, wd[4] = { M, C, 1, 1 }, vd[1] = { M }, yd[4] = { 1, M, H, W };
-    int x = T(g, "x", 4, xd, NULL);
-    int wt = T(g, "Wt", 4, wd, wv);
-    int w2 = T(g, "W2", 4, wd, w2v);
+    int x = TF(g, "x", 4, xd, NULL);
+    int wt = TF(g, "Wt", 4, wd, wv);
+    int w2 = TF(g, "W2", 4, wd, w2v);
     int p1[4], p2[4];
     const char *n1[4] = { "s1", "b1", "m1", "v1" }, *n2[4] = { "s2", "b2", "m2", "v2" };
     for (int k = 0; k < 4; k++) {
-        p1[k] = T(g, n1[k], 1, vd, bn1[k]);
-        p2[k] = T(g, n2[k], 1, vd, bn2[k]);
+        p1[k] = TF(g, n1[k], 1, vd, bn1[k]);
+        p2[k] = TF(g, n2[k], 1, vd, bn2[k]);
     }
-    int c1 = T(g, "c1", 4, yd, NULL), c2 = T(g, "c2", 4, yd, NULL), c3 = T(g, "c3", 4, yd, NULL);
-    int y1 = T(g, "y1", 4, yd, NULL), y2 = T(g, "y2", 4, yd, NULL), y3 = T(g, "y3", 4, yd, NULL);
-    N(g, "Conv", "conv1", 2, (int[]){ x, wt }, c1);
-    N(g, "BatchNormalization", "bn1", 5, (int[]){ c1, p1[0], p1[1], p1[2], p1[3] }, y1);
-    N(g, "Conv", "conv2", 2, (int[]){ x, wt }, c2);
-    N(g, "BatchNormalization", "bn2", 5, (int[]){ c2, p2[0], p2[1], p2[2], p2[3] }, y2);
-    N(g, "Conv", "conv3", 2, (int[]){ x, w2 }, c3);
-    N(g, "BatchNormalization", "bn3", 5, (int[]){ c3, p1[0], p1[1], p1[2], p1[3] }, y3);
+    int c1 = TF(g, "c1", 4, yd, NULL), c2 = TF(g, "c2", 4, yd, NULL), c3 = TF(g, "c3", 4, yd, NULL);
+    int y1 = TF(g, "y1", 4, yd, NULL), y2 = TF(g, "y2", 4, yd, NULL), y3 = TF(g, "y3", 4, yd, NULL);
+    N1(g, "Conv", "conv1", 2, (int[]){ x, wt }, c1);
+    N1(g, "BatchNormalization", "bn1", 5, (int[]){ c1, p1[0], p1[1], p1[2], p1[3] }, y1);
+    N1(g, "Conv", "conv2", 2, (int[]){ x, wt }, c2);
+    N1(g, "BatchNormalization", "bn2", 5, (int[]){ c2, p2[0], p2[1], p2[2], p2[3] }, y2);
+    N1(g, "Conv", "conv3", 2, (int[]){ x, w2 }, c3);
+    N1(g, "BatchNormalization", "bn3", 5, (int[]){ c3, p1[0], p1[1], p1[2], p1[3] }, y3);
     /* y4 = y3 * k with k from a Constant node's tensor attribute: such
      * constants are read by no node input and must keep their values */
     int64_t one[1] = { 1 };
-    int kv = T(g, "k_value", 1, one, (const float[]){ 2.5f });
-    int k = T(g, "k", 1, one, NULL);
-    int y4 = T(g, "y4", 4, yd, NULL);
+    int kv = TF(g, "k_value", 1, one, (const float[]){ 2.5f });
+    int k = TF(g, "k", 1, one, NULL);
+    int y4 = TF(g, "y4", 4, yd, NULL);
     g->nodes = realloc(g->nodes, sizeof *g->nodes * (size_t)(g->nnodes + 1));
     gnode *cn = &g->nodes[g->nnodes++];
     memset(cn, 0, sizeof *cn);
@@ -122,7 +86,7 @@ static void build(graph *g)
     cn->attr[0].name = strdup("value");
     cn->attr[0].type = ATTR_TENSOR;
     cn->attr[0].tensor = kv;
-    N(g, "Mul", "mul", 2, (int[]){ y3, k }, y4);
+    N1(g, "Mul", "mul", 2, (int[]){ y3, k }, y4);
     g->ninputs = 1;
     g->inputs = malloc(sizeof(int));
     g->inputs[0] = x;

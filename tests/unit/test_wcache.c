@@ -14,6 +14,7 @@
 #include "../tap.h"
 #include "engine.h"
 #include "graph.h"
+#include "graph_build.h"
 #include "kernels.h"
 #include "wcache.h"
 
@@ -155,68 +156,6 @@ static void test_format(void)
 
 /* ------------------------------------------------------------ engines */
 
-static int T(graph *g, const char *name, int ndim, const int64_t *dims, const float *data)
-{
-    g->tensors = realloc(g->tensors, sizeof *g->tensors * (size_t)(g->ntensors + 1));
-    gtensor *t = &g->tensors[g->ntensors];
-    memset(t, 0, sizeof *t);
-    t->name = strdup(name);
-    t->dtype = DT_F32;
-    t->ndim = ndim;
-    size_t n = 1;
-    for (int i = 0; i < ndim; i++) {
-        t->dims[i] = dims[i];
-        n *= (size_t)(dims[i] > 0 ? dims[i] : 1);
-    }
-    if (data) {
-        t->nbytes = n * 4;
-        t->data = malloc(t->nbytes);
-        memcpy(t->data, data, t->nbytes);
-    }
-    return g->ntensors++;
-}
-
-static int N(graph *g, const char *op, const char *name, int nin, const int *in, int out)
-{
-    g->nodes = realloc(g->nodes, sizeof *g->nodes * (size_t)(g->nnodes + 1));
-    gnode *n = &g->nodes[g->nnodes];
-    memset(n, 0, sizeof *n);
-    n->op = strdup(op);
-    n->name = strdup(name);
-    n->domain = strdup("");
-    n->nin = nin;
-    n->nout = 1;
-    n->in = malloc(sizeof(int) * (size_t)(nin + 1));
-    n->out = malloc(sizeof(int) * 2);
-    memcpy(n->in, in, sizeof(int) * (size_t)nin);
-    n->out[0] = out;
-    return g->nnodes++;
-}
-
-static void A_ints(graph *g, int ni, const char *name, int cnt, const int64_t *v)
-{
-    gnode *n = &g->nodes[ni];
-    n->attr = realloc(n->attr, sizeof *n->attr * (size_t)(n->nattr + 1));
-    gattr *a = &n->attr[n->nattr++];
-    memset(a, 0, sizeof *a);
-    a->name = strdup(name);
-    a->type = ATTR_INTS;
-    a->n = cnt;
-    a->ints = malloc(sizeof(int64_t) * (size_t)cnt);
-    memcpy(a->ints, v, sizeof(int64_t) * (size_t)cnt);
-}
-
-static void A_int(graph *g, int ni, const char *name, int64_t v)
-{
-    gnode *n = &g->nodes[ni];
-    n->attr = realloc(n->attr, sizeof *n->attr * (size_t)(n->nattr + 1));
-    gattr *a = &n->attr[n->nattr++];
-    memset(a, 0, sizeof *a);
-    a->name = strdup(name);
-    a->type = ATTR_INT;
-    a->i = v;
-}
-
 static unsigned seed = 12345;
 static float frand(void)
 {
@@ -237,16 +176,16 @@ static int conv(graph *g, int x, int cin, int cout, int k, int stride, int group
     for (int i = 0; i < cout; i++)
         b[i] = frand();
     snprintf(nm, sizeof nm, "w%d", cnt);
-    int tw = T(g, nm, 4, wd, w);
+    int tw = TF(g, nm, 4, wd, w);
     snprintf(nm, sizeof nm, "b%d", cnt);
-    int tb = T(g, nm, 1, bd, b);
+    int tb = TF(g, nm, 1, bd, b);
     int oh = (h + 2 * (k / 2) - k) / stride + 1;
     int64_t yd[4] = {1, cout, oh, oh};
     snprintf(nm, sizeof nm, "y%d", cnt);
-    int ty = T(g, nm, 4, yd, NULL);
+    int ty = TF(g, nm, 4, yd, NULL);
     int in[3] = {x, tw, tb};
     snprintf(nm, sizeof nm, "conv%d", cnt++);
-    int ni = N(g, "Conv", nm, 3, in, ty);
+    int ni = N1(g, "Conv", nm, 3, in, ty);
     int64_t pads[4] = {k / 2, k / 2, k / 2, k / 2}, st[2] = {stride, stride};
     A_ints(g, ni, "pads", 4, pads);
     A_ints(g, ni, "strides", 2, st);
@@ -264,7 +203,7 @@ static void build(graph *g)
 {
     graph_init(g);
     int64_t xd[4] = {1, 3, 28, 28};
-    int x = T(g, "x", 4, xd, NULL);
+    int x = TF(g, "x", 4, xd, NULL);
     int y = conv(g, x, 3, 16, 3, 1, 1, 28);
     y = conv(g, y, 16, 16, 3, 1, 1, 28);
     y = conv(g, y, 16, 16, 5, 1, 1, 28);
@@ -283,10 +222,10 @@ static void build(graph *g)
         va[i] = 1 + frand();
     }
     int64_t cd[1] = {64}, od[4] = {1, 64, 7, 7};
-    int bin[5] = {y, T(g, "sc", 1, cd, sc), T(g, "bi", 1, cd, bi), T(g, "mu", 1, cd, mu),
-                  T(g, "va", 1, cd, va)};
-    int out = T(g, "out", 4, od, NULL);
-    N(g, "BatchNormalization", "bn", 5, bin, out);
+    int bin[5] = {y, TF(g, "sc", 1, cd, sc), TF(g, "bi", 1, cd, bi), TF(g, "mu", 1, cd, mu),
+                  TF(g, "va", 1, cd, va)};
+    int out = TF(g, "out", 4, od, NULL);
+    N1(g, "BatchNormalization", "bn", 5, bin, out);
     g->ninputs = 1;
     g->inputs = malloc(sizeof(int));
     g->inputs[0] = x;
