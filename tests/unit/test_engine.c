@@ -420,6 +420,63 @@ static void test_softmax_opsets(void)
     graph_free(&g);
 }
 
+/* LRN: the AVX-512 and AVX2 kernels (beta 0.75) give the same bits as the
+ * generic path,
+ * on maps with a vector tail (7x7, 13x1) and channels at both edges; a
+ * beta of 0.5 against powf. */
+static void test_lrn(void)
+{
+    static const int64_t shapes[][4] = {{1, 9, 7, 7}, {2, 6, 13, 1}, {1, 3, 16, 16}};
+    for (int si = 0; si < 3; si++) {
+        const int64_t *d = shapes[si];
+        size_t n = (size_t)(d[0] * d[1] * d[2] * d[3]);
+        float *x = malloc(n * sizeof *x);
+        unsigned seed = 11 + (unsigned)si;
+        for (size_t i = 0; i < n; i++)
+            x[i] = 4 * frand(&seed);
+        for (int b = 0; b < 2; b++) {
+            graph g;
+            err_t e;
+            graph_init(&g);
+            int tx = T(&g, "x", DT_F32, 4, d, NULL), ty = T(&g, "y", DT_F32, -1, d, NULL);
+            int nl = N(&g, "LRN", "lrn", 1, &tx, 1, &ty);
+            A_int(&g, nl, "size", 5);
+            A_float(&g, nl, "alpha", 0.5f);
+            A_float(&g, nl, "beta", b ? 0.5f : 0.75f);
+            A_float(&g, nl, "bias", 2);
+            io(&g, tx, ty);
+            engine *fast = make(&g, NULL, 0, NULL, 1, &e);
+            simd_cap(SIMD_AVX2);
+            engine *avx2 = make(&g, NULL, 0, NULL, 1, &e);
+            simd_cap(SIMD_PORTABLE);
+            engine *sse = make(&g, NULL, 0, NULL, 1, &e);
+            simd_cap(SIMD_AVX512);
+            int ok = fast && avx2 && sse && engine_run(fast, x, &e) == 0 &&
+                     engine_run(avx2, x, &e) == 0 && engine_run(sse, x, &e) == 0;
+            const float *y = ok ? engine_output(fast, 0) : NULL;
+            ok = ok && !memcmp(y, engine_output(sse, 0), n * sizeof *y) &&
+                 !memcmp(y, engine_output(avx2, 0), n * sizeof *y);
+            int64_t C = d[1], in = d[2] * d[3];
+            for (int64_t i = 0; ok && i < (int64_t)n; i++) {
+                int64_t c = (i / in) % C, base = i - c * in;
+                float sq = 0;
+                for (int64_t cc = c - 2; cc <= c + 2; cc++)
+                    if (cc >= 0 && cc < C)
+                        sq += x[base + cc * in] * x[base + cc * in];
+                float want = x[i] / powf(2 + 0.5f / 5 * sq, b ? 0.5f : 0.75f);
+                ok = fabsf(y[i] - want) <= 1e-5f * fmaxf(1, fabsf(want));
+            }
+            tap_ok(ok, "LRN %lldx%lldx%lldx%lld beta %s: the SIMD paths agree bit for bit and with powf",
+                   (long long)d[0], (long long)d[1], (long long)d[2], (long long)d[3], b ? "0.5" : "0.75");
+            engine_free(fast);
+            engine_free(avx2);
+            engine_free(sse);
+            graph_free(&g);
+        }
+        free(x);
+    }
+}
+
 /* Threads: pooling, LRN and Add split over a pool agree with one thread. */
 static void test_threads(void)
 {
@@ -773,6 +830,7 @@ int main(void)
     test_gemm_weights();
     test_softmax_opsets();
     test_threads();
+    test_lrn();
     test_flat_binary_threads();
     test_bad_graphs();
     return tap_done();
