@@ -13,65 +13,8 @@
 #include "../tap.h"
 #include "engine.h"
 #include "graph.h"
+#include "graph_build.h"
 #include "kernels.h"
-
-static int T(graph *g, const char *name, int ndim, const int64_t *dims)
-{
-    g->tensors = realloc(g->tensors, sizeof *g->tensors * (size_t)(g->ntensors + 1));
-    gtensor *t = &g->tensors[g->ntensors];
-    memset(t, 0, sizeof *t);
-    t->name = strdup(name);
-    t->dtype = DT_F32;
-    t->ndim = ndim;
-    for (int i = 0; i < ndim; i++)
-        t->dims[i] = dims[i];
-    return g->ntensors++;
-}
-
-static int N(graph *g, const char *op, int in, int out)
-{
-    g->nodes = realloc(g->nodes, sizeof *g->nodes * (size_t)(g->nnodes + 1));
-    gnode *n = &g->nodes[g->nnodes];
-    memset(n, 0, sizeof *n);
-    n->op = strdup(op);
-    n->name = strdup("pool");
-    n->domain = strdup("");
-    n->nin = n->nout = 1;
-    n->in = malloc(sizeof(int));
-    n->out = malloc(sizeof(int));
-    n->in[0] = in;
-    n->out[0] = out;
-    g->ninputs = g->noutputs = 1;
-    g->inputs = malloc(sizeof(int));
-    g->outputs = malloc(sizeof(int));
-    g->inputs[0] = in;
-    g->outputs[0] = out;
-    return g->nnodes++;
-}
-
-static void A_ints(graph *g, int ni, const char *name, int n, const int64_t *v)
-{
-    gnode *nd = &g->nodes[ni];
-    nd->attr = realloc(nd->attr, sizeof *nd->attr * (size_t)(nd->nattr + 1));
-    gattr *a = &nd->attr[nd->nattr++];
-    memset(a, 0, sizeof *a);
-    a->name = strdup(name);
-    a->type = ATTR_INTS;
-    a->n = n;
-    a->ints = malloc(sizeof(int64_t) * (size_t)n);
-    memcpy(a->ints, v, sizeof(int64_t) * (size_t)n);
-}
-
-static void A_int(graph *g, int ni, const char *name, int64_t v)
-{
-    gnode *nd = &g->nodes[ni];
-    nd->attr = realloc(nd->attr, sizeof *nd->attr * (size_t)(nd->nattr + 1));
-    gattr *a = &nd->attr[nd->nattr++];
-    memset(a, 0, sizeof *a);
-    a->name = strdup(name);
-    a->type = ATTR_INT;
-    a->i = v;
-}
 
 static float frand(unsigned *s)
 {
@@ -110,8 +53,9 @@ static void max_case(const pcase *q, int nan)
             graph g;
             err_t e;
             graph_init(&g);
-            int tx = T(&g, "x", 4, xd), ty = T(&g, "y", -1, xd);
-            int n = N(&g, "MaxPool", tx, ty);
+            int tx = T(&g, "x", DT_F32, 4, xd, NULL), ty = T(&g, "y", DT_F32, -1, xd, NULL);
+            int n = N1(&g, "MaxPool", "pool", 1, &tx, ty);
+            io(&g, tx, ty);
             A_ints(&g, n, "kernel_shape", 2, (int64_t[]){q->kh, q->kw});
             A_ints(&g, n, "strides", 2, (int64_t[]){q->sh, q->sw});
             A_ints(&g, n, "dilations", 2, (int64_t[]){q->dh, q->dw});
@@ -180,8 +124,9 @@ static void gap_case(int c, int h, int w)
         graph g;
         err_t e;
         graph_init(&g);
-        int tx = T(&g, "x", 4, xd), ty = T(&g, "y", -1, xd);
-        N(&g, "GlobalAveragePool", tx, ty);
+        int tx = T(&g, "x", DT_F32, 4, xd, NULL), ty = T(&g, "y", DT_F32, -1, xd, NULL);
+        N1(&g, "GlobalAveragePool", "pool", 1, &tx, ty);
+        io(&g, tx, ty);
         int old = simd_cap(levels[l]);
         engine_opts o;
         memset(&o, 0, sizeof o);
