@@ -251,7 +251,10 @@ static void run_and_write(struct run *r, const char *source, long index, int img
         tensor_init(&t);
         if (tensor_alloc(&t, name, DT_F32, ond, od, ond == 3 ? "C H W" : NULL, &e) < 0)
             die(EXIT_DATA, "%s: layer '%s': %s", where, name, e.msg);
-        memcpy(t.data, out, t.nbytes);
+        /* the payload is written from the engine's output itself (stable
+         * until the next run): no copy, no fresh pages faulted in */
+        free(t.data);
+        t.data = (void *)out;
         if (tensor_meta_set(&t, "kind", is_cam ? "features" : "tensor", &e) < 0 ||
             tensor_meta_set(&t, "source", source, &e) < 0 ||
             tensor_meta_setf(&t, "source_index", &e, "%ld", index) < 0 ||
@@ -263,11 +266,11 @@ static void run_and_write(struct run *r, const char *source, long index, int img
             tensor_meta_set(&t, "model_sha256", r->g.sha256, &e) < 0 ||
             tensor_meta_set(&t, "layer", name, &e) < 0)
             die(EXIT_DATA, "%s: %s", where, e.msg);
-        if (tsw_write(r->w, &t, &e) < 0) {
-            tensor_free(&t);
-            die(EXIT_DATA, "%s", e.msg);
-        }
+        int wr = tsw_write(r->w, &t, &e);
+        t.data = NULL;
         tensor_free(&t);
+        if (wr < 0)
+            die(EXIT_DATA, "%s", e.msg);
     }
 }
 
