@@ -19,6 +19,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include "engine_int.h"
+#include "kern_q.h"
 #include "kmem.h"
 #include "wcache.h"
 
@@ -430,9 +431,11 @@ static int cache_key(const engine *en, const graph *g, wcache_key *key)
     char *d = malloc(cap);
     if (!d)
         return -1;
-    int w = snprintf(d, cap, "model %s\nsimd %d\nthreads %d\nwino %s\ndirect %s\ninput %d",
-                     g->sha256, simd_level(), c->nthreads, wino ? wino : "-", direct ? direct : "-",
-                     c->t[en->src].ndim);
+    /* (a cache directory shared by machines of other CPUs gets files of
+     * its own for each) */
+    int w = snprintf(d, cap, "model %s\nsimd %d vnni %d\nthreads %d\nwino %s\ndirect %s\ninput %d",
+                     g->sha256, simd_level(), qconv_has_vnni(), c->nthreads, wino ? wino : "-",
+                     direct ? direct : "-", c->t[en->src].ndim);
     n = w > 0 && (size_t)w < cap ? (size_t)w : cap;
     for (int k = 0; k < c->t[en->src].ndim && k < TENSOR_MAXDIM && n + 24 < cap; k++)
         n += (size_t)snprintf(d + n, cap - n, " %lld", (long long)c->t[en->src].dims[k]);
