@@ -347,6 +347,20 @@ static size_t conv_abuf_floats(const conv_kernel *k)
     return ((size_t)kcl * np + 15) & ~(size_t)15;
 }
 
+/* pixels: col^T packed whole, every k block at its fixed stride */
+static size_t pix_shared_floats(const conv_kernel *k)
+{
+    return (size_t)gemm_kblocks(k->kk, GEMM_KC_MAX) * conv_abuf_floats(k);
+}
+
+/* pixels with threads: col^T packed once and shared when it is at most
+ * 16 MB (ResNet-18's 512x7x7: 1 MB); a longer K packs per task as with
+ * one thread rather than ask for that much scratch */
+static int pix_shared(const conv_kernel *k)
+{
+    return pix_shared_floats(k) <= ((size_t)16 << 20) / sizeof(float);
+}
+
 size_t conv_scratch_bytes(const conv_kernel *k, int nthreads)
 {
     if (nthreads < 1) nthreads = 1;
@@ -357,10 +371,10 @@ size_t conv_scratch_bytes(const conv_kernel *k, int nthreads)
     if (k->impl == IMPL_DIRECT)
         return direct_scratch_bytes(k->dp, nthreads);
     if (k->impl == IMPL_PIX) {
-        /* threads share col^T packed whole; one thread packs a k block
-         * at a time */
-        size_t nb = (size_t)gemm_kblocks(k->kk, GEMM_KC_MAX);
-        size_t a = nthreads > 1 ? nb * conv_abuf_floats(k) : conv_abuf_floats(k);
+        /* threads share col^T packed whole (pix_shared), else each packs
+         * a k block at a time */
+        size_t a = nthreads > 1 && pix_shared(k) ? pix_shared_floats(k)
+                                                  : (size_t)nthreads * conv_abuf_floats(k);
         return (conv_ct_floats(k) + a) * sizeof(float);
     }
     if (k->impl != IMPL_GEMM) return 0;
@@ -613,7 +627,7 @@ static void pix_task(void *ctx, int task, int thread)
     int nq = k->mp / nr;
     int q0 = task * j->g.nc, q1 = q0 + j->g.nc < nq ? q0 + j->g.nc : nq;
     float *ct = (float *)j->scratch;
-    float *abuf = ct + conv_ct_floats(k);
+    float *abuf = ct + conv_ct_floats(k) + (size_t)thread * conv_abuf_floats(k);
     size_t ldct = (size_t)k->mp;
     conv_pack cp = { k, j->in, mr, NULL };
     int nb = gemm_kblocks(K, GEMM_KC_MAX), kcl = gemm_kblock_len(K, nb);
@@ -738,7 +752,7 @@ void conv_run(const conv_kernel *k, const float *in, float *out, void *scratch, 
         int tasks = nt > 1 ? 2 * nt : 1;
         if (tasks > nq) tasks = nq;
         j.g.nc = (nq + tasks - 1) / tasks;
-        if (nt > 1) {
+        if (nt > 1 && pix_shared(k)) {
             /* col^T packed once, k blocks spread over the threads
              * (g.nm set: the tasks read it from there) */
             tp_run(tp, gemm_kblocks(k->kk, GEMM_KC_MAX), pix_pack_task, &j);

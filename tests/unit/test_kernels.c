@@ -279,6 +279,9 @@ int main(void)
     list[nl++] = cp(64, 14, 14, 96, 3, 1, 1, 1, ACT_NONE);
     list[nl++] = cp(120, 5, 6, 100, 3, 1, 1, 1, ACT_RELU);    /* cout not whole panels */
     list[nl++] = cp(114, 6, 6, 40, 3, 1, 1, 1, ACT_CLIP);     /* K just above 1024 */
+    /* K = 75600: col^T (16.9 MB) too long to share, each thread packs
+     * its own k blocks */
+    list[nl++] = cp(8400, 7, 7, 32, 3, 1, 1, 1, ACT_RELU);
     for (int i = 0; i < nl; i++) {
         check_conv(&list[i], 1);
         list[i].act = acts[(i + 1) % 3];
