@@ -13,6 +13,8 @@
  * nodes in order.  Nothing is allocated per run.
  */
 #include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
@@ -415,6 +417,21 @@ static int cacheable(const ectx *c, const enode *n)
     return op_is(n, "Conv") && !c->reference;
 }
 
+/* Appends printf output to d (cap bytes); *n stays below cap, and *ok
+ * becomes 0 once something did not fit. */
+__attribute__((format(printf, 5, 6)))
+static void append(char *d, size_t cap, size_t *n, int *ok, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int w = *ok && *n < cap ? vsnprintf(d + *n, cap - *n, fmt, ap) : -1;
+    va_end(ap);
+    if (w < 0 || (size_t)w >= cap - *n)
+        *ok = 0;
+    else
+        *n += (size_t)w;
+}
+
 /* The cache key of this plan (wcache.h): 0, or -1 when there is no cache
  * for it (no model file, reference kernels, no convolution, a build
  * without build-id). */
@@ -427,22 +444,28 @@ static int cache_key(const engine *en, const graph *g, wcache_key *key)
     if (!g || !g->sha256[0] || c->reference || !any)
         return -1;
     const char *wino = getenv("CAM_WINO"), *direct = getenv("CAM_DIRECT");
-    size_t cap = 256 + (size_t)en->nrun * 12, n = 0;
+    size_t cap = 512 + (size_t)en->nrun * 24 + (size_t)en->nout * 24, n = 0;
+    int ok = 1;
     char *d = malloc(cap);
     if (!d)
         return -1;
     /* (a cache directory shared by machines of other CPUs gets files of
      * its own for each) */
-    int w = snprintf(d, cap, "model %s\nsimd %d vnni %d\nthreads %d\nwino %s\ndirect %s\ninput %d",
-                     g->sha256, simd_level(), qconv_has_vnni(), c->nthreads, wino ? wino : "-",
-                     direct ? direct : "-", c->t[en->src].ndim);
-    n = w > 0 && (size_t)w < cap ? (size_t)w : cap;
-    for (int k = 0; k < c->t[en->src].ndim && k < TENSOR_MAXDIM && n + 24 < cap; k++)
-        n += (size_t)snprintf(d + n, cap - n, " %lld", (long long)c->t[en->src].dims[k]);
-    for (int r = 0; r < en->nrun && n + 12 < cap; r++)
-        if (c->n[en->run[r]].op->prepare)
-            n += (size_t)snprintf(d + n, cap - n, " %d", en->run[r]);
-    int rc = n + 12 < cap ? wcache_key_make(d, n, key) : -1;
+    append(d, cap, &n, &ok, "model %s\nsimd %d vnni %d\nthreads %d\nwino %.16s\ndirect %.16s\ninput %d",
+           g->sha256, simd_level(), qconv_has_vnni(), c->nthreads, wino ? wino : "-",
+           direct ? direct : "-", en->src);
+    for (int k = 0; k < c->t[en->src].ndim && k < TENSOR_MAXDIM; k++)
+        append(d, cap, &n, &ok, " %lld", (long long)c->t[en->src].dims[k]);
+    /* the nodes run, each with the activation fused into it, and the
+     * outputs: together they say what was fused (a BatchNormalization
+     * folded into a Conv changes its packed weights) */
+    append(d, cap, &n, &ok, "\nrun");
+    for (int r = 0; r < en->nrun; r++)
+        append(d, cap, &n, &ok, " %d:%d", en->run[r], (int)c->n[en->run[r]].act);
+    append(d, cap, &n, &ok, "\noutputs");
+    for (int i = 0; i < en->nout; i++)
+        append(d, cap, &n, &ok, " %d", en->outs[i]);
+    int rc = ok ? wcache_key_make(d, n, key) : -1;
     free(d);
     return rc;
 }

@@ -343,6 +343,29 @@ static void test_engines(const char *dir)
     free(m0);
     free(m1);
 
+    /* the last Conv's own output asked for: its BatchNormalization is
+     * not folded, so its packed weights differ from the full plan's
+     * (the same nodes are prepared): a key of its own, right outputs */
+    {
+        const char *pre[1] = {"y8"}, *post[1] = {"out"};
+        size_t a0, a1, b0, b1;
+        int ca, cb;
+        setenv("CAM_NO_CACHE", "1", 1);
+        float *ya = run(&g, pre, 1, x, &a0, 1, &ca), *yb = run(&g, post, 1, x, &b0, 1, &cb);
+        unsetenv("CAM_NO_CACHE");
+        float *za = run(&g, pre, 1, x, &a1, 1, &ca);
+        za = (free(za), run(&g, pre, 1, x, &a1, 1, &ca));
+        float *zb = run(&g, post, 1, x, &b1, 1, &cb);
+        tap_ok(ya && za && ca && a0 == a1 && memcmp(ya, za, a0 * sizeof *ya) == 0 && yb && zb && cb &&
+                   b0 == b1 && memcmp(yb, zb, b0 * sizeof *yb) == 0 && memcmp(yb, y0, b0 * sizeof *yb) == 0,
+               "engine: a Conv's own output (BatchNormalization unfolded) and the folded plan "
+               "each get their own cached weights");
+        free(ya);
+        free(yb);
+        free(za);
+        free(zb);
+    }
+
     /* a piece's size changed in the file: out of step, packed again and
      * the file written anew */
     {
