@@ -496,7 +496,7 @@ static int replay_nodes(engine *en, err_t *e)
             kmem_replay(&wn->log);
             int rc = n->op->prepare(c, n, e);
             kmem_replay(NULL);
-            if (wn->log.failed || (rc == 0 && wn->log.pos != wn->log.n))
+            if (wn->log.failed || (rc == 0 && (wn->log.pos != wn->log.n || !wn->log.tagged)))
                 return CACHE_OUT_OF_STEP;
             if (rc < 0)
                 return -1;
@@ -657,7 +657,7 @@ static int pack_nodes(engine *en, const wcache_key *key, err_t *e)
                     if (rec[i].node == en->run[r]) {
                         ord[k] = rec[i];
                         ord[k].cached = cacheable(c, &c->n[rec[i].node]) && !rec[i].log.failed &&
-                                        !rec[i].log.dropped;
+                                        !rec[i].log.dropped && rec[i].log.tagged;
                         ncached += ord[k].cached;
                         k++;
                         break;

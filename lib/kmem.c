@@ -342,8 +342,24 @@ void kmem_record(kmem_log *log)
 void kmem_replay(kmem_log *log)
 {
     replaying = log;
-    if (log)
+    if (log) {
         log->pos = 0;
+        log->tagged = 0;
+    }
+}
+
+void kmem_tag(uint64_t t)
+{
+    if (recording) {
+        recording->tag = t;
+        recording->tagged = 1;
+    }
+    if (replaying) {
+        if (replaying->tag != t)
+            replaying->failed = 1;
+        else
+            replaying->tagged = 1;
+    }
 }
 
 int kmem_replaying(void)

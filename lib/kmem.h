@@ -25,6 +25,7 @@
 #define CAM_KMEM_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "err.h"
 
 #define KMEM_ALIGN 64
@@ -75,7 +76,12 @@ void   kmem_unmap(void *p, size_t n);
  * packed form).  While a log is replayed, kmem_get hands out its pieces
  * in order instead of new memory (read-only: the kernel must not write
  * them, see kmem_replaying); a size that differs from the recorded one, or
- * one piece too many, gives NULL and marks the log failed. */
+ * one piece too many, gives NULL and marks the log failed.
+ *
+ * kmem_tag(t): the kernel's fingerprint of what its packed form depends on
+ * besides the weights themselves (shapes, folded scales and biases,
+ * quantisation): recorded in the log, or, replaying, compared with the
+ * recorded one (a difference marks the log failed, an equal one checked). */
 typedef struct {
     void   *p;
     size_t  n;
@@ -86,11 +92,14 @@ typedef struct {
     int         pos;            /* replay: pieces handed out */
     int         failed;         /* replay: out of step; record: out of memory */
     int         dropped;        /* record: a piece was given back */
+    uint64_t    tag;            /* kmem_tag's fingerprint */
+    int         tagged;         /* record: tag set; replay: tag checked */
 } kmem_log;
 /* Starts (log) or stops (NULL) recording on the calling thread. */
 void   kmem_record(kmem_log *log);
 /* Starts (log, pos reset) or stops (NULL) replaying on the calling thread. */
 void   kmem_replay(kmem_log *log);
+void   kmem_tag(uint64_t t);
 /* 1 while the calling thread replays: pieces come filled, kernels skip
  * packing (and need not read the weights). */
 int    kmem_replaying(void);

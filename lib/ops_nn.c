@@ -249,9 +249,61 @@ static int conv_infer(ectx *c, enode *n, err_t *e)
     return 0;
 }
 
+/* FNV-1a over bytes */
+static uint64_t fnv(uint64_t h, const void *b, size_t n)
+{
+    const unsigned char *s = b;
+    for (size_t i = 0; i < n; i++) {
+        h ^= s[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+static uint64_t fnv_int(uint64_t h, int64_t v)
+{
+    return fnv(h, &v, sizeof v);
+}
+
+static uint64_t fnv_quant(uint64_t h, const etensor *t)
+{
+    h = fnv_int(h, t->nq);
+    if (t->nq > 0 && t->qscale && t->qzp) {
+        h = fnv(h, t->qscale, sizeof(float) * (size_t)t->nq);
+        h = fnv(h, t->qzp, sizeof(float) * (size_t)t->nq);
+    }
+    return h;
+}
+
+/* What a Conv's packed form depends on besides its weights' values: the
+ * shapes, the fused activation, the BatchNormalization folded into it
+ * (scales and biases) and the quantisation of its input, weights and
+ * output.  The packed-weight cache checks it (kmem_tag). */
+static uint64_t conv_fingerprint(const ectx *c, const enode *n, const conv_p *p)
+{
+    const conv_params *q = &p->cp;
+    const int f[] = {q->cin, q->h, q->w, q->cout, q->oh, q->ow, q->kh, q->kw, q->sh, q->sw,
+                     q->dh, q->dw, q->pt, q->pl, q->pb, q->pr, q->group, n->act, c->reference};
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < sizeof f / sizeof *f; i++)
+        h = fnv_int(h, f[i]);
+    h = fnv(h, &n->amin, sizeof n->amin);
+    h = fnv(h, &n->amax, sizeof n->amax);
+    h = fnv_int(h, p->wscale != NULL);
+    if (p->wscale)
+        h = fnv(h, p->wscale, sizeof(float) * (size_t)q->cout);
+    h = fnv(h, p->b, sizeof(float) * (size_t)q->cout);
+    h = fnv_int(h, p->wn);
+    for (int k = 0; k < n->nin && k < 3; k++)
+        if (n->in[k] >= 0)
+            h = fnv_quant(h, IN(n, k));
+    return fnv_quant(h, OUT(n, 0));
+}
+
 static int conv_prepare_op(ectx *c, enode *n, err_t *e)
 {
     conv_p *p = n->p;
+    kmem_tag(conv_fingerprint(c, n, p));
     /* quantised: integer kernel, activation and rounding in its store */
     int qr = qconv_node_prepare(c, n, &p->cp, p->wscale != NULL, &p->qk, e);
     if (qr < 0)

@@ -13,9 +13,9 @@
 #include "wcache.h"
 
 #define MAGIC "CAMPACK1"
-#define VERSION 2u
+#define VERSION 3u
 #define HEADER 48u
-#define NODE_REC 16u
+#define NODE_REC 24u
 #define PIECE_REC 16u
 #define DATA_ALIGN 4096u
 
@@ -193,6 +193,7 @@ int wcache_parse(const void *buf, size_t len, const wcache_key *key, wcache *w, 
     for (uint32_t i = 0; i < nn; i++) {
         const unsigned char *r = b + t0 + (size_t)i * NODE_REC;
         uint32_t node = get32(r), cached = get32(r + 4), first = get32(r + 8), cnt = get32(r + 12);
+        uint64_t tag = get64(r + 16);
         wcache_node *wn = &w->nodes[i];
         if (node > INT32_MAX || cached > 1 || (!cached && cnt) || first > np || cnt > np - first ||
             first != seen) {
@@ -202,6 +203,7 @@ int wcache_parse(const void *buf, size_t len, const wcache_key *key, wcache *w, 
         seen += cnt;
         wn->node = (int)node;
         wn->cached = (int)cached;
+        wn->log.tag = tag;
         if (!cnt)
             continue;
         wn->log.v = malloc(sizeof *wn->log.v * cnt);
@@ -281,6 +283,7 @@ static void write_table(unsigned char *dst, const wcache_key *key, const wcache_
         put32(r + 4, nodes[i].cached ? 1u : 0u);
         put32(r + 8, (uint32_t)first);
         put32(r + 12, cnt);
+        put64(r + 16, nodes[i].log.tag);
         for (uint32_t k = 0; k < cnt; k++) {
             unsigned char *q = pt + (size_t)(first + k) * PIECE_REC;
             uint64_t sz = nodes[i].log.v[k].n;

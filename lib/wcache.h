@@ -14,24 +14,28 @@
  *
  * The key is a text naming everything that decides the packed form: the
  * model file's sha256, the program's build (its GNU build-id), the SIMD
- * level, the input size, the nodes run, the thread count and the kernel
- * choices set in the environment.  The file is named after a 64-bit hash
+ * level, the input size, the nodes run with their fused activations, the
+ * outputs asked for, the thread count and the kernel choices set in the
+ * environment.  The file is named after a 64-bit hash
  * of it and holds it whole: a file whose key differs is not used (and is
  * replaced).  A file is written to a temporary name, flushed and renamed;
  * read, it is checked whole before use (format, key, every piece inside
  * the file), and while the engine replays it every piece must have the
- * size its kernel asks for, or the engine packs from the model after all.
+ * size its kernel asks for and every layer the fingerprint it had when
+ * written (kmem_tag: shapes, folded scales and biases, quantisation), or
+ * the engine packs from the model after all.
  * At most WCACHE_MAX_BYTES of such files are kept, the least recently
  * used removed first.
  *
  * Layout (native byte order; the build-id in the key ties a file to one
  * build of one machine type):
  *   0   "CAMPACK1"
- *   8   u32 version (2), u32 nnodes
+ *   8   u32 version (3), u32 nnodes
  *   16  u64 npieces, u64 data offset, u64 file size
  *   40  u64 key length (at most WCACHE_MAX_KEY)
  *   48  the key, zero-padded to a multiple of 8
- *       nnodes x {u32 node, u32 cached (0/1), u32 first piece, u32 count}
+ *       nnodes x {u32 node, u32 cached (0/1), u32 first piece, u32 count,
+ *                 u64 tag (kmem_tag's fingerprint)}
  *       npieces x {u64 offset, u64 bytes}
  *   data: each piece at a KMEM_ALIGN-aligned offset
  */

@@ -85,7 +85,7 @@ static void test_format(void)
     unsigned char *m = malloc(len);
     int inside = 1, refused = 0, tried = 0;
     size_t t0 = 48 + (key->len + 7) / 8 * 8;     /* the node table */
-    for (size_t off = 0; off < t0 + 3 * 16 + 3 * 16; off++) {
+    for (size_t off = 0; off < t0 + 3 * 24 + 3 * 16; off++) {
         for (int bit = 0; bit < 8; bit += 3) {
             memcpy(m, img, len);
             m[off] ^= (unsigned char)(1u << bit);
@@ -112,7 +112,7 @@ static void test_format(void)
         const char *what, *msg;
     } dmg[] = {
         {0, 'X', "magic", "not a packed"},
-        {8, 3, "version", "version"},
+        {8, 9, "version", "version"},
         {32, 1, "size in the header", "bytes"},
         {40, 3, "key length", "another"},
         {50, 'x', "key", "another"},
@@ -131,7 +131,7 @@ static void test_format(void)
     }
     /* a piece offset moved off its alignment, and past the end */
     {
-        size_t po = t0 + 3 * 16;    /* first piece record */
+        size_t po = t0 + 3 * 24;    /* first piece record */
         uint64_t off;
         memcpy(m, img, len);
         memcpy(&off, m + po, 8);
@@ -375,7 +375,7 @@ static void test_engines(const char *dir)
         pread(fd, &nn, 4, 12);
         uint64_t kl;
         pread(fd, &kl, 8, 40);
-        off_t po = 48 + (off_t)((kl + 7) / 8 * 8) + (off_t)nn * 16 + 8;   /* the first piece's size */
+        off_t po = 48 + (off_t)((kl + 7) / 8 * 8) + (off_t)nn * 24 + 8;   /* the first piece's size */
         pread(fd, &sz, 8, po);
         sz -= 64;
         pwrite(fd, &sz, 8, po);
@@ -386,6 +386,22 @@ static void test_engines(const char *dir)
         free(y1);
         y1 = run(&g, NULL, 0, x, &n1, 1, &c1);
         tap_ok(y1 && c1 && memcmp(y0, y1, n0 * sizeof *y0) == 0, "engine: ... and the file made anew");
+        free(y1);
+    }
+    /* a layer's fingerprint changed in the file (as if its folded scales
+     * or shapes differed): out of step, packed again */
+    {
+        int fd = open(file, O_RDWR);
+        uint64_t kl, tag;
+        pread(fd, &kl, 8, 40);
+        off_t to = 48 + (off_t)((kl + 7) / 8 * 8) + 16;     /* the first node's tag */
+        pread(fd, &tag, 8, to);
+        tag ^= 1;
+        pwrite(fd, &tag, 8, to);
+        close(fd);
+        y1 = run(&g, NULL, 0, x, &n1, 1, &c1);
+        tap_ok(y1 && !c1 && memcmp(y0, y1, n0 * sizeof *y0) == 0,
+               "engine: a layer's fingerprint differs: packed from the model, same output");
         free(y1);
     }
     /* garbage under the name, and a truncated file */
