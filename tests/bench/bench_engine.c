@@ -135,6 +135,7 @@ int main(int argc, char **argv)
                plan_ms, plan_cpu);
         if (profile) {
             nprof = 0;
+            memset(prof, 0, sizeof prof);   /* the previous thread count's sums */
             for (int r = 0; r < runs; r++)
                 engine_profile(en, in, threads == 1 ? thread_clock : wall_clock, prof_node, NULL, &e);
             for (int i = 0; i < nprof; i++)
