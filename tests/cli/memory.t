@@ -15,10 +15,16 @@ M=$SHARED/models
 bmptopnm "$SHARED/images/cat.bmp" 2>/dev/null > "$TMP/cat.ppm"
 
 # peak MODEL [THREADS]: peak RSS in KB of one image through cnn-features
-# (features to $TMP/f.t), one thread unless told
+# (features to $TMP/f.t), one thread unless told: the larger of a first
+# run (packing, writing the packed-weight cache) and a second one (mapping
+# the cache file), in a cache directory of their own
 peak() {
-    /usr/bin/time -f %M -o "$TMP/rss" cnn-features -threads "${2:-1}" -m "$1" "$TMP/cat.ppm" > "$TMP/f.t" &&
-        tail -1 "$TMP/rss"
+    rm -rf "$TMP/cache"
+    a=$(CAM_CACHE_DIR=$TMP/cache /usr/bin/time -f %M -o "$TMP/rss" \
+            cnn-features -threads "${2:-1}" -m "$1" "$TMP/cat.ppm" > "$TMP/f.t" && tail -1 "$TMP/rss") &&
+    b=$(CAM_CACHE_DIR=$TMP/cache /usr/bin/time -f %M -o "$TMP/rss" \
+            cnn-features -threads "${2:-1}" -m "$1" "$TMP/cat.ppm" > "$TMP/f.t" && tail -1 "$TMP/rss") &&
+    { [ "$a" -ge "$b" ] && echo "$a" || echo "$b"; }
 }
 # under KB GOT DESC
 under() { if [ -n "$2" ] && [ "$2" -le "$1" ]; then ok 0 "$3 ($2 KB)"; else ok 1 "$3 (${2:-no figure} KB, limit $1)"; fi; }
