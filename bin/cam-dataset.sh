@@ -43,13 +43,15 @@ if [ "${1:-}" = "--job" ]; then
     # The features go straight from cnn-features to one cam-map run (one
     # model load, one pass over them): gap-classify's top-5 lines (-top),
     # the top-5 maps and, when it is not among them, the ground-truth
-    # class's map.  cam-eval takes the GT maps from this stream; boxes are
-    # kept for the top-5 classes only.
+    # class's map.  The maps are kept and, in the same pipeline, boxed as
+    # they come (cam-bbox works while the next images are inferred).
+    # cam-eval takes the GT maps from this stream; boxes are kept for the
+    # top-5 classes only.
     cnn-features -m "$model" -threads 1 "${files[@]}" |
-        cam-map -k 5 -classes "$tmp/c" -top "$tmp/s" >"$tmp/m" || exit 1
-    cam-bbox -mode "$mode" <"$tmp/m" |
-        awk -F'\t' 'FILENAME == ARGV[1] { top[$1 FS $3] = 1; next } ($1 FS $2) in top' \
-            "$tmp/s" - >"$tmp/b" || exit 1
+        cam-map -k 5 -classes "$tmp/c" -top "$tmp/s" | tee "$tmp/m" |
+        cam-bbox -mode "$mode" >"$tmp/ball" || exit 1
+    awk -F'\t' 'FILENAME == ARGV[1] { top[$1 FS $3] = 1; next } ($1 FS $2) in top' \
+        "$tmp/s" "$tmp/ball" >"$tmp/b" || exit 1
     mv "$tmp/m" "$out/res/$batch.maps" &&
     mv "$tmp/b" "$out/res/$batch.boxes" &&
     mv "$tmp/s" "$out/res/$batch.scores" || exit 1
