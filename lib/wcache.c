@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include "sha256.h"
 #include "wcache.h"
@@ -392,6 +393,26 @@ static int write_all(int fd, const void *buf, size_t n, off_t off)
     return 0;
 }
 
+/* The writer's lock: path.lock, made with O_EXCL.  0 with *lfd open, or
+ * -1: another process holds it (made less than WCACHE_LOCK_S seconds
+ * ago), or it cannot be made.  An older one is a crashed writer's: taken
+ * over. */
+static int take_lock(const char *lock, int *lfd, err_t *e)
+{
+    for (int tries = 0; tries < 2; tries++) {
+        *lfd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (*lfd >= 0)
+            return 0;
+        if (errno != EEXIST)
+            return err_set(e, "%s: %s", lock, strerror(errno));
+        struct stat st;
+        if (lstat(lock, &st) == 0 && time(NULL) - st.st_mtime < WCACHE_LOCK_S)
+            return err_set(e, "%s: another process is writing this file", lock);
+        unlink(lock);
+    }
+    return err_set(e, "%s: cannot take it", lock);
+}
+
 int wcache_write(const wcache_key *key, const wcache_node *nodes, int n, err_t *e)
 {
     uint64_t data, total, np;
@@ -400,14 +421,23 @@ int wcache_write(const wcache_key *key, const wcache_node *nodes, int n, err_t *
     char *dir = cache_dir();
     if (!dir)
         return err_set(e, "cache off");
-    char *path = cache_dir_make(dir) == 0 ? file_path(dir, key) : NULL, *tmp = NULL;
+    char *path = cache_dir_make(dir) == 0 ? file_path(dir, key) : NULL, *tmp = NULL, *lock = NULL;
     unsigned char *table = NULL;
-    int rc = -1, fd = -1;
+    int rc = -1, fd = -1, lfd = -1;
     if (!path || asprintf(&tmp, "%s.%ld.tmp", path, (long)getpid()) < 0) {
         tmp = NULL;
         err_set(e, "cannot write to the cache directory %s", dir);
         goto out;
     }
+    /* processes started together (GNU parallel) all pack the model the
+     * first time; one of them writes the file */
+    if (asprintf(&lock, "%s.lock", path) < 0) {
+        lock = NULL;
+        err_set(e, "out of memory");
+        goto out;
+    }
+    if (take_lock(lock, &lfd, e) < 0)
+        goto out;
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         err_set(e, "%s: %s", tmp, strerror(errno));
@@ -450,6 +480,11 @@ out:
         close(fd);
         unlink(tmp);
     }
+    if (lfd >= 0) {
+        close(lfd);
+        unlink(lock);
+    }
+    free(lock);
     free(table);
     free(tmp);
     free(path);

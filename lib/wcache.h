@@ -50,6 +50,8 @@
 #define WCACHE_MAX_NODES (1 << 20)
 #define WCACHE_MAX_PIECES (1 << 24)
 #define WCACHE_MAX_KEY (1 << 20)
+/* A writer's lock (packed-....lock) younger than this holds others off. */
+#define WCACHE_LOCK_S 120
 
 typedef struct {
     char   *text;
@@ -89,8 +91,9 @@ int  wcache_build(const wcache_key *key, const wcache_node *nodes, int n, void *
  * wcache_close), or -1 (none, off, or not valid: e says which). */
 int  wcache_open(const wcache_key *key, wcache *w, err_t *e);
 /* Writes the cache file of key (temporary, fdatasync, rename) and keeps
- * the directory within WCACHE_MAX_BYTES.  0, or -1 with e set; a failure
- * leaves no file behind. */
+ * the directory within WCACHE_MAX_BYTES; one writer at a time per key
+ * (a lock file: another writer's makes this one give up).  0, or -1 with
+ * e set; a failure leaves no file behind. */
 int  wcache_write(const wcache_key *key, const wcache_node *nodes, int n, err_t *e);
 /* Frees w's node table (not the buffer). */
 void wcache_clear(wcache *w);

@@ -158,6 +158,18 @@ head -c 5000 "$f" > "$TMP/half" && cat "$TMP/half" > "$f"
 CAM_CACHE_DIR=$C cnn-features -m "$M" "$TMP/cat.ppm" > "$TMP/c4.ts" 2>"$TMP/err"; st=$?
 cmp -s "$TMP/c1.ts" "$TMP/c4.ts"; ok $? "cache: a damaged file is packed anew, same bytes (exit $st)"
 [ "$(wc -c < "$f")" -gt 5000 ]; ok $? "cache: ... and the file written again"
+# One writer at a time: a fresh lock (another process writing) leaves the
+# file to that process; a stale one (a writer that died) is taken over.
+rm -f "$C"/packed-*
+CAM_CACHE_DIR=$C cnn-features -m "$M" "$TMP/cat.ppm" > /dev/null 2>&1
+f=$(ls "$C"/packed-* | head -1); rm -f "$f"
+: > "$f.lock"
+CAM_CACHE_DIR=$C cnn-features -m "$M" "$TMP/cat.ppm" > "$TMP/c6.ts" 2>"$TMP/err"; st=$?
+[ $st = 0 ] && [ ! -e "$f" ] && [ -e "$f.lock" ]; ok $? "cache: another writer's lock: no file written (exit $st)"
+cmp -s "$TMP/c1.ts" "$TMP/c6.ts"; ok $? "cache: ... same bytes"
+touch -d '10 minutes ago' "$f.lock"
+CAM_CACHE_DIR=$C cnn-features -m "$M" "$TMP/cat.ppm" > /dev/null 2>&1
+[ -s "$f" ] && [ ! -e "$f.lock" ]; ok $? "cache: a stale lock is taken over, the file written"
 printf 'a file, not a directory' > "$TMP/notdir"
 CAM_CACHE_DIR=$TMP/notdir/sub cnn-features -m "$M" "$TMP/cat.ppm" > "$TMP/c5.ts" 2>"$TMP/err"; st=$?
 is "$st" 0 "cache: a directory that cannot be made: still runs"
