@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 #include "sha256.h"
@@ -438,6 +439,16 @@ int wcache_write(const wcache_key *key, const wcache_node *nodes, int n, err_t *
     }
     if (take_lock(lock, &lfd, e) < 0)
         goto out;
+    /* a cache must not fill the disk: what the file would leave free */
+    struct statvfs vs;
+    if (statvfs(dir, &vs) == 0) {
+        double left = (double)vs.f_bavail * vs.f_frsize - (double)total;
+        double size = (double)vs.f_blocks * vs.f_frsize;
+        if (left < WCACHE_MIN_FREE || left < size * 0.05) {
+            err_set(e, "%s: too little free space left for a packed-weight cache file", dir);
+            goto out;
+        }
+    }
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         err_set(e, "%s: %s", tmp, strerror(errno));
