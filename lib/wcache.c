@@ -444,7 +444,7 @@ int wcache_write(const wcache_key *key, const wcache_node *nodes, int n, err_t *
     if (statvfs(dir, &vs) == 0) {
         double left = (double)vs.f_bavail * vs.f_frsize - (double)total;
         double size = (double)vs.f_blocks * vs.f_frsize;
-        if (left < WCACHE_MIN_FREE || left < size * 0.05) {
+        if (left < WCACHE_MIN_FREE || left < size * 0.01) {
             err_set(e, "%s: too little free space left for a packed-weight cache file", dir);
             goto out;
         }

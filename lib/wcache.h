@@ -51,7 +51,7 @@
 #define WCACHE_MAX_PIECES (1 << 24)
 #define WCACHE_MAX_KEY (1 << 20)
 /* No file is written that would leave less free space on its file
- * system than this, or than 5 % of the file system. */
+ * system than this, or than 1 % of the file system. */
 #define WCACHE_MIN_FREE (256.0 * 1024 * 1024)
 /* A writer's lock (packed-....lock) younger than this holds others off. */
 #define WCACHE_LOCK_S 120

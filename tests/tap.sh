@@ -26,4 +26,10 @@ fails() {
 skip() { _n=$((_n+1)); echo "ok $_n # skip $1"; }
 skip_all() { echo "1..0 # SKIP $1"; exit 0; }
 have_shared() { [ -d "$SHARED/models" ]; }
+# cache_room DIR MB: DIR's file system takes MB more of packed-weight cache
+# files (they are written only if 256 MB and 1 % of it stay free)
+cache_room() {
+    df -P -k "$1" | awk -v mb="$2" 'NR == 2 { left = $4 * 1024 - mb * 1e6
+        exit !(left >= 256 * 1048576 && left >= $2 * 1024 * 0.01) }'
+}
 done_testing() { echo "1..$_n"; [ "$_fail" = 0 ]; }
