@@ -33,7 +33,7 @@ typedef struct {
 
 typedef struct {
     const char *model, *labels, *head, *classes_file, *top_file;
-    int k, kset, relu, norm, interp, pgm, wflags;
+    int k, kset, relu, norm, normset, interp, pgm, wflags;
     int size_orig, size_w, size_h;      /* size_w == 0: feature resolution */
     int nc;
     const char *classes[MAX_CLASSES];
@@ -82,6 +82,7 @@ static void parse_args(int argc, char **argv, options *o)
         } else if (strcmp(a, "-norm") == 0) {
             if ((o->norm = cam_norm_parse(v)) < 0)
                 cli_usage(usage, "option -norm: unknown normalisation '%s'", v);
+            o->normset = 1;
         } else if (strcmp(a, "-interp") == 0) {
             if ((o->interp = cam_interp_parse(v)) < 0)
                 cli_usage(usage, "option -interp: unknown interpolation '%s'", v);
@@ -282,7 +283,9 @@ static int emit(const options *o, cam_classifier *c, const tensor *t, const floa
         cam_relu(map, n);
     if (cam_resize(map, w, h, up, ow, oh, &roi, o->interp, e))
         goto out;
-    int norm = o->norm == CAM_NORM_NONE && o->pgm ? CAM_NORM_MINMAX : o->norm;
+    /* a PGM is min-max normalised unless -norm is given: with -norm none
+     * the values are written as they are, clamped to [0, 1] */
+    int norm = o->pgm && !o->normset ? CAM_NORM_MINMAX : o->norm;
     cam_normalize_d(up, (size_t)ow * oh, norm);
     if (o->pgm) {
         rc = write_pgm(up, ow, oh, e);

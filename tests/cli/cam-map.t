@@ -40,6 +40,22 @@ if [ -f "$F/features.npy" ] && [ -f "$SHARED/models/googlenet-bvlc.onnx" ]; then
         for (@v) { $lo = $_ if $_ < $lo; $hi = $_ if $_ > $hi } print "$lo $hi"')
     is "$range" "0 1" "-relu -norm minmax: values span [0,1]"
     is "$(cam-map -pgm -size orig "$TMP/f.t" | pnmfile | cut -f2)" "PGM raw, 512 by 341  maxval 255" "-pgm: a PGM at the image's size"
+    # -pgm: min-max by default; -norm none writes the values as they are,
+    # [0, 1] to 0..255, clamped: the same bytes as the raw record gives
+    cam-map -c 3 "$TMP/f.t" > "$TMP/raw.t"
+    cam-map -c 3 -pgm "$TMP/f.t" > "$TMP/mm.pgm"
+    cam-map -c 3 -pgm -norm none "$TMP/f.t" > "$TMP/none.pgm"
+    got=$(perl -e 'local $/; open my $f, "<", $ARGV[0]; my $s = <$f>; $s =~ s/^P5\n\d+ \d+\n255\n//;
+        my @b = unpack("C*", $s); my ($lo, $hi) = (255, 0);
+        for (@b) { $lo = $_ if $_ < $lo; $hi = $_ if $_ > $hi } print "$lo $hi"' "$TMP/mm.pgm")
+    is "$got" "0 255" "-pgm: min-max normalised by default"
+    want=$(perl -e 'local $/; my $s = <STDIN>; $s =~ /ENDHDR\n/g; my @v = unpack("f<*", substr($s, pos($s)));
+        print join(",", map { $_ > 0 ? ($_ >= 1 ? 255 : int($_ * 255)) : 0 } @v)' < "$TMP/raw.t")
+    got=$(perl -e 'local $/; open my $f, "<", $ARGV[0]; my $s = <$f>; $s =~ s/^P5\n\d+ \d+\n255\n//;
+        print join(",", unpack("C*", $s))' "$TMP/none.pgm")
+    [ -n "$want" ] && [ "$got" = "$want" ] && [ "$got" != "$(perl -e 'local $/; open my $f, "<", $ARGV[0]; my $s = <$f>;
+        $s =~ s/^P5\n\d+ \d+\n255\n//; print join(",", unpack("C*", $s))' "$TMP/mm.pgm")" ]
+    ok $? "-pgm -norm none: the raw values, clamped to [0, 1]"
     fails 1 "class out of range" cam-map -c 1000 "$TMP/f.t"
     grep -q "out of range" "$TMP/ferr"; ok $? "message says out of range"
     fails 1 "unknown label" cam-map -c "no such class" "$TMP/f.t"
