@@ -3,6 +3,7 @@
  *   tensor-npy [-z] [-f16] [-name name] [-meta key=value]... file.npy...
  *   tensor-npy -x dir [file]
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -223,6 +224,33 @@ out:
     return rc;
 }
 
+/* The number of files dir/NNNN.npy (four digits or more) numbered n or
+ * more: left from an earlier, longer extraction into dir. */
+static long stale_files(const char *dir, long n, long *first)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    long cnt = 0;
+    *first = -1;
+    while (d && (de = readdir(d)) != NULL) {
+        const char *s = de->d_name;
+        size_t len = strlen(s), k = 0;
+        while (k < len && s[k] >= '0' && s[k] <= '9')
+            k++;
+        if (k < 4 || k > 9 || strcmp(s + k, ".npy") != 0)
+            continue;
+        long i = strtol(s, NULL, 10);
+        if (i >= n) {
+            cnt++;
+            if (*first < 0 || i < *first)
+                *first = i;
+        }
+    }
+    if (d)
+        closedir(d);
+    return cnt;
+}
+
 static int extract(const struct opts *o)
 {
     const char *in = o->nfiles ? o->files[0] : "-";
@@ -250,6 +278,12 @@ static int extract(const struct opts *o)
         cli_warn("%s", e.msg);
         status = EXIT_DATA;
     }
+    /* files of an earlier extraction are not removed (they may be
+     * someone's), but they are not records of this stream: say so */
+    long first, stale = status ? 0 : stale_files(o->extract_dir, tsr_index(r), &first);
+    if (stale > 0)
+        cli_warn("%s: %ld .npy file%s from an earlier extraction (%04ld.npy and after) are not "
+                 "records of this stream", o->extract_dir, stale, stale == 1 ? "" : "s", first);
     tensor_free(&t);
     tsr_close(r);
     return status;

@@ -31,6 +31,13 @@ t "extract" tensor-npy -x x m.t
 cmp -s m.npy x/0000.npy; ok $? "npy -> stream -> npy is bit-exact (cmp)"
 tensor-npy bytes.npy half.npy m.npy | tensor-npy -x y
 is "$(cd y && echo *)" "0000.npy 0001.npy 0002.npy" "-x names files 0000.npy, 0001.npy, ... in stream order"
+# a shorter stream into the same directory: the older files stay, and a
+# warning says they are not records of this stream
+tensor-npy m.npy | tensor-npy -x y 2>err; st=$?
+is "$st:$(cd y && echo *)" "0:0000.npy 0001.npy 0002.npy" "-x into a used directory: exit 0, nothing removed"
+grep -q "2 .npy files from an earlier extraction (0001.npy and after)" err; ok $? "... and a warning names them: $(cat err)"
+tensor-npy bytes.npy half.npy m.npy | tensor-npy -x y 2>err
+[ ! -s err ]; ok $? "-x over as many records: no warning"
 cmp -s bytes.npy y/0000.npy && cmp -s half.npy y/0001.npy && cmp -s m.npy y/0002.npy; ok $? "u1, f2, f4 all bit-exact"
 is "$(ls -A y | wc -l)" 3 "no temporary files left behind"
 is "$(tensor-npy half.npy | tensor-info | cut -f3,5,6)" "$(printf 'f16\t-2\t1')" "f2 npy is an f16 record"
