@@ -9,6 +9,7 @@
 #include "engine_int.h"
 #include "kern_q.h"
 #include "kmem.h"
+#include "wcache.h"
 
 /* GCC at -O2 only vectorises loops that need no run-time checks; these
  * element loops are the whole cost of the operators, so ask for more. */
@@ -249,28 +250,17 @@ static int conv_infer(ectx *c, enode *n, err_t *e)
     return 0;
 }
 
-/* FNV-1a over bytes */
-static uint64_t fnv(uint64_t h, const void *b, size_t n)
-{
-    const unsigned char *s = b;
-    for (size_t i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
 static uint64_t fnv_int(uint64_t h, int64_t v)
 {
-    return fnv(h, &v, sizeof v);
+    return wcache_hash(h, &v, sizeof v);
 }
 
 static uint64_t fnv_quant(uint64_t h, const etensor *t)
 {
     h = fnv_int(h, t->nq);
     if (t->nq > 0 && t->qscale && t->qzp) {
-        h = fnv(h, t->qscale, sizeof(float) * (size_t)t->nq);
-        h = fnv(h, t->qzp, sizeof(float) * (size_t)t->nq);
+        h = wcache_hash(h, t->qscale, sizeof(float) * (size_t)t->nq);
+        h = wcache_hash(h, t->qzp, sizeof(float) * (size_t)t->nq);
     }
     return h;
 }
@@ -284,15 +274,15 @@ static uint64_t conv_fingerprint(const ectx *c, const enode *n, const conv_p *p)
     const conv_params *q = &p->cp;
     const int f[] = {q->cin, q->h, q->w, q->cout, q->oh, q->ow, q->kh, q->kw, q->sh, q->sw,
                      q->dh, q->dw, q->pt, q->pl, q->pb, q->pr, q->group, n->act, c->reference};
-    uint64_t h = 0xcbf29ce484222325ull;
+    uint64_t h = WCACHE_HASH_INIT;
     for (size_t i = 0; i < sizeof f / sizeof *f; i++)
         h = fnv_int(h, f[i]);
-    h = fnv(h, &n->amin, sizeof n->amin);
-    h = fnv(h, &n->amax, sizeof n->amax);
+    h = wcache_hash(h, &n->amin, sizeof n->amin);
+    h = wcache_hash(h, &n->amax, sizeof n->amax);
     h = fnv_int(h, p->wscale != NULL);
     if (p->wscale)
-        h = fnv(h, p->wscale, sizeof(float) * (size_t)q->cout);
-    h = fnv(h, p->b, sizeof(float) * (size_t)q->cout);
+        h = wcache_hash(h, p->wscale, sizeof(float) * (size_t)q->cout);
+    h = wcache_hash(h, p->b, sizeof(float) * (size_t)q->cout);
     h = fnv_int(h, p->wn);
     for (int k = 0; k < n->nin && k < 3; k++)
         if (n->in[k] >= 0)

@@ -107,18 +107,30 @@ void wcache_key_free(wcache_key *k)
     }
 }
 
+uint64_t wcache_hash(uint64_t h, const void *b, size_t n)
+{
+    const unsigned char *s = b;
+    for (size_t i = 0; i < n; i++) {
+        h ^= s[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
 void wcache_name(const wcache_key *k, char out[24])
 {
     static const char hx[] = "0123456789abcdef";
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < k->len; i++) {
-        h ^= (unsigned char)k->text[i];
-        h *= 0x100000001b3ull;
-    }
+    uint64_t h = wcache_hash(WCACHE_HASH_INIT, k->text, k->len);
     memcpy(out, "packed-", 7);
     for (int i = 0; i < 16; i++)
         out[7 + i] = hx[(h >> (60 - 4 * i)) & 15];
     out[23] = '\0';
+}
+
+/* The offset after a piece of n bytes at off: the next piece's. */
+static uint64_t after_piece(uint64_t off, uint64_t n)
+{
+    return (off + n + KMEM_ALIGN - 1) / KMEM_ALIGN * KMEM_ALIGN;
 }
 
 /* Bytes from the start to the node table: header and key, padded. */
@@ -254,7 +266,7 @@ static int layout(const wcache_key *key, const wcache_node *nodes, int n, uint64
             uint64_t sz = nodes[i].log.v[k].n;
             if (sz > ((uint64_t)1 << 40))
                 return -1;
-            off = (off + sz + KMEM_ALIGN - 1) / KMEM_ALIGN * KMEM_ALIGN;
+            off = after_piece(off, sz);
         }
     *total = off;
     *np = pieces;
@@ -291,7 +303,7 @@ static void write_table(unsigned char *dst, const wcache_key *key, const wcache_
             uint64_t sz = nodes[i].log.v[k].n;
             put64(q, off);
             put64(q + 8, sz);
-            off = (off + sz + KMEM_ALIGN - 1) / KMEM_ALIGN * KMEM_ALIGN;
+            off = after_piece(off, sz);
         }
         first += cnt;
     }
@@ -313,7 +325,7 @@ int wcache_build(const wcache_key *key, const wcache_node *nodes, int n, void **
             const kmem_piece *pc = &nodes[i].log.v[k];
             if (pc->n)
                 memcpy(b + off, pc->p, pc->n);
-            off = (off + pc->n + KMEM_ALIGN - 1) / KMEM_ALIGN * KMEM_ALIGN;
+            off = after_piece(off, pc->n);
         }
     *buf = b;
     *len = (size_t)total;
@@ -466,7 +478,7 @@ int wcache_write(const wcache_key *key, const wcache_node *nodes, int n, err_t *
         for (int k = 0; nodes[i].cached && k < nodes[i].log.n && ok; k++) {
             const kmem_piece *pc = &nodes[i].log.v[k];
             ok = write_all(fd, pc->p, pc->n, (off_t)off) == 0;
-            off = (off + pc->n + KMEM_ALIGN - 1) / KMEM_ALIGN * KMEM_ALIGN;
+            off = after_piece(off, pc->n);
         }
     /* the padding after the last piece */
     ok = ok && ftruncate(fd, (off_t)total) == 0;

@@ -74,6 +74,11 @@ typedef struct {
     wcache_node *nodes;
 } wcache;
 
+/* 64-bit FNV-1a of b[0..n) continuing from h (start: WCACHE_HASH_INIT):
+ * names cache files, and fingerprints layers (kmem_tag). */
+#define WCACHE_HASH_INIT 0xcbf29ce484222325ull
+uint64_t wcache_hash(uint64_t h, const void *b, size_t n);
+
 /* The key of a plan described by desc[0..n): the format version, this
  * program's build-id and desc.  0, or -1 when the program has no build-id
  * or memory is short (no cache then).  wcache_key_free releases it. */
