@@ -227,12 +227,7 @@ static void build(graph *g)
                   TF(g, "va", 1, cd, va)};
     int out = TF(g, "out", 4, od, NULL);
     N1(g, "BatchNormalization", "bn", 5, bin, out);
-    g->ninputs = 1;
-    g->inputs = malloc(sizeof(int));
-    g->inputs[0] = x;
-    g->noutputs = 1;
-    g->outputs = malloc(sizeof(int));
-    g->outputs[0] = out;
+    io(g, x, out);
     g->opset = 13;
     /* what graph_load gives a model file: the key's first part */
     strcpy(g->sha256, "5eed000000000000000000000000000000000000000000000000000000000001");
@@ -252,6 +247,24 @@ static int count_packed(const char *dir, char *name, size_t cap)
     if (d)
         closedir(d);
     return n;
+}
+
+/* Changes one u64 of a cache file (wcache.h's layout): the first piece's
+ * size (piece 1) or the first node's fingerprint (piece 0), to (v + add)
+ * ^ x. */
+static void patch_u64(const char *file, int piece, uint64_t add, uint64_t x)
+{
+    int fd = open(file, O_RDWR);
+    uint32_t nn = 0;
+    uint64_t kl = 0, v = 0;
+    pread(fd, &nn, 4, 12);
+    pread(fd, &kl, 8, 40);
+    off_t t0 = 48 + (off_t)((kl + 7) / 8 * 8);
+    off_t off = piece ? t0 + (off_t)nn * 24 + 8 : t0 + 16;
+    pread(fd, &v, 8, off);
+    v = (v + add) ^ x;
+    pwrite(fd, &v, 8, off);
+    close(fd);
 }
 
 /* removes the packed-weight files of dir */
@@ -380,17 +393,7 @@ static void test_engines(const char *dir)
     /* a piece's size changed in the file: out of step, packed again and
      * the file written anew */
     {
-        int fd = open(file, O_RDWR);
-        uint64_t sz;
-        uint32_t nn;
-        pread(fd, &nn, 4, 12);
-        uint64_t kl;
-        pread(fd, &kl, 8, 40);
-        off_t po = 48 + (off_t)((kl + 7) / 8 * 8) + (off_t)nn * 24 + 8;   /* the first piece's size */
-        pread(fd, &sz, 8, po);
-        sz -= 64;
-        pwrite(fd, &sz, 8, po);
-        close(fd);
+        patch_u64(file, 1, (uint64_t)-64, 0);
         y1 = run(&g, NULL, 0, x, &n1, 1, &c1);
         tap_ok(y1 && !c1 && memcmp(y0, y1, n0 * sizeof *y0) == 0,
                "engine: a file out of step: packed from the model, same output");
@@ -402,14 +405,7 @@ static void test_engines(const char *dir)
     /* a layer's fingerprint changed in the file (as if its folded scales
      * or shapes differed): out of step, packed again */
     {
-        int fd = open(file, O_RDWR);
-        uint64_t kl, tag;
-        pread(fd, &kl, 8, 40);
-        off_t to = 48 + (off_t)((kl + 7) / 8 * 8) + 16;     /* the first node's tag */
-        pread(fd, &tag, 8, to);
-        tag ^= 1;
-        pwrite(fd, &tag, 8, to);
-        close(fd);
+        patch_u64(file, 0, 0, 1);
         y1 = run(&g, NULL, 0, x, &n1, 1, &c1);
         tap_ok(y1 && !c1 && memcmp(y0, y1, n0 * sizeof *y0) == 0,
                "engine: a layer's fingerprint differs: packed from the model, same output");
