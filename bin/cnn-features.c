@@ -249,11 +249,10 @@ static void run_and_write(struct run *r, const char *source, long index, int img
         for (int k = first; k < nd; k++)
             od[ond++] = dims[k];
         tensor_init(&t);
-        if (tensor_alloc(&t, name, DT_F32, ond, od, ond == 3 ? "C H W" : NULL, &e) < 0)
+        if (tensor_describe(&t, name, DT_F32, ond, od, ond == 3 ? "C H W" : NULL, &e) < 0)
             die(EXIT_DATA, "%s: layer '%s': %s", where, name, e.msg);
         /* the payload is written from the engine's output itself (stable
          * until the next run): no copy, no fresh pages faulted in */
-        free(t.data);
         t.data = (void *)out;
         if (tensor_meta_set(&t, "kind", is_cam ? "features" : "tensor", &e) < 0 ||
             tensor_meta_set(&t, "source", source, &e) < 0 ||

@@ -142,8 +142,8 @@ static int set_axes(tensor *t, const char *axes, err_t *e)
     return 0;
 }
 
-int tensor_alloc(tensor *t, const char *name, int dtype, int ndim, const int64_t *dims,
-                 const char *axes, err_t *e)
+int tensor_describe(tensor *t, const char *name, int dtype, int ndim, const int64_t *dims,
+                    const char *axes, err_t *e)
 {
     int64_t numel;
     size_t es = dtype_size(dtype);
@@ -165,14 +165,26 @@ int tensor_alloc(tensor *t, const char *name, int dtype, int ndim, const int64_t
     }
     t->nbytes = (size_t)numel * es;
     t->name = xstrdup(name ? name : "");
-    t->data = calloc(1, t->nbytes ? t->nbytes : 1);
-    if (!t->name || !t->data) {
+    if (!t->name) {
         tensor_free(t);
         return err_set(e, "out of memory");
     }
     if (axes && set_axes(t, axes, e) < 0) {
         tensor_free(t);
         return -1;
+    }
+    return 0;
+}
+
+int tensor_alloc(tensor *t, const char *name, int dtype, int ndim, const int64_t *dims,
+                 const char *axes, err_t *e)
+{
+    if (tensor_describe(t, name, dtype, ndim, dims, axes, e) < 0)
+        return -1;
+    t->data = calloc(1, t->nbytes ? t->nbytes : 1);
+    if (!t->data) {
+        tensor_free(t);
+        return err_set(e, "out of memory");
     }
     return 0;
 }

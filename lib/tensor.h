@@ -53,6 +53,11 @@ void tensor_free(tensor *t);
  * Returns 0 or -1 with e set (overflow, size cap, out of memory). */
 int tensor_alloc(tensor *t, const char *name, int dtype, int ndim, const int64_t *dims,
                  const char *axes, err_t *e);
+/* The same without the payload: data stays NULL, nbytes is set, for a
+ * caller that points data at values it owns (and sets it back to NULL
+ * before tensor_free). */
+int tensor_describe(tensor *t, const char *name, int dtype, int ndim, const int64_t *dims,
+                    const char *axes, err_t *e);
 
 /* Deep copy of src into dst (dst is initialised first). */
 int tensor_copy(tensor *dst, const tensor *src, err_t *e);
