@@ -970,20 +970,19 @@ qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int
     /* the AVX2 kernel reads the weights widened to 16 bits (a16), made
      * from the int8 panels, which then go */
     int wide = k->level == QL_AVX2;
-    int32_t *tmpa = wide ? malloc(an * 4 + 4) : NULL;
+    int32_t *tmpa = wide && !replay ? malloc(an * 4 + 4) : NULL;
     k->apack = wide ? NULL : kmem_get(an * 4);
     k->rowc = kmem_get(sizeof(int32_t) * (size_t)k->Mp);
     k->cm = kmem_get(sizeof(int32_t) * (size_t)k->Mp);
     k->pcs = kmem_get((size_t)k->Mp / QMR);
     if (wide)
         k->a16 = kmem_get(sizeof(int64_t) * (an ? an : 1));
-    if ((wide ? !tmpa || !k->a16 : !k->apack) || !k->rowc || !k->cm || !k->pcs) {
+    if ((wide ? (!replay && !tmpa) || !k->a16 : !k->apack) || !k->rowc || !k->cm || !k->pcs) {
         free(tmpa);
         goto oom;
     }
     k->wbytes = (wide ? an * 8 : an * 4) + (size_t)k->Mp * 12;
     if (replay) {
-        free(tmpa);
         free(rst);
         return k;
     }
