@@ -122,17 +122,23 @@ int preprocess_image(const image *im, const preprocess_params *p, float *out, er
 
     if (preprocess_resize(im, p, &r, e) < 0)
         return -1;
+    /* A pixel has 256 values: each channel's 256 results are computed once
+     * (the same expression, so the same floats) and looked up. */
+    float lut[3][256];
     for (int c = 0; c < 3; c++) {
-        int src = p->bgr ? 2 - c : c;
-        float *o = out + (size_t)c * plane;
-        if (p->mode == PP_QUANT) {
-            for (size_t i = 0; i < plane; i++)
-                o[i] = p->qscale * (float)((int)r.rgb[3 * i + src] - p->qzero);
-        } else {
-            float m = p->mean[c], s = p->std[c];
-            for (size_t i = 0; i < plane; i++)
-                o[i] = ((float)r.rgb[3 * i + src] - m) / s;
-        }
+        float m = p->mean[c], s = p->std[c];
+        for (int v = 0; v < 256; v++)
+            lut[c][v] = p->mode == PP_QUANT ? p->qscale * (float)(v - p->qzero)
+                                            : ((float)v - m) / s;
+    }
+    /* output channel c is the image's channel 2 - c when bgr */
+    float *o0 = out, *o1 = out + plane, *o2 = out + 2 * plane;
+    int s0 = p->bgr ? 2 : 0, s2 = p->bgr ? 0 : 2;
+    const uint8_t *px = r.rgb;
+    for (size_t i = 0; i < plane; i++, px += 3) {
+        o0[i] = lut[0][px[s0]];
+        o1[i] = lut[1][px[1]];
+        o2[i] = lut[2][px[s2]];
     }
     image_free(&r);
     return 0;

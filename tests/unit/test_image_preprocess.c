@@ -111,6 +111,23 @@ int main(void)
         ok = preprocess_image(&im, &p, out, &e) == 0;
         tap_ok(ok && out[0] == 77.5f && out[35] == 14 && out[70] == -50 && out[70 + 34] == -33,
                "BGR: blue plane first, (v - mean) / std");
+
+        /* each plane with its own mean and std, in both orders, every
+         * value as the defining expression computes it */
+        for (int bgr = 0; bgr < 2; bgr++) {
+            const float mean[3] = {123.675f, 116.28f, 103.53f}, std[3] = {58.395f, 57.12f, 57.375f};
+            p.bgr = bgr;
+            memcpy(p.mean, mean, sizeof mean);
+            memcpy(p.std, std, sizeof std);
+            for (int i = 0; i < 35; i++)
+                im.rgb[3 * i + 1] = (uint8_t)(7 * i), im.rgb[3 * i + 2] = (uint8_t)(255 - 3 * i);
+            int bad = preprocess_image(&im, &p, out, &e) != 0;
+            for (int c = 0; c < 3 && !bad; c++)
+                for (int i = 0; i < 35; i++)
+                    if (out[c * 35 + i] != ((float)im.rgb[3 * i + (bgr ? 2 - c : c)] - mean[c]) / std[c])
+                        bad = 1;
+            tap_ok(!bad, "%s: plane c is (v - mean[c]) / std[c], exactly", bgr ? "BGR" : "RGB");
+        }
         free(out);
         image_free(&im);
     }
