@@ -100,8 +100,26 @@ for tool in parallel cnn-features cam-map cam-bbox cam-eval; do
 done
 
 # ---------------------------------------------------------------- batches
-mkdir -p "$out/batches" "$out/res" "$out/tmp" || die "$out: cannot create"
 abs() { case $1 in /*) echo "$1";; *) echo "$PWD/$1";; esac; }
+mkdir -p "$out/batches" "$out/res" "$out/tmp" || die "$out: cannot create"
+
+# GNU parallel takes about 0.1 s to start (Perl compiles it): it is started
+# now, reading batch names from a FIFO, so that it starts while the batches
+# are prepared.  Until they are written, any exit closes the FIFO with no
+# name in it and waits for parallel, which then has nothing to do.
+bar=
+[ -t 2 ] && bar=--bar
+fifo="$out/tmp/queue.$$"
+rm -f "$fifo"
+mkfifo "$fifo" || die "$out: cannot create a FIFO"
+SHELL=/bin/bash parallel $bar -j "$jobs" --halt soon,fail=1 \
+    --joblog "$out/joblog" --resume \
+    "$self" --job "$out" {} "$(abs "$model")" "$off" "$mode" <"$fifo" &
+ppid=$!
+exec 3>"$fifo"
+rm -f "$fifo"
+queue_abort() { exec 3>&-; wait "$ppid" 2>/dev/null; }
+trap queue_abort EXIT
 # image -> class from the ground truth (first row of each image), then the
 # images of IMAGEDIR that have ground truth, sorted, in batches of $batch.
 ddir=$(abs "$dir")
@@ -145,13 +163,12 @@ for f in "$out/batches/B"[0-9][0-9][0-9][0-9]; do mv "$f" "$f.lst"; done
 rm -f "$out/list.tmp"
 
 # ---------------------------------------------------------------- run
-bar=
-[ -t 2 ] && bar=--bar
+# The wall time counts from here: the batches handed to parallel.
 start=$(date +%s.%N)
-ls "$out/batches" | sed -n 's/\.lst$//p' |
-    SHELL=/bin/bash parallel $bar -j "$jobs" --halt soon,fail=1 \
-        --joblog "$out/joblog" --resume \
-        "$self" --job "$out" {} "$(abs "$model")" "$off" "$mode"
+ls "$out/batches" | sed -n 's/\.lst$//p' >&3
+exec 3>&-
+trap - EXIT
+wait "$ppid"
 st=$?
 end=$(date +%s.%N)
 [ $st = 0 ] || die "a batch failed (see above and $out/joblog); run again to resume"
@@ -180,7 +197,7 @@ cat "$out/metrics.tsv"
 awk -v a="$start" -v b="$end" -v n="$n" -v j="$jobs" -v cpu="$cpu" '
     function sec(s,  m) { m = s; sub(/m.*/, "", m); sub(/^[0-9]+m/, "", s); sub(/s$/, "", s); return m * 60 + s }
     BEGIN { split(cpu, c, " ");
-            printf "cam-dataset: %d images, %d jobs: %.1f s wall, %.1f s CPU (all processes of the pipeline, before cam-eval)\n",
+            printf "cam-dataset: %d images, %d jobs: %.2f s wall, %.1f s CPU (all processes of the pipeline, before cam-eval)\n",
                    n, j, b - a, sec(c[1]) + sec(c[2]) }' >&2
 [ $keep = 1 ] || rm -rf "$out/tmp"
 exit 0

@@ -17,10 +17,12 @@
 # one process.  The cache is a directory of its own, filled by a first
 # run.  Last, the dataset throughput:
 # cam-dataset (features, maps, boxes) over ../shared/data/ilsvrc-dev with
-# two jobs, in images per second, against the issue's target of 90% of two
-# cores' single-thread inference rate (2 x 1000 / ms), that single-thread
-# time measured in the same run just before and just after the dataset
-# (the faster of the two is used, which makes the target harder).
+# two jobs, in images per second, against a target of 90% of two cores'
+# single-thread inference rate (2 x 1000 / ms), that single-thread time
+# measured in the same run just before and just after the dataset (the
+# faster of the two is used, which makes the target harder).  The rate is
+# over cam-dataset's own wall time, from the batches handed to GNU
+# parallel to the last result; the whole command's time is printed too.
 # Medians throughout: the machine may be shared and noisy.
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
@@ -141,14 +143,18 @@ echo "# dataset throughput: cam-dataset -j 2 over $(ls "$DS/images" | wc -l) ima
 echo "# target: 90% of 2 x (1000 / single-thread ms), that time measured just before and after"
 printf '%-34s %9s %9s %8s %10s %10s %10s %7s\n' model t1_ms images wall_s images/s ideal/s target/s ratio
 t1a=$(single)
+ds0=$(date +%s%N)
 PATH="$BIN:$PATH" "$BIN/cam-dataset" -j 2 -m "$path" -gt "$DS/boxes.csv" -o "$tmp/ds" "$DS/images" \
     >"$tmp/ds.out" 2>"$tmp/ds.err" || { echo "# cam-dataset failed:"; sed 's/^/#   /' "$tmp/ds.err"; exit 1; }
+ds1=$(date +%s%N)
 t1b=$(single)
 line=$(grep 'images, .* jobs: ' "$tmp/ds.err" | tail -1)
 n=$(echo "$line" | sed -n 's/^cam-dataset: \([0-9]*\) images.*/\1/p')
 wall=$(echo "$line" | sed -n 's/.*jobs: \([0-9.]*\) s wall.*/\1/p')
-awk -v m="$DS_MODEL" -v a="$t1a" -v b="$t1b" -v n="$n" -v w="$wall" 'BEGIN {
+awk -v m="$DS_MODEL" -v a="$t1a" -v b="$t1b" -v n="$n" -v w="$wall" -v tot="$(( (ds1 - ds0) / 1000000 ))" 'BEGIN {
     t = a < b ? a : b; ips = n / w; ideal = 2 * 1000 / t
     printf "%-34s %9.2f %9d %8.2f %10.1f %10.1f %10.1f %7.2f\n", m, t, n, w, ips, ideal, 0.9 * ideal, ips / ideal
     printf "# single-thread ms before/after: %s / %s; %s\n", a, b, (ips >= 0.9 * ideal ? "target met" : "target NOT met")
+    printf "# wall_s: from the batches handed to GNU parallel to the last result; the whole command\n"
+    printf "# (preparing the batches, GNU parallel starting meanwhile, cam-eval at the end) took %.2f s\n", tot / 1000
 }'

@@ -46,6 +46,11 @@ is "$(cat "$TMP/out")" "$(cat "$TMP/m1")" "same metrics after redoing one batch"
 is "$(ls "$TMP/run/res" | wc -l)" 6 "its results are back"
 
 fails 1 "output dir of another run refused" cam-dataset -b 3 -m "$M" -gt "$TMP/gt.csv" -o "$TMP/run" "$TMP/img"
+# a failure while the batches are prepared (GNU parallel already started):
+# exit 1, nothing run, no joblog line
+mkdir "$TMP/empty"
+fails 1 "no image of the ground truth in the folder" cam-dataset -m "$M" -gt "$TMP/gt.csv" -o "$TMP/run3" "$TMP/empty"
+is "$(cat "$TMP/run3/joblog" 2>/dev/null | wc -l)" 1 "joblog: its header line only"
 
 # an image of the ground truth absent from the folder counts as a failure
 rm "$TMP/img/ILSVRC2012_val_00000965.JPEG"
