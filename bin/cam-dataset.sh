@@ -47,7 +47,7 @@ if [ "${1:-}" = "--job" ]; then
     # they come (cam-bbox works while the next images are inferred).
     # cam-eval takes the GT maps from this stream; boxes are kept for the
     # top-5 classes only.
-    cnn-features -m "$model" -threads 1 "${files[@]}" |
+    cnn-features -m "$model" -threads 1 -batch 2 "${files[@]}" |
         cam-map -k 5 -classes "$tmp/c" -top "$tmp/s" | tee "$tmp/m" |
         cam-bbox -mode "$mode" >"$tmp/ball" || exit 1
     awk -F'\t' 'FILENAME == ARGV[1] { top[$1 FS $3] = 1; next } ($1 FS $2) in top' \

@@ -8,7 +8,8 @@
  * tensor-stream records of an already preprocessed input; the kind is
  * recognised per file from its first bytes.  The model is loaded and
  * planned once; each image is preprocessed and run, and one record per
- * requested layer is written before the next image is read.
+ * requested layer is written before the next image is read (with -batch
+ * N, once N images are read, or the inputs end).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +33,8 @@
 
 static const char usage[] =
     "cnn-features -m MODEL [-layer NAME]... [-list] [-size WxH] [-mean R,G,B]\n"
-    "       [-std R,G,B] [-bgr | -rgb] [-threads N] [-z] [-f16] [-bench RUNS] [FILE...]";
+    "       [-std R,G,B] [-bgr | -rgb] [-threads N] [-batch N] [-z] [-f16] [-bench RUNS]\n"
+    "       [FILE...]";
 
 /* libnetpbm leaks a 1-byte buffer when it rejects a PAM header (it longjmps
  * past its own free); keep LeakSanitizer builds quiet about it. */
@@ -43,6 +45,7 @@ const char *__lsan_default_suppressions(void)
 }
 
 #define MAX_LAYERS 64
+#define MAX_BATCH 64
 
 struct options {
     const char *model;
@@ -54,6 +57,7 @@ struct options {
     float mean[3], std[3];
     int order;                  /* -1 model's, 0 RGB, 1 BGR */
     int threads;
+    int batch;                  /* -batch, 1: one image at a time */
     int gzip, f16;
     long bench;                 /* 0: off */
     const char **files;
@@ -80,6 +84,7 @@ static void parse_command_line(int argc, char **argv, struct options *o)
     int i;
     memset(o, 0, sizeof *o);
     o->order = -1;
+    o->batch = 1;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -122,6 +127,9 @@ static void parse_command_line(int argc, char **argv, struct options *o)
         } else if (strcmp(a, "-threads") == 0) {
             NEEDS_VALUE();
             o->threads = (int)cli_long(usage, a, v, 1, 256);
+        } else if (strcmp(a, "-batch") == 0) {
+            NEEDS_VALUE();
+            o->batch = (int)cli_long(usage, a, v, 1, MAX_BATCH);
         } else if (strcmp(a, "-z") == 0) {
             o->gzip = 1;
         } else if (strcmp(a, "-f16") == 0) {
@@ -158,11 +166,22 @@ struct run {
     int nlayers;
     tsw *w;                     /* NULL in -bench mode */
     double load_ms;
+    /* -batch N > 1: a second engine for N images at once, its inputs
+     * (N x in_numel), and the images read but not yet run */
+    engine *enb;
+    float *binput;
+    int npend, flushing;
+    struct pend {
+        char *source, *where;
+        long index;
+        int w, h;
+    } pend[MAX_BATCH];
     /* -bench */
     int bench_done;
 };
 
 static struct run *the_run;     /* for die(): finish the output first */
+static void flush_batch(struct run *r);
 
 /* Error exit that keeps complete records already written intact (and
  * finishes a gzip stream). */
@@ -174,6 +193,10 @@ static void die(int status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (the_run && the_run->npend && !the_run->flushing) {
+        /* the images read before the failure still get their records */
+        flush_batch(the_run);
+    }
     if (the_run && the_run->w) {
         err_t e;
         tsw_close(the_run->w, &e);
@@ -203,16 +226,27 @@ static void bench(struct run *r)
     long n = r->o->bench;
     double *t = malloc((size_t)n * sizeof *t), mn;
     err_t e;
+    engine *en = r->en;
+    const float *in = r->input;
+    int nb = 1;
     if (!t)
         die(EXIT_DATA, "out of memory");
+    if (r->enb) {
+        /* -batch N: the image N times in one run; times per image */
+        nb = r->o->batch;
+        for (int b = 0; b < nb; b++)
+            memcpy(r->binput + (size_t)b * r->in_numel, r->input, r->in_numel * sizeof(float));
+        en = r->enb;
+        in = r->binput;
+    }
     for (int i = 0; i < 3; i++)
-        if (engine_run(r->en, r->input, &e) < 0)
+        if (engine_run(en, in, &e) < 0)
             die(EXIT_DATA, "%s", e.msg);
     for (long i = 0; i < n; i++) {
         double t0 = now_ms();
-        if (engine_run(r->en, r->input, &e) < 0)
+        if (engine_run(en, in, &e) < 0)
             die(EXIT_DATA, "%s", e.msg);
-        t[i] = now_ms() - t0;
+        t[i] = (now_ms() - t0) / nb;
     }
     qsort(t, (size_t)n, sizeof *t, cmp_double);
     mn = t[0];
@@ -223,29 +257,30 @@ static void bench(struct run *r)
     r->bench_done = 1;
 }
 
-/* Runs the engine on r->input and writes one record per layer. */
-static void run_and_write(struct run *r, const char *source, long index, int img_w, int img_h,
-                          const char *where)
+/* Writes one record per layer for image b of the last run of en (nb
+ * images). */
+static void write_records(struct run *r, engine *en, int b, int nb, const char *source, long index,
+                          int img_w, int img_h, const char *where)
 {
     err_t e;
-    if (r->o->bench) {
-        if (!r->bench_done)
-            bench(r);
-        return;
-    }
-    if (engine_run(r->en, r->input, &e) < 0)
-        die(EXIT_DATA, "%s: %s", where, e.msg);
     for (int i = 0; i < r->nlayers; i++) {
         int64_t dims[TENSOR_MAXDIM], od[TENSOR_MAXDIM];
-        int nd = engine_output_shape(r->en, i, dims), ond = 0, first = 0;
-        const float *out = engine_output(r->en, i);
-        const char *name = engine_output_name(r->en, i);
+        int nd = engine_output_shape(en, i, dims), ond = 0, first = 0;
+        const float *out = engine_output(en, i);
+        const char *name = engine_output_name(en, i);
         int is_cam = r->have_head && strcmp(name, r->head.feature) == 0;
         tensor t;
 
-        /* Drop the batch dimension (N = 1). */
-        if (nd >= 2 && dims[0] == 1)
+        /* Drop the batch dimension (N = 1, or the nb images of a batch:
+         * image b's part; main() checked that every layer has it). */
+        if (nd >= 2 && dims[0] == nb)
             first = 1;
+        if (nb > 1) {
+            size_t per = 1;
+            for (int k = 1; k < nd; k++)
+                per *= (size_t)dims[k];
+            out += (size_t)b * per;
+        }
         for (int k = first; k < nd; k++)
             od[ond++] = dims[k];
         tensor_init(&t);
@@ -271,6 +306,71 @@ static void run_and_write(struct run *r, const char *source, long index, int img
         if (wr < 0)
             die(EXIT_DATA, "%s", e.msg);
     }
+}
+
+/* Runs the images read so far: N at once when there are N, else one at a
+ * time (the inputs ended, or an error stops the run); in their order. */
+static void flush_batch(struct run *r)
+{
+    err_t e;
+    int n = r->npend;
+    if (n == 0)
+        return;
+    r->flushing = 1;
+    if (n == r->o->batch) {
+        if (engine_run(r->enb, r->binput, &e) < 0)
+            die(EXIT_DATA, "%s: %s", r->pend[0].where, e.msg);
+        for (int b = 0; b < n; b++)
+            write_records(r, r->enb, b, n, r->pend[b].source, r->pend[b].index, r->pend[b].w,
+                          r->pend[b].h, r->pend[b].where);
+    } else {
+        for (int b = 0; b < n; b++) {
+            memcpy(r->input, r->binput + (size_t)b * r->in_numel, r->in_numel * sizeof(float));
+            if (engine_run(r->en, r->input, &e) < 0)
+                die(EXIT_DATA, "%s: %s", r->pend[b].where, e.msg);
+            write_records(r, r->en, 0, 1, r->pend[b].source, r->pend[b].index, r->pend[b].w,
+                          r->pend[b].h, r->pend[b].where);
+        }
+    }
+    for (int b = 0; b < n; b++) {
+        free(r->pend[b].source);
+        free(r->pend[b].where);
+    }
+    r->npend = 0;
+    r->flushing = 0;
+}
+
+/* Runs the engine on r->input and writes one record per layer; with
+ * -batch, keeps the image until N are read. */
+static void run_and_write(struct run *r, const char *source, long index, int img_w, int img_h,
+                          const char *where)
+{
+    err_t e;
+    if (r->o->bench) {
+        if (!r->bench_done)
+            bench(r);
+        return;
+    }
+    if (r->enb) {
+        struct pend *p = &r->pend[r->npend];
+        memcpy(r->binput + (size_t)r->npend * r->in_numel, r->input, r->in_numel * sizeof(float));
+        p->source = strdup(source);
+        p->where = strdup(where);
+        if (!p->source || !p->where) {
+            free(p->source);
+            free(p->where);
+            die(EXIT_DATA, "out of memory");
+        }
+        p->index = index;
+        p->w = img_w;
+        p->h = img_h;
+        if (++r->npend == r->o->batch)
+            flush_batch(r);
+        return;
+    }
+    if (engine_run(r->en, r->input, &e) < 0)
+        die(EXIT_DATA, "%s: %s", where, e.msg);
+    write_records(r, r->en, 0, 1, source, index, img_w, img_h, where);
 }
 
 /* ---------------------------------------------------------------- inputs */
@@ -626,7 +726,27 @@ int main(int argc, char **argv)
     r.en = engine_create(&r.g, &eo, &e);
     if (!r.en)
         die(EXIT_DATA, "%s: %s", o.model, e.msg);
-    graph_drop_file(&r.g);      /* the engine has its own copy of the weights */
+    if (o.batch > 1 && !o.list) {
+        /* the same plan for N images: its lazy Winograd layers transform
+         * their filters once for the N (same results as one at a time) */
+        eo.in_dims[0] = o.batch;
+        r.enb = engine_create(&r.g, &eo, &e);
+        for (int i = 0; r.enb && i < engine_noutputs(r.enb); i++) {
+            int64_t d[TENSOR_MAXDIM];
+            int nd = engine_output_shape(r.enb, i, d);
+            if (nd < 2 || d[0] != o.batch) {
+                err_set(&e, "layer '%s' has no batch dimension", engine_output_name(r.enb, i));
+                engine_free(r.enb);
+                r.enb = NULL;
+            }
+        }
+        /* A graph with fixed shapes (a Reshape to 1 x classes) cannot take
+         * N images: the images are run one at a time, as without -batch. */
+        if (!r.enb)
+            fprintf(stderr, "%s: %s: -batch %d not possible (%s): one image at a time\n",
+                    cli_progname, o.model, o.batch, e.msg);
+    }
+    graph_drop_file(&r.g);      /* the engines have their own copy of the weights */
     r.load_ms = now_ms() - t0;
 
     if (o.list) {
@@ -683,6 +803,8 @@ int main(int argc, char **argv)
     r.input = malloc(r.in_numel * sizeof(float));
     if (!r.input)
         die(EXIT_DATA, "out of memory");
+    if (r.enb && !(r.binput = malloc((size_t)o.batch * r.in_numel * sizeof(float))))
+        die(EXIT_DATA, "out of memory");
 
     if (!o.bench) {
         r.w = tsw_open("-", (o.gzip ? TSW_GZIP : 0) | (o.f16 ? TSW_F16 : 0), &e);
@@ -695,6 +817,7 @@ int main(int argc, char **argv)
         do_file(&r, o.files[i]);
     if (o.bench && !r.bench_done)
         die(EXIT_DATA, "-bench: no input image or record");
+    flush_batch(&r);
 
     if (r.w) {
         tsw *w = r.w;
@@ -704,6 +827,8 @@ int main(int argc, char **argv)
     }
     cli_close_stdout();
     free(r.input);
+    free(r.binput);
+    engine_free(r.enb);
     engine_free(r.en);
     head_free(&r.head);
     graph_free(&r.g);

@@ -221,11 +221,28 @@ wino_plan *wino_prepare(const conv_params *p, const gemm_arch *ar, int level,
     return w;
 }
 
+/* lazy, nimg images at once: V and M hold every image's tiles, image b
+ * at rows b * tbp (the plan's rows per image); the batch view is the plan
+ * with tbp set to all those rows, which sizes and addresses V and M. */
+static wino_plan batch_view(const wino_plan *w, int nimg)
+{
+    wino_plan b = *w;
+    b.tbp = w->tbp * (nimg > 1 ? nimg : 1);
+    return b;
+}
+
 size_t wino_scratch_bytes(const wino_plan *w, int nthreads)
 {
+    return wino_scratch_bytes_n(w, 1, nthreads);
+}
+
+size_t wino_scratch_bytes_n(const wino_plan *w, int nimg, int nthreads)
+{
     if (nthreads < 1) nthreads = 1;
-    if (w->lazy)
-        return (sz_v(w) + sz_m(w) + (size_t)nthreads * sz_lazy_thread(w)) * sizeof(float);
+    if (w->lazy) {
+        wino_plan b = batch_view(w, nimg);
+        return (sz_v(&b) + sz_m(&b) + (size_t)nthreads * sz_lazy_thread(&b)) * sizeof(float);
+    }
     return (size_t)nthreads * sz_thread(w) * sizeof(float);
 }
 
@@ -253,19 +270,21 @@ void wino_free(wino_plan *w)
 }
 
 typedef struct {
-    const wino_plan *w;
+    const wino_plan *w;       /* lazy: the batch view (batch_view) */
     const float *in;
     float *out;
     char *scratch;
     int nch, chp;             /* channel ranges per block, NR panels each */
+    int nimg, ntp;            /* lazy: images, V / M rows per image */
+    size_t in_img, out_img;   /* lazy: floats per image of in and out */
 } wino_job;
 
 /* V for tiles [t0, t1): for every input channel and tile row, the six
  * padded input rows, B^T applied down the rows (vectorised along the
  * row), then B across each tile's six columns, written into the A panels
- * of the 36 products (tile t at row t - t0). */
+ * of the 36 products (tile t at row r0 + t - t0; r0 a multiple of MR). */
 static void wino_input(const wino_plan *w, const float *in, int t0, int t1, int c0, int c1,
-                       float *v, float *lines)
+                       float *v, float *lines, int r0)
 {
     const conv_params *p = &w->p;
     int mr = w->ar->mr, ntx = w->ntx, lw = w->lw, tbp = w->tbp, cin = p->cin;
@@ -301,7 +320,7 @@ static void wino_input(const wino_plan *w, const float *in, int t0, int t1, int 
             int txa = ty == ty0 ? t0 - ty * ntx : 0;
             int txb = ty == ty1 ? t1 - ty * ntx : ntx;
             for (int tx = txa; tx < txb; tx++) {
-                int r = ty * ntx + tx - t0;
+                int r = ty * ntx + tx - t0 + r0;
                 float *vt = vk + (size_t)(r / mr) * mr * kc + r % mr;
                 for (int i = 0; i < 6; i++) {
                     const float *s = t[i] + m * tx;
@@ -397,7 +416,7 @@ static void wino_task(void *ctx, int task, int thread)
     if (t0 >= t1 || q0 >= q1) return;
     float *base = (float *)(j->scratch + (size_t)thread * sz_thread(w) * sizeof(float));
     float *v = base, *m = v + sz_v(w), *lines = m + sz_m(w), *y = lines + sz_l(w);
-    wino_input(w, j->in, t0, t1, 0, w->p.cin, v, lines);
+    wino_input(w, j->in, t0, t1, 0, w->p.cin, v, lines, 0);
     wino_gemm(w, v, m, t1 - t0, q0, q1);
     int c0 = q0 * w->ar->nr, c1 = q1 * w->ar->nr < w->p.cout ? q1 * w->ar->nr : w->p.cout;
     wino_output(w, m, t0, t1, c0, c1, y, j->out);
@@ -412,12 +431,15 @@ static void lazy_input_task(void *ctx, int task, int thread)
     int c0 = task * per, c1 = c0 + per < w->p.cin ? c0 + per : w->p.cin;
     float *v = (float *)j->scratch, *m = v + sz_v(w);
     float *lines = m + sz_m(w) + (size_t)thread * sz_lazy_thread(w);
-    if (c0 < c1) wino_input(w, j->in, 0, w->ntiles, c0, c1, v, lines);
+    for (int b = 0; b < j->nimg && c0 < c1; b++)
+        wino_input(w, j->in + (size_t)b * j->in_img, 0, w->ntiles, c0, c1, v, lines, b * j->ntp);
 }
 
 /* lazy, phase 2: for NR-channel panels [q0, q1), LAZY_ROWS rows of U at a
- * time per k block and panel (kc x NR each, kept in L2), their products,
- * then the output transform */
+ * time per k block and panel (kc x NR each, kept in L2), their products
+ * for every image (the transform made once for them all), then the output
+ * transform.  Each image's tiles go through the same calls as alone: its
+ * results do not depend on the batch. */
 static void lazy_task(void *ctx, int task, int thread)
 {
     const wino_job *j = ctx;
@@ -447,24 +469,46 @@ static void lazy_task(void *ctx, int task, int thread)
                     const float *vx = v + x * vstr + (size_t)k0 * w->tbp;
                     const float *bq = ub + (size_t)(x - 6 * h) * us;
                     float *mx = m + x * mstr + (size_t)q * nr;
-                    for (int i = 0; i < nt; i += mr) {
-                        int mv = nt - i < mr ? nt - i : mr;
-                        gemm_tile(ar, kc, vx + (size_t)i * kc, bq, mx + (size_t)i * w->ldm,
-                                  (size_t)w->ldm, mv, nv, &ep);
+                    for (int b = 0; b < j->nimg; b++) {
+                        size_t r0 = (size_t)b * j->ntp;
+                        for (int i = 0; i < nt; i += mr) {
+                            int mv = nt - i < mr ? nt - i : mr;
+                            gemm_tile(ar, kc, vx + (r0 + (size_t)i) * kc, bq,
+                                      mx + (r0 + (size_t)i) * w->ldm, (size_t)w->ldm, mv, nv, &ep);
+                        }
                     }
                 }
             }
         }
     }
     int c0 = q0 * nr, c1 = q1 * nr < cout ? q1 * nr : cout;
-    wino_output(w, m, 0, nt, c0, c1, y, j->out);
+    for (int b = 0; b < j->nimg; b++)
+        wino_output(w, m + (size_t)b * j->ntp * w->ldm, 0, nt, c0, c1, y,
+                    j->out + (size_t)b * j->out_img);
+}
+
+static void wino_run_kept(const wino_plan *w, const float *in, float *out, void *scratch,
+                          threadpool *tp);
+
+int wino_batches(const wino_plan *w)
+{
+    return w->lazy;
 }
 
 void wino_run(const wino_plan *w, const float *in, float *out, void *scratch, threadpool *tp)
 {
+    wino_run_n(w, 1, in, 0, out, 0, scratch, tp);
+}
+
+void wino_run_n(const wino_plan *w, int nimg, const float *in, size_t in_img, float *out,
+                size_t out_img, void *scratch, threadpool *tp)
+{
+    if (nimg < 1)
+        return;
     if (w->lazy) {
+        wino_plan bv = batch_view(w, nimg);
         int nt = tp_size(tp), nq = w->mp / w->ar->nr;
-        wino_job j = { w, in, out, scratch, nt > 1 ? 2 * nt : 1, 1 };
+        wino_job j = { &bv, in, out, scratch, nt > 1 ? 2 * nt : 1, 1, nimg, w->tbp, in_img, out_img };
         if (j.nch > w->p.cin) j.nch = w->p.cin;
         tp_run(tp, j.nch, lazy_input_task, &j);
         /* panels per task: two tasks per thread when there are enough */
@@ -474,8 +518,16 @@ void wino_run(const wino_plan *w, const float *in, float *out, void *scratch, th
         tp_run(tp, (nq + j.chp - 1) / j.chp, lazy_task, &j);
         return;
     }
+    for (int b = 0; b < nimg; b++)
+        wino_run_kept(w, in + (size_t)b * in_img, out + (size_t)b * out_img, scratch, tp);
+}
+
+/* Filters kept transformed: tile blocks (and channel ranges) as tasks. */
+static void wino_run_kept(const wino_plan *w, const float *in, float *out, void *scratch,
+                          threadpool *tp)
+{
     int nt = tp_size(tp), nq = w->mp / w->ar->nr;
-    wino_job j = { w, in, out, scratch, 1, nq };
+    wino_job j = { w, in, out, scratch, 1, nq, 1, 0, 0, 0 };
     /* Fewer than two blocks per thread: split the output channels too
      * (each part transforms the block's input again, a small cost next to
      * its share of the products). */

@@ -11,6 +11,7 @@
 #define CAM_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "err.h"
 #include "threadpool.h"
 
@@ -41,6 +42,13 @@ size_t conv_scratch_bytes(const conv_kernel *k, int nthreads);
  * scratch: conv_scratch_bytes() bytes, 64-byte aligned, computed for at
  * least tp_size(tp) threads.  tp may be NULL.  Allocates nothing. */
 void   conv_run(const conv_kernel *k, const float *in, float *out, void *scratch, threadpool *tp);
+/* nimg images, in_img / out_img floats apart: the same outputs as conv_run
+ * on each, computed together where the kernel gains from it (Winograd
+ * with filters transformed per run: once for all the images).  scratch:
+ * conv_scratch_bytes_n() bytes. */
+size_t conv_scratch_bytes_n(const conv_kernel *k, int64_t nimg, int nthreads);
+void   conv_run_n(const conv_kernel *k, int64_t nimg, const float *in, size_t in_img, float *out,
+                  size_t out_img, void *scratch, threadpool *tp);
 /* Name of the chosen implementation, for tests and benchmarks. */
 const char *conv_impl_name(const conv_kernel *k);
 /* Bytes of packed weights held. */

@@ -370,7 +370,7 @@ static size_t conv_scratch(const enode *n, int nthreads)
     const conv_p *p = n->p;
     if (p->qk)
         return qconv_scratch_bytes(p->qk, nthreads);
-    return p->k ? conv_scratch_bytes(p->k, nthreads) : 0;
+    return p->k ? conv_scratch_bytes_n(p->k, p->N, nthreads) : 0;
 }
 
 static void conv_run_op(enode *n, void *scratch, threadpool *tp)
@@ -385,8 +385,9 @@ static void conv_run_op(enode *n, void *scratch, threadpool *tp)
                          n->opp[0] + i * p->out_img, o8 ? o8 + i * p->out_img : NULL, scratch, tp);
         return;
     }
-    for (int64_t i = 0; i < p->N; i++)
-        conv_run(p->k, n->ip[0] + i * p->in_img, n->opp[0] + i * p->out_img, scratch, tp);
+    /* a batch: the images at once where the kernel gains from it */
+    conv_run_n(p->k, p->N, n->ip[0], (size_t)p->in_img, n->opp[0], (size_t)p->out_img,
+               scratch, tp);
 }
 
 size_t conv_node_weight_bytes(const enode *n)

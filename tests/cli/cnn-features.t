@@ -12,6 +12,8 @@ fails 2 "bad -size" cnn-features -m x.onnx -size 224
 fails 2 "bad -mean" cnn-features -m x.onnx -mean 1,2
 fails 2 "zero -std" cnn-features -m x.onnx -std 1,0,1
 fails 2 "bad -threads" cnn-features -m x.onnx -threads 0
+fails 2 "bad -batch" cnn-features -m x.onnx -batch 0
+fails 2 "-batch too large" cnn-features -m x.onnx -batch 65
 printf 'this is not a model at all' > "$TMP/bad.onnx"
 fails 1 "corrupt model" cnn-features -m "$TMP/bad.onnx" /dev/null
 fails 1 "missing model" cnn-features -m "$TMP/none.onnx" /dev/null
@@ -103,6 +105,31 @@ cnn-features -m "$M" -f16 "$TMP/cat.ppm" | tensor-info -header | grep -q '^dtype
 # -bench
 line=$(cnn-features -m "$M" -threads 1 -bench 2 "$TMP/cat.ppm")
 printf '%s\n' "$line" | grep -q "^$M	1	[0-9.]*	[0-9.]*	[0-9.]*$"; ok $? "-bench line: $line"
+
+# -batch: the same records, N images to a run; the rest one at a time
+D=$SHARED/data/ilsvrc-dev/images
+set -- $(ls "$D" | head -5)
+five="$D/$1 $D/$2 $D/$3 $D/$4 $D/$5"
+cnn-features -m "$G" $five > "$TMP/b1.ts"
+cnn-features -m "$G" -batch 2 $five > "$TMP/b2.ts"; ok $? "-batch 2 on 5 images"
+cmp -s "$TMP/b1.ts" "$TMP/b2.ts"; ok $? "-batch 2: the same bytes as one at a time"
+cnn-features -m "$G" -batch 4 -threads 2 "$TMP/cat.ppm" $five > "$TMP/b4.ts"
+cnn-features -m "$G" -threads 2 "$TMP/cat.ppm" $five > "$TMP/b0.ts"
+cmp -s "$TMP/b0.ts" "$TMP/b4.ts"; ok $? "-batch 4, 2 threads: the same bytes"
+line=$(cnn-features -m "$G" -threads 1 -batch 2 -bench 2 "$TMP/cat.ppm")
+printf '%s\n' "$line" | grep -q "^$G	1	[0-9.]*	[0-9.]*	[0-9.]*$"; ok $? "-batch 2 -bench line: $line"
+# images read before a bad one still get their records
+printf 'P6\n4 4\n255\n\001\002\003' > "$TMP/bt.ppm"
+cnn-features -m "$G" -batch 4 "$D/$1" "$D/$2" "$TMP/bt.ppm" "$D/$3" > "$TMP/bb.ts" 2>"$TMP/err"
+is "$?" 1 "-batch 4, a bad third image: exit 1"
+cnn-features -m "$G" "$D/$1" "$D/$2" > "$TMP/b12.ts"
+cmp -s "$TMP/b12.ts" "$TMP/bb.ts"; ok $? "the two images before it are written, complete"
+# a graph with a fixed batch of 1 (a Reshape to 1 x 1001): one at a time, said so
+Q=$SHARED/models/mobilenet_v2_1.0_224_quant.tflite
+cnn-features -m "$Q" "$D/$1" "$D/$2" > "$TMP/q1.ts"
+cnn-features -m "$Q" -batch 2 "$D/$1" "$D/$2" > "$TMP/q2.ts" 2>"$TMP/err"; ok $? "-batch 2 on a graph that cannot take 2"
+grep -q "one image at a time" "$TMP/err"; ok $? "says it runs one image at a time"
+cmp -s "$TMP/q1.ts" "$TMP/q2.ts"; ok $? "same records"
 
 # ---- bad input
 printf 'P6\n4 4\n255\n\001\002\003' > "$TMP/trunc.ppm"

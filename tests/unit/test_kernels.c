@@ -118,6 +118,43 @@ static void check_conv(const conv_params *p, int with_bias)
     free(in); free(w); free(b); free(want); free(got); free(pre);
 }
 
+/* conv_run_n on nimg images gives each image exactly conv_run's output
+ * (every SIMD level, 1..3 threads). */
+static void check_conv_n(const conv_params *p, int nimg)
+{
+    size_t nin = (size_t)p->cin * p->h * p->w, nout = (size_t)p->cout * p->oh * p->ow;
+    size_t nw = (size_t)p->cout * (p->cin / p->group) * p->kh * p->kw;
+    float *in = randv(nin * nimg), *w = randv(nw), *b = randv(p->cout);
+    float *want = malloc(nout * nimg * sizeof *want), *got = malloc(nout * nimg * sizeof *got);
+    if (!want || !got) abort();
+    for (int l = 0; l < nlevels; l++) {
+        simd_cap(levels[l]);
+        err_t e = {{0}};
+        conv_kernel *k = conv_prepare(p, w, b, 0, &e);
+        if (!k) {
+            tap_ok(0, "batch: prepare: %s", e.msg);
+            continue;
+        }
+        int same = 1;
+        for (int t = 1; t <= 3; t++) {
+            size_t sb = conv_scratch_bytes_n(k, nimg, tp_size(pools[t]));
+            void *scratch = NULL;
+            if (sb && posix_memalign(&scratch, 64, sb)) abort();
+            for (int i = 0; i < nimg; i++)
+                conv_run(k, in + i * nin, want + i * nout, scratch, pools[t]);
+            for (size_t i = 0; i < nout * nimg; i++) got[i] = NAN;
+            conv_run_n(k, nimg, in, nin, got, nout, scratch, pools[t]);
+            same &= !memcmp(got, want, nout * nimg * sizeof *got);
+            free(scratch);
+        }
+        tap_ok(same, "%s %s cin %d %dx%d cout %d k %d: %d images at once, the same bits as one by one",
+               simd_name(levels[l]), conv_impl_name(k), p->cin, p->h, p->w, p->cout, p->kh, nimg);
+        conv_free(k);
+    }
+    simd_cap(SIMD_AVX512);
+    free(in); free(w); free(b); free(want); free(got);
+}
+
 static conv_params cp(int cin, int h, int w, int cout, int k, int s, int pad, int g, int act)
 {
     conv_params p = { .cin = cin, .h = h, .w = w, .cout = cout, .kh = k, .kw = k,
@@ -493,6 +530,29 @@ int main(void)
         }
         unsetenv("CAM_DIRECT");
         free(w);
+    }
+
+    /* several images at once: lazy Winograd (one filter transform for
+     * them all; 5 images: two calls of at most 4), kept Winograd, GEMM */
+    {
+        static const int sh[][5] = {
+            { 256, 14, 14, 256, 5 },    /* ResNet-18 layer 3, lazy by default */
+            { 160, 14, 14, 320, 2 },    /* GoogLeNet 4e */
+            { 20, 9, 13, 37, 3 },
+            { 64, 28, 28, 64, 2 },      /* transformed filters kept */
+            { 256, 7, 7, 256, 3 },      /* pixels / GEMM */
+        };
+        for (size_t i = 0; i < sizeof sh / sizeof sh[0]; i++) {
+            if (i == 2) setenv("CAM_WINO", "2", 1);
+            conv_params p = cp(sh[i][0], sh[i][1], sh[i][2], sh[i][3], 3, 1, 1, 1, acts[i % 3]);
+            p.act_min = -0.5f; p.act_max = 0.75f;
+            check_conv_n(&p, sh[i][4]);
+            unsetenv("CAM_WINO");
+        }
+        conv_params p = cp(48, 7, 7, 128, 5, 1, 2, 1, ACT_RELU);   /* F(2x2, 5x5) */
+        check_conv_n(&p, 2);
+        p = cp(32, 20, 20, 32, 3, 1, 1, 32, ACT_CLIP);            /* depthwise */
+        check_conv_n(&p, 3);
     }
 
     /* reference = 1 and bad parameters */
