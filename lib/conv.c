@@ -387,6 +387,11 @@ size_t conv_scratch_bytes(const conv_kernel *k, int nthreads)
  * 22.4-22.9, four 22.6-23.0. */
 #define CONV_NIMG_MAX 4
 
+int conv_batches(const conv_kernel *k)
+{
+    return k->impl == IMPL_WINO && wino_batches(k->wino);
+}
+
 size_t conv_scratch_bytes_n(const conv_kernel *k, int64_t nimg, int nthreads)
 {
     if (k->impl == IMPL_WINO && nimg > 1 && wino_batches(k->wino))

@@ -699,7 +699,38 @@ static int plan(engine *en, const graph *g, const engine_opts *o, err_t *e)
     c->nthreads = o->threads > 0 ? o->threads : engine_default_threads();
     if (ectx_resolve_source(c, o->input, o->in_ndim, o->in_dims, &en->src, &ndim, dims, e) < 0)
         return -1;
-    if (ectx_infer(c, en->src, ndim, dims, e) < 0)
+    /* Only the nodes the requested outputs depend on are inferred (not for
+     * a listing): a node past them with shapes fixed for one image (a
+     * Reshape to 1 x classes) then does not stop a batch of N. */
+    unsigned char *need = NULL;
+    if (o->noutputs > 0 && !o->plan_only && o->outputs) {
+        char *tneed = calloc((size_t)c->ntensors + 1, 1);
+        need = calloc((size_t)c->nnodes + 1, 1);
+        if (!tneed || !need) {
+            free(tneed);
+            free(need);
+            return err_set(e, "out of memory");
+        }
+        for (int i = 0; i < o->noutputs; i++) {
+            int ti = o->outputs[i] ? graph_find_tensor(g, o->outputs[i]) : -1;
+            if (ti >= 0 && ti < c->ntensors)
+                tneed[ti] = 1;
+        }
+        for (int i = c->nnodes - 1; i >= 0; i--) {
+            const enode *n = &c->n[i];
+            for (int k = 0; k < n->nout && !need[i]; k++)
+                need[i] = n->out[k] >= 0 && tneed[n->out[k]];
+            for (int k = 0; need[i] && k < n->nin; k++)
+                if (n->in[k] >= 0)
+                    tneed[n->in[k]] = 1;
+        }
+        free(tneed);
+    }
+    c->need = need;
+    int irc = ectx_infer(c, en->src, ndim, dims, e);
+    c->need = NULL;
+    free(need);
+    if (irc < 0)
         return -1;
     c->t[en->src].is_input = 1;
 
@@ -1127,6 +1158,14 @@ const char *engine_tensor_name(const engine *en, int i, int64_t dims[TENSOR_MAXD
 int engine_weights_cached(const engine *en)
 {
     return en && en->wc.map != NULL;
+}
+
+int engine_batch_gain(const engine *en)
+{
+    int n = 0;
+    for (int r = 0; r < en->nrun; r++)
+        n += op_is(&en->c.n[en->run[r]], "Conv") && conv_node_batches(&en->c.n[en->run[r]]);
+    return n;
 }
 
 size_t engine_weight_bytes(const engine *en)

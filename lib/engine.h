@@ -64,6 +64,11 @@ const char *engine_tensor_name(const engine *en, int i, int64_t dims[TENSOR_MAXD
  * instead of being packed from the model. */
 int engine_weights_cached(const engine *en);
 
+/* Layers that run a batch of N images faster than N single runs (3x3
+ * convolutions whose filters are transformed in every run); with none, a
+ * plan for N images is only worth its memory if N at once is needed. */
+int engine_batch_gain(const engine *en);
+
 /* Bytes of weights held after packing, and of the activation arena. */
 size_t engine_weight_bytes(const engine *en);
 size_t engine_arena_bytes(const engine *en);

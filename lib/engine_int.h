@@ -107,6 +107,8 @@ typedef struct ectx {
                                    * read-only mapping of zeros (no page
                                    * touched, nothing copied) */
     size_t    zeros_bytes;
+    const unsigned char *need;    /* NULL, or per node: 0 = not needed for
+                                   * the requested outputs, so not inferred */
 } ectx;
 
 /* Operator table lookup by ONNX op type; NULL when unsupported. */
@@ -159,6 +161,8 @@ int     node_err(const enode *n, err_t *e, const char *fmt, ...) __attribute__((
  * prepare); packed weight bytes of a prepared Conv node. */
 int    conv_fold_bn(enode *conv, const enode *bn, err_t *e);
 size_t conv_node_weight_bytes(const enode *n);
+/* 1 when the prepared Conv node runs a batch faster than image by image */
+int    conv_node_batches(const enode *n);
 /* qconv_op.c: the integer kernel for a quantised Conv node (kern_q.h):
  * 1 and *k set when the node qualifies, 0 when it keeps the float path
  * (unsupported quantisation or values), -1 on error. */

@@ -47,6 +47,7 @@ void   conv_run(const conv_kernel *k, const float *in, float *out, void *scratch
  * with filters transformed per run: once for all the images).  scratch:
  * conv_scratch_bytes_n() bytes. */
 size_t conv_scratch_bytes_n(const conv_kernel *k, int64_t nimg, int nthreads);
+int    conv_batches(const conv_kernel *k);   /* 1: conv_run_n gains on several */
 void   conv_run_n(const conv_kernel *k, int64_t nimg, const float *in, size_t in_img, float *out,
                   size_t out_img, void *scratch, threadpool *tp);
 /* Name of the chosen implementation, for tests and benchmarks. */

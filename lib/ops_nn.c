@@ -390,6 +390,12 @@ static void conv_run_op(enode *n, void *scratch, threadpool *tp)
                scratch, tp);
 }
 
+int conv_node_batches(const enode *n)
+{
+    const conv_p *p = n->p;
+    return p && !p->qk && p->k && conv_batches(p->k);
+}
+
 size_t conv_node_weight_bytes(const enode *n)
 {
     const conv_p *p = n->p;

@@ -619,7 +619,7 @@ int ectx_infer(ectx *c, int src, int ndim, const int64_t *dims, err_t *e)
         for (int k = 0; k < n->nout; k++)
             if (n->out[k] == src)
                 isrc = 1;
-        if (isrc || !n->op)
+        if (isrc || !n->op || (c->need && !c->need[i]))
             continue;
         for (int k = 0; k < n->nin && known; k++) {
             if (n->in[k] < 0)

@@ -817,8 +817,74 @@ static void test_flat_binary_threads(void)
     }
 }
 
+/* A batch of N images: Conv 3x3 (filters transformed per run, CAM_WINO=2)
+ * then a Reshape fixed to one image.  Planned for the conv's output, the
+ * Reshape is not inferred and N = 3 runs, each image the same bits as
+ * alone; planned for the Reshape's output, N = 3 is refused. */
+static void test_batch(void)
+{
+    graph g;
+    err_t e;
+    graph_init(&g);
+    enum { C = 16, H = 14, W = 14 };
+    int64_t xd[4] = {1, C, H, W}, wd[4] = {C, C, 3, 3}, bd[1] = {C}, rd[2] = {1, C * H * W};
+    float *w = malloc(sizeof(float) * C * C * 9), b[C];
+    for (int i = 0; i < C * C * 9; i++) w[i] = (float)((i * 37) % 11 - 5) / 7.0f;
+    for (int i = 0; i < C; i++) b[i] = (float)i / 10.0f;
+    int tx = T(&g, "x", DT_F32, 4, xd, NULL);
+    int tw = TF(&g, "w", 4, wd, w), tb = TF(&g, "b", 1, bd, b);
+    int tc = T(&g, "c", DT_F32, -1, xd, NULL);
+    int ts = T(&g, "s", DT_I64, 1, (int64_t[]){2}, rd);
+    int ty = T(&g, "y", DT_F32, -1, rd, NULL);
+    int ci[3] = {tx, tw, tb};
+    int nc = N(&g, "Conv", "conv", 3, ci, 1, &tc);
+    A_ints(&g, nc, "pads", 4, (int64_t[]){1, 1, 1, 1});
+    int ri[2] = {tc, ts};
+    N(&g, "Reshape", "rs", 2, ri, 1, &ty);
+    io(&g, tx, ty);
+    free(w);
+
+    setenv("CAM_WINO", "2", 1);
+    const char *outc[1] = {"c"}, *outy[1] = {"y"};
+    engine_opts o;
+    memset(&o, 0, sizeof o);
+    o.threads = 1;
+    o.noutputs = 1;
+    o.outputs = outc;
+    engine *e1 = engine_create(&g, &o, &e);
+    o.in_ndim = 4;
+    memcpy(o.in_dims, xd, sizeof xd);
+    o.in_dims[0] = 3;
+    engine *e3 = engine_create(&g, &o, &e);
+    tap_ok(e1 && e3, "planned for 1 and for 3 images up to the conv (%s)", e1 && e3 ? "" : e.msg);
+    tap_ok(e1 && engine_batch_gain(e1) == 1, "the per-run Winograd conv gains from a batch");
+    if (e1 && e3) {
+        size_t n = (size_t)C * H * W;
+        float *in = malloc(sizeof(float) * 3 * n), *want = malloc(sizeof(float) * 3 * n);
+        for (size_t i = 0; i < 3 * n; i++) in[i] = (float)((i * 2654435761u) % 1000) / 250.0f - 2.0f;
+        int ok = 1;
+        for (int k = 0; k < 3 && ok; k++) {
+            ok = engine_run(e1, in + k * n, &e) == 0;
+            if (ok) memcpy(want + k * n, engine_output(e1, 0), sizeof(float) * n);
+        }
+        ok = ok && engine_run(e3, in, &e) == 0 && !memcmp(engine_output(e3, 0), want, sizeof(float) * 3 * n);
+        tap_ok(ok, "3 images at once: the same bits as one by one");
+        free(in);
+        free(want);
+    }
+    engine_free(e1);
+    engine_free(e3);
+    o.outputs = outy;
+    engine *ey = engine_create(&g, &o, &e);
+    tap_ok(!ey && strstr(e.msg, "reshape"), "planned for the Reshape: 3 images refused (%s)", e.msg);
+    engine_free(ey);
+    unsetenv("CAM_WINO");
+    graph_free(&g);
+}
+
 int main(void)
 {
+    test_batch();
     test_concat_in_place();
     test_conv1d();
     test_conv_bn_relu();
