@@ -429,6 +429,7 @@ static void qukr_avx2(const qtile *t, const int64_t *a, const int16_t *b, const 
     const qconv_kernel *k = t->k;
     const __m256 lo = _mm256_set1_ps(k->lo), hi = _mm256_set1_ps(k->hi),
                  so = _mm256_set1_ps(k->q.out_scale), magic = _mm256_set1_ps(12582912.0f);
+    const __m256i zo = _mm256_set1_epi32(k->q.out_zp);
     const __m256i cs0 = _mm256_loadu_si256((const __m256i *)colsum),
                   cs1 = _mm256_loadu_si256((const __m256i *)(colsum + 8));
     for (int i = 0; i < t->mv; i += 2) {
@@ -456,21 +457,43 @@ static void qukr_avx2(const qtile *t, const int64_t *a, const int16_t *b, const 
             int m = t->m0 + i + h;
             __m256i cm = _mm256_set1_epi32(k->cm[m]), rc = _mm256_set1_epi32(k->rowc[m]);
             __m256 mu = _mm256_set1_ps(k->mult[m]);
-            float o[16];
+            __m256 v[2];
             for (int half = 0; half < 2; half++) {
                 __m256i acc = _mm256_add_epi32(
                     r[2 * h + half],
                     _mm256_add_epi32(_mm256_mullo_epi32(half ? cs1 : cs0, cm), rc));
-                __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), mu);
-                v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
-                v = _mm256_sub_ps(_mm256_add_ps(v, magic), magic);   /* +0, not -0 */
-                _mm256_storeu_ps(o + 8 * half, t->out8 ? v : _mm256_mul_ps(v, so));
+                v[half] = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), mu);
+                v[half] = _mm256_min_ps(_mm256_max_ps(v[half], lo), hi);
+                v[half] = _mm256_sub_ps(_mm256_add_ps(v[half], magic), magic);   /* +0, not -0 */
             }
-            if (t->out8)
-                for (int jj = 0; jj < t->nv; jj++)
-                    t->out8[(size_t)(i + h) * t->ldo + jj] = (unsigned char)((int)o[jj] + k->q.out_zp);
-            else
-                memcpy(t->out + (size_t)(i + h) * t->ldo, o, sizeof(float) * (size_t)t->nv);
+            if (t->out8) {
+                /* q = v + zero point, in [out_lo, out_hi] within 0..255:
+                 * the saturating packs keep it as it is */
+                __m256i q0 = _mm256_add_epi32(_mm256_cvttps_epi32(v[0]), zo),
+                        q1 = _mm256_add_epi32(_mm256_cvttps_epi32(v[1]), zo);
+                __m256i p16 = _mm256_permute4x64_epi64(_mm256_packus_epi32(q0, q1), 0xD8);
+                __m128i p8 = _mm_packus_epi16(_mm256_castsi256_si128(p16),
+                                              _mm256_extracti128_si256(p16, 1));
+                unsigned char *d = t->out8 + (size_t)(i + h) * t->ldo;
+                if (t->nv == 16) {
+                    _mm_storeu_si128((__m128i *)d, p8);
+                } else {
+                    unsigned char q8[16];
+                    _mm_storeu_si128((__m128i *)q8, p8);
+                    memcpy(d, q8, (size_t)t->nv);
+                }
+            } else {
+                float *d = t->out + (size_t)(i + h) * t->ldo;
+                if (t->nv == 16) {
+                    _mm256_storeu_ps(d, _mm256_mul_ps(v[0], so));
+                    _mm256_storeu_ps(d + 8, _mm256_mul_ps(v[1], so));
+                } else {
+                    float o[16];
+                    _mm256_storeu_ps(o, _mm256_mul_ps(v[0], so));
+                    _mm256_storeu_ps(o + 8, _mm256_mul_ps(v[1], so));
+                    memcpy(d, o, sizeof(float) * (size_t)t->nv);
+                }
+            }
         }
     }
 }
