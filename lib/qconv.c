@@ -388,11 +388,13 @@ static void qukr_c(const qtile *t, const int32_t *a, const int32_t *b, const int
                 bq[r][j] = (int16_t)(((uint32_t)b[q * QNR + j] >> (8 * r)) & 0xff);
         for (int i = 0; i < t->mv; i++) {
             uint32_t wa = (uint32_t)a[q * QMR + i];
-            for (int r = 0; r < 4; r++) {
-                int16_t w = (int16_t)(int8_t)(uint8_t)(wa >> (8 * r));
-                for (int j = 0; j < QNR; j++)
-                    acc[i][j] += (int32_t)w * bq[r][j];
-            }
+            int16_t w0 = (int8_t)(uint8_t)wa, w1 = (int8_t)(uint8_t)(wa >> 8),
+                    w2 = (int8_t)(uint8_t)(wa >> 16), w3 = (int8_t)(uint8_t)(wa >> 24);
+            /* the quad's four 16-bit products (widened to 32) summed first:
+             * one pass over the row of sums per quad; exact */
+            for (int j = 0; j < QNR; j++)
+                acc[i][j] += (int32_t)w0 * bq[0][j] + (int32_t)w1 * bq[1][j] +
+                             (int32_t)w2 * bq[2][j] + (int32_t)w3 * bq[3][j];
         }
     }
     for (int i = 0; i < t->mv; i++) {
