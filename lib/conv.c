@@ -389,12 +389,12 @@ size_t conv_scratch_bytes(const conv_kernel *k, int nthreads)
 
 int conv_batches(const conv_kernel *k)
 {
-    return k->impl == IMPL_WINO && wino_batches(k->wino);
+    return k->impl == IMPL_WINO && wino_lazy(k->wino);
 }
 
 size_t conv_scratch_bytes_n(const conv_kernel *k, int64_t nimg, int nthreads)
 {
-    if (k->impl == IMPL_WINO && nimg > 1 && wino_batches(k->wino))
+    if (nimg > 1 && conv_batches(k))
         return wino_scratch_bytes_n(k->wino, nimg < CONV_NIMG_MAX ? (int)nimg : CONV_NIMG_MAX,
                                     nthreads < 1 ? 1 : nthreads);
     return conv_scratch_bytes(k, nthreads);
@@ -403,7 +403,7 @@ size_t conv_scratch_bytes_n(const conv_kernel *k, int64_t nimg, int nthreads)
 void conv_run_n(const conv_kernel *k, int64_t nimg, const float *in, size_t in_img, float *out,
                 size_t out_img, void *scratch, threadpool *tp)
 {
-    if (k->impl == IMPL_WINO && nimg > 1 && wino_batches(k->wino)) {
+    if (nimg > 1 && conv_batches(k)) {
         for (int64_t b = 0; b < nimg; b += CONV_NIMG_MAX) {
             int n = nimg - b < CONV_NIMG_MAX ? (int)(nimg - b) : CONV_NIMG_MAX;
             wino_run_n(k->wino, n, in + (size_t)b * in_img, in_img, out + (size_t)b * out_img,

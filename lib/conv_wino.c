@@ -490,11 +490,6 @@ static void lazy_task(void *ctx, int task, int thread)
 static void wino_run_kept(const wino_plan *w, const float *in, float *out, void *scratch,
                           threadpool *tp);
 
-int wino_batches(const wino_plan *w)
-{
-    return w->lazy;
-}
-
 void wino_run(const wino_plan *w, const float *in, float *out, void *scratch, threadpool *tp)
 {
     wino_run_n(w, 1, in, 0, out, 0, scratch, tp);

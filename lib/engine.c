@@ -688,6 +688,34 @@ static int prepare_nodes(engine *en, const graph *g, err_t *e)
     return rc;
 }
 
+/* Per node: 1 when a requested output depends on it (walking the nodes
+ * backwards from the outputs' tensors); NULL when out of memory. */
+static unsigned char *needed_nodes(const ectx *c, const graph *g, const engine_opts *o)
+{
+    char *tneed = calloc((size_t)c->ntensors + 1, 1);
+    unsigned char *need = calloc((size_t)c->nnodes + 1, 1);
+    if (!tneed || !need) {
+        free(tneed);
+        free(need);
+        return NULL;
+    }
+    for (int i = 0; i < o->noutputs; i++) {
+        int ti = o->outputs[i] ? graph_find_tensor(g, o->outputs[i]) : -1;
+        if (ti >= 0 && ti < c->ntensors)
+            tneed[ti] = 1;
+    }
+    for (int i = c->nnodes - 1; i >= 0; i--) {
+        const enode *n = &c->n[i];
+        for (int k = 0; k < n->nout && !need[i]; k++)
+            need[i] = n->out[k] >= 0 && tneed[n->out[k]];
+        for (int k = 0; need[i] && k < n->nin; k++)
+            if (n->in[k] >= 0)
+                tneed[n->in[k]] = 1;
+    }
+    free(tneed);
+    return need;
+}
+
 static int plan(engine *en, const graph *g, const engine_opts *o, err_t *e)
 {
     ectx *c = &en->c;
@@ -703,32 +731,9 @@ static int plan(engine *en, const graph *g, const engine_opts *o, err_t *e)
      * a listing): a node past them with shapes fixed for one image (a
      * Reshape to 1 x classes) then does not stop a batch of N. */
     unsigned char *need = NULL;
-    if (o->noutputs > 0 && !o->plan_only && o->outputs) {
-        char *tneed = calloc((size_t)c->ntensors + 1, 1);
-        need = calloc((size_t)c->nnodes + 1, 1);
-        if (!tneed || !need) {
-            free(tneed);
-            free(need);
-            return err_set(e, "out of memory");
-        }
-        for (int i = 0; i < o->noutputs; i++) {
-            int ti = o->outputs[i] ? graph_find_tensor(g, o->outputs[i]) : -1;
-            if (ti >= 0 && ti < c->ntensors)
-                tneed[ti] = 1;
-        }
-        for (int i = c->nnodes - 1; i >= 0; i--) {
-            const enode *n = &c->n[i];
-            for (int k = 0; k < n->nout && !need[i]; k++)
-                need[i] = n->out[k] >= 0 && tneed[n->out[k]];
-            for (int k = 0; need[i] && k < n->nin; k++)
-                if (n->in[k] >= 0)
-                    tneed[n->in[k]] = 1;
-        }
-        free(tneed);
-    }
-    c->need = need;
-    int irc = ectx_infer(c, en->src, ndim, dims, e);
-    c->need = NULL;
+    if (o->noutputs > 0 && !o->plan_only && o->outputs && !(need = needed_nodes(c, g, o)))
+        return err_set(e, "out of memory");
+    int irc = ectx_infer(c, en->src, ndim, dims, need, e);
     free(need);
     if (irc < 0)
         return -1;

@@ -107,8 +107,6 @@ typedef struct ectx {
                                    * read-only mapping of zeros (no page
                                    * touched, nothing copied) */
     size_t    zeros_bytes;
-    const unsigned char *need;    /* NULL, or per node: 0 = not needed for
-                                   * the requested outputs, so not inferred */
 } ectx;
 
 /* Operator table lookup by ONNX op type; NULL when unsupported. */
@@ -117,9 +115,11 @@ const opdef *op_find(const char *name, const char *domain);
 /* shape.c: builds the context from a graph (tensors, constants converted
  * and dequantised, nodes mapped to operators), and infers shapes from the
  * input tensor src with the given shape, folding constant nodes.  Nodes
- * that cannot be reached from src stay with unknown outputs. */
+ * that cannot be reached from src stay with unknown outputs, and so do
+ * those with need[i] == 0 (need NULL: every node). */
 int  ectx_init(ectx *c, const graph *g, err_t *e);
-int  ectx_infer(ectx *c, int src, int ndim, const int64_t *dims, err_t *e);
+int  ectx_infer(ectx *c, int src, int ndim, const int64_t *dims, const unsigned char *need,
+                err_t *e);
 void ectx_free(ectx *c);
 /* Values of constant ti as floats: cdata, or for a deferred constant its
  * values read from the graph into c->stage (valid until the next call).

@@ -49,13 +49,11 @@ wino_plan *wino_prepare(const conv_params *p, const gemm_arch *ar, int level,
 size_t wino_scratch_bytes(const wino_plan *w, int nthreads);
 void   wino_run(const wino_plan *w, const float *in, float *out, void *scratch, threadpool *tp);
 /* nimg images (in_img / out_img floats apart) in one call: a lazy plan
- * transforms the filters once for them all (scratch:
- * wino_scratch_bytes_n); each image's output is the same as wino_run's.
- * wino_batches: 1 when the plan gains from it (lazy). */
+ * (wino_lazy) transforms the filters once for them all (scratch:
+ * wino_scratch_bytes_n); each image's output is the same as wino_run's. */
 size_t wino_scratch_bytes_n(const wino_plan *w, int nimg, int nthreads);
 void   wino_run_n(const wino_plan *w, int nimg, const float *in, size_t in_img, float *out,
                   size_t out_img, void *scratch, threadpool *tp);
-int    wino_batches(const wino_plan *w);
 size_t wino_weight_bytes(const wino_plan *w);
 int    wino_level(const wino_plan *w);
 int    wino_lazy(const wino_plan *w);

@@ -581,7 +581,8 @@ static int fold_node(ectx *c, enode *n, err_t *e)
     return 0;
 }
 
-int ectx_infer(ectx *c, int src, int ndim, const int64_t *dims, err_t *e)
+int ectx_infer(ectx *c, int src, int ndim, const int64_t *dims, const unsigned char *need,
+               err_t *e)
 {
     /* forget what a previous pass derived */
     for (int i = 0; i < c->ntensors; i++) {
@@ -619,7 +620,7 @@ int ectx_infer(ectx *c, int src, int ndim, const int64_t *dims, err_t *e)
         for (int k = 0; k < n->nout; k++)
             if (n->out[k] == src)
                 isrc = 1;
-        if (isrc || !n->op || (c->need && !c->need[i]))
+        if (isrc || !n->op || (need && !need[i]))
             continue;
         for (int k = 0; k < n->nin && known; k++) {
             if (n->in[k] < 0)
@@ -669,7 +670,7 @@ int graph_infer_shapes(graph *g, const char *input, int in_ndim, const int64_t *
         goto out;
     if (resolve_source(&c, g, input, in_ndim, in_dims, &src, &ndim, dims, e) < 0)
         goto out;
-    if (ectx_infer(&c, src, ndim, dims, e) < 0)
+    if (ectx_infer(&c, src, ndim, dims, NULL, e) < 0)
         goto out;
     for (int i = 0; i < g->ntensors; i++) {
         const etensor *t = &c.t[i];
@@ -744,7 +745,7 @@ static int resolve_source(const ectx *c0, const graph *g, const char *input, int
     /* an inner tensor: its shape as computed from the graph's input */
     if (ectx_default_input(c, &dsrc, &dnd, dd, e) < 0)
         return err_prefix(e, "shape of '%s'", c->t[ti].name);
-    if (ectx_infer(c, dsrc, dnd, dd, e) < 0)
+    if (ectx_infer(c, dsrc, dnd, dd, NULL, e) < 0)
         return -1;
     if (c->t[ti].ndim < 0)
         return err_set(e, "tensor '%s': shape unknown; give it explicitly", c->t[ti].name);

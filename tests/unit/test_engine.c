@@ -846,12 +846,12 @@ static void test_batch(void)
 
     setenv("CAM_WINO", "2", 1);
     const char *outc[1] = {"c"}, *outy[1] = {"y"};
+    engine *e1 = make(&g, NULL, 1, outc, 1, &e);
     engine_opts o;
     memset(&o, 0, sizeof o);
     o.threads = 1;
     o.noutputs = 1;
     o.outputs = outc;
-    engine *e1 = engine_create(&g, &o, &e);
     o.in_ndim = 4;
     memcpy(o.in_dims, xd, sizeof xd);
     o.in_dims[0] = 3;
