@@ -728,6 +728,10 @@ typedef struct {
     int same;               /* stride 1, dilation 1, output as large as input */
     int level;              /* max pooling: SIMD level of maxpool_plane_rows */
     int64_t rowlen;         /* its padded row, floats; 0: not used */
+    const uint16_t *hmask;  /* "same" max pooling with AVX-512: per 16 values
+                               of a plane, per window column, the lanes whose
+                               column stays in the row (after the struct);
+                               NULL: not used */
 } pool_p;
 
 static int pool_infer_kind(ectx *c, enode *n, int max, err_t *e)
@@ -791,6 +795,30 @@ static int pool_infer_kind(ectx *c, enode *n, int max, err_t *e)
         len = (len + 15) / 16 * 16;
         if (len <= (int64_t)INT32_MAX / 4)
             p->rowlen = len;
+    }
+    /* "same" pools with AVX-512: flat masked passes over the plane
+     * (maxpool_plane_same_avx512), their column masks made here; planes
+     * up to 64K values (a 3x3 window: 24 KB of masks) */
+    int64_t area = (int64_t)p->h * p->w;
+    if (max && p->same && p->level >= SIMD_AVX512 && area <= 65536 && p->kw <= 32) {
+        int64_t nch = (area + 15) / 16;
+        pool_p *q = realloc(p, sizeof *p + (size_t)(nch * p->kw) * sizeof(uint16_t));
+        if (!q)
+            return node_err(n, e, "out of memory");
+        n->p = p = q;
+        uint16_t *hm = (uint16_t *)(p + 1);
+        for (int64_t j = 0; j < nch; j++)
+            for (int k = 0; k < p->kw; k++) {
+                unsigned m = 0;
+                for (int l = 0; l < 16; l++) {
+                    int64_t i = 16 * j + l;
+                    int col = (int)(i % p->w) + k - p->pl;
+                    if (i < area && col >= 0 && col < p->w)
+                        m |= 1u << l;
+                }
+                hm[j * p->kw + k] = (uint16_t)m;
+            }
+        p->hmask = hm;
     }
 #endif
     int64_t od[4] = {x->dims[0], x->dims[1], w.o[0], nsp == 2 ? w.o[1] : 0};
@@ -1038,6 +1066,50 @@ static void maxpool_plane_avx512(const pool_p *p, const float *x, float *y, floa
     }
 }
 
+/* "Same" max pooling (stride 1, dilation 1, output as large as the
+ * input; p->hmask set) of one plane, flat over it 16 values at a time, so
+ * that 14x14 or 7x7 planes fill whole vectors: t = the max over the
+ * window's columns, each tap one masked load (the mask keeps the lanes
+ * whose column stays in the row), then y = the max over the window's rows
+ * of t, each row offset masked to the plane.  -inf starts every max and
+ * max_ps(v, acc) keeps acc when v is NaN, so NaNs are skipped as
+ * pool_plane skips them, and the result is exactly pool_plane's.
+ * GoogLeNet's nine 3x3 pools, 1 core, sums of each node's fastest run:
+ * 0.93 ms with maxpool_plane_same, 0.45 ms with this; one masked load per
+ * tap of the whole window instead, with no pass through t, took 0.67 ms. */
+__attribute__((target("avx512f")))
+static void maxpool_plane_same_avx512(const pool_p *p, const float *x, float *y, float *t)
+{
+    const int64_t n = (int64_t)p->h * p->w;
+    const int kw = p->kw, kh = p->kh, pl = p->pl, pt = p->pt, w = p->w;
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    const uint16_t *hm = p->hmask;
+    for (int64_t i = 0; i < n; i += 16, hm += kw) {
+        __m512 acc = ninf;
+        for (int k = 0; k < kw; k++) {
+            __mmask16 m = hm[k];
+            acc = _mm512_mask_max_ps(acc, m, _mm512_maskz_loadu_ps(m, x + i + k - pl), acc);
+        }
+        __mmask16 all = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(t + i, all, acc);
+    }
+    for (int64_t i = 0; i < n; i += 16) {
+        int64_t end = n - i < 16 ? n - i : 16;
+        __m512 acc = ninf;
+        for (int k = 0; k < kh; k++) {
+            /* lanes l with 0 <= i + l + d < n: the row stays in the plane */
+            int64_t d = (int64_t)(k - pt) * w, a = -d - i, b = n - d - i;
+            if (a < 0) a = 0;
+            if (b > end) b = end;
+            if (a >= b)
+                continue;
+            __mmask16 m = (__mmask16)(((1u << b) - 1) & ~((1u << a) - 1));
+            acc = _mm512_mask_max_ps(acc, m, _mm512_maskz_loadu_ps(m, t + i + d), acc);
+        }
+        _mm512_mask_storeu_ps(y + i, (__mmask16)((1u << end) - 1), acc);
+    }
+}
+
 /* The same with AVX2, 8 output columns at a time. */
 __attribute__((target("avx2")))
 static void maxpool_plane_avx2(const pool_p *p, const float *x, float *y, float *t)
@@ -1123,6 +1195,11 @@ static void pool_task(void *ctx, long long i0, long long i1, int thread)
     int64_t in_sz = (int64_t)p->h * p->w, out_sz = (int64_t)p->oh * p->ow;
     float *tmp = t->scratch ? t->scratch + (int64_t)thread * pool_scratch_floats(p) : NULL;
 #if defined(__x86_64__)
+    if (p->max && tmp && p->hmask) {
+        for (int64_t i = i0; i < i1; i++)
+            maxpool_plane_same_avx512(p, t->n->ip[0] + i * in_sz, t->n->opp[0] + i * out_sz, tmp);
+        return;
+    }
     if (p->max && tmp && p->rowlen) {
         for (int64_t i = i0; i < i1; i++) {
             if (p->level >= SIMD_AVX512)
