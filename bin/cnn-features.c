@@ -651,6 +651,10 @@ int main(int argc, char **argv)
      * the system: glibc's adaptive threshold would otherwise put them on the
      * heap once planning has freed a few, where holes raise the peak. */
     mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+    /* ... but the heap's top is kept: each image's decoded pixels and
+     * resize buffers would otherwise be handed back when freed and
+     * faulted in again for the next image (100 page faults an image) */
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
     parse_command_line(argc, argv, &o);
     memset(&r, 0, sizeof r);
     r.o = &o;
