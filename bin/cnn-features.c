@@ -29,12 +29,13 @@
 #include "image.h"
 #include "models.h"
 #include "preprocess.h"
+#include "queue.h"
 #include "tstream.h"
 
 static const char usage[] =
     "cnn-features -m MODEL [-layer NAME]... [-list] [-size WxH] [-mean R,G,B]\n"
     "       [-std R,G,B] [-bgr | -rgb] [-threads N] [-batch N] [-z] [-f16] [-bench RUNS]\n"
-    "       [FILE...]";
+    "       [FILE... | -queue LIST [-take N]]";
 
 /* libnetpbm leaks a 1-byte buffer when it rejects a PAM header (it longjmps
  * past its own free); keep LeakSanitizer builds quiet about it. */
@@ -60,6 +61,8 @@ struct options {
     int batch;                  /* -batch, 1: one image at a time */
     int gzip, f16;
     long bench;                 /* 0: off */
+    const char *queue;          /* -queue: the shared list of names */
+    long take;                  /* -take: names taken from it at most, 0: all */
     const char **files;
     int nfiles;
 };
@@ -137,6 +140,12 @@ static void parse_command_line(int argc, char **argv, struct options *o)
         } else if (strcmp(a, "-bench") == 0) {
             NEEDS_VALUE();
             o->bench = cli_long(usage, a, v, 1, 1000000);
+        } else if (strcmp(a, "-queue") == 0) {
+            NEEDS_VALUE();
+            o->queue = v;
+        } else if (strcmp(a, "-take") == 0) {
+            NEEDS_VALUE();
+            o->take = cli_long(usage, a, v, 1, 1000000000000L);
         } else {
             cli_usage(usage, "unknown option %s", a);
         }
@@ -146,6 +155,10 @@ static void parse_command_line(int argc, char **argv, struct options *o)
         cli_usage(usage, "no model: -m MODEL is required");
     o->files = (const char **)argv + i;
     o->nfiles = argc - i;
+    if (o->take && !o->queue)
+        cli_usage(usage, "option -take needs -queue");
+    if (o->queue && o->nfiles)
+        cli_usage(usage, "-queue and FILE operands exclude each other");
 }
 
 /* ---------------------------------------------------------------- state */
@@ -817,7 +830,27 @@ int main(int argc, char **argv)
         if (!r.w)
             die(EXIT_DATA, "%s", e.msg);
     }
-    if (o.nfiles == 0)
+    if (o.queue) {
+        /* names taken one at a time, when this process is ready for the
+         * next image: several processes on one list share it out by
+         * their speed (queue.h) */
+        cam_queue q;
+        char name[QUEUE_LINE_MAX + 1];
+        long taken = 0;
+        int k;
+        if (queue_open(&q, o.queue, &e) < 0)
+            die(EXIT_DATA, "%s", e.msg);
+        while (!r.bench_done && (!o.take || taken < o.take) &&
+               (k = queue_next(&q, name, sizeof name, &e)) != 0) {
+            if (k < 0) {
+                queue_close(&q);
+                die(EXIT_DATA, "%s", e.msg);
+            }
+            taken++;
+            do_file(&r, name);
+        }
+        queue_close(&q);
+    } else if (o.nfiles == 0)
         do_file(&r, "-");
     for (int i = 0; i < o.nfiles && !r.bench_done; i++)
         do_file(&r, o.files[i]);

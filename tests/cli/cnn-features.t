@@ -14,6 +14,9 @@ fails 2 "zero -std" cnn-features -m x.onnx -std 1,0,1
 fails 2 "bad -threads" cnn-features -m x.onnx -threads 0
 fails 2 "bad -batch" cnn-features -m x.onnx -batch 0
 fails 2 "-batch too large" cnn-features -m x.onnx -batch 65
+fails 2 "-take without -queue" cnn-features -m x.onnx -take 3
+fails 2 "-queue and files" cnn-features -m x.onnx -queue list a.ppm
+fails 2 "bad -take" cnn-features -m x.onnx -queue list -take 0
 printf 'this is not a model at all' > "$TMP/bad.onnx"
 fails 1 "corrupt model" cnn-features -m "$TMP/bad.onnx" /dev/null
 fails 1 "missing model" cnn-features -m "$TMP/none.onnx" /dev/null
@@ -135,6 +138,31 @@ cmp -s "$TMP/q1.ts" "$TMP/q2.ts"; ok $? "same records"
 cnn-features -m "$G" -layer prob "$D/$1" "$D/$2" "$D/$3" > "$TMP/p1.ts"
 cnn-features -m "$G" -layer prob -batch 2 "$D/$1" "$D/$2" "$D/$3" > "$TMP/p2.ts"
 cmp -s "$TMP/p1.ts" "$TMP/p2.ts"; ok $? "-batch 2 -layer prob: the same bytes"
+
+# -queue: two processes sharing one list of the five images and a blank
+# line, one taking at most 2: every image once, the same records
+printf '%s\n' "$D/$1" "$D/$2" "" "$D/$3" "$D/$4" "$D/$5" > "$TMP/list"
+cnn-features -m "$G" -threads 1 -queue "$TMP/list" -take 2 > "$TMP/qa.ts" &
+cnn-features -m "$G" -threads 1 -batch 2 -queue "$TMP/list" > "$TMP/qb.ts"; ok $? "-queue, second process"
+wait $!; ok $? "-queue -take 2, first process"
+srcs() { tensor-info "$1" | grep -o 'source=[^ 	]*' | sort; }
+is "$( (srcs "$TMP/qa.ts"; srcs "$TMP/qb.ts") | sort | tr '\n' ' ')" "$(srcs "$TMP/b1.ts" | tr '\n' ' ')" \
+    "-queue: each image in exactly one process's records"
+t "-take 2: at most 2 images" test "$(srcs "$TMP/qa.ts" | wc -l)" -le 2
+is "$(cat "$TMP/list.pos")" "$(wc -c < "$TMP/list" | tr -d ' ')" "-queue: the position at the end of the list"
+cnn-features -m "$G" -queue "$TMP/list" > "$TMP/qc.ts"; ok $? "-queue: nothing left"
+is "$(wc -c < "$TMP/qc.ts" | tr -d ' ')" 0 "no record"
+printf '0\n' > "$TMP/list.pos"
+cnn-features -m "$G" -queue "$TMP/list" > "$TMP/qd.ts"; ok $? "-queue from the start again"
+cmp -s "$TMP/qd.ts" "$TMP/b1.ts"; ok $? "one process: the same bytes as the files given"
+fails 1 "-queue: a missing list" cnn-features -m "$G" -queue "$TMP/nolist"
+grep -q "nolist: No such file" "$TMP/ferr"; ok $? "message names the list: $(cat "$TMP/ferr")"
+printf '%s\n' "$D/$1" "$TMP/none.ppm" "$D/$2" > "$TMP/list2"
+cnn-features -m "$G" -queue "$TMP/list2" > "$TMP/qe.ts" 2>"$TMP/err"
+is "$?" 1 "-queue: a missing image: exit 1"
+grep -q "none.ppm" "$TMP/err"; ok $? "message names the image: $(cat "$TMP/err")"
+cnn-features -m "$G" "$D/$1" > "$TMP/qf.ts"
+cmp -s "$TMP/qe.ts" "$TMP/qf.ts"; ok $? "the image before it is written, complete"
 
 # ---- bad input
 printf 'P6\n4 4\n255\n\001\002\003' > "$TMP/trunc.ppm"
