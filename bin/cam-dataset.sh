@@ -11,50 +11,33 @@ usage() { [ $# -gt 0 ] && echo "$prog: $*" >&2; echo "$usage" >&2; exit 2; }
 isnum() { case $1 in ''|*[!0-9]*) return 1;; esac; return 0; }
 
 # ---------------------------------------------------------------- job mode
-# One job = one batch of images: decode what is neither netpbm nor JPEG
-# (cnn-features reads both itself), one cnn-features run for the whole
-# batch (the model is loaded once), then every stage; each result file is
-# written under a temporary name and renamed, so an interrupted run leaves
-# only complete results (and the joblog decides what --resume redoes).
+# One job: one cnn-features run taking images from the shared list
+# $out/queue as it is ready for each (cnn-features -queue: a job on a
+# faster core takes more of them), at most $take when it is not 0, then
+# every stage.  The features go straight to one cam-map run (one model
+# load, one pass over them): gap-classify's top-5 lines (-top), the top-5
+# maps and, when it is not among them, the ground-truth class's map
+# ($out/classes).  The maps are kept and, in the same pipeline, boxed as
+# they come (cam-bbox works while the next images are inferred).  cam-eval
+# takes the GT maps from this stream; boxes are kept for the top-5
+# classes only.  Each result file is written under a temporary name and
+# renamed, so an interrupted run leaves only complete results.
 if [ "${1:-}" = "--job" ]; then
     set -o pipefail
-    out=$2 batch=$3 model=$4 off=$5 mode=$6
-    lst="$out/batches/$batch.lst"
-    tmp=$(mktemp -d "$out/tmp/$batch.XXXXXX") || exit 1
+    out=$2 job=$3 model=$4 mode=$5 take=$6
+    tmp=$(mktemp -d "$out/tmp/$job.XXXXXX") || exit 1
     trap 'rm -rf "$tmp"' EXIT
-    files=() classes=()
-    while IFS="$(printf '\t')" read -r img cls; do
-        base=${img##*/}
-        stem=${base%.*}
-        case $img in
-            *.ppm|*.pgm|*.pbm|*.pam|*.pnm|*.PPM|*.PGM|*.PBM|*.PAM|*.PNM) f=$img ;;
-            *.jpg|*.jpeg|*.JPG|*.JPEG) f=$img ;;     # cnn-features decodes JPEG itself
-            *.png|*.PNG) f="$tmp/$stem.ppm"; pngtopnm "$img" >"$f" ;;
-            *.bmp|*.BMP) f="$tmp/$stem.ppm"; bmptopnm -quiet "$img" >"$f" ;;
-            *) f="$tmp/$stem.ppm"; anytopnm "$img" >"$f" ;;
-        esac || { echo "$prog: $img: cannot decode" >&2; exit 1; }
-        files+=("$f")
-        classes+=("$((cls + off))")
-    done <"$lst"
-    # each image's ground-truth class, for its GT-class map
-    for i in "${!files[@]}"; do
-        printf '%s\t%s\n' "${files[$i]}" "${classes[$i]}"
-    done >"$tmp/c"
-    # The features go straight from cnn-features to one cam-map run (one
-    # model load, one pass over them): gap-classify's top-5 lines (-top),
-    # the top-5 maps and, when it is not among them, the ground-truth
-    # class's map.  The maps are kept and, in the same pipeline, boxed as
-    # they come (cam-bbox works while the next images are inferred).
-    # cam-eval takes the GT maps from this stream; boxes are kept for the
-    # top-5 classes only.
-    cnn-features -m "$model" -threads 1 -batch 2 "${files[@]}" |
-        cam-map -k 5 -classes "$tmp/c" -top "$tmp/s" | tee "$tmp/m" |
+    topt=()
+    [ "$take" = 0 ] || topt=(-take "$take")
+    cnn-features -m "$model" -threads 1 -batch 2 -queue "$out/queue" "${topt[@]}" |
+        cam-map -k 5 -classes "$out/classes" -top "$tmp/s" | tee "$tmp/m" |
         cam-bbox -mode "$mode" >"$tmp/ball" || exit 1
+    [ -s "$tmp/s" ] || exit 0       # the others took every image
     awk -F'\t' 'FILENAME == ARGV[1] { top[$1 FS $3] = 1; next } ($1 FS $2) in top' \
         "$tmp/s" "$tmp/ball" >"$tmp/b" || exit 1
-    mv "$tmp/m" "$out/res/$batch.maps" &&
-    mv "$tmp/b" "$out/res/$batch.boxes" &&
-    mv "$tmp/s" "$out/res/$batch.scores" || exit 1
+    mv "$tmp/m" "$out/res/$job.maps" &&
+    mv "$tmp/b" "$out/res/$job.boxes" &&
+    mv "$tmp/s" "$out/res/$job.scores" || exit 1
     exit 0
 fi
 
@@ -99,29 +82,28 @@ for tool in parallel cnn-features cam-map cam-bbox cam-eval; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool not found in PATH"
 done
 
-# ---------------------------------------------------------------- batches
+# ---------------------------------------------------------------- the list
 abs() { case $1 in /*) echo "$1";; *) echo "$PWD/$1";; esac; }
-mkdir -p "$out/batches" "$out/res" "$out/tmp" || die "$out: cannot create"
+mkdir -p "$out/res" "$out/tmp" || die "$out: cannot create"
 
 # GNU parallel takes about 0.1 s to start (Perl compiles it): it is started
-# now, reading batch names from a FIFO, so that it starts while the batches
-# are prepared.  Until they are written, any exit closes the FIFO with no
+# now, reading job names from a FIFO, so that it starts while the list is
+# prepared.  Until they are written, any exit closes the FIFO with no
 # name in it and waits for parallel, which then has nothing to do.
 bar=
 [ -t 2 ] && bar=--bar
-fifo="$out/tmp/queue.$$"
+fifo="$out/tmp/jobs.$$"
 rm -f "$fifo"
 mkfifo "$fifo" || die "$out: cannot create a FIFO"
-SHELL=/bin/bash parallel $bar -j "$jobs" --halt soon,fail=1 \
-    --joblog "$out/joblog" --resume \
-    "$self" --job "$out" {} "$(abs "$model")" "$off" "$mode" <"$fifo" &
+SHELL=/bin/bash parallel $bar -j "$jobs" --halt soon,fail=1 --joblog "$out/joblog" \
+    "$self" --job "$out" {} "$(abs "$model")" "$mode" "${batch:-0}" <"$fifo" &
 ppid=$!
 exec 3>"$fifo"
 rm -f "$fifo"
 queue_abort() { exec 3>&-; wait "$ppid" 2>/dev/null; }
 trap queue_abort EXIT
 # image -> class from the ground truth (first row of each image), then the
-# images of IMAGEDIR that have ground truth, sorted, in batches of $batch.
+# images of IMAGEDIR that have ground truth, sorted.
 ddir=$(abs "$dir")
 awk -F, -v dir="$ddir" '
     NR == 1 && $1 == "image" { next }
@@ -133,20 +115,10 @@ while IFS="$(printf '\t')" read -r img cls; do
     else missing=$((missing + 1)); [ $missing = 1 ] && first=$img; fi
 done <"$out/list.tmp" >"$out/list.new"
 [ $n -gt 0 ] || die "no image of $gt found in $dir"
-# Default batch: one per job, at most 500 images.  Each batch loads the
-# model into three processes and warms up the engine: on 300 images, two
-# jobs, batches of 150 took 7.6 s against 8.1 s for batches of 75.
-# A run being resumed keeps its batches whatever -j says now.
-[ -n "$batch" ] || [ ! -f "$out/params" ] || batch=$(sed -n 's/^batch \([0-9][0-9]*\)$/\1/p' "$out/params")
-if [ -z "$batch" ]; then
-    batch=$(( (n + jobs - 1) / jobs ))
-    [ $batch -le 500 ] || batch=500
-fi
 [ $missing = 0 ] || echo "$prog: $missing images of the ground truth are not in $dir (first: $first); they count as failures" >&2
 params="model $(abs "$model")
 gt $(abs "$gt")
 images $(abs "$dir")
-batch $batch
 class-offset $off
 bbox-mode $mode"
 if [ -f "$out/params" ]; then
@@ -156,29 +128,73 @@ else
     printf '%s\n' "$params" >"$out/params.tmp" && mv "$out/params.tmp" "$out/params" ||
         die "$out: cannot write"
 fi
-
 mv "$out/list.new" "$out/list.ok" || die "$out: cannot write"
-split -a 4 -d -l "$batch" "$out/list.ok" "$out/batches/B" || die "$out: cannot write batches"
-for f in "$out/batches/B"[0-9][0-9][0-9][0-9]; do mv "$f" "$f.lst"; done
 rm -f "$out/list.tmp"
 
-# ---------------------------------------------------------------- run
-# The wall time counts from here: the batches handed to parallel.
+# What cnn-features reads for each image ($out/files): the file itself
+# (netpbm, JPEG), or its netpbm conversion in $out/conv (PNG with
+# pngtopnm, BMP with bmptopnm, anything else with anytopnm), made when
+# the image has no result yet, GNU parallel running the converters.
+# $out/classes: each image's ground-truth class (with the offset) for
+# cam-map, which keys images by their name without directories and
+# extension.
+rm -f "$out/conv.src"
+awk -F'\t' -v conv="$out/conv" -v off="$off" '{
+    f = $1
+    if (f !~ /\.([pP][pPgGbBaAnN][mM]|[jJ][pP][eE]?[gG])$/) {
+        b = f; sub(/.*\//, "", b); sub(/\.[^.]*$/, "", b); f = conv "/" b ".ppm"
+        print f "\t" $1 > (conv ".src")
+    }
+    print f > (conv ".files"); print f "\t" ($2 + off) }' "$out/list.ok" >"$out/classes" ||
+    die "$out: cannot write"
+mv "$out/conv.files" "$out/files" || die "$out: cannot write"
+# The images with no result yet go to the shared list, each job taking
+# them from it one at a time: one job per slot (-j) taking all it can,
+# or with -b N, jobs of N images at most.
+cat "$out/res/"*.scores 2>/dev/null | cut -f1 | sort -u >"$out/tmp/done"
+awk 'FILENAME == ARGV[1] { done[$0] = 1; next } !($0 in done)' "$out/tmp/done" "$out/files" \
+    >"$out/queue" || die "$out: cannot write"
+rm -f "$out/queue.pos"
+# The wall time counts from here: converting, then the jobs.
 start=$(date +%s.%N)
-ls "$out/batches" | sed -n 's/\.lst$//p' >&3
+if [ -f "$out/conv.src" ]; then
+    mkdir -p "$out/conv" || die "$out: cannot create"
+    awk -F'\t' 'FILENAME == ARGV[1] { want[$0] = 1; next }
+        ($1 in want) && system("test -f \"" $1 "\"") != 0' "$out/queue" "$out/conv.src" >"$out/tmp/todo"
+    rm -f "$out/conv.src"
+    conv() {
+        case $2 in
+            *.png|*.PNG) pngtopnm "$2" ;;
+            *.bmp|*.BMP) bmptopnm -quiet "$2" ;;
+            *) anytopnm "$2" ;;
+        esac >"$1.tmp" 2>/dev/null && mv "$1.tmp" "$1" ||
+            { rm -f "$1.tmp"; echo "$prog: $2: cannot decode" >&2; exit 1; }
+    }
+    export -f conv
+    export prog
+    [ ! -s "$out/tmp/todo" ] ||
+        SHELL=/bin/bash parallel -j "$jobs" --halt soon,fail=1 --colsep '\t' conv {1} {2} <"$out/tmp/todo" ||
+        die "an image could not be decoded"
+fi
+left=$(wc -l <"$out/queue")
+if [ -n "$batch" ]; then njob=$(( (left + batch - 1) / batch ))
+else njob=$(( left < jobs ? left : jobs )); fi
+run=$(( $(cat "$out/runs" 2>/dev/null || echo 0) + 1 ))
+echo "$run" >"$out/runs" || die "$out: cannot write"
+
+# ---------------------------------------------------------------- run
+k=1
+while [ $k -le $njob ]; do printf 'R%04d-%04d\n' "$run" "$k"; k=$((k + 1)); done >&3
 exec 3>&-
 trap - EXIT
 wait "$ppid"
 st=$?
 end=$(date +%s.%N)
-[ $st = 0 ] || die "a batch failed (see above and $out/joblog); run again to resume"
-
-for b in "$out/batches/"*.lst; do
-    b=${b##*/}; b=${b%.lst}
-    for x in scores boxes maps; do
-        [ -f "$out/res/$b.$x" ] || die "$out/res/$b.$x is missing: remove $out/joblog to redo it"
-    done
-done
+[ $st = 0 ] || die "a job failed (see above and $out/joblog); run again to finish"
+cat "$out/res/"*.scores 2>/dev/null | cut -f1 | sort -u >"$out/tmp/done"
+short=$(awk 'FILENAME == ARGV[1] { done[$0] = 1; next } !($0 in done)' "$out/tmp/done" "$out/files" | wc -l)
+[ "$short" = 0 ] || die "$short images have no result (see $out/joblog): run again to finish them"
+rm -f "$out/tmp/done"
 # CPU time of the pipeline (features, maps, boxes; not cam-eval): the
 # second line of 'times' (children's user, sys), taken now
 times >"$out/times.tmp"
@@ -199,5 +215,5 @@ awk -v a="$start" -v b="$end" -v n="$n" -v j="$jobs" -v cpu="$cpu" '
     BEGIN { split(cpu, c, " ");
             printf "cam-dataset: %d images, %d jobs: %.2f s wall, %.1f s CPU (all processes of the pipeline, before cam-eval)\n",
                    n, j, b - a, sec(c[1]) + sec(c[2]) }' >&2
-[ $keep = 1 ] || rm -rf "$out/tmp"
+[ $keep = 1 ] || rm -rf "$out/tmp" "$out/conv"
 exit 0

@@ -21,7 +21,7 @@
 # single-thread inference rate (2 x 1000 / ms), that single-thread time
 # measured in the same run just before and just after the dataset (the
 # faster of the two is used, which makes the target harder).  The rate is
-# over cam-dataset's own wall time, from the batches handed to GNU
+# over cam-dataset's own wall time, from the list of images handed to GNU
 # parallel to the last result; the whole command's time is printed too.
 # Medians throughout: the machine may be shared and noisy.
 set -u
@@ -155,6 +155,6 @@ awk -v m="$DS_MODEL" -v a="$t1a" -v b="$t1b" -v n="$n" -v w="$wall" -v tot="$(( 
     t = a < b ? a : b; ips = n / w; ideal = 2 * 1000 / t
     printf "%-34s %9.2f %9d %8.2f %10.1f %10.1f %10.1f %7.2f\n", m, t, n, w, ips, ideal, 0.9 * ideal, ips / ideal
     printf "# single-thread ms before/after: %s / %s; %s\n", a, b, (ips >= 0.9 * ideal ? "target met" : "target NOT met")
-    printf "# wall_s: from the batches handed to GNU parallel to the last result; the whole command\n"
-    printf "# (preparing the batches, GNU parallel starting meanwhile, cam-eval at the end) took %.2f s\n", tot / 1000
+    printf "# wall_s: from the list of images handed to GNU parallel to the last result; the whole command\n"
+    printf "# (preparing the list, GNU parallel starting meanwhile, cam-eval at the end) took %.2f s\n", tot / 1000
 }'

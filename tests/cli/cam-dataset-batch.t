@@ -1,7 +1,8 @@
 #!/bin/sh
-# cam-dataset: default batch size (one batch per job), a resumed run keeping
-# its batches whatever -j says, and each image's ground-truth map in the
-# single cam-map run.
+# cam-dataset: jobs sharing one list of images (each image in exactly one
+# job's results), a resumed run with other -j and -b, PNG and BMP images
+# decoded by the netpbm converters with the same results, and each
+# image's ground-truth map in the single cam-map run.
 . "$(dirname "$0")/../tap.sh"
 
 D=$SHARED/data/ilsvrc-dev
@@ -17,11 +18,33 @@ for i in 00000556 00000560 00000965 00001368 00004635; do
 done
 t "five images, two jobs" cam-dataset -j 2 -m "$M" -gt "$TMP/gt.csv" -o "$TMP/run" "$TMP/img"
 cp "$TMP/out" "$TMP/m1"
-is "$(sed -n 's/^batch //p' "$TMP/run/params")" 3 "default batch: ceil(5 / 2 jobs)"
-is "$(ls "$TMP/run/batches" | tr '\n' ' ')" "B0000.lst B0001.lst " "two batches"
-t "resumed with another -j" cam-dataset -j 1 -m "$M" -gt "$TMP/gt.csv" -o "$TMP/run" "$TMP/img"
+nres=$(ls "$TMP/run/res" | grep -c '\.scores$')
+t "one or two jobs' results ($nres)" test "$nres" -ge 1 -a "$nres" -le 2
+is "$(cut -f1 "$TMP/run/res/"*.scores | sort -u | wc -l)" 5 "five images have scores"
+is "$(for f in "$TMP/run/res/"*.scores; do cut -f1 "$f" | sort -u; done | sort | uniq -d)" "" \
+    "no image in two jobs' results"
+is "$(cat "$TMP/run/queue.pos")" "$(wc -c <"$TMP/run/queue" | tr -d ' ')" "the whole list taken"
+t "resumed with another -j and -b" cam-dataset -j 1 -b 2 -m "$M" -gt "$TMP/gt.csv" -o "$TMP/run" "$TMP/img"
 cmp -s "$TMP/out" "$TMP/m1"; ok $? "same metrics"
-fails 1 "an explicit other -b is refused" cam-dataset -b 2 -m "$M" -gt "$TMP/gt.csv" -o "$TMP/run" "$TMP/img"
+is "$(ls "$TMP/run/res" | grep -c '\.scores$')" "$nres" "nothing redone"
+
+# the same images as PNG and BMP files, decoded by the netpbm converters
+# as cnn-features decodes JPEG: the same metrics
+mkdir "$TMP/img2"
+sed 's/^\(ILSVRC2012_val_00000556\)\.JPEG/\1.png/; s/^\(ILSVRC2012_val_00000560\)\.JPEG/\1.bmp/' \
+    "$TMP/gt.csv" >"$TMP/gt2.csv"
+for f in "$TMP/img/"*; do
+    b=${f##*/}
+    case $b in
+        *00000556*) jpegtopnm "$f" 2>/dev/null | pnmtopng >"$TMP/img2/${b%.JPEG}.png" 2>/dev/null ;;
+        *00000560*) jpegtopnm "$f" 2>/dev/null | ppmtobmp >"$TMP/img2/${b%.JPEG}.bmp" 2>/dev/null ;;
+        *) cp "$f" "$TMP/img2/" ;;
+    esac
+done
+t "PNG and BMP images" cam-dataset -j 2 -b 2 -m "$M" -gt "$TMP/gt2.csv" -o "$TMP/run2" "$TMP/img2"
+cmp -s "$TMP/out" "$TMP/m1"; ok $? "same metrics as the JPEG files"
+is "$(cut -f1 "$TMP/run2/scores.tsv" | sort -u | grep -c '/conv/.*\.ppm$')" 2 "two images read from their conversions"
+t "conversions removed at the end" test ! -e "$TMP/run2/conv"
 
 # one ground-truth map per image among its maps; boxes only for the top 5
 # (00004635: the ground-truth class is not among the top 5)

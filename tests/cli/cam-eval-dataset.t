@@ -22,7 +22,7 @@ for i in 00000556 00000560 00000965 00001368; do
     cp "$D/images/ILSVRC2012_val_$i.JPEG" "$TMP/img/"
     grep "^ILSVRC2012_val_$i" "$D/boxes.csv" >>"$TMP/gt.csv"
 done
-t "four images, two batches" cam-dataset -j 2 -b 2 -m "$M" -gt "$TMP/gt.csv" -o "$TMP/run" "$TMP/img"
+t "four images, two jobs of two" cam-dataset -j 2 -b 2 -m "$M" -gt "$TMP/gt.csv" -o "$TMP/run" "$TMP/img"
 cp "$TMP/out" "$TMP/m1"; cp "$TMP/err" "$TMP/e1"
 metric() { awk -F'\t' -v k="$1" '$1 == k { print $2 }' "$2"; }
 is "$(metric images "$TMP/m1")" 4 "4 images evaluated"
@@ -30,7 +30,7 @@ for k in top1_cls top5_cls top1_loc top5_loc gt_known maxboxacc maxboxacc_v2; do
     v=$(metric $k "$TMP/m1")
     t "$k = $v is in [0,1]" awk -v v="$v" 'BEGIN { exit !(v != "" && v >= 0 && v <= 1) }'
 done
-is "$(ls "$TMP/run/res" | wc -l)" 6 "three result files per batch"
+is "$(ls "$TMP/run/res" | wc -l)" 6 "three result files per job"
 is "$(wc -l <"$TMP/run/per-image.csv")" 5 "per-image CSV: header and 4 rows"
 t "no temporary files left" test -z "$(ls "$TMP/run/tmp" 2>/dev/null)"
 case $(cat "$TMP/e1") in *"4 images, 2 jobs"*) ok 0 "wall time reported";; *) ok 1 "wall time reported";; esac
@@ -38,14 +38,15 @@ case $(cat "$TMP/e1") in *"4 images, 2 jobs"*) ok 0 "wall time reported";; *) ok
 # the same command again: nothing to redo, same metrics
 t "resume: nothing left" cam-dataset -j 2 -b 2 -m "$M" -gt "$TMP/gt.csv" -o "$TMP/run" "$TMP/img"
 is "$(cat "$TMP/out")" "$(cat "$TMP/m1")" "same metrics"
-# an interrupted batch (no joblog line, no result): redone on resume
-grep -v ' B0001 ' "$TMP/run/joblog" >"$TMP/jl" && cp "$TMP/jl" "$TMP/run/joblog"
-rm -f "$TMP/run/res/B0001."*
+# an interrupted job (no result): its images redone on resume
+rm -f "$TMP/run/res/R0001-0002."*
 t "resume after an interruption" cam-dataset -j 2 -b 2 -m "$M" -gt "$TMP/gt.csv" -o "$TMP/run" "$TMP/img"
-is "$(cat "$TMP/out")" "$(cat "$TMP/m1")" "same metrics after redoing one batch"
-is "$(ls "$TMP/run/res" | wc -l)" 6 "its results are back"
+is "$(cat "$TMP/out")" "$(cat "$TMP/m1")" "same metrics after redoing one job"
+is "$(ls "$TMP/run/res" | tr '\n' ' ')" \
+    "R0001-0001.boxes R0001-0001.maps R0001-0001.scores R0003-0001.boxes R0003-0001.maps R0003-0001.scores " \
+    "its two images redone by one job of the third run"
 
-fails 1 "output dir of another run refused" cam-dataset -b 3 -m "$M" -gt "$TMP/gt.csv" -o "$TMP/run" "$TMP/img"
+fails 1 "output dir of another run refused" cam-dataset -bbox-mode wsol -m "$M" -gt "$TMP/gt.csv" -o "$TMP/run" "$TMP/img"
 # a failure while the batches are prepared (GNU parallel already started):
 # exit 1, nothing run, no joblog line
 mkdir "$TMP/empty"
