@@ -63,18 +63,18 @@ int main(void)
           "a.jpg b c.ppm   d last");
     take_all("list", out, sizeof out);
     check("opened again: the position is kept, nothing left", out, "");
-    put("list.pos", "6\n", 2);
-    take_all("list", out, sizeof out);
-    check("the position file moved back by hand", out, "b c.ppm   d last");
-    put("list.pos", "", 0);
-    take_all("list", out, sizeof out);
-    check("an empty position file: the start", out, "a.jpg b c.ppm   d last");
-    put("list.pos", "12x\n", 4);
-    take_all("list", out, sizeof out);
-    check("a damaged position file", out, "ERROR: list.pos: not a position in the list");
-    put("list.pos", "99999\n", 6);
-    take_all("list", out, sizeof out);
-    check("a position past the end: nothing left", out, "");
+    /* the position file as another process or a user may leave it */
+    static const struct { const char *pos, *want, *what; } pcase[] = {
+        {"6\n", "b c.ppm   d last", "the position file moved back by hand"},
+        {"", "a.jpg b c.ppm   d last", "an empty position file: the start"},
+        {"12x\n", "ERROR: list.pos: not a position in the list", "a damaged position file"},
+        {"99999\n", "", "a position past the end: nothing left"},
+    };
+    for (size_t i = 0; i < sizeof pcase / sizeof pcase[0]; i++) {
+        put("list.pos", pcase[i].pos, strlen(pcase[i].pos));
+        take_all("list", out, sizeof out);
+        check(pcase[i].what, out, pcase[i].want);
+    }
 
     char *big = malloc(QUEUE_LINE_MAX + 10);
     memset(big, 'x', QUEUE_LINE_MAX + 9);
