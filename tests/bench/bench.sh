@@ -10,8 +10,9 @@
 # round (when onnxruntime-node is installed in $ORT_DIR, default
 # ~/.cache/ort; `make bench-deps` installs it), the ratio ours/ORT, model
 # load + plan ms with the packed-weight cache filled (load_ms) and on a
-# first run, packing from the model and writing the cache file (first_ms:
-# an empty cache directory that remembers only the model's digest)
+# first run, packing from the model (first_ms: an empty cache directory
+# that remembers only the model's digest; the cache file is written
+# meanwhile, by a thread of its own, while the first images run)
 # (medians over the rounds), and the largest peak RSS.  Then whole-process times: one image
 # per process (with the cache filled, and without it) and 100 images in
 # one process.  The cache is a directory of its own, filled by a first
