@@ -52,12 +52,15 @@ static pthread_mutex_t adopt_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static size_t page_size(void)
 {
+    /* packing threads may ask at once: the same value, stored atomically */
     static size_t ps;
-    if (!ps) {
-        long v = sysconf(_SC_PAGESIZE);
-        ps = v > 0 ? (size_t)v : 4096;
+    size_t v = __atomic_load_n(&ps, __ATOMIC_RELAXED);
+    if (!v) {
+        long p = sysconf(_SC_PAGESIZE);
+        v = p > 0 ? (size_t)p : 4096;
+        __atomic_store_n(&ps, v, __ATOMIC_RELAXED);
     }
-    return ps;
+    return v;
 }
 
 /* Header plus n rounded up to KMEM_ALIGN; 0 when that overflows. */
