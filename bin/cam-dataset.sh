@@ -151,9 +151,12 @@ mv "$out/conv.files" "$out/files" || die "$out: cannot write"
 # The images with no result yet go to the shared list, each job taking
 # them from it one at a time: one job per slot (-j) taking all it can,
 # or with -b N, jobs of N images at most.
-cat "$out/res/"*.scores 2>/dev/null | cut -f1 | sort -u >"$out/tmp/done"
-awk 'FILENAME == ARGV[1] { done[$0] = 1; next } !($0 in done)' "$out/tmp/done" "$out/files" \
-    >"$out/queue" || die "$out: cannot write"
+# the lines of $out/files whose image has no scores yet
+pending() {
+    cut -f1 "$out/res/"*.scores 2>/dev/null >"$out/tmp/done"
+    awk 'FILENAME == ARGV[1] { done[$0] = 1; next } !($0 in done)' "$out/tmp/done" "$out/files"
+}
+pending >"$out/queue" || die "$out: cannot write"
 rm -f "$out/queue.pos"
 # The wall time counts from here: converting, then the jobs.
 start=$(date +%s.%N)
@@ -191,10 +194,8 @@ wait "$ppid"
 st=$?
 end=$(date +%s.%N)
 [ $st = 0 ] || die "a job failed (see above and $out/joblog); run again to finish"
-cat "$out/res/"*.scores 2>/dev/null | cut -f1 | sort -u >"$out/tmp/done"
-short=$(awk 'FILENAME == ARGV[1] { done[$0] = 1; next } !($0 in done)' "$out/tmp/done" "$out/files" | wc -l)
+short=$(pending | wc -l)
 [ "$short" = 0 ] || die "$short images have no result (see $out/joblog): run again to finish them"
-rm -f "$out/tmp/done"
 # CPU time of the pipeline (features, maps, boxes; not cam-eval): the
 # second line of 'times' (children's user, sys), taken now
 times >"$out/times.tmp"

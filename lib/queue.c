@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -72,15 +73,7 @@ static int read_pos(cam_queue *q, int64_t *pos, err_t *e)
 static int write_pos(cam_queue *q, int64_t pos, err_t *e)
 {
     char b[32];
-    int n = 0;
-    char d[24];
-    int nd = 0;
-    do
-        d[nd++] = (char)('0' + pos % 10);
-    while ((pos /= 10) > 0);
-    while (nd > 0)
-        b[n++] = d[--nd];
-    b[n++] = '\n';
+    int n = snprintf(b, sizeof b, "%lld\n", (long long)pos);
     ssize_t k;
     do
         k = pwrite(q->pfd, b, (size_t)n, 0);
