@@ -1,8 +1,10 @@
 /* bench_engine.c - milliseconds per inference of the engine on a model:
  * median of RUNS runs after 3 warm-up runs, at each thread count given,
- * with a per-operator profile when -p is given.
+ * with a per-operator profile when -p is given, or a per-node one with -n
+ * (each node's fastest run, wall clock: which nodes scale badly with
+ * threads shows in the columns of two runs at 1 and 2 threads).
  *
- *   bench_engine [-r RUNS] [-p] MODEL [THREADS...]
+ *   bench_engine [-r RUNS] [-p | -n] MODEL [THREADS...]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +67,27 @@ static void prof_node(void *ctx, const char *op, const char *name, double ms)
     prof[i].n++;
 }
 
+/* per node: the fastest of the runs */
+static struct {
+    const char *op, *name;
+    double min;
+} nodes[4096];
+static int nnodes, node_at;
+
+static void node_time(void *ctx, const char *op, const char *name, double ms)
+{
+    int i = node_at++;
+    if (i >= 4096)
+        return;
+    if (i == nnodes) {
+        nodes[i].op = op;
+        nodes[i].name = name;
+        nodes[i].min = ms;
+        nnodes++;
+    } else if (ms < nodes[i].min)
+        nodes[i].min = ms;
+}
+
 static int cmp_d(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -73,7 +96,7 @@ static int cmp_d(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    int runs = 20, ai = 1, profile = 0;
+    int runs = 20, ai = 1, profile = 0, per_node = 0;
     graph g;
     err_t e;
     while (ai < argc && argv[ai][0] == '-') {
@@ -81,13 +104,15 @@ int main(int argc, char **argv)
             runs = atoi(argv[ai + 1]), ai += 2;
         else if (!strcmp(argv[ai], "-p"))
             profile = 1, ai++;
+        else if (!strcmp(argv[ai], "-n"))
+            per_node = 1, ai++;
         else {
-            fprintf(stderr, "usage: bench_engine [-r RUNS] MODEL [THREADS...]\n");
+            fprintf(stderr, "usage: bench_engine [-r RUNS] [-p | -n] MODEL [THREADS...]\n");
             return 2;
         }
     }
     if (ai >= argc || runs < 1 || runs > 10000) {
-        fprintf(stderr, "usage: bench_engine [-r RUNS] MODEL [THREADS...]\n");
+        fprintf(stderr, "usage: bench_engine [-r RUNS] [-p | -n] MODEL [THREADS...]\n");
         return 2;
     }
     graph_init(&g);
@@ -141,6 +166,20 @@ int main(int argc, char **argv)
             for (int i = 0; i < nprof; i++)
                 printf("  %-20s %4d nodes %8.2f ms per run (%s)\n", prof[i].op, prof[i].n / runs, prof[i].ms / runs,
                        threads == 1 ? "CPU time" : "wall");
+        }
+        if (per_node) {
+            nnodes = 0;
+            double sum = 0;
+            for (int r = 0; r < runs; r++) {
+                node_at = 0;
+                engine_profile(en, in, wall_clock, node_time, NULL, &e);
+            }
+            for (int i = 0; i < nnodes; i++) {
+                printf("  %8.3f ms  %-18s %s\n", nodes[i].min, nodes[i].op, nodes[i].name);
+                sum += nodes[i].min;
+            }
+            printf("  %8.3f ms  sum of the nodes' fastest runs (wall), %d thread%s\n", sum, threads,
+                   threads == 1 ? "" : "s");
         }
         free(in);
         free(t);
