@@ -431,6 +431,8 @@ static void dw_narrow_avx512(const conv_params *p, const float *in, const float 
  * loads and three shuffles.  NC chunks x NR output rows are accumulated
  * at once (4 x 1 on wide rows, 1 x 4 on rows of one chunk). */
 #define DW_S2_MAXCH 64     /* chunks per row (ow <= 1024) */
+#define DW_S1_MAXCH 64     /* (w <= 1024) */
+#define DW_S1_MINW 10     /* narrower maps: flat is faster (8 wide: 0.6x, 10: 1.1x) */
 typedef struct {
     intptr_t boff[DW_S2_MAXCH];            /* bytes from the row start */
     __mmask16 ma[DW_S2_MAXCH], mb[DW_S2_MAXCH], mc[DW_S2_MAXCH], st[DW_S2_MAXCH];
@@ -487,6 +489,86 @@ static inline void dw_s2k3_tile(const conv_params *p, const dw_s2_masks *m, cons
     }
 }
 
+/* The rows of a 3x3 stride-2 map shared by two output rows (kernel row 2
+ * of row oy, kernel row 0 of row oy + 1) are split once: a strip of NC
+ * chunks walks down the map with the rows of oy and oy + 1 in registers,
+ * the shared row feeding both.  Same sums in the same order as the tile
+ * above; per output row two input rows are split where it takes three. */
+__attribute__((target("avx512f"), always_inline))
+static inline void dw_s2k3_split(const dw_s2_masks *m, uintptr_t row, int ch, __m512 *e,
+                                 __m512 *od, __m512 *e2)
+{
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14,
+                                           16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15,
+                                          17, 19, 21, 23, 25, 27, 29, 31);
+    const float *src = (const float *)(row + m->boff[ch]);
+    __m512 xa = _mm512_maskz_loadu_ps(m->ma[ch], src);
+    __m512 xb = _mm512_maskz_loadu_ps(m->mb[ch], src + 16);
+    __m512 xc = _mm512_maskz_loadu_ps(m->mc[ch], src + 32);
+    *e = _mm512_permutex2var_ps(xa, even, xb);
+    *od = _mm512_permutex2var_ps(xa, odd, xb);
+    *e2 = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(xc),
+                                                  _mm512_castps_si512(*e), 1));
+}
+
+__attribute__((target("avx512f"), always_inline))
+static inline void dw_s2k3_strip(const conv_params *p, const dw_s2_masks *m, const float *in,
+                                 const __m512 *wv, __m512 vb, __m512 vlo, __m512 vhi, float *out,
+                                 int c0, const int NC)
+{
+    __m512 cur[4], nxt[4], e, od, e2;
+#pragma GCC unroll 4
+    for (int c = 0; c < NC; c++) cur[c] = nxt[c] = vb;
+    /* kernel row 0 of output row 0 */
+    int iy = -p->pt;
+    if (iy >= 0 && iy < p->h) {
+        uintptr_t row = (uintptr_t)(in + (size_t)iy * p->w);
+#pragma GCC unroll 4
+        for (int c = 0; c < NC; c++) {
+            dw_s2k3_split(m, row, c0 + c, &e, &od, &e2);
+            cur[c] = _mm512_fmadd_ps(wv[0], e, cur[c]);
+            cur[c] = _mm512_fmadd_ps(wv[1], od, cur[c]);
+            cur[c] = _mm512_fmadd_ps(wv[2], e2, cur[c]);
+        }
+    }
+    for (int oy = 0; oy < p->oh; oy++) {
+        iy = 2 * oy - p->pt + 1;
+        if (iy >= 0 && iy < p->h) {
+            uintptr_t row = (uintptr_t)(in + (size_t)iy * p->w);
+#pragma GCC unroll 4
+            for (int c = 0; c < NC; c++) {
+                dw_s2k3_split(m, row, c0 + c, &e, &od, &e2);
+                cur[c] = _mm512_fmadd_ps(wv[3], e, cur[c]);
+                cur[c] = _mm512_fmadd_ps(wv[4], od, cur[c]);
+                cur[c] = _mm512_fmadd_ps(wv[5], e2, cur[c]);
+            }
+        }
+        iy++;
+        if (iy >= 0 && iy < p->h) {
+            uintptr_t row = (uintptr_t)(in + (size_t)iy * p->w);
+#pragma GCC unroll 4
+            for (int c = 0; c < NC; c++) {
+                dw_s2k3_split(m, row, c0 + c, &e, &od, &e2);
+                cur[c] = _mm512_fmadd_ps(wv[6], e, cur[c]);
+                cur[c] = _mm512_fmadd_ps(wv[7], od, cur[c]);
+                cur[c] = _mm512_fmadd_ps(wv[8], e2, cur[c]);
+                nxt[c] = _mm512_fmadd_ps(wv[0], e, nxt[c]);
+                nxt[c] = _mm512_fmadd_ps(wv[1], od, nxt[c]);
+                nxt[c] = _mm512_fmadd_ps(wv[2], e2, nxt[c]);
+            }
+        }
+        float *o = out + (size_t)oy * p->ow + 16 * c0;
+#pragma GCC unroll 4
+        for (int c = 0; c < NC; c++) {
+            _mm512_mask_storeu_ps(o + 16 * c, m->st[c0 + c],
+                                  _mm512_min_ps(_mm512_max_ps(cur[c], vlo), vhi));
+            cur[c] = nxt[c];
+            nxt[c] = vb;
+        }
+    }
+}
+
 __attribute__((target("avx512f")))
 static void dw_s2k3_avx512(const conv_params *p, const float *in, const float *w, float bias,
                            float *out, float lo, float hi)
@@ -515,11 +597,119 @@ static void dw_s2k3_avx512(const conv_params *p, const float *in, const float *w
         for (int oy = 0; oy < p->oh; oy += 2)
             dw_s2k3_tile(p, &m, in, w, vb, vlo, vhi, out, 0, oy, 2,
                          p->oh - oy < 2 ? p->oh - oy : 2, 2, 2);
+    } else if (p->kh == 3 && p->sh == 2 && p->dh == 1) {
+        __m512 wv[9];
+        for (int t = 0; t < 9; t++) wv[t] = _mm512_set1_ps(w[t]);
+        int c = 0;
+        for (; c + 4 <= nch; c += 4)
+            dw_s2k3_strip(p, &m, in, wv, vb, vlo, vhi, out, c, 4);
+        switch (nch - c) {
+        case 3: dw_s2k3_strip(p, &m, in, wv, vb, vlo, vhi, out, c, 3); break;
+        case 2: dw_s2k3_strip(p, &m, in, wv, vb, vlo, vhi, out, c, 2); break;
+        case 1: dw_s2k3_strip(p, &m, in, wv, vb, vlo, vhi, out, c, 1); break;
+        default: break;
+        }
     } else {
         for (int oy = 0; oy < p->oh; oy++)
             for (int c = 0; c < nch; c += 4)
                 dw_s2k3_tile(p, &m, in, w, vb, vlo, vhi, out, c, oy,
                              nch - c < 4 ? nch - c : 4, 1, 4, 1);
+    }
+}
+#endif
+
+#if defined(__x86_64__)
+/* 3x3, stride 1, dilation 1, one pixel of padding on every side ("same":
+ * MobileNet's stride-1 layers), rows of 16 pixels or more: a strip of NC
+ * 16-pixel chunks walks down the channel.  Each input row is loaded once
+ * (three shifted loads per chunk, masks dropping the columns on the
+ * padding) and feeds the three output rows it touches: row r - 1 (kernel
+ * row 2, which completes it: it is stored), row r (kernel row 1) and row
+ * r + 1 (kernel row 0, started from the bias).  Every output pixel still
+ * sums bias, then kernel rows 0, 1, 2 and columns 0, 1, 2 in that order,
+ * as the other kernels do.  The flat kernel reads 9 inputs and 4 masks
+ * from memory per 4 FMAs at every tap; this one 1 input per 3 FMAs. */
+typedef struct {
+    intptr_t boff[DW_S1_MAXCH];            /* bytes from the row start, kx = 0 */
+    __mmask16 m[DW_S1_MAXCH][3], st[DW_S1_MAXCH];
+} dw_s1_masks;
+
+__attribute__((target("avx512f"), always_inline))
+static inline void dw_s1k3_strip(const conv_params *p, const dw_s1_masks *m, const float *in,
+                                 const __m512 *wv, __m512 vb, __m512 vlo, __m512 vhi, float *out,
+                                 int c0, const int NC)
+{
+    int H = p->h, W = p->w;
+    __m512 a[4], b[4], c[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < NC; i++) a[i] = vb;     /* set before use (row 1 on) */
+#pragma GCC unroll 4
+    for (int i = 0; i < NC; i++) b[i] = vb;
+    for (int r = 0; r < H; r++) {
+        uintptr_t row = (uintptr_t)(in + (size_t)r * W);
+#pragma GCC unroll 4
+        for (int i = 0; i < NC; i++) c[i] = vb;
+#pragma GCC unroll 4
+        for (int i = 0; i < NC; i++) {
+            const float *src = (const float *)(row + m->boff[c0 + i]);
+#pragma GCC unroll 3
+            for (int kx = 0; kx < 3; kx++) {
+                __m512 v = _mm512_maskz_loadu_ps(m->m[c0 + i][kx], src + kx);
+                if (r > 0) a[i] = _mm512_fmadd_ps(wv[6 + kx], v, a[i]);
+                b[i] = _mm512_fmadd_ps(wv[3 + kx], v, b[i]);
+                c[i] = _mm512_fmadd_ps(wv[kx], v, c[i]);
+            }
+        }
+        if (r > 0) {
+            float *o = out + (size_t)(r - 1) * W + 16 * c0;
+#pragma GCC unroll 4
+            for (int i = 0; i < NC; i++)
+                _mm512_mask_storeu_ps(o + 16 * i, m->st[c0 + i],
+                                      _mm512_min_ps(_mm512_max_ps(a[i], vlo), vhi));
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < NC; i++) {
+            a[i] = b[i];
+            b[i] = c[i];
+        }
+    }
+    float *o = out + (size_t)(H - 1) * W + 16 * c0;
+#pragma GCC unroll 4
+    for (int i = 0; i < NC; i++)
+        _mm512_mask_storeu_ps(o + 16 * i, m->st[c0 + i], _mm512_min_ps(_mm512_max_ps(a[i], vlo), vhi));
+}
+
+__attribute__((target("avx512f")))
+static void dw_s1k3_avx512(const conv_params *p, const float *in, const float *w, float bias,
+                           float *out, float lo, float hi)
+{
+    __m512 vb = _mm512_set1_ps(bias), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    __m512 wv[9];
+    for (int t = 0; t < 9; t++) wv[t] = _mm512_set1_ps(w[t]);
+    int W = p->w, nch = (W + 15) / 16;
+    dw_s1_masks m;
+    for (int c = 0; c < nch; c++) {
+        /* tap kx of output column x reads input column x - 1 + kx */
+        m.boff[c] = (intptr_t)(16 * c - 1) * (intptr_t)sizeof(float);
+        for (int kx = 0; kx < 3; kx++) {
+            unsigned mk = 0;
+            for (int j = 0; j < 16; j++) {
+                int x = 16 * c + j, col = x - 1 + kx;
+                if (x < W && col >= 0 && col < W) mk |= 1u << j;
+            }
+            m.m[c][kx] = (__mmask16)mk;
+        }
+        int n = W - 16 * c;
+        m.st[c] = (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1);
+    }
+    int c = 0;
+    for (; c + 4 <= nch; c += 4)
+        dw_s1k3_strip(p, &m, in, wv, vb, vlo, vhi, out, c, 4);
+    switch (nch - c) {
+    case 3: dw_s1k3_strip(p, &m, in, wv, vb, vlo, vhi, out, c, 3); break;
+    case 2: dw_s1k3_strip(p, &m, in, wv, vb, vlo, vhi, out, c, 2); break;
+    case 1: dw_s1k3_strip(p, &m, in, wv, vb, vlo, vhi, out, c, 1); break;
+    default: break;
     }
 }
 #endif
@@ -573,6 +763,14 @@ void dw_flat_cols(const dw_plan *d, const conv_params *p, const float *in, int k
 #endif
 }
 
+/* dw_s1k3_avx512 takes it */
+static int dw_s1k3_ok(const conv_params *p)
+{
+    return p->kh == 3 && p->kw == 3 && p->sh == 1 && p->sw == 1 && p->dh == 1 && p->dw == 1 &&
+           p->pt == 1 && p->pb == 1 && p->pl == 1 && p->pr == 1 && p->w >= DW_S1_MINW &&
+           p->w <= 16 * DW_S1_MAXCH && p->h >= 1;
+}
+
 void dw_channel(int level, const dw_plan *d, const conv_params *p, const float *in,
                 const float *w, float bias, float *out, float *scratch)
 {
@@ -589,8 +787,16 @@ void dw_channel(int level, const dw_plan *d, const conv_params *p, const float *
          * MobileNetV2's four stride-2 layers 0.32, 0.144, 0.053, 0.082 ms
          * -> 0.177, 0.070, 0.029, 0.043 against the rows and narrow
          * kernels (two engines in one process, 60 alternating runs,
-         * medians of thread CPU time). */
-        if (d->flat)
+         * medians of thread CPU time).  3x3 stride 1 "same" on maps 10
+         * wide or more walks down strips instead (s1k3), each input row
+         * read once for three output rows: 112x112 0.181 -> 0.087 ms,
+         * 56x56 0.187 -> 0.107, 28x28 0.064 -> 0.044, 14x14 0.044 ->
+         * 0.030 against flat; and s2k3 on rows of 3 chunks or more walks
+         * down too, splitting the shared rows once: 112x112 -> 56x56
+         * 0.185 -> 0.130 (bench_kernels -b -l, best of 300). */
+        if (dw_s1k3_ok(p))
+            dw_s1k3_avx512(p, in, w, bias, out, lo, hi);
+        else if (d->flat)
             dw_flat_avx512(d, in, w, bias, out, lo, hi);
         else if (p->sw == 2 && p->kw == 3 && p->dw == 1 && p->ow <= 16 * DW_S2_MAXCH)
             dw_s2k3_avx512(p, in, w, bias, out, lo, hi);

@@ -295,6 +295,13 @@ int main(void)
     list[nl++] = cp(2, 12, 140, 2, 3, 2, 1, 2, ACT_NONE);     /* s2 rows: 70 wide, 5 chunks */
     list[nl++] = cp(3, 56, 56, 3, 3, 1, 1, 3, ACT_CLIP);      /* flat, 196 chunks */
     list[nl++] = cp(5, 1, 1, 5, 3, 1, 1, 5, ACT_RELU);        /* flat, one pixel */
+    /* 3x3 "same" rolling down strips of 1-4 chunks (s1k3): 10 wide (the
+     * narrowest it takes), one row, two rows, 4 + 1 and 4 + 3 chunks */
+    list[nl++] = cp(4, 9, 10, 4, 3, 1, 1, 4, ACT_RELU);
+    list[nl++] = cp(3, 1, 37, 3, 3, 1, 1, 3, ACT_CLIP);
+    list[nl++] = cp(2, 2, 16, 2, 3, 1, 1, 2, ACT_NONE);
+    list[nl++] = cp(3, 11, 80, 3, 3, 1, 1, 3, ACT_RELU);
+    list[nl++] = cp(2, 13, 112, 2, 3, 1, 1, 2, ACT_CLIP);
     /* stride 2 through stride-phase planes: stems, odd sizes, no pad */
     list[nl++] = cp(3, 67, 61, 20, 3, 2, 0, 1, ACT_RELU);     /* SqueezeNet conv1 */
     list[nl++] = cp(3, 50, 45, 12, 7, 2, 3, 1, ACT_CLIP);     /* 7x7 stem */
@@ -354,6 +361,16 @@ int main(void)
     check_conv(&q, 0);
     q = cp(2, 7, 129, 2, 3, 2, 0, 2, ACT_NONE);               /* 65 wide: 4 + 1 chunks */
     q.pr = 2; set_out(&q);
+    check_conv(&q, 1);
+    /* ... walking down strips of 1-4 chunks (kernel 3 high, vertical
+     * stride 2): TensorFlow's "same" (pad 0 above, 1 below), odd heights,
+     * 6 = 4 + 2 chunks, two rows */
+    q = cp(3, 16, 96, 3, 3, 2, 0, 3, ACT_CLIP);
+    q.pb = 1; q.pr = 1; set_out(&q);
+    check_conv(&q, 1);
+    q = cp(2, 15, 190, 2, 3, 2, 1, 2, ACT_RELU);
+    check_conv(&q, 0);
+    q = cp(2, 2, 100, 2, 3, 2, 1, 2, ACT_NONE);
     check_conv(&q, 1);
     /* random shapes */
     for (int r = 0; r < 80; r++) {
