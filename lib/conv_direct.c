@@ -201,24 +201,24 @@ static inline void tile_avx512(const direct_plan *d, const float *base, const fl
                                const float *bias, int nv, int nc, __mmask16 last, float *o,
                                size_t npix, int clamp, __m512 lo, __m512 hi, const int NV)
 {
-    __m512 acc[3][DC];
+    __m512 acc[2][DC];
 #pragma GCC unroll 8
     for (int c = 0; c < DC; c++) {
         __m512 b = _mm512_set1_ps(bias[c]);
-#pragma GCC unroll 3
+#pragma GCC unroll 2
         for (int v = 0; v < NV; v++) acc[v][c] = b;
     }
     const size_t *toff = d->toff;
     for (int t = 0; t < d->ntap; t++) {
         const float *s = base + toff[t];
         const float *wt = wb + (size_t)t * DC;
-        __m512 x[3];
-#pragma GCC unroll 3
+        __m512 x[2];
+#pragma GCC unroll 2
         for (int v = 0; v < NV; v++) x[v] = _mm512_loadu_ps(s + 16 * v);
 #pragma GCC unroll 8
         for (int c = 0; c < DC; c++) {
             __m512 wv = _mm512_set1_ps(wt[c]);
-#pragma GCC unroll 3
+#pragma GCC unroll 2
             for (int v = 0; v < NV; v++) acc[v][c] = _mm512_fmadd_ps(x[v], wv, acc[v][c]);
         }
     }
@@ -226,7 +226,7 @@ static inline void tile_avx512(const direct_plan *d, const float *base, const fl
     for (int c = 0; c < DC; c++) {
         if (c >= nc) break;
         float *oc = o + (size_t)c * npix;
-#pragma GCC unroll 3
+#pragma GCC unroll 2
         for (int v = 0; v < NV; v++) {
             __m512 r = acc[v][c];
             if (clamp) r = _mm512_min_ps(_mm512_max_ps(r, lo), hi);
@@ -255,15 +255,19 @@ static void rows_avx512(const direct_job *j, int r0, int r1)
                 float *o = j->out + (size_t)cb * DC * npix + (size_t)oy * p->ow;
                 const float *base = j->planes + (size_t)oy * d->dw.L;
                 for (int v0 = 0; v0 < nvec; ) {
-                    /* tiles of 3 vectors, the remainder as 2 or 2+2 or 1 */
-                    int left = nvec - v0, nv = left == 4 ? 2 : left >= 3 ? 3 : left;
+                    /* tiles of 2 vectors (16 sums), the last one of 1 when
+                     * odd.  Tiles of 3 (24 sums, the 3 input vectors and a
+                     * weight: 28 of the 32 registers) made GCC keep two of
+                     * the input vectors on the stack: GoogLeNet's 7x7 stem
+                     * 2.6-2.9 -> 2.2-2.35 ms, SqueezeNet's 3x3 0.66-0.75
+                     * -> 0.51, MobileNetV2's 0.26-0.28 -> 0.23 (bench_kernels
+                     * -b -n stems, best of 100, three alternating runs). */
+                    int left = nvec - v0, nv = left >= 2 ? 2 : left;
                     int rest = p->ow - 16 * (v0 + nv - 1);
                     __mmask16 last = (__mmask16)(rest >= 16 ? 0xffff : (1u << rest) - 1);
                     const float *b = base + 16 * v0;
                     float *oo = o + 16 * v0;
-                    if (nv == 3)
-                        tile_avx512(d, b, wb, bias, nv, nc, last, oo, npix, j->clamp, lo, hi, 3);
-                    else if (nv == 2)
+                    if (nv == 2)
                         tile_avx512(d, b, wb, bias, nv, nc, last, oo, npix, j->clamp, lo, hi, 2);
                     else
                         tile_avx512(d, b, wb, bias, nv, nc, last, oo, npix, j->clamp, lo, hi, 1);
