@@ -296,6 +296,29 @@ static void ukr_rows(int kc, const float *a, const float *b, size_t bs, float *c
 /* the split pays when the columns past whole vectors are few */
 #define SPLIT_PAYS(nv) ((nv) < 32 && (nv) % 16 != 0 && (nv) % 16 <= 8)
 
+/* A partial tile of 9 to 16 columns: one 16-lane vector per row, the
+ * columns past nv masked off, where the full tile would multiply a second,
+ * all-zero vector as well (a 13x13 map's 169 columns: 5 full tiles and
+ * one of 9; a 28x28 map's 784: 24 and one of 16). */
+__attribute__((target("avx512f")))
+static void ukr_half(int kc, const float *a, const float *b, size_t bs, float *c, size_t ldc,
+                     const gemm_epi *ep)
+{
+    int nv = ep->nv;
+    __mmask16 m0 = (__mmask16)(nv >= 16 ? 0xffff : (1u << nv) - 1);
+    UKR16_DECL;
+#define LOADB(o, h) _mm512_maskz_loadu_ps(m0, b)
+    UKR16_LOOP(bs);
+#undef LOADB
+    __m512 z = _mm512_setzero_ps();
+    __m512 acc[8][2] = {
+        { c00, z }, { c10, z }, { c20, z }, { c30, z },
+        { c40, z }, { c50, z }, { c60, z }, { c70, z },
+    };
+    ukr_store(acc, c, ldc, ep);
+}
+#define HALF_PAYS(nv) ((nv) > 8 && (nv) <= 16)
+
 __attribute__((target("avx512f")))
 void gemm_ukr_avx512_8x32(int kc, const float *a, const float *b, float *c, size_t ldc,
                           const gemm_epi *ep)
@@ -306,6 +329,10 @@ void gemm_ukr_avx512_8x32(int kc, const float *a, const float *b, float *c, size
     }
     if (SPLIT_PAYS(ep->nv)) {
         ukr_split(kc, a, b, 32, c, ldc, ep);
+        return;
+    }
+    if (HALF_PAYS(ep->nv)) {
+        ukr_half(kc, a, b, 32, c, ldc, ep);
         return;
     }
     UKR_DECL;
@@ -332,6 +359,10 @@ void gemm_ukr_avx512_8x32_direct(int kc, const float *a, const float *b, size_t 
     }
     if (SPLIT_PAYS(nv)) {
         ukr_split(kc, a, b, ldb, c, ldc, ep);
+        return;
+    }
+    if (HALF_PAYS(nv)) {
+        ukr_half(kc, a, b, ldb, c, ldc, ep);
         return;
     }
     __mmask16 m0 = (__mmask16)(nv >= 16 ? 0xffff : (1u << nv) - 1);
