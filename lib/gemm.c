@@ -95,24 +95,6 @@ void gemm_tile(const gemm_arch *ar, int kc, const float *a, const float *b, floa
         memcpy(c + (size_t)i * ldc, tmp + i * nr, (size_t)nv * sizeof(float));
 }
 
-/* Tiles the busiest of t threads computes when np column tiles are cut
- * into chunks of c and each thread takes the next chunk when free. */
-static int grid_span(int np, int c, int t)
-{
-    int load[64] = {0};
-    if (t > 64) t = 64;
-    for (int n0 = 0; n0 < np; n0 += c) {
-        int lo = 0;
-        for (int i = 1; i < t; i++)
-            if (load[i] < load[lo]) lo = i;
-        load[lo] += np - n0 < c ? np - n0 : c;
-    }
-    int mx = 0;
-    for (int i = 0; i < t; i++)
-        if (load[i] > mx) mx = load[i];
-    return mx;
-}
-
 void gemm_grid_choose(int m, int n, int mr, int nr, int nthreads, gemm_grid *g)
 {
     int mp = (m + mr - 1) / mr, np = (n + nr - 1) / nr;
@@ -134,12 +116,12 @@ void gemm_grid_choose(int m, int n, int mr, int nr, int nthreads, gemm_grid *g)
          * for one thread and 11 for the other): a smaller chunk whose
          * tasks, taken in turn by the threads, end sooner */
         int ideal = (np + nthreads - 1) / nthreads;
-        if (grid_span(np, ncp, nthreads) * 100 > ideal * 103) {
+        if (tp_span(np, ncp, nthreads) * 100 > ideal * 103) {
             /* the largest chunk, down to half the size, within 3% of an
              * even share, else the most even one */
-            int best = ncp, bspan = grid_span(np, ncp, nthreads);
+            int best = ncp, bspan = tp_span(np, ncp, nthreads);
             for (int c = ncp - 1; c >= 1 && 2 * c >= ncp; c--) {
-                int sp = grid_span(np, c, nthreads);
+                int sp = tp_span(np, c, nthreads);
                 if (sp < bspan) {
                     best = c;
                     bspan = sp;

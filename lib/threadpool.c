@@ -283,3 +283,40 @@ void tp_run_range(threadpool *tp, long long n, long long align,
     struct range_job r = { n, ((n + nt - 1) / nt + align - 1) / align * align, fn, ctx };
     tp_run(tp, nt, range_task, &r);
 }
+
+int tp_span(int n, int c, int nt)
+{
+    int load[64] = {0};
+    if (nt > 64) nt = 64;
+    if (nt < 1) nt = 1;
+    if (c < 1) c = 1;
+    for (int n0 = 0; n0 < n; n0 += c) {
+        int lo = 0;
+        for (int i = 1; i < nt; i++)
+            if (load[i] < load[lo]) lo = i;
+        load[lo] += n - n0 < c ? n - n0 : c;
+    }
+    int mx = 0;
+    for (int i = 0; i < nt; i++)
+        if (load[i] > mx) mx = load[i];
+    return mx;
+}
+
+int tp_chunk(int n, int per, int nt)
+{
+    if (n < 1) return 1;
+    if (per > n) per = n;
+    if (per < 1) per = 1;
+    if (nt <= 1) return per;
+    int ideal = (n + nt - 1) / nt, best = per, bspan = tp_span(n, per, nt);
+    for (int c = per; c >= 1; c--) {
+        int sp = tp_span(n, c, nt);
+        if (sp * 100 <= ideal * 103)
+            return c;
+        if (sp < bspan) {
+            best = c;
+            bspan = sp;
+        }
+    }
+    return best;
+}

@@ -17,5 +17,15 @@ void tp_run(threadpool *tp, int ntasks, void (*fn)(void *ctx, int task, int thre
 void tp_run_range(threadpool *tp, long long n, long long align,
                   void (*fn)(void *ctx, long long begin, long long end, int thread), void *ctx);
 void tp_free(threadpool *tp);
+/* Units the busiest of nt threads does when n units are cut into pieces of
+ * c, each thread taking the next piece when free (pieces of equal cost
+ * per unit). */
+int  tp_span(int n, int c, int nt);
+/* A piece size for n units over nt threads: per (the size the caller
+ * wants, clamped to [1, n]) when its busiest thread does at most 3% more
+ * than an even share, else the largest smaller one that does, else the
+ * most even one.  6 units over 2 threads in pieces of 2 leave 4 to one
+ * thread and 2 to the other: pieces of 1 share them 3 and 3. */
+int  tp_chunk(int n, int per, int nt);
 
 #endif

@@ -617,6 +617,28 @@ int main(void)
         }
     check_sgemm(0, 0, 5, 6, 0, 1.0f, 0.5f, 1);   /* k = 0: C = beta C + bias */
 
+    /* pieces that share out evenly over the threads */
+    tap_ok(tp_span(6, 2, 2) == 4 && tp_span(6, 1, 2) == 3 && tp_span(10, 3, 2) == 6,
+           "tp_span: the busiest thread's units");
+    tap_ok(tp_chunk(6, 2, 2) == 1 && tp_chunk(8, 2, 2) == 2 && tp_chunk(12, 3, 2) == 3 &&
+           tp_chunk(7, 3, 1) == 3 && tp_chunk(5, 9, 2) == 3 && tp_chunk(4, 0, 2) == 1,
+           "tp_chunk: 6 in pieces of 1, 8 of 2, 12 of 3, 5 of 3 over 2 threads; the wish with 1 thread");
+    int chunk_ok = 1;
+    for (int n = 1; n <= 80; n++)
+        for (int nt = 2; nt <= 3; nt++)
+            for (int per = 1; per <= n; per++) {
+                int c = tp_chunk(n, per, nt), sp = tp_span(n, c, nt), ideal = (n + nt - 1) / nt;
+                int best = sp;
+                for (int d = 1; d <= per; d++)
+                    if (tp_span(n, d, nt) < best) best = tp_span(n, d, nt);
+                if (c < 1 || c > per || sp > tp_span(n, per, nt) ||
+                    (sp * 100 > ideal * 103 && sp != best) ||
+                    (c < per && tp_span(n, per, nt) * 100 <= ideal * 103))
+                    chunk_ok = 0;
+            }
+    tap_ok(chunk_ok, "tp_chunk: never larger than asked, never less even, within 3%% of an "
+                     "even share when any piece size is");
+
     for (int t = 1; t <= 3; t++) tp_free(pools[t]);
     return tap_done();
 }
