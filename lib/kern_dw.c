@@ -589,15 +589,7 @@ static void dw_s2k3_avx512(const conv_params *p, const float *in, const float *w
         int n = ow - 16 * c;
         m.st[c] = (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1);
     }
-    if (nch == 1) {
-        for (int oy = 0; oy < p->oh; oy += 4)
-            dw_s2k3_tile(p, &m, in, w, vb, vlo, vhi, out, 0, oy, 1,
-                         p->oh - oy < 4 ? p->oh - oy : 4, 1, 4);
-    } else if (nch == 2) {
-        for (int oy = 0; oy < p->oh; oy += 2)
-            dw_s2k3_tile(p, &m, in, w, vb, vlo, vhi, out, 0, oy, 2,
-                         p->oh - oy < 2 ? p->oh - oy : 2, 2, 2);
-    } else if (p->kh == 3 && p->sh == 2 && p->dh == 1) {
+    if (p->kh == 3 && p->sh == 2 && p->dh == 1) {
         __m512 wv[9];
         for (int t = 0; t < 9; t++) wv[t] = _mm512_set1_ps(w[t]);
         int c = 0;
@@ -609,6 +601,14 @@ static void dw_s2k3_avx512(const conv_params *p, const float *in, const float *w
         case 1: dw_s2k3_strip(p, &m, in, wv, vb, vlo, vhi, out, c, 1); break;
         default: break;
         }
+    } else if (nch == 1) {
+        for (int oy = 0; oy < p->oh; oy += 4)
+            dw_s2k3_tile(p, &m, in, w, vb, vlo, vhi, out, 0, oy, 1,
+                         p->oh - oy < 4 ? p->oh - oy : 4, 1, 4);
+    } else if (nch == 2) {
+        for (int oy = 0; oy < p->oh; oy += 2)
+            dw_s2k3_tile(p, &m, in, w, vb, vlo, vhi, out, 0, oy, 2,
+                         p->oh - oy < 2 ? p->oh - oy : 2, 2, 2);
     } else {
         for (int oy = 0; oy < p->oh; oy++)
             for (int c = 0; c < nch; c += 4)
@@ -620,7 +620,7 @@ static void dw_s2k3_avx512(const conv_params *p, const float *in, const float *w
 
 #if defined(__x86_64__)
 /* 3x3, stride 1, dilation 1, one pixel of padding on every side ("same":
- * MobileNet's stride-1 layers), rows of 16 pixels or more: a strip of NC
+ * MobileNet's stride-1 layers), rows of 10 pixels or more: a strip of NC
  * 16-pixel chunks walks down the channel.  Each input row is loaded once
  * (three shifted loads per chunk, masks dropping the columns on the
  * padding) and feeds the three output rows it touches: row r - 1 (kernel
@@ -791,9 +791,10 @@ void dw_channel(int level, const dw_plan *d, const conv_params *p, const float *
          * wide or more walks down strips instead (s1k3), each input row
          * read once for three output rows: 112x112 0.181 -> 0.087 ms,
          * 56x56 0.187 -> 0.107, 28x28 0.064 -> 0.044, 14x14 0.044 ->
-         * 0.030 against flat; and s2k3 on rows of 3 chunks or more walks
-         * down too, splitting the shared rows once: 112x112 -> 56x56
-         * 0.185 -> 0.130 (bench_kernels -b -l, best of 300). */
+         * 0.030 against flat; and s2k3 with kernels 3 high and vertical
+         * stride 2 walks down too, splitting the shared rows once:
+         * 112x112 -> 56x56 0.185 -> 0.130, 56x56 -> 28x28 0.065 ->
+         * 0.061 (bench_kernels -b, best of 300 and of 40). */
         if (dw_s1k3_ok(p))
             dw_s1k3_avx512(p, in, w, bias, out, lo, hi);
         else if (d->flat)
