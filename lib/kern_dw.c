@@ -131,6 +131,23 @@ static void gather2_avx512(float *dst, const float *src, int n)
     }
 }
 
+/* The same with AVX2: 8 outputs from 16 inputs per step, the tail (whose
+ * last step would read past src[2n - 2]) one by one. */
+__attribute__((target("avx2")))
+static void gather2_avx2(float *dst, const float *src, int n)
+{
+    int j = 0;
+    for (; j + 8 < n; j += 8) {
+        __m256 a = _mm256_loadu_ps(src + 2 * j), b = _mm256_loadu_ps(src + 2 * j + 8);
+        /* per 128-bit half: a0 a2 b0 b2 | a4 a6 b4 b6, then the halves' quarters in order */
+        __m256 e = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+        _mm256_storeu_ps(dst + j, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e),
+                                                                          _MM_SHUFFLE(3, 1, 2, 0))));
+    }
+    for (; j < n; j++)
+        dst[j] = src[2 * (size_t)j];
+}
+
 /* out[x] = clamp(in[x], lo, hi) for x < n */
 __attribute__((target("avx512f")))
 static void clamp_avx512(float *out, const float *in, int n, float lo, float hi)
@@ -188,6 +205,8 @@ static void dw_planes(int level, const dw_plan *d, const conv_params *p, const f
 #if defined(__x86_64__)
                 else if (p->sw == 2 && level >= SIMD_AVX512)
                     gather2_avx512(row + jlo, src + 2 * jlo, jhi - jlo);
+                else if (p->sw == 2 && level >= SIMD_AVX2)
+                    gather2_avx2(row + jlo, src + 2 * jlo, jhi - jlo);
 #endif
                 else
                     for (int j = jlo; j < jhi; j++) row[j] = src[(size_t)j * p->sw];
