@@ -733,6 +733,89 @@ static void dw_s1k3_avx512(const conv_params *p, const float *in, const float *w
 }
 #endif
 
+#if defined(__x86_64__)
+/* dw_s1k3_avx512 with AVX2: chunks of 8 pixels, strips of 2 (6 sums, the
+ * three weights of one kernel column and an input vector: 10 of the 16
+ * registers), the weights broadcast again for each kernel column. */
+#define DW_S1_MAXCH8 128   /* (w <= 1024) */
+typedef struct {
+    intptr_t boff[DW_S1_MAXCH8];           /* bytes from the row start, kx = 0 */
+    __m256i m[DW_S1_MAXCH8][3], st[DW_S1_MAXCH8];
+} dw_s1_masks8;
+
+__attribute__((target("avx2,fma"), always_inline))
+static inline void dw_s1k3_strip8(const conv_params *p, const dw_s1_masks8 *m, const float *in,
+                                  const float *w, __m256 vb, __m256 vlo, __m256 vhi, float *out,
+                                  int c0, const int NC)
+{
+    int H = p->h, W = p->w;
+    __m256 a[2], b[2], c[2];
+#pragma GCC unroll 2
+    for (int i = 0; i < NC; i++) a[i] = b[i] = vb;
+    for (int r = 0; r < H; r++) {
+        uintptr_t row = (uintptr_t)(in + (size_t)r * W);
+#pragma GCC unroll 2
+        for (int i = 0; i < NC; i++) c[i] = vb;
+#pragma GCC unroll 3
+        for (int kx = 0; kx < 3; kx++) {
+            __m256 w0 = _mm256_broadcast_ss(w + kx), w1 = _mm256_broadcast_ss(w + 3 + kx);
+            __m256 w2 = _mm256_broadcast_ss(w + 6 + kx);
+#pragma GCC unroll 2
+            for (int i = 0; i < NC; i++) {
+                const float *src = (const float *)(row + m->boff[c0 + i]);
+                __m256 v = _mm256_maskload_ps(src + kx, m->m[c0 + i][kx]);
+                if (r > 0) a[i] = _mm256_fmadd_ps(w2, v, a[i]);
+                b[i] = _mm256_fmadd_ps(w1, v, b[i]);
+                c[i] = _mm256_fmadd_ps(w0, v, c[i]);
+            }
+        }
+        if (r > 0) {
+            float *o = out + (size_t)(r - 1) * W + 8 * c0;
+#pragma GCC unroll 2
+            for (int i = 0; i < NC; i++)
+                _mm256_maskstore_ps(o + 8 * i, m->st[c0 + i],
+                                    _mm256_min_ps(_mm256_max_ps(a[i], vlo), vhi));
+        }
+#pragma GCC unroll 2
+        for (int i = 0; i < NC; i++) {
+            a[i] = b[i];
+            b[i] = c[i];
+        }
+    }
+    float *o = out + (size_t)(H - 1) * W + 8 * c0;
+#pragma GCC unroll 2
+    for (int i = 0; i < NC; i++)
+        _mm256_maskstore_ps(o + 8 * i, m->st[c0 + i], _mm256_min_ps(_mm256_max_ps(a[i], vlo), vhi));
+}
+
+__attribute__((target("avx2,fma")))
+static void dw_s1k3_avx2(const conv_params *p, const float *in, const float *w, float bias,
+                         float *out, float lo, float hi)
+{
+    __m256 vb = _mm256_set1_ps(bias), vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+    int W = p->w, nch = (W + 7) / 8;
+    dw_s1_masks8 m;
+    for (int c = 0; c < nch; c++) {
+        m.boff[c] = (intptr_t)(8 * c - 1) * (intptr_t)sizeof(float);
+        int lane[8];
+        for (int kx = 0; kx < 3; kx++) {
+            for (int j = 0; j < 8; j++) {
+                int x = 8 * c + j, col = x - 1 + kx;
+                lane[j] = x < W && col >= 0 && col < W ? -1 : 0;
+            }
+            m.m[c][kx] = _mm256_loadu_si256((const __m256i *)(const void *)lane);
+        }
+        for (int j = 0; j < 8; j++) lane[j] = 8 * c + j < W ? -1 : 0;
+        m.st[c] = _mm256_loadu_si256((const __m256i *)(const void *)lane);
+    }
+    int c = 0;
+    for (; c + 2 <= nch; c += 2)
+        dw_s1k3_strip8(p, &m, in, w, vb, vlo, vhi, out, c, 2);
+    if (c < nch)
+        dw_s1k3_strip8(p, &m, in, w, vb, vlo, vhi, out, c, 1);
+}
+#endif
+
 void dw_fill_planes(int level, const dw_plan *d, const conv_params *p, const float *in,
                     float *pl)
 {
@@ -824,6 +907,17 @@ void dw_channel(int level, const dw_plan *d, const conv_params *p, const float *
             dw_narrow_avx512(p, in, w, bias, out, lo, hi);
         else
             dw_rows_avx512(d, p, in, w, bias, out, lo, hi);
+        return;
+    }
+#endif
+#if defined(__x86_64__)
+    if (level == SIMD_AVX2 && p->kh == 3 && p->kw == 3 && p->sh == 1 && p->sw == 1 &&
+        p->dh == 1 && p->dw == 1 && p->pt == 1 && p->pb == 1 && p->pl == 1 && p->pr == 1 &&
+        p->w <= 8 * DW_S1_MAXCH8) {
+        float lo = -INFINITY, hi = INFINITY;
+        if (p->act == ACT_RELU) lo = 0.0f;
+        if (p->act == ACT_CLIP) { lo = p->act_min; hi = p->act_max; }
+        dw_s1k3_avx2(p, in, w, bias, out, lo, hi);
         return;
     }
 #endif
