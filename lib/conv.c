@@ -786,12 +786,11 @@ void conv_run(const conv_kernel *k, const float *in, float *out, void *scratch, 
         int tasks = nt > 1 ? 2 * nt : 1;
         if (tasks > nq) tasks = nq;
         j.g.nc = (nq + tasks - 1) / tasks;
-        /* tasks that share out evenly (10 panels in pieces of 3 leave one
-         * thread 6): when col^T is packed once for all, pieces cost
-         * nothing more */
-        if (nt > 1 && pix_shared(k))
-            j.g.nc = tp_chunk(nq, j.g.nc, nt);
         if (nt > 1 && pix_shared(k)) {
+            /* tasks that share out evenly (10 panels in pieces of 3 leave
+             * one thread 6): with col^T packed once for all, smaller
+             * pieces cost nothing more */
+            j.g.nc = tp_chunk(nq, j.g.nc, nt);
             /* col^T packed once, k blocks spread over the threads
              * (g.nm set: the tasks read it from there) */
             tp_run(tp, gemm_kblocks(k->kk, GEMM_KC_MAX), pix_pack_task, &j);

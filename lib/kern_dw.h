@@ -36,10 +36,13 @@ typedef struct {
      * rmask[c * kw + kx] (for stride 2 only even lanes, odd ones dropped
      * by a permute).  Kernels 3 wide with horizontal stride 2 and dilation
      * 1 (ow <= 1024) take neither: each kernel row's 33 input columns per
-     * 16 outputs are loaded once and split into the three taps.  3x3
-     * stride 1 with one pixel of padding on every side, 10 to 1024 wide,
-     * goes another way: strips of up to four chunks walk down the map,
-     * each input row loaded once for the three output rows it feeds. */
+     * 16 outputs are loaded once and split into the three taps; when
+     * the kernel is 3 high with vertical stride 2 too, strips of up to
+     * four chunks walk down the map, the row shared by two output rows
+     * split once.  3x3 stride 1 with one pixel of padding on every side,
+     * 10 to 1024 wide, takes strips as well, each input row loaded once
+     * for the three output rows it feeds (on AVX2 too, in 8-pixel
+     * chunks). */
     int flat, fch, rch;
     int *foff;
     unsigned short *fmask, *fstore;
