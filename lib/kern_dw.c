@@ -816,6 +816,130 @@ static void dw_s1k3_avx2(const conv_params *p, const float *in, const float *w, 
 }
 #endif
 
+#if defined(__x86_64__)
+/* dw_s2k3_strip with AVX2, 8 outputs a chunk, 2 chunks a strip: per
+ * kernel row the 17 input columns from 16c - pl are read as two pairs of
+ * vectors (columns 0-15 and 2-17, lanes off the row masked to zero) and
+ * split into the even columns (kx = 0), the odd ones (kx = 1) and the
+ * even ones of the second pair (kx = 2).  Same sums in the same order as
+ * the AVX-512 kernels. */
+typedef struct {
+    intptr_t boff[DW_S1_MAXCH8];           /* bytes from the row start */
+    __m256i ma[DW_S1_MAXCH8], mb[DW_S1_MAXCH8], ma2[DW_S1_MAXCH8], mb2[DW_S1_MAXCH8];
+    __m256i st[DW_S1_MAXCH8];
+} dw_s2_masks8;
+
+/* even and odd lanes of the 16 floats a, b */
+__attribute__((target("avx2"), always_inline))
+static inline __m256 dw_even8(__m256 a, __m256 b)
+{
+    __m256 e = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+__attribute__((target("avx2"), always_inline))
+static inline __m256 dw_odd8(__m256 a, __m256 b)
+{
+    __m256 o = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+/* row's three taps for chunk ch into acc: acc += w[0] e + w[1] o + w[2] e2 */
+__attribute__((target("avx2,fma"), always_inline))
+static inline __m256 dw_s2_row8(const dw_s2_masks8 *m, uintptr_t row, int ch, const float *w,
+                                __m256 acc)
+{
+    const float *src = (const float *)(row + m->boff[ch]);
+    __m256 a = _mm256_maskload_ps(src, m->ma[ch]), b = _mm256_maskload_ps(src + 8, m->mb[ch]);
+    __m256 a2 = _mm256_maskload_ps(src + 2, m->ma2[ch]), b2 = _mm256_maskload_ps(src + 10, m->mb2[ch]);
+    acc = _mm256_fmadd_ps(_mm256_broadcast_ss(w), dw_even8(a, b), acc);
+    acc = _mm256_fmadd_ps(_mm256_broadcast_ss(w + 1), dw_odd8(a, b), acc);
+    return _mm256_fmadd_ps(_mm256_broadcast_ss(w + 2), dw_even8(a2, b2), acc);
+}
+
+__attribute__((target("avx2,fma"), always_inline))
+static inline void dw_s2k3_strip8(const conv_params *p, const dw_s2_masks8 *m, const float *in,
+                                  const float *w, __m256 vb, __m256 vlo, __m256 vhi, float *out,
+                                  int c0, const int NC)
+{
+    __m256 cur[2], nxt[2];
+#pragma GCC unroll 2
+    for (int c = 0; c < NC; c++) cur[c] = nxt[c] = vb;
+    int iy = -p->pt;
+    if (iy >= 0 && iy < p->h) {
+        uintptr_t row = (uintptr_t)(in + (size_t)iy * p->w);
+#pragma GCC unroll 2
+        for (int c = 0; c < NC; c++) cur[c] = dw_s2_row8(m, row, c0 + c, w, cur[c]);
+    }
+    for (int oy = 0; oy < p->oh; oy++) {
+        iy = 2 * oy - p->pt + 1;
+        if (iy >= 0 && iy < p->h) {
+            uintptr_t row = (uintptr_t)(in + (size_t)iy * p->w);
+#pragma GCC unroll 2
+            for (int c = 0; c < NC; c++) cur[c] = dw_s2_row8(m, row, c0 + c, w + 3, cur[c]);
+        }
+        iy++;
+        if (iy >= 0 && iy < p->h) {
+            uintptr_t row = (uintptr_t)(in + (size_t)iy * p->w);
+#pragma GCC unroll 2
+            for (int c = 0; c < NC; c++) {
+                /* the shared row: kernel row 2 of this output row, 0 of the next */
+                const float *src = (const float *)(row + m->boff[c0 + c]);
+                __m256 a = _mm256_maskload_ps(src, m->ma[c0 + c]);
+                __m256 b = _mm256_maskload_ps(src + 8, m->mb[c0 + c]);
+                __m256 a2 = _mm256_maskload_ps(src + 2, m->ma2[c0 + c]);
+                __m256 b2 = _mm256_maskload_ps(src + 10, m->mb2[c0 + c]);
+                __m256 e = dw_even8(a, b), o = dw_odd8(a, b), e2 = dw_even8(a2, b2);
+                cur[c] = _mm256_fmadd_ps(_mm256_broadcast_ss(w + 6), e, cur[c]);
+                cur[c] = _mm256_fmadd_ps(_mm256_broadcast_ss(w + 7), o, cur[c]);
+                cur[c] = _mm256_fmadd_ps(_mm256_broadcast_ss(w + 8), e2, cur[c]);
+                nxt[c] = _mm256_fmadd_ps(_mm256_broadcast_ss(w), e, nxt[c]);
+                nxt[c] = _mm256_fmadd_ps(_mm256_broadcast_ss(w + 1), o, nxt[c]);
+                nxt[c] = _mm256_fmadd_ps(_mm256_broadcast_ss(w + 2), e2, nxt[c]);
+            }
+        }
+        float *o = out + (size_t)oy * p->ow + 8 * c0;
+#pragma GCC unroll 2
+        for (int c = 0; c < NC; c++) {
+            _mm256_maskstore_ps(o + 8 * c, m->st[c0 + c], _mm256_min_ps(_mm256_max_ps(cur[c], vlo), vhi));
+            cur[c] = nxt[c];
+            nxt[c] = vb;
+        }
+    }
+}
+
+__attribute__((target("avx2,fma")))
+static void dw_s2k3_avx2(const conv_params *p, const float *in, const float *w, float bias,
+                         float *out, float lo, float hi)
+{
+    __m256 vb = _mm256_set1_ps(bias), vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+    int ow = p->ow, nch = (ow + 7) / 8;
+    dw_s2_masks8 m;
+    for (int c = 0; c < nch; c++) {
+        /* input lanes j of the 18 from column b that lie on the row */
+        int b = 16 * c - p->pl, lane[4][8];
+        for (int j = 0; j < 8; j++)
+            for (int v = 0; v < 4; v++) {
+                int col = b + (v == 0 ? 0 : v == 1 ? 8 : v == 2 ? 2 : 10) + j;
+                lane[v][j] = col >= 0 && col < p->w ? -1 : 0;
+            }
+        m.boff[c] = (intptr_t)b * (intptr_t)sizeof(float);
+        m.ma[c] = _mm256_loadu_si256((const __m256i *)(const void *)lane[0]);
+        m.mb[c] = _mm256_loadu_si256((const __m256i *)(const void *)lane[1]);
+        m.ma2[c] = _mm256_loadu_si256((const __m256i *)(const void *)lane[2]);
+        m.mb2[c] = _mm256_loadu_si256((const __m256i *)(const void *)lane[3]);
+        int st[8];
+        for (int j = 0; j < 8; j++) st[j] = 8 * c + j < ow ? -1 : 0;
+        m.st[c] = _mm256_loadu_si256((const __m256i *)(const void *)st);
+    }
+    int c = 0;
+    for (; c + 2 <= nch; c += 2)
+        dw_s2k3_strip8(p, &m, in, w, vb, vlo, vhi, out, c, 2);
+    if (c < nch)
+        dw_s2k3_strip8(p, &m, in, w, vb, vlo, vhi, out, c, 1);
+}
+#endif
+
 void dw_fill_planes(int level, const dw_plan *d, const conv_params *p, const float *in,
                     float *pl)
 {
@@ -918,6 +1042,14 @@ void dw_channel(int level, const dw_plan *d, const conv_params *p, const float *
         if (p->act == ACT_RELU) lo = 0.0f;
         if (p->act == ACT_CLIP) { lo = p->act_min; hi = p->act_max; }
         dw_s1k3_avx2(p, in, w, bias, out, lo, hi);
+        return;
+    }
+    if (level == SIMD_AVX2 && p->kh == 3 && p->kw == 3 && p->sh == 2 && p->sw == 2 &&
+        p->dh == 1 && p->dw == 1 && p->ow <= 8 * DW_S1_MAXCH8) {
+        float lo = -INFINITY, hi = INFINITY;
+        if (p->act == ACT_RELU) lo = 0.0f;
+        if (p->act == ACT_CLIP) { lo = p->act_min; hi = p->act_max; }
+        dw_s2k3_avx2(p, in, w, bias, out, lo, hi);
         return;
     }
 #endif
