@@ -484,15 +484,13 @@ static void wjobs_register(void)
 
 /* Writes the cache file of key from ord (np nodes in run order; rec
  * their records) in the background, or here when no thread can be
- * started; takes rec and ord in either case. */
-static void write_cache(engine *en, const wcache_key *key, wcache_node *rec, wcache_node *ord,
-                        int np)
+ * started; takes rec and ord in either case, and key's text when the
+ * thread starts (key is left empty then). */
+static void write_cache(engine *en, wcache_key *key, wcache_node *rec, wcache_node *ord, int np)
 {
     wjob *j = calloc(1, sizeof *j);
-    if (j && (j->key.text = malloc(key->len + 1))) {
-        memcpy(j->key.text, key->text, key->len);
-        j->key.text[key->len] = '\0';
-        j->key.len = key->len;
+    if (j) {
+        j->key = *key;
         j->rec = rec;
         j->ord = ord;
         j->np = np;
@@ -506,11 +504,11 @@ static void write_cache(engine *en, const wcache_key *key, wcache_node *rec, wca
         pthread_mutex_unlock(&wjobs_mu);
         if (ok) {
             en->writer = j;
+            key->text = NULL;       /* the job's now */
+            key->len = 0;
             return;
         }
     }
-    if (j)
-        free(j->key.text);
     free(j);
     err_t we;
     wcache_write(key, ord, np, &we);
@@ -626,7 +624,7 @@ static int replay_nodes(engine *en, err_t *e)
 /* Packs every node's weights (key: the packed-weight cache's key, NULL
  * for none): from the cache file when there is one that fits, else from
  * the model, then writing the file. */
-static int pack_nodes(engine *en, const wcache_key *key, err_t *e)
+static int pack_nodes(engine *en, wcache_key *key, err_t *e)
 {
     ectx *c = &en->c;
     int np = 0;

@@ -114,24 +114,11 @@ void gemm_grid_choose(int m, int n, int mr, int nr, int nthreads, gemm_grid *g)
         /* chunks that do not share out evenly (ResNet-18's stride-2 3x3
          * to 28x28: 25 column tiles in chunks of 7, 7, 7 and 4, 14 tiles
          * for one thread and 11 for the other): a smaller chunk whose
-         * tasks, taken in turn by the threads, end sooner */
-        int ideal = (np + nthreads - 1) / nthreads;
-        if (tp_span(np, ncp, nthreads) * 100 > ideal * 103) {
-            /* the largest chunk, down to half the size, within 3% of an
-             * even share, else the most even one */
-            int best = ncp, bspan = tp_span(np, ncp, nthreads);
-            for (int c = ncp - 1; c >= 1 && 2 * c >= ncp; c--) {
-                int sp = tp_span(np, c, nthreads);
-                if (sp < bspan) {
-                    best = c;
-                    bspan = sp;
-                }
-                if (sp * 100 <= ideal * 103)
-                    break;
-            }
-            ncp = best;
-            nn = (np + ncp - 1) / ncp;
-        }
+         * tasks, taken in turn by the threads, end sooner: the largest
+         * chunk, down to half the size, within 3% of an even share, else
+         * the most even one */
+        ncp = tp_chunk_from(np, ncp, (ncp + 1) / 2, nthreads);
+        nn = (np + ncp - 1) / ncp;
         while (nm * nn < 2 * nthreads && mcp > 1) {
             mcp = (mcp + 1) / 2;
             nm = (mp + mcp - 1) / mcp;

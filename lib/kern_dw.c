@@ -449,16 +449,11 @@ static void dw_narrow_avx512(const conv_params *p, const float *in, const float 
  * shuffles per kernel row where reading every tap on its own takes six
  * loads and three shuffles.  NC chunks x NR output rows are accumulated
  * at once (4 x 1 on wide rows, 1 x 4 on rows of one chunk). */
-#define DW_S2_MAXCH 64     /* chunks per row (ow <= 1024) */
 #define DW_S1_MAXCH 64     /* (w <= 1024) */
 #define DW_S1_MINW 10     /* narrower maps: flat is faster (8 wide: 0.6x, 10: 1.1x) */
-typedef struct {
-    intptr_t boff[DW_S2_MAXCH];            /* bytes from the row start */
-    __mmask16 ma[DW_S2_MAXCH], mb[DW_S2_MAXCH], mc[DW_S2_MAXCH], st[DW_S2_MAXCH];
-} dw_s2_masks;
 
 __attribute__((target("avx512f"), always_inline))
-static inline void dw_s2k3_tile(const conv_params *p, const dw_s2_masks *m, const float *in,
+static inline void dw_s2k3_tile(const conv_params *p, const dw_s2_cols *m, const float *in,
                                 const float *w, __m512 vb, __m512 vlo, __m512 vhi, float *out,
                                 int c0, int oy0, int nc, int nr, const int NC, const int NR)
 {
@@ -514,7 +509,7 @@ static inline void dw_s2k3_tile(const conv_params *p, const dw_s2_masks *m, cons
  * the shared row feeding both.  Same sums in the same order as the tile
  * above; per output row two input rows are split where it takes three. */
 __attribute__((target("avx512f"), always_inline))
-static inline void dw_s2k3_split(const dw_s2_masks *m, uintptr_t row, int ch, __m512 *e,
+static inline void dw_s2k3_split(const dw_s2_cols *m, uintptr_t row, int ch, __m512 *e,
                                  __m512 *od, __m512 *e2)
 {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14,
@@ -532,7 +527,7 @@ static inline void dw_s2k3_split(const dw_s2_masks *m, uintptr_t row, int ch, __
 }
 
 __attribute__((target("avx512f"), always_inline))
-static inline void dw_s2k3_strip(const conv_params *p, const dw_s2_masks *m, const float *in,
+static inline void dw_s2k3_strip(const conv_params *p, const dw_s2_cols *m, const float *in,
                                  const __m512 *wv, __m512 vb, __m512 vlo, __m512 vhi, float *out,
                                  int c0, const int NC)
 {
@@ -593,21 +588,8 @@ static void dw_s2k3_avx512(const conv_params *p, const float *in, const float *w
                            float *out, float lo, float hi)
 {
     __m512 vb = _mm512_set1_ps(bias), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
-    int ow = p->ow, nch = (ow + 15) / 16;
-    dw_s2_masks m;
-    for (int c = 0; c < nch; c++) {
-        /* input lanes j of the 33 from column b that lie on the row */
-        int b = 32 * c - p->pl;
-        int jlo = b >= 0 ? 0 : -b, jhi = p->w - b;
-        if (jhi > 33) jhi = 33;
-        uint64_t valid = jhi > jlo ? (((uint64_t)1 << jhi) - 1) & ~(((uint64_t)1 << jlo) - 1) : 0;
-        m.boff[c] = (intptr_t)b * (intptr_t)sizeof(float);
-        m.ma[c] = (__mmask16)valid;
-        m.mb[c] = (__mmask16)(valid >> 16);
-        m.mc[c] = (__mmask16)(valid >> 32);
-        int n = ow - 16 * c;
-        m.st[c] = (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1);
-    }
+    dw_s2_cols m;
+    int nch = dw_s2_cols_init(&m, p->w, p->pl, p->ow);
     if (p->kh == 3 && p->sh == 2 && p->dh == 1) {
         __m512 wv[9];
         for (int t = 0; t < 9; t++) wv[t] = _mm512_set1_ps(w[t]);
@@ -940,6 +922,25 @@ static void dw_s2k3_avx2(const conv_params *p, const float *in, const float *w, 
 }
 #endif
 
+int dw_s2_cols_init(dw_s2_cols *m, int w, int pl, int ow)
+{
+    int nch = (ow + 15) / 16;
+    for (int c = 0; c < nch; c++) {
+        /* input lanes j of the 33 from column b that lie on the row */
+        int b = 32 * c - pl;
+        int jlo = b >= 0 ? 0 : -b, jhi = w - b;
+        if (jhi > 33) jhi = 33;
+        uint64_t valid = jhi > jlo ? (((uint64_t)1 << jhi) - 1) & ~(((uint64_t)1 << jlo) - 1) : 0;
+        m->boff[c] = (intptr_t)b * (intptr_t)sizeof(float);
+        m->ma[c] = (uint16_t)valid;
+        m->mb[c] = (uint16_t)(valid >> 16);
+        m->mc[c] = (uint16_t)(valid >> 32);
+        int n = ow - 16 * c;
+        m->st[c] = (uint16_t)(n >= 16 ? 0xffff : (1u << n) - 1);
+    }
+    return nch;
+}
+
 void dw_fill_planes(int level, const dw_plan *d, const conv_params *p, const float *in,
                     float *pl)
 {
@@ -1000,11 +1001,11 @@ static int dw_s1k3_ok(const conv_params *p)
 void dw_channel(int level, const dw_plan *d, const conv_params *p, const float *in,
                 const float *w, float bias, float *out, float *scratch)
 {
+    float lo = -INFINITY, hi = INFINITY;
+    if (p->act == ACT_RELU) lo = 0.0f;
+    if (p->act == ACT_CLIP) { lo = p->act_min; hi = p->act_max; }
 #if defined(__x86_64__)
     if (level >= SIMD_AVX512 && (d->flat || d->rch)) {
-        float lo = -INFINITY, hi = INFINITY;
-        if (p->act == ACT_RELU) lo = 0.0f;
-        if (p->act == ACT_CLIP) { lo = p->act_min; hi = p->act_max; }
         /* measured (1 core, MobileNetV2's layers): flat beats the rest
          * wherever it applies (7x7: 3x the narrow kernel, 56x56: 1.4x the
          * planes); maps up to 16 wide keep four rows in flight (narrow);
@@ -1038,17 +1039,11 @@ void dw_channel(int level, const dw_plan *d, const conv_params *p, const float *
     if (level == SIMD_AVX2 && p->kh == 3 && p->kw == 3 && p->sh == 1 && p->sw == 1 &&
         p->dh == 1 && p->dw == 1 && p->pt == 1 && p->pb == 1 && p->pl == 1 && p->pr == 1 &&
         p->w <= 8 * DW_S1_MAXCH8) {
-        float lo = -INFINITY, hi = INFINITY;
-        if (p->act == ACT_RELU) lo = 0.0f;
-        if (p->act == ACT_CLIP) { lo = p->act_min; hi = p->act_max; }
         dw_s1k3_avx2(p, in, w, bias, out, lo, hi);
         return;
     }
     if (level == SIMD_AVX2 && p->kh == 3 && p->kw == 3 && p->sh == 2 && p->sw == 2 &&
         p->dh == 1 && p->dw == 1 && p->ow <= 8 * DW_S1_MAXCH8) {
-        float lo = -INFINITY, hi = INFINITY;
-        if (p->act == ACT_RELU) lo = 0.0f;
-        if (p->act == ACT_CLIP) { lo = p->act_min; hi = p->act_max; }
         dw_s2k3_avx2(p, in, w, bias, out, lo, hi);
         return;
     }
@@ -1065,9 +1060,6 @@ void dw_channel(int level, const dw_plan *d, const conv_params *p, const float *
     else
 #endif
         dw_taps_c(d, pl, w, bias, wide, n);
-    float lo = -INFINITY, hi = INFINITY;
-    if (p->act == ACT_RELU) lo = 0.0f;
-    if (p->act == ACT_CLIP) { lo = p->act_min; hi = p->act_max; }
     for (int oy = 0; oy < p->oh; oy++) {
         const float *s = wide + (size_t)oy * d->L;
         float *o = out + (size_t)oy * p->ow;

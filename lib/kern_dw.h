@@ -15,6 +15,7 @@
 #define CAM_KERN_DW_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "kernels.h"
 
 typedef struct {
@@ -51,6 +52,21 @@ typedef struct {
 } dw_plan;
 
 #define DW_FLAT_MAX 65536
+
+/* Windows 3 wide with horizontal stride 2 (the depthwise s2k3 kernels and
+ * 3x3 stride-2 max pooling): 16 outputs of a row, chunk c, read the 33
+ * input columns from 32c - pl, loaded as three 16-lane vectors at boff[c]
+ * bytes from the row start through masks ma, mb, mc (the lanes whose
+ * column lies on the row, of w); st[c] keeps the chunk's outputs (of ow). */
+#define DW_S2_MAXCH 64     /* chunks per row (ow <= 1024) */
+typedef struct {
+    intptr_t boff[DW_S2_MAXCH];
+    uint16_t ma[DW_S2_MAXCH], mb[DW_S2_MAXCH], mc[DW_S2_MAXCH], st[DW_S2_MAXCH];
+} dw_s2_cols;
+
+/* Fills m for rows w wide, left padding pl, ow outputs (at most
+ * 16 * DW_S2_MAXCH); returns the chunk count. */
+int    dw_s2_cols_init(dw_s2_cols *m, int w, int pl, int ow);
 
 int    dw_plan_init(dw_plan *d, const conv_params *p);
 /* The flat masks serve im2col too: dw_flat_cols() packs rows

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "engine_int.h"
+#include "kern_dw.h"
 #include "kern_q.h"
 #include "kmem.h"
 #include "wcache.h"
@@ -1078,28 +1079,15 @@ static void maxpool_plane_avx512(const pool_p *p, const float *x, float *y, floa
  * fastest of 40 runs: SqueezeNet's three pools 0.150, 0.105, 0.097 ms ->
  * 0.12-0.135, 0.055, 0.030; GoogLeNet's four 0.124, 0.157, 0.182, 0.149
  * -> 0.111, 0.083, 0.058, 0.053. */
-#define POOL_S2_MAXCH 64
 __attribute__((target("avx512f")))
 static void maxpool_s2k3_avx512(const pool_p *p, const float *x, float *y)
 {
     const __m512 ninf = _mm512_set1_ps(-INFINITY);
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    int ow = p->ow, nch = (ow + 15) / 16;
-    intptr_t boff[POOL_S2_MAXCH];
-    __mmask16 ma[POOL_S2_MAXCH], mb[POOL_S2_MAXCH], mc[POOL_S2_MAXCH], st[POOL_S2_MAXCH];
-    for (int c = 0; c < nch; c++) {
-        int b = 32 * c - p->pl;
-        int jlo = b >= 0 ? 0 : -b, jhi = p->w - b;
-        if (jhi > 33) jhi = 33;
-        uint64_t valid = jhi > jlo ? (((uint64_t)1 << jhi) - 1) & ~(((uint64_t)1 << jlo) - 1) : 0;
-        boff[c] = (intptr_t)b * (intptr_t)sizeof(float);
-        ma[c] = (__mmask16)valid;
-        mb[c] = (__mmask16)(valid >> 16);
-        mc[c] = (__mmask16)(valid >> 32);
-        int n = ow - 16 * c;
-        st[c] = (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1);
-    }
+    int ow = p->ow;
+    dw_s2_cols m;
+    int nch = dw_s2_cols_init(&m, p->w, p->pl, ow);
     for (int oy = 0; oy < p->oh; oy++) {
         float *yr = y + (int64_t)oy * ow;
         for (int c = 0; c < nch; c++) {
@@ -1108,10 +1096,10 @@ static void maxpool_s2k3_avx512(const pool_p *p, const float *x, float *y)
                 int iy = oy * 2 - p->pt + ky;
                 if (iy < 0 || iy >= p->h)
                     continue;
-                const float *s = (const float *)((uintptr_t)(x + (int64_t)iy * p->w) + boff[c]);
-                va = _mm512_max_ps(_mm512_mask_loadu_ps(ninf, ma[c], s), va);
-                vb = _mm512_max_ps(_mm512_mask_loadu_ps(ninf, mb[c], s + 16), vb);
-                vc = _mm512_max_ps(_mm512_mask_loadu_ps(ninf, mc[c], s + 32), vc);
+                const float *s = (const float *)((uintptr_t)(x + (int64_t)iy * p->w) + m.boff[c]);
+                va = _mm512_max_ps(_mm512_mask_loadu_ps(ninf, m.ma[c], s), va);
+                vb = _mm512_max_ps(_mm512_mask_loadu_ps(ninf, m.mb[c], s + 16), vb);
+                vc = _mm512_max_ps(_mm512_mask_loadu_ps(ninf, m.mc[c], s + 32), vc);
             }
             __m512 e = _mm512_permutex2var_ps(va, even, vb);
             __m512 od = _mm512_permutex2var_ps(va, odd, vb);
@@ -1120,7 +1108,7 @@ static void maxpool_s2k3_avx512(const pool_p *p, const float *x, float *y)
             __m512 acc = _mm512_max_ps(e, ninf);
             acc = _mm512_max_ps(od, acc);
             acc = _mm512_max_ps(e2, acc);
-            _mm512_mask_storeu_ps(yr + 16 * c, st[c], acc);
+            _mm512_mask_storeu_ps(yr + 16 * c, m.st[c], acc);
         }
     }
 }
@@ -1262,7 +1250,7 @@ static void pool_task(void *ctx, long long i0, long long i1, int thread)
     if (p->max && tmp && p->rowlen) {
         for (int64_t i = i0; i < i1; i++) {
             if (p->level >= SIMD_AVX512 && p->kh == 3 && p->kw == 3 && p->sh == 2 && p->sw == 2 &&
-                p->ow <= 16 * POOL_S2_MAXCH)
+                p->ow <= 16 * DW_S2_MAXCH)
                 maxpool_s2k3_avx512(p, t->n->ip[0] + i * in_sz, t->n->opp[0] + i * out_sz);
             else if (p->level >= SIMD_AVX512)
                 maxpool_plane_avx512(p, t->n->ip[0] + i * in_sz, t->n->opp[0] + i * out_sz, tmp);

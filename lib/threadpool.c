@@ -302,14 +302,15 @@ int tp_span(int n, int c, int nt)
     return mx;
 }
 
-int tp_chunk(int n, int per, int nt)
+int tp_chunk_from(int n, int per, int lo, int nt)
 {
     if (n < 1) return 1;
     if (per > n) per = n;
     if (per < 1) per = 1;
+    if (lo < 1) lo = 1;
     if (nt <= 1) return per;
     int ideal = (n + nt - 1) / nt, best = per, bspan = tp_span(n, per, nt);
-    for (int c = per; c >= 1; c--) {
+    for (int c = per; c >= lo; c--) {
         int sp = tp_span(n, c, nt);
         if (sp * 100 <= ideal * 103)
             return c;
@@ -319,4 +320,9 @@ int tp_chunk(int n, int per, int nt)
         }
     }
     return best;
+}
+
+int tp_chunk(int n, int per, int nt)
+{
+    return tp_chunk_from(n, per, 1, nt);
 }

@@ -27,5 +27,7 @@ int  tp_span(int n, int c, int nt);
  * most even one.  6 units over 2 threads in pieces of 2 leave 4 to one
  * thread and 2 to the other: pieces of 1 share them 3 and 3. */
 int  tp_chunk(int n, int per, int nt);
+/* The same, searching sizes down to lo only (per itself when lo > per). */
+int  tp_chunk_from(int n, int per, int lo, int nt);
 
 #endif
