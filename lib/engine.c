@@ -353,7 +353,11 @@ struct prep_job {
     err_t  *err;            /* per node */
     int    *rc;             /* per node: 0 or -1 */
     wcache_node *rec;       /* per node: its pieces recorded (NULL: not) */
+    size_t *mapped;         /* per thread: bytes of its stage's kmem_map, 0: none */
 };
+
+/* the step a stage's mapping shrinks by: a huge page */
+#define STAGE_STEP ((size_t)2 << 20)
 
 static void prep_task(void *ctx, int task, int thread)
 {
@@ -362,20 +366,44 @@ static void prep_task(void *ctx, int task, int thread)
     enode *n = &j->en->c.n[j->node[task]];
     kmem_set_current(j->en->wmem[thread]);
     prefetch_weights(c, n);
-    /* this layer's stage: a mapping of huge pages faulted in by one call
-     * rather than a malloc'd one faulted 4 KB at a time; large
-     * enough for every deferred input, so that it is never realloc'd */
+    /* The thread's stage, kept from layer to layer: one mapping of huge
+     * pages faulted in by one call, large enough for every deferred input
+     * of the layer so that it is never realloc'd.  Fresh pages are slow to
+     * come by (zeroed, and on a virtual machine often backed anew by the
+     * host): a stage mapped per layer made packing on two threads slower
+     * than on one.  The layers come largest first, so the stage is mapped
+     * for the thread's first one and then only shrinks, its tail given
+     * back as the layers get smaller (two threads holding the largest
+     * layers' raw weights to the end of packing would raise the peak). */
     size_t cnt = 0;
-    float *pst = NULL;
     for (int k = 1; k < n->nin; k++) {
         int ti = n->in[k];
         if (ti >= 0 && c->t[ti].deferred && (size_t)c->t[ti].numel > cnt)
             cnt = (size_t)c->t[ti].numel;
     }
-    if (cnt && !c->stage && cnt <= SIZE_MAX / sizeof(float) &&
-        (pst = kmem_map(cnt * sizeof(float))) != NULL) {
-        c->stage = pst;
-        c->nstage = cnt;
+    size_t *have = &j->mapped[thread];      /* bytes of the stage's mapping */
+    if (cnt && cnt <= SIZE_MAX / sizeof(float) / 2) {
+        size_t need = cnt * sizeof(float);
+        size_t keep = (need + STAGE_STEP - 1) / STAGE_STEP * STAGE_STEP;
+        if (*have && need > *have) {
+            kmem_unmap(c->stage, *have);
+            c->stage = NULL;
+            c->nstage = 0;
+            *have = 0;
+        }
+        if (*have > keep) {
+            kmem_unmap((char *)c->stage + keep, *have - keep);
+            *have = keep;
+            c->nstage = keep / sizeof(float);
+        }
+        if (!c->stage) {
+            float *pst = kmem_map(keep);
+            if (pst) {
+                c->stage = pst;
+                c->nstage = keep / sizeof(float);
+                *have = keep;
+            }
+        }
     }
     if (j->rec)
         kmem_record(&j->rec[task].log);
@@ -384,14 +412,6 @@ static void prep_task(void *ctx, int task, int thread)
     kmem_set_current(NULL);
     if (j->rc[task] == 0 && op_is(n, "Conv"))
         drop_packed_weights(c, n);
-    /* the stage goes with its layer: two threads would otherwise hold the
-     * two largest layers' raw weights to the end of packing */
-    if (pst && c->stage == pst)
-        kmem_unmap(pst, cnt * sizeof(float));
-    else
-        free(c->stage);
-    c->stage = NULL;
-    c->nstage = 0;
 }
 
 static int cmp_prep(const void *a, const void *b, void *ctx)
@@ -621,6 +641,25 @@ static int replay_nodes(engine *en, err_t *e)
     return 0;
 }
 
+/* Floats of the largest deferred weights a node to pack reads (the
+ * stage that holds any of them). */
+static size_t largest_deferred(const engine *en)
+{
+    const ectx *c = &en->c;
+    size_t big = 0;
+    for (int r = 0; r < en->nrun; r++) {
+        const enode *n = &c->n[en->run[r]];
+        if (!n->op->prepare)
+            continue;
+        for (int k = 1; k < n->nin; k++) {
+            int ti = n->in[k];
+            if (ti >= 0 && c->t[ti].deferred && (size_t)c->t[ti].numel > big)
+                big = (size_t)c->t[ti].numel;
+        }
+    }
+    return big;
+}
+
 /* Packs every node's weights (key: the packed-weight cache's key, NULL
  * for none): from the cache file when there is one that fits, else from
  * the model, then writing the file. */
@@ -667,13 +706,7 @@ static int pack_nodes(engine *en, wcache_key *key, err_t *e)
     if (nt <= 1 || np <= 1) {
         /* one stage of the largest deferred weights' size: not regrown
          * (a new mapping faulted in again) each time a larger layer comes */
-        size_t big = 0;
-        for (int r = 0; r < en->nrun; r++) {
-            const enode *n = &c->n[en->run[r]];
-            if (n->op->prepare && n->nin > 1 && n->in[1] >= 0 && c->t[n->in[1]].deferred &&
-                (size_t)c->t[n->in[1]].numel > big)
-                big = (size_t)c->t[n->in[1]].numel;
-        }
+        size_t big = largest_deferred(en);
         if (big > c->nstage) {
             float *st = malloc(big * sizeof *st);
             if (st) {
@@ -705,13 +738,14 @@ static int pack_nodes(engine *en, wcache_key *key, err_t *e)
         }
         kmem_set_current(NULL);
     } else {
-        struct prep_job j = {en, 0, NULL, NULL, NULL, NULL, rec};
+        struct prep_job j = {en, 0, NULL, NULL, NULL, NULL, rec, NULL};
         j.node = malloc(sizeof(int) * (size_t)np);
         j.tc = calloc((size_t)nt, sizeof *j.tc);
         j.err = calloc((size_t)np, sizeof *j.err);
         j.rc = calloc((size_t)np, sizeof *j.rc);
+        j.mapped = calloc((size_t)nt, sizeof *j.mapped);
         int rc = 0;
-        if (!j.node || !j.tc || !j.err || !j.rc) {
+        if (!j.node || !j.tc || !j.err || !j.rc || !j.mapped) {
             rc = err_set(e, "out of memory");
         } else {
             for (int r = 0; r < en->nrun; r++)
@@ -739,8 +773,13 @@ static int pack_nodes(engine *en, wcache_key *key, err_t *e)
                     }
         }
         if (j.tc)
-            for (int t = 0; t < nt; t++)
-                free(j.tc[t].stage);
+            for (int t = 0; t < nt; t++) {
+                if (j.mapped && j.mapped[t])
+                    kmem_unmap(j.tc[t].stage, j.mapped[t]);
+                else
+                    free(j.tc[t].stage);
+            }
+        free(j.mapped);
         free(j.node);
         free(j.tc);
         free(j.err);
