@@ -356,7 +356,7 @@ struct prep_job {
     size_t *mapped;         /* per thread: bytes of its stage's kmem_map, 0: none */
 };
 
-/* the step a stage's mapping shrinks by: a huge page */
+/* a stage's mapping shrinks when it has this much to spare (a huge page) */
 #define STAGE_STEP ((size_t)2 << 20)
 
 static void prep_task(void *ctx, int task, int thread)
@@ -383,25 +383,25 @@ static void prep_task(void *ctx, int task, int thread)
     }
     size_t *have = &j->mapped[thread];      /* bytes of the stage's mapping */
     if (cnt && cnt <= SIZE_MAX / sizeof(float) / 2) {
-        size_t need = cnt * sizeof(float);
-        size_t keep = (need + STAGE_STEP - 1) / STAGE_STEP * STAGE_STEP;
+        size_t need = (cnt * sizeof(float) + 4095) & ~(size_t)4095;
         if (*have && need > *have) {
             kmem_unmap(c->stage, *have);
             c->stage = NULL;
             c->nstage = 0;
             *have = 0;
         }
-        if (*have > keep) {
+        if (*have >= need + STAGE_STEP) {
+            size_t keep = (need + STAGE_STEP - 1) / STAGE_STEP * STAGE_STEP;
             kmem_unmap((char *)c->stage + keep, *have - keep);
             *have = keep;
             c->nstage = keep / sizeof(float);
         }
         if (!c->stage) {
-            float *pst = kmem_map(keep);
+            float *pst = kmem_map(need);
             if (pst) {
                 c->stage = pst;
-                c->nstage = keep / sizeof(float);
-                *have = keep;
+                c->nstage = need / sizeof(float);
+                *have = need;
             }
         }
     }
