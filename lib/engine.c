@@ -376,7 +376,7 @@ static void prep_task(void *ctx, int task, int thread)
      * back as the layers get smaller (two threads holding the largest
      * layers' raw weights to the end of packing would raise the peak). */
     size_t cnt = 0;
-    for (int k = 1; k < n->nin; k++) {
+    for (int k = 1; k < n->nin && op_is(n, "Conv"); k++) {
         int ti = n->in[k];
         if (ti >= 0 && c->t[ti].deferred && (size_t)c->t[ti].numel > cnt)
             cnt = (size_t)c->t[ti].numel;
@@ -540,7 +540,7 @@ static void write_cache(engine *en, wcache_key *key, wcache_node *rec, wcache_no
  * integer kernel). */
 static int cacheable(const ectx *c, const enode *n)
 {
-    return op_is(n, "Conv") && !c->reference;
+    return (op_is(n, "Conv") || op_is(n, "Gemm")) && !c->reference;
 }
 
 /* Appends printf output to d (cap bytes); *n stays below cap, and *ok
@@ -641,15 +641,15 @@ static int replay_nodes(engine *en, err_t *e)
     return 0;
 }
 
-/* Floats of the largest deferred weights a node to pack reads (the
- * stage that holds any of them). */
+/* Floats of the largest deferred weights a Conv to pack reads (the stage
+ * that holds any of them; a Gemm's go straight to the weight pool). */
 static size_t largest_deferred(const engine *en)
 {
     const ectx *c = &en->c;
     size_t big = 0;
     for (int r = 0; r < en->nrun; r++) {
         const enode *n = &c->n[en->run[r]];
-        if (!n->op->prepare)
+        if (!op_is(n, "Conv"))
             continue;
         for (int k = 1; k < n->nin; k++) {
             int ti = n->in[k];
@@ -948,14 +948,15 @@ static int plan(engine *en, const graph *g, const engine_opts *o, err_t *e)
         c->g = NULL;
         return 0;
     }
-    /* deferred weights of the nodes that run and read them as they are
-     * (Gemm): their values now; those of nodes not run are never read */
+    /* deferred constants of the nodes that run and read them as they are:
+     * their values now (a Gemm's B is kept by its prepare); those of nodes
+     * not run are never read */
     for (int r = 0; r < en->nrun; r++) {
         const enode *n = &c->n[en->run[r]];
         if (op_is(n, "Conv"))
             continue;
         for (int k = 0; k < n->nin; k++)
-            if (n->in[k] >= 0 && ectx_materialize(c, n->in[k], e) < 0)
+            if (n->in[k] >= 0 && !(k == 1 && op_is(n, "Gemm")) && ectx_materialize(c, n->in[k], e) < 0)
                 return -1;
     }
     int prc = prepare_nodes(en, g, e);

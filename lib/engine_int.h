@@ -125,6 +125,9 @@ void ectx_free(ectx *c);
  * values read from the graph into c->stage (valid until the next call).
  * NULL (e set) on failure. */
 const float *ectx_const_values(ectx *c, int ti, err_t *e);
+/* The same values written to dst (numel floats): for a caller that keeps
+ * them, with no stage in between.  0, or -1 (e set). */
+int ectx_const_into(ectx *c, int ti, float *dst, err_t *e);
 /* Gives deferred constant ti its values in cdata (for a caller that asks
  * for the tensor itself). */
 int ectx_materialize(ectx *c, int ti, err_t *e);

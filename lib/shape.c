@@ -231,6 +231,21 @@ const float *ectx_const_values(ectx *c, int ti, err_t *e)
     return c->stage;
 }
 
+int ectx_const_into(ectx *c, int ti, float *dst, err_t *e)
+{
+    etensor *t = &c->t[ti];
+    if (!t->deferred) {
+        if (t->numel > 0)
+            memcpy(dst, t->cdata, (size_t)t->numel * sizeof *dst);
+        return 0;
+    }
+    if (!c->g || ti >= c->g->ntensors)
+        return err_set(e, "tensor '%s': values no longer available", t->name);
+    convert_values(dst, DT_F32, &c->g->tensors[ti], t->numel);
+    graph_drop_tensor(c->g, ti);
+    return 0;
+}
+
 int ectx_materialize(ectx *c, int ti, err_t *e)
 {
     etensor *t = &c->t[ti];
