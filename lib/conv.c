@@ -804,3 +804,118 @@ void conv_run(const conv_kernel *k, const float *in, float *out, void *scratch, 
         break;
     }
 }
+
+/* ------------------------------------------------- expand + depthwise */
+
+/* A band's buffer: the expanded channels' rows that a band of the
+ * depthwise outputs reads, about this many bytes (half a core's L2), so
+ * that the depthwise kernel reads what the GEMM has just written. */
+#define FUSE_BAND_BYTES (384 * 1024)
+
+int conv_expand_dw_ok(const conv_kernel *a, const conv_kernel *b)
+{
+    const conv_params *pa = &a->p, *pb = &b->p;
+    return a->impl == IMPL_GEMM && a->direct && !a->planes && pa->group == 1 &&
+           a->ar->ukr_direct && b->impl == IMPL_DW && pb->cin == pa->cout &&
+           pb->h == pa->oh && pb->w == pa->ow && pb->kh == 3 && pb->sh == 2 &&
+           dw_band_ok(b->level, &b->dw, pb);
+}
+
+/* depthwise output rows per band (the band reads 2R + 1 input rows) */
+static int fuse_rows(const conv_kernel *a, const conv_kernel *b)
+{
+    size_t row = (size_t)a->p.cout * (size_t)b->p.w * sizeof(float);
+    size_t r = (FUSE_BAND_BYTES / row) / 2;
+    if (r < 1) r = 1;
+    if (r > (size_t)b->p.oh) r = (size_t)b->p.oh;
+    return (int)r;
+}
+
+static size_t fuse_buf_floats(const conv_kernel *a, const conv_kernel *b)
+{
+    return ((size_t)a->p.cout * (size_t)(2 * fuse_rows(a, b) + 1) * (size_t)b->p.w + 15) &
+           ~(size_t)15;
+}
+
+size_t conv_expand_dw_scratch(const conv_kernel *a, const conv_kernel *b, int nthreads)
+{
+    return (size_t)(nthreads > 1 ? nthreads : 1) * (fuse_buf_floats(a, b) + conv_bstride(a)) *
+           sizeof(float);
+}
+
+typedef struct {
+    const conv_kernel *a, *b;
+    const float *in;
+    float *out;
+    void *scratch;
+    int ntask;
+} fuse_job;
+
+/* Task t: the depthwise output rows [OH t / ntask, OH (t+1) / ntask), band
+ * by band.  Consecutive bands share an input row: it is kept (moved to
+ * the buffer's top) rather than made again. */
+static void fuse_task(void *ctx, int task, int thread)
+{
+    const fuse_job *j = ctx;
+    const conv_kernel *a = j->a, *b = j->b;
+    const conv_params *pb = &b->p;
+    int H = pb->h, W = pb->w, OH = pb->oh, ce = a->p.cout, R = fuse_rows(a, b);
+    size_t ldc = (size_t)(2 * R + 1) * W;
+    float *buf = (float *)j->scratch + (size_t)thread * (fuse_buf_floats(a, b) + conv_bstride(a));
+    float *bp = buf + fuse_buf_floats(a, b);
+    gemm_epi ep = { .alpha = 1.0f, .beta = 0.0f };
+    if (a->p.act == ACT_RELU) {
+        ep.clamp = 1;
+        ep.lo = 0.0f;
+        ep.hi = INFINITY;
+    } else if (a->p.act == ACT_CLIP) {
+        ep.clamp = 1;
+        ep.lo = a->p.act_min;
+        ep.hi = a->p.act_max;
+    }
+    dw_s2_cols cols;
+    int nch = dw_s2_cols_init(&cols, W, pb->pl, pb->ow);
+    int ya = (int)((int64_t)OH * task / j->ntask), yb = (int)((int64_t)OH * (task + 1) / j->ntask);
+    int first = 0, have = 0;        /* the buffer holds input rows [first, first + have) */
+    for (int y = ya; y < yb; y += R) {
+        int y1 = y + R < yb ? y + R : yb;
+        int lo = 2 * y - pb->pt, hi = 2 * (y1 - 1) - pb->pt + 2;   /* rows read, inclusive */
+        int top = lo < 0 ? -lo : 0;
+        if (lo < 0) lo = 0;
+        if (hi > H - 1) hi = H - 1;
+        int keep = 0;
+        if (have > 0 && lo >= first && lo < first + have) {
+            keep = first + have - lo;
+            if (keep > hi - lo + 1) keep = hi - lo + 1;
+            if (lo > first)
+                for (int c = 0; c < ce; c++)
+                    memmove(buf + (size_t)c * ldc, buf + (size_t)c * ldc + (size_t)(lo - first) * W,
+                            (size_t)keep * W * sizeof(float));
+        }
+        int nnew = hi - lo + 1 - keep;
+        if (nnew > 0)
+            gemm_block(a->ar, a->apack, a->mpg, a->kk, 0, ce, 0, nnew * W, NULL, NULL, bp,
+                       j->in + (size_t)(lo + keep) * W, a->npix, buf + (size_t)keep * W, ldc,
+                       a->bpad, NULL, &ep);
+        first = lo;
+        have = hi - lo + 1;
+        conv_params q = *pb;
+        q.h = have;
+        q.pt = top;
+        q.oh = y1 - y;
+        q.pb = 2 * (q.oh - 1) + 3 - q.h - q.pt;
+        for (int c = 0; c < ce; c++)
+            dw_band_s2k3(&cols, nch, &q, buf + (size_t)c * ldc, b->w + (size_t)c * 9,
+                         b->bias ? b->bias[c] : 0.0f,
+                         j->out + (size_t)c * b->npix + (size_t)y * pb->ow);
+    }
+}
+
+void conv_run_expand_dw(const conv_kernel *a, const conv_kernel *b, const float *in, float *out,
+                        void *scratch, threadpool *tp)
+{
+    int nt = tp_size(tp);
+    if (nt > b->p.oh) nt = b->p.oh;
+    fuse_job j = { a, b, in, out, scratch, nt < 1 ? 1 : nt };
+    tp_run(tp, j.ntask, fuse_task, &j);
+}

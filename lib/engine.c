@@ -862,6 +862,43 @@ static unsigned char *needed_nodes(const ectx *c, const graph *g, const engine_o
     return need;
 }
 
+/* An expanded map at least this large (a core's L2 cache) is made band
+ * by band inside the depthwise Conv that reads it (conv_run_expand_dw):
+ * MobileNetV2's 96 x 112 x 112 and 144 x 56 x 56 ones.  Smaller ones stay
+ * in cache between the two Convs anyway. */
+#define FUSE_MIN_BYTES ((size_t)1 << 20)
+
+/* Expanding 1x1 Convs whose output only a depthwise Conv reads run inside
+ * it: taken out of the run list, the depthwise one reading their input
+ * (so the expanded tensor is never allocated).  CAM_FUSE=0 turns it off. */
+static void fuse_expand_dw(engine *en)
+{
+    ectx *c = &en->c;
+    const char *env = getenv("CAM_FUSE");
+    if (c->reference || (env && strcmp(env, "0") == 0))
+        return;
+    count_uses(en);
+    int w = 0;
+    for (int r = 0; r < en->nrun; r++) {
+        enode *b = &c->n[en->run[r]];
+        enode *a = op_is(b, "Conv") && b->nin > 0 && b->in[0] >= 0 ? fusable_producer(en, b->in[0]) : NULL;
+        if (a && op_is(a, "Conv") && conv_node_fuse_expand(a, b, FUSE_MIN_BYTES)) {
+            b->in[0] = a->in[0];
+            a->live = 0;
+            /* a was the run list's previous entry or earlier: drop it */
+            for (int q = w - 1; q >= 0; q--)
+                if (en->run[q] == (int)(a - c->n)) {
+                    memmove(&en->run[q], &en->run[q + 1], sizeof *en->run * (size_t)(w - 1 - q));
+                    w--;
+                    break;
+                }
+        }
+        en->run[w++] = en->run[r];
+    }
+    en->nrun = w;
+    count_uses(en);
+}
+
 static int plan(engine *en, const graph *g, const engine_opts *o, err_t *e)
 {
     ectx *c = &en->c;
@@ -966,6 +1003,7 @@ static int plan(engine *en, const graph *g, const engine_opts *o, err_t *e)
     free(c->stage);             /* deferred weights are all packed */
     c->stage = NULL;
     c->nstage = 0;
+    fuse_expand_dw(en);
 
     /* aliasing and live ranges (positions in the run list; the input is
      * defined before the first node, requested outputs live to the end) */

@@ -166,6 +166,11 @@ int    conv_fold_bn(enode *conv, const enode *bn, err_t *e);
 size_t conv_node_weight_bytes(const enode *n);
 /* 1 when the prepared Conv node runs a batch faster than image by image */
 int    conv_node_batches(const enode *n);
+/* Makes Conv b run the expanding 1x1 Conv a inside it, in bands
+ * (conv_run_expand_dw), when their kernels allow it and a's output per
+ * image takes at least min_bytes: 1 done (b then reads a's input; the
+ * caller takes a out of the run list), 0 not. */
+int    conv_node_fuse_expand(enode *a, enode *b, size_t min_bytes);
 /* qconv_op.c: the integer kernel for a quantised Conv node (kern_q.h):
  * 1 and *k set when the node qualifies, 0 when it keeps the float path
  * (unsupported quantisation or values), -1 on error. */

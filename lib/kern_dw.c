@@ -591,17 +591,7 @@ static void dw_s2k3_avx512(const conv_params *p, const float *in, const float *w
     dw_s2_cols m;
     int nch = dw_s2_cols_init(&m, p->w, p->pl, p->ow);
     if (p->kh == 3 && p->sh == 2 && p->dh == 1) {
-        __m512 wv[9];
-        for (int t = 0; t < 9; t++) wv[t] = _mm512_set1_ps(w[t]);
-        int c = 0;
-        for (; c + 4 <= nch; c += 4)
-            dw_s2k3_strip(p, &m, in, wv, vb, vlo, vhi, out, c, 4);
-        switch (nch - c) {
-        case 3: dw_s2k3_strip(p, &m, in, wv, vb, vlo, vhi, out, c, 3); break;
-        case 2: dw_s2k3_strip(p, &m, in, wv, vb, vlo, vhi, out, c, 2); break;
-        case 1: dw_s2k3_strip(p, &m, in, wv, vb, vlo, vhi, out, c, 1); break;
-        default: break;
-        }
+        dw_band_s2k3(&m, nch, p, in, w, bias, out);     /* (lo, hi from p->act) */
     } else if (nch == 1) {
         for (int oy = 0; oy < p->oh; oy += 4)
             dw_s2k3_tile(p, &m, in, w, vb, vlo, vhi, out, 0, oy, 1,
@@ -996,6 +986,51 @@ static int dw_s1k3_ok(const conv_params *p)
     return p->kh == 3 && p->kw == 3 && p->sh == 1 && p->sw == 1 && p->dh == 1 && p->dw == 1 &&
            p->pt == 1 && p->pb == 1 && p->pl == 1 && p->pr == 1 && p->w >= DW_S1_MINW &&
            p->w <= 16 * DW_S1_MAXCH && p->h >= 1;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f")))
+void dw_band_s2k3(const dw_s2_cols *m, int nch, const conv_params *p, const float *in,
+                  const float *w, float bias, float *out)
+{
+    float lo = -INFINITY, hi = INFINITY;
+    if (p->act == ACT_RELU) lo = 0.0f;
+    if (p->act == ACT_CLIP) { lo = p->act_min; hi = p->act_max; }
+    __m512 vb = _mm512_set1_ps(bias), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    __m512 wv[9];
+    for (int t = 0; t < 9; t++) wv[t] = _mm512_set1_ps(w[t]);
+    int c = 0;
+    for (; c + 4 <= nch; c += 4)
+        dw_s2k3_strip(p, m, in, wv, vb, vlo, vhi, out, c, 4);
+    switch (nch - c) {
+    case 3: dw_s2k3_strip(p, m, in, wv, vb, vlo, vhi, out, c, 3); break;
+    case 2: dw_s2k3_strip(p, m, in, wv, vb, vlo, vhi, out, c, 2); break;
+    case 1: dw_s2k3_strip(p, m, in, wv, vb, vlo, vhi, out, c, 1); break;
+    default: break;
+    }
+}
+#else
+void dw_band_s2k3(const dw_s2_cols *m, int nch, const conv_params *p, const float *in,
+                  const float *w, float bias, float *out)
+{
+    (void)m; (void)nch; (void)p; (void)in; (void)w; (void)bias; (void)out;
+}
+#endif
+
+int dw_band_ok(int level, const dw_plan *d, const conv_params *p)
+{
+#if defined(__x86_64__)
+    /* the branch dw_channel takes for such a p: s2k3, whose strips check
+     * every row against p->h and p->pt */
+    return level >= SIMD_AVX512 && (d->flat || d->rch) && !d->flat && !dw_s1k3_ok(p) &&
+           p->sw == 2 && p->kw == 3 && p->dw == 1 && p->ow <= 16 * DW_S2_MAXCH &&
+           p->kh == 3 && p->sh == 2 && p->dh == 1;
+#else
+    (void)level;
+    (void)d;
+    (void)p;
+    return 0;
+#endif
 }
 
 void dw_channel(int level, const dw_plan *d, const conv_params *p, const float *in,

@@ -86,6 +86,15 @@ void   dw_flat_cols(const dw_plan *d, const conv_params *p, const float *in, int
 void   dw_plan_free(dw_plan *d);
 size_t dw_scratch_floats(const dw_plan *d, const conv_params *p);
 
+/* 1 when dw_channel(level, d, q, ...) with q = p but for h, pt, pb and oh
+ * (a band of p's rows, padded only where the map ends) reads nothing but
+ * that band and needs no scratch: the AVX-512 3x3 stride-2 strips. */
+int    dw_band_ok(int level, const dw_plan *d, const conv_params *p);
+/* That kernel for one channel of such a band, the columns m (nch chunks)
+ * set once by dw_s2_cols_init(m, p->w, p->pl, p->ow) for all of them. */
+void   dw_band_s2k3(const dw_s2_cols *m, int nch, const conv_params *p, const float *in,
+                    const float *w, float bias, float *out);
+
 /* Channel c: in is its h x w input, w its kh*kw weights, out its oh x ow
  * output; scratch holds dw_scratch_floats() floats (64-byte aligned). */
 void dw_channel(int level, const dw_plan *d, const conv_params *p, const float *in,

@@ -50,6 +50,19 @@ size_t conv_scratch_bytes_n(const conv_kernel *k, int64_t nimg, int nthreads);
 int    conv_batches(const conv_kernel *k);   /* 1: conv_run_n gains on several */
 void   conv_run_n(const conv_kernel *k, int64_t nimg, const float *in, size_t in_img, float *out,
                   size_t out_img, void *scratch, threadpool *tp);
+/* An expanding 1x1 convolution a whose output only the depthwise one b
+ * reads (MobileNetV2's inverted residuals), run together in bands of b's
+ * output rows: the expanded map is never written whole, each band of it
+ * made by a's GEMM into a buffer of the thread's that b reads while it is
+ * in cache.  conv_expand_dw_ok: 1 when the pair can (b 3x3 stride 2 on
+ * AVX-512, a's output b's input).  The outputs of conv_run(a) then
+ * conv_run(b), but for the last bit of an expanded value where a band ends
+ * a GEMM tile that the whole map does not (the partial-tile kernels sum in
+ * another order, as when the thread count changes the tiles). */
+int    conv_expand_dw_ok(const conv_kernel *a, const conv_kernel *b);
+size_t conv_expand_dw_scratch(const conv_kernel *a, const conv_kernel *b, int nthreads);
+void   conv_run_expand_dw(const conv_kernel *a, const conv_kernel *b, const float *in, float *out,
+                          void *scratch, threadpool *tp);
 /* Name of the chosen implementation, for tests and benchmarks. */
 const char *conv_impl_name(const conv_kernel *k);
 /* Bytes of packed weights held. */

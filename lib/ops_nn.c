@@ -142,7 +142,7 @@ static int parse_window(const enode *n, int nsp, const int64_t *in, const int64_
 
 /* ------------------------------------------------------------ Conv */
 
-typedef struct {
+typedef struct conv_p_ {
     conv_params cp;
     int64_t N, in_img, out_img;
     const float *w;               /* W's constant data, until prepare (not copied) */
@@ -151,6 +151,8 @@ typedef struct {
     int64_t wn;
     conv_kernel *k;
     qconv_kernel *qk;             /* quantised model: the integer kernel instead */
+    const struct conv_p_ *xa;     /* an expanding 1x1 Conv run inside this one
+                                     (conv_run_expand_dw), reading its input */
 } conv_p;
 
 static void conv_pfree(void *pp)
@@ -371,7 +373,21 @@ static size_t conv_scratch(const enode *n, int nthreads)
     const conv_p *p = n->p;
     if (p->qk)
         return qconv_scratch_bytes(p->qk, nthreads);
+    if (p->xa)
+        return conv_expand_dw_scratch(p->xa->k, p->k, nthreads);
     return p->k ? conv_scratch_bytes_n(p->k, p->N, nthreads) : 0;
+}
+
+int conv_node_fuse_expand(enode *a, enode *b, size_t min_bytes)
+{
+    conv_p *pa = a->p, *pb = b->p;
+    if (!pa || !pb || !pa->k || !pb->k || pa->qk || pb->qk || pa->xa || pb->xa ||
+        pa->N != pb->N || (!a->act_in_kernel && a->act != EACT_NONE) ||
+        (!b->act_in_kernel && b->act != EACT_NONE) || !conv_expand_dw_ok(pa->k, pb->k) ||
+        (size_t)pa->out_img * sizeof(float) < min_bytes)
+        return 0;
+    pb->xa = pa;
+    return 1;
 }
 
 static void conv_run_op(enode *n, void *scratch, threadpool *tp)
@@ -384,6 +400,13 @@ static void conv_run_op(enode *n, void *scratch, threadpool *tp)
         for (int64_t i = 0; i < p->N; i++)
             qconv_run_io(p->qk, n->ip[0] + i * p->in_img, i8 ? i8 + i * p->in_img : NULL,
                          n->opp[0] + i * p->out_img, o8 ? o8 + i * p->out_img : NULL, scratch, tp);
+        return;
+    }
+    if (p->xa) {
+        /* ip[0] is the expanding Conv's input */
+        for (int64_t i = 0; i < p->N; i++)
+            conv_run_expand_dw(p->xa->k, p->k, n->ip[0] + i * p->xa->in_img,
+                               n->opp[0] + i * p->out_img, scratch, tp);
         return;
     }
     /* a batch: the images at once where the kernel gains from it */
