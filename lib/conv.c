@@ -123,10 +123,73 @@ static int conv_pixels_pays(const conv_kernel *k)
            !(k->direct && k->ar->ukr_direct) && pix > col + 0.05;
 }
 
+#if defined(__x86_64__)
+/* 16 x 16 floats transposed in registers: r[i] lane j <-> r[j] lane i */
+__attribute__((target("avx512f"), always_inline))
+static inline void transpose16(__m512 r[16])
+{
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 16; i += 8)
+        for (int j = 0; j < 4; j++) {
+            t[i + j] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0x88);
+            t[i + j + 4] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0xdd);
+        }
+    for (int j = 0; j < 8; j++) {
+        r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
+        r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
+    }
+}
+
+/* conv_pack_wt with AVX-512: blocks of 16 output channels by 16 rows of
+ * K, transposed in registers and stored as 16 whole 64-byte runs, where
+ * the scalar loop stored one float per 128-byte panel row. */
+__attribute__((target("avx512f")))
+static void conv_pack_wt_avx512(conv_kernel *k, const float *w)
+{
+    int nr = k->ar->nr, K = k->kk, cout = k->p.cout;
+    int nb = gemm_kblocks(K, GEMM_KC_MAX), kcl = gemm_kblock_len(K, nb);
+    for (int q = 0; q < k->mp / nr; q++)
+        for (int j0 = 0; j0 < nr; j0 += 16)
+            for (int k0 = 0; k0 < K; k0 += kcl) {
+                int kc = K - k0 < kcl ? K - k0 : kcl;
+                float *d = k->wt + (size_t)k0 * k->mp + (size_t)q * nr * kc + j0;
+                for (int r0 = 0; r0 < kc; r0 += 16) {
+                    int n = kc - r0 < 16 ? kc - r0 : 16;
+                    __mmask16 m = (__mmask16)((1u << n) - 1);
+                    __m512 v[16];
+                    for (int i = 0; i < 16; i++) {
+                        int co = q * nr + j0 + i;
+                        v[i] = co < cout ? _mm512_maskz_loadu_ps(m, w + (size_t)co * K + k0 + r0)
+                                         : _mm512_setzero_ps();
+                    }
+                    transpose16(v);
+                    for (int i = 0; i < n; i++)
+                        _mm512_storeu_ps(d + (size_t)(r0 + i) * nr, v[i]);
+                }
+            }
+}
+#endif
+
 /* W^T (K x cout) in NR-column panels by k block: element (r, co) at
  * wt[k0*mp + q*NR*kc + (r-k0)*NR + j], co = q*NR + j, zero past cout. */
 static void conv_pack_wt(conv_kernel *k, const float *w)
 {
+#if defined(__x86_64__)
+    if (k->ar->level >= SIMD_AVX512 && k->ar->nr % 16 == 0) {
+        conv_pack_wt_avx512(k, w);
+        return;
+    }
+#endif
     /* One weight row (output channel) at a time, read in order: the
      * destination panel (K x NR floats, 288 KB for K = 4608) stays in
      * cache while its NR rows are scattered into it, whereas reading NR

@@ -384,6 +384,7 @@ int main(void)
     /* small maps, many channels: the transposed ("pixels") form */
     list[nl++] = cp(120, 7, 7, 64, 3, 1, 1, 1, ACT_RELU);
     list[nl++] = cp(300, 7, 7, 128, 3, 1, 1, 1, ACT_CLIP);    /* several k blocks */
+    list[nl++] = cp(115, 7, 7, 48, 3, 1, 1, 1, ACT_RELU);     /* cout and K past whole 16 x 16 blocks */
     list[nl++] = cp(1040, 7, 7, 32, 1, 1, 0, 1, ACT_NONE);    /* 1x1 in place */
     list[nl++] = cp(1040, 7, 7, 32, 1, 1, 1, 1, ACT_RELU);    /* 1x1 padded: im2col */
     list[nl++] = cp(128, 14, 14, 64, 3, 2, 1, 1, ACT_RELU);   /* stride 2 to 7x7 */
