@@ -4,8 +4,9 @@
  * otherwise, and the unpacked weights are dropped after packing unless
  * another node or the caller still reads them; weights are read from the
  * graph one layer at a time, while constants with other uses (a Constant
- * node's tensor) keep their values.  The graph's own data is never
- * changed. */
+ * node's tensor) keep their values; a Gemm's constant B is kept by its
+ * prepare step, with the reference kernels too.  The graph's own data is
+ * never changed. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,5 +161,45 @@ int main(void)
         engine_free(en);
     }
     graph_free(&g);
+
+    /* A Gemm's B (a classifier's weights) is kept by its prepare step from
+     * the graph's deferred values, with the fast kernels and the reference
+     * ones: y = x B^T + c, x 2 x 5, B 3 x 5 */
+    {
+        static const float bv[15] = { 1, 2, 3, 4, 5, -1, 0.5f, 0, 2, -3, 0.25f, -0.5f, 1, 1, 1 };
+        static const float cv[3] = { 0.5f, -1, 2 };
+        graph gg;
+        graph_init(&gg);
+        int64_t ad[2] = { 2, 5 }, bd[2] = { 3, 5 }, cd[1] = { 3 }, yd[2] = { 2, 3 };
+        int xa = TF(&gg, "a", 2, ad, NULL), xb = TF(&gg, "B", 2, bd, bv), xc = TF(&gg, "c", 1, cd, cv);
+        int y = TF(&gg, "y", 2, yd, NULL);
+        int ni = N1(&gg, "Gemm", "fc", 3, (int[]){ xa, xb, xc }, y);
+        A_int(&gg, ni, "transB", 1);
+        io(&gg, xa, y);
+        float a[10], want_y[6];
+        for (int i = 0; i < 10; i++)
+            a[i] = (float)(i % 4) - 1.25f;
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 3; j++) {
+                double z = cv[j];
+                for (int k = 0; k < 5; k++)
+                    z += (double)a[i * 5 + k] * bv[j * 5 + k];
+                want_y[i * 3 + j] = (float)z;
+            }
+        for (int ref = 0; ref < 2; ref++) {
+            engine_opts go;
+            memset(&go, 0, sizeof go);
+            go.threads = 1;
+            go.reference = ref;
+            go.in_ndim = 2;
+            go.in_dims[0] = 2;
+            go.in_dims[1] = 5;
+            engine *ge = engine_create(&gg, &go, &e);
+            tap_ok(ge && engine_run(ge, a, &e) == 0 && close_to(engine_output(ge, 0), want_y, 6),
+                   "%s: a Gemm's constant B, kept at prepare", ref ? "reference" : "fast");
+            engine_free(ge);
+        }
+        graph_free(&gg);
+    }
     return tap_done();
 }
