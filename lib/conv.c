@@ -681,6 +681,22 @@ static void conv_packb(void *ctx, int k0, int kc, int n0, int n1, float *bp)
     }
 }
 
+/* The GEMM epilogue of conv p: C = acc + bias, then p's activation. */
+static gemm_epi conv_epi(const conv_params *p)
+{
+    gemm_epi ep = { .alpha = 1.0f, .beta = 0.0f };
+    if (p->act == ACT_RELU) {
+        ep.clamp = 1;
+        ep.lo = 0.0f;
+        ep.hi = INFINITY;
+    } else if (p->act == ACT_CLIP) {
+        ep.clamp = 1;
+        ep.lo = p->act_min;
+        ep.hi = p->act_max;
+    }
+    return ep;
+}
+
 /* task = (group, row chunk, column chunk) of the output */
 static void gemm_task(void *ctx, int task, int thread)
 {
@@ -694,16 +710,7 @@ static void gemm_task(void *ctx, int task, int thread)
     int n0 = in * j->g.nc, n1 = n0 + j->g.nc < npix ? n0 + j->g.nc : npix;
     conv_pack cp = { k, j->in + (size_t)g * k->cig * p->h * p->w, k->ar->nr,
                      k->planes ? (const float *)j->scratch : NULL };
-    gemm_epi ep = { .alpha = 1.0f, .beta = 0.0f };
-    if (p->act == ACT_RELU) {
-        ep.clamp = 1;
-        ep.lo = 0.0f;
-        ep.hi = INFINITY;
-    } else if (p->act == ACT_CLIP) {
-        ep.clamp = 1;
-        ep.lo = p->act_min;
-        ep.hi = p->act_max;
-    }
+    gemm_epi ep = conv_epi(p);
     float *bp = (float *)(j->scratch + (conv_planes_floats(k) + (size_t)thread * conv_bstride(k)) *
                           sizeof(float));
     gemm_block(k->ar, k->apack + (size_t)g * k->mpg * k->kk, k->mpg, k->kk, m0, m1, n0, n1,
@@ -926,16 +933,7 @@ static void fuse_task(void *ctx, int task, int thread)
     size_t ldc = (size_t)(2 * R + 1) * W;
     float *buf = (float *)j->scratch + (size_t)thread * (fuse_buf_floats(a, b) + conv_bstride(a));
     float *bp = buf + fuse_buf_floats(a, b);
-    gemm_epi ep = { .alpha = 1.0f, .beta = 0.0f };
-    if (a->p.act == ACT_RELU) {
-        ep.clamp = 1;
-        ep.lo = 0.0f;
-        ep.hi = INFINITY;
-    } else if (a->p.act == ACT_CLIP) {
-        ep.clamp = 1;
-        ep.lo = a->p.act_min;
-        ep.hi = a->p.act_max;
-    }
+    gemm_epi ep = conv_epi(&a->p);
     dw_s2_cols cols;
     int nch = dw_s2_cols_init(&cols, W, pb->pl, pb->ow);
     int ya = (int)((int64_t)OH * task / j->ntask), yb = (int)((int64_t)OH * (task + 1) / j->ntask);

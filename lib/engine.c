@@ -356,6 +356,20 @@ struct prep_job {
     size_t *mapped;         /* per thread: bytes of its stage's kmem_map, 0: none */
 };
 
+/* Floats of node n's largest deferred input past the first when n is a
+ * Conv (what its stage must hold), else 0: a Gemm's go straight to the
+ * weight pool. */
+static size_t conv_deferred(const ectx *c, const enode *n)
+{
+    size_t big = 0;
+    for (int k = 1; k < n->nin && op_is(n, "Conv"); k++) {
+        int ti = n->in[k];
+        if (ti >= 0 && c->t[ti].deferred && (size_t)c->t[ti].numel > big)
+            big = (size_t)c->t[ti].numel;
+    }
+    return big;
+}
+
 /* a stage's mapping shrinks when it has this much to spare (a huge page) */
 #define STAGE_STEP ((size_t)2 << 20)
 
@@ -375,12 +389,7 @@ static void prep_task(void *ctx, int task, int thread)
      * for the thread's first one and then only shrinks, its tail given
      * back as the layers get smaller (two threads holding the largest
      * layers' raw weights to the end of packing would raise the peak). */
-    size_t cnt = 0;
-    for (int k = 1; k < n->nin && op_is(n, "Conv"); k++) {
-        int ti = n->in[k];
-        if (ti >= 0 && c->t[ti].deferred && (size_t)c->t[ti].numel > cnt)
-            cnt = (size_t)c->t[ti].numel;
-    }
+    size_t cnt = conv_deferred(c, n);
     size_t *have = &j->mapped[thread];      /* bytes of the stage's mapping */
     if (cnt && cnt <= SIZE_MAX / sizeof(float) / 2) {
         size_t need = (cnt * sizeof(float) + 4095) & ~(size_t)4095;
@@ -642,20 +651,14 @@ static int replay_nodes(engine *en, err_t *e)
 }
 
 /* Floats of the largest deferred weights a Conv to pack reads (the stage
- * that holds any of them; a Gemm's go straight to the weight pool). */
+ * that holds any of them). */
 static size_t largest_deferred(const engine *en)
 {
-    const ectx *c = &en->c;
     size_t big = 0;
     for (int r = 0; r < en->nrun; r++) {
-        const enode *n = &c->n[en->run[r]];
-        if (!op_is(n, "Conv"))
-            continue;
-        for (int k = 1; k < n->nin; k++) {
-            int ti = n->in[k];
-            if (ti >= 0 && c->t[ti].deferred && (size_t)c->t[ti].numel > big)
-                big = (size_t)c->t[ti].numel;
-        }
+        size_t n = conv_deferred(&en->c, &en->c.n[en->run[r]]);
+        if (n > big)
+            big = n;
     }
     return big;
 }

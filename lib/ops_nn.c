@@ -258,6 +258,13 @@ static uint64_t fnv_int(uint64_t h, int64_t v)
     return wcache_hash(h, &v, sizeof v);
 }
 
+static uint64_t fnv_ints(uint64_t h, const int *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = fnv_int(h, v[i]);
+    return h;
+}
+
 static uint64_t fnv_quant(uint64_t h, const etensor *t)
 {
     h = fnv_int(h, t->nq);
@@ -277,9 +284,7 @@ static uint64_t conv_fingerprint(const ectx *c, const enode *n, const conv_p *p)
     const conv_params *q = &p->cp;
     const int f[] = {q->cin, q->h, q->w, q->cout, q->oh, q->ow, q->kh, q->kw, q->sh, q->sw,
                      q->dh, q->dw, q->pt, q->pl, q->pb, q->pr, q->group, n->act, c->reference};
-    uint64_t h = WCACHE_HASH_INIT;
-    for (size_t i = 0; i < sizeof f / sizeof *f; i++)
-        h = fnv_int(h, f[i]);
+    uint64_t h = fnv_ints(WCACHE_HASH_INIT, f, sizeof f / sizeof *f);
     h = wcache_hash(h, &n->amin, sizeof n->amin);
     h = wcache_hash(h, &n->amax, sizeof n->amax);
     h = fnv_int(h, p->wscale != NULL);
@@ -645,10 +650,7 @@ static int gemm_prepare(ectx *c, enode *n, err_t *e)
     if (!B->deferred)
         return 0;
     const int f[] = {p->M, p->N, p->K, p->ta, p->tb, p->ldb};
-    uint64_t h = WCACHE_HASH_INIT;
-    for (size_t i = 0; i < sizeof f / sizeof *f; i++)
-        h = fnv_int(h, f[i]);
-    kmem_tag(fnv_quant(h, B));
+    kmem_tag(fnv_quant(fnv_ints(WCACHE_HASH_INIT, f, sizeof f / sizeof *f), B));
     size_t bn = (size_t)p->K * (size_t)p->N;
     float *w = kmem_get((bn ? bn : 1) * sizeof *w);
     if (!w)

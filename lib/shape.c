@@ -216,8 +216,6 @@ const float *ectx_const_values(ectx *c, int ti, err_t *e)
     etensor *t = &c->t[ti];
     if (!t->deferred)
         return t->cdata;
-    if (!c->g || ti >= c->g->ntensors)
-        return err_set(e, "tensor '%s': values no longer available", t->name), NULL;
     size_t n = (size_t)(t->numel ? t->numel : 1);
     if (n > c->nstage) {
         float *s = realloc(c->stage, n * sizeof *s);
@@ -226,9 +224,7 @@ const float *ectx_const_values(ectx *c, int ti, err_t *e)
         c->stage = s;
         c->nstage = n;
     }
-    convert_values(c->stage, DT_F32, &c->g->tensors[ti], t->numel);
-    graph_drop_tensor(c->g, ti);
-    return c->stage;
+    return ectx_const_into(c, ti, c->stage, e) < 0 ? NULL : c->stage;
 }
 
 int ectx_const_into(ectx *c, int ti, float *dst, err_t *e)
