@@ -154,8 +154,9 @@ static inline void transpose16(__m512 r[16])
  * K, transposed in registers and stored as 16 whole 64-byte runs, where
  * the scalar loop stored one float per 128-byte panel row. */
 __attribute__((target("avx512f")))
-static void conv_pack_wt_avx512(conv_kernel *k, const float *w)
+static void conv_pack_wt_avx512(conv_kernel *k, const conv_wsrc *s)
 {
+    const char *w = s->w;
     int nr = k->ar->nr, K = k->kk, cout = k->p.cout;
     int nb = gemm_kblocks(K, GEMM_KC_MAX), kcl = gemm_kblock_len(K, nb);
     for (int q = 0; q < k->mp / nr; q++)
@@ -169,8 +170,11 @@ static void conv_pack_wt_avx512(conv_kernel *k, const float *w)
                     __m512 v[16];
                     for (int i = 0; i < 16; i++) {
                         int co = q * nr + j0 + i;
-                        v[i] = co < cout ? _mm512_maskz_loadu_ps(m, w + (size_t)co * K + k0 + r0)
+                        v[i] = co < cout ? _mm512_maskz_loadu_ps(
+                                               m, w + ((size_t)co * K + k0 + r0) * sizeof(float))
                                          : _mm512_setzero_ps();
+                        if (co < cout && s->scale)
+                            v[i] = _mm512_mul_ps(v[i], _mm512_set1_ps(s->scale[co]));
                     }
                     transpose16(v);
                     for (int i = 0; i < n; i++)
@@ -182,12 +186,12 @@ static void conv_pack_wt_avx512(conv_kernel *k, const float *w)
 
 /* W^T (K x cout) in NR-column panels by k block: element (r, co) at
  * wt[k0*mp + q*NR*kc + (r-k0)*NR + j], co = q*NR + j, zero past cout. */
-static void conv_pack_wt(conv_kernel *k, const float *w)
+static int conv_pack_wt(conv_kernel *k, const conv_wsrc *w)
 {
 #if defined(__x86_64__)
     if (k->ar->level >= SIMD_AVX512 && k->ar->nr % 16 == 0) {
         conv_pack_wt_avx512(k, w);
-        return;
+        return 0;
     }
 #endif
     /* One weight row (output channel) at a time, read in order: the
@@ -196,10 +200,15 @@ static void conv_pack_wt(conv_kernel *k, const float *w)
      * rows K floats apart at once missed on every line. */
     int nr = k->ar->nr, K = k->kk, cout = k->p.cout;
     int nb = gemm_kblocks(K, GEMM_KC_MAX), kcl = gemm_kblock_len(K, nb);
+    float *row = malloc((size_t)K * sizeof *row);
+    if (!row)
+        return -1;
     for (int q = 0; q < k->mp / nr; q++)
         for (int j = 0; j < nr; j++) {
             int co = q * nr + j;
-            const float *src = co < cout ? w + (size_t)co * K : NULL;
+            const float *src = co < cout ? row : NULL;
+            if (src)
+                conv_wsrc_row(w, co, (size_t)K, row);
             for (int k0 = 0; k0 < K; k0 += kcl) {
                 int kc = K - k0 < kcl ? K - k0 : kcl;
                 float *d = k->wt + (size_t)k0 * k->mp + (size_t)q * nr * kc + j;
@@ -209,6 +218,43 @@ static void conv_pack_wt(conv_kernel *k, const float *w)
                     for (int r = 0; r < kc; r++) d[(size_t)r * nr] = 0.0f;
             }
         }
+    free(row);
+    return 0;
+}
+
+void conv_wsrc_row(const conv_wsrc *s, int co, size_t n, float *dst)
+{
+    memcpy(dst, (const char *)s->w + (size_t)co * n * sizeof(float), n * sizeof(float));
+    if (s->scale) {
+        float f = s->scale[co];
+        for (size_t i = 0; i < n; i++)
+            dst[i] *= f;
+    }
+}
+
+/* The A panels of group g (cog x kk rows, MR-row panels by k block, as
+ * gemm_pack_a lays them out) from w, MR weight rows read at a time into
+ * rows (MR x kk floats). */
+static void conv_pack_a(conv_kernel *k, int g, const conv_wsrc *w, float *rows)
+{
+    int mr = k->ar->mr, K = k->kk;
+    int nb = gemm_kblocks(K, GEMM_KC_MAX), kcl = gemm_kblock_len(K, nb);
+    float *ap = k->apack + (size_t)g * k->mpg * K;
+    for (int p0 = 0; p0 < k->mpg; p0 += mr) {
+        for (int i = 0; i < mr; i++) {
+            if (p0 + i < k->cog)
+                conv_wsrc_row(w, g * k->cog + p0 + i, (size_t)K, rows + (size_t)i * K);
+            else
+                memset(rows + (size_t)i * K, 0, (size_t)K * sizeof *rows);
+        }
+        for (int k0 = 0; k0 < K; k0 += kcl) {
+            int kc = K - k0 < kcl ? K - k0 : kcl;
+            float *d = ap + (size_t)k0 * k->mpg + (size_t)p0 * kc;
+            for (int kk = 0; kk < kc; kk++, d += mr)
+                for (int i = 0; i < mr; i++)
+                    d[i] = rows[(size_t)i * K + k0 + kk];
+        }
+    }
 }
 
 /* Whether a 3x3 (5x5) stride-1 group-1 conv runs as Winograd F(4x4, 3x3)
@@ -252,8 +298,15 @@ static int conv_wino_pays(const conv_params *p)
 conv_kernel *conv_prepare(const conv_params *p, const float *weights, const float *bias,
                           int reference, err_t *e)
 {
+    conv_wsrc w = {weights, NULL};
+    return conv_prepare_src(p, weights ? &w : NULL, bias, reference, e);
+}
+
+conv_kernel *conv_prepare_src(const conv_params *p, const conv_wsrc *weights, const float *bias,
+                              int reference, err_t *e)
+{
     if (conv_check(p, e) < 0) return NULL;
-    if (!weights && !kmem_replaying()) {
+    if ((!weights || !weights->w) && !kmem_replaying()) {
         err_set(e, "conv: no weights");
         return NULL;
     }
@@ -324,8 +377,11 @@ conv_kernel *conv_prepare(const conv_params *p, const float *weights, const floa
                 err_set(e, "conv: out of memory");
                 return NULL;
             }
-            if (!kmem_replaying())
-                conv_pack_wt(k, weights);
+            if (!kmem_replaying() && conv_pack_wt(k, weights) < 0) {
+                conv_free(k);
+                err_set(e, "conv: out of memory");
+                return NULL;
+            }
             if (bias) memcpy(k->bpad, bias, (size_t)k->cog * sizeof(float));
             k->wbytes = wn2 * sizeof(float) + (bias ? (size_t)k->mpg * sizeof(float) : 0);
             /* col^T of stride-1 convs on maps up to 64 pixels: one masked
@@ -342,14 +398,20 @@ conv_kernel *conv_prepare(const conv_params *p, const float *weights, const floa
             err_set(e, "conv: out of memory");
             return NULL;
         }
+        float *rows = kmem_replaying() ? NULL : malloc((size_t)mr * k->kk * sizeof *rows);
+        if (!kmem_replaying() && !rows) {
+            conv_free(k);
+            err_set(e, "conv: out of memory");
+            return NULL;
+        }
         for (int g = 0; g < p->group; g++) {
-            if (!kmem_replaying())
-                gemm_pack_a(ar, k->cog, k->kk, weights + (size_t)g * k->cog * k->kk, (size_t)k->kk,
-                            1, k->apack + (size_t)g * k->mpg * k->kk);
+            if (rows)
+                conv_pack_a(k, g, weights, rows);
             if (bias)
                 memcpy(k->bpad + (size_t)g * k->mpg, bias + (size_t)g * k->cog,
                        (size_t)k->cog * sizeof(float));
         }
+        free(rows);
         k->wbytes = an * sizeof(float) + (bias ? (size_t)p->group * k->mpg * sizeof(float) : 0);
         /* stride 2: the input split once per run into stride-phase
          * planes (kern_dw.h) makes every im2col run a plain copy */
@@ -371,8 +433,9 @@ conv_kernel *conv_prepare(const conv_params *p, const float *weights, const floa
         err_set(e, "conv: out of memory");
         return NULL;
     }
-    if (!kmem_replaying())
-        memcpy(k->w, weights, wn * sizeof(float));
+    size_t per = wn / (size_t)p->cout;
+    for (int co = 0; co < p->cout && !kmem_replaying(); co++)
+        conv_wsrc_row(weights, co, per, k->w + (size_t)co * per);
     if (bias) memcpy(k->bias, bias, (size_t)p->cout * sizeof(float));
     k->wbytes = wn * sizeof(float) + (bias ? (size_t)p->cout * sizeof(float) : 0);
     return k;

@@ -60,8 +60,8 @@ void direct_free(direct_plan *d)
     free(d);
 }
 
-direct_plan *direct_prepare(const conv_params *p, int level, const float *w, const float *bias,
-                            err_t *e)
+direct_plan *direct_prepare(const conv_params *p, int level, const conv_wsrc *w,
+                            const float *bias, err_t *e)
 {
     if (!direct_shape_ok(p)) {
         err_set(e, "conv: direct kernel cannot run this shape");
@@ -78,10 +78,13 @@ direct_plan *direct_prepare(const conv_params *p, int level, const float *w, con
     d->ntap = p->cin * khw;
     d->ncb = (p->cout + DC - 1) / DC;
     size_t wn = (size_t)d->ncb * d->ntap * DC;
+    float *row = NULL;
     if (dw_plan_init(&d->dw, p) < 0 ||
+        (!kmem_replaying() && !(row = malloc((size_t)d->ntap * sizeof *row))) ||
         !(d->w = kmem_get(wn * sizeof(float))) ||
         !(d->bias = calloc((size_t)d->ncb * DC, sizeof(float))) ||
         !(d->toff = malloc((size_t)d->ntap * sizeof *d->toff))) {
+        free(row);
         direct_free(d);
         err_set(e, "conv: out of memory");
         return NULL;
@@ -89,13 +92,17 @@ direct_plan *direct_prepare(const conv_params *p, int level, const float *w, con
     d->cstride = (size_t)p->sh * p->sw * d->dw.plane;
     for (int t = 0; t < d->ntap; t++)
         d->toff[t] = (size_t)(t / khw) * d->cstride + (size_t)d->dw.off[t % khw];
-    for (int cb = 0; cb < d->ncb && !kmem_replaying(); cb++)
+    /* one output channel's row at a time, read in order */
+    for (int co = 0; row && co < d->ncb * DC; co++) {
+        if (co < p->cout)
+            conv_wsrc_row(w, co, (size_t)d->ntap, row);
+        else
+            memset(row, 0, (size_t)d->ntap * sizeof *row);
+        float *dst = d->w + (size_t)(co / DC) * d->ntap * DC + co % DC;
         for (int t = 0; t < d->ntap; t++)
-            for (int c = 0; c < DC; c++) {
-                int co = cb * DC + c;
-                d->w[((size_t)cb * d->ntap + t) * DC + c] =
-                    co < p->cout ? w[(size_t)co * d->ntap + t] : 0.0f;
-            }
+            dst[(size_t)t * DC] = row[t];
+    }
+    free(row);
     if (bias) memcpy(d->bias, bias, (size_t)p->cout * sizeof(float));
     d->wbytes = (wn + (size_t)d->ncb * DC) * sizeof(float);
     return d;

@@ -105,7 +105,7 @@ static size_t sz_u(const wino_plan *w) { return (size_t)LAZY_ROWS * 6 * ustride(
 static size_t sz_lazy_thread(const wino_plan *w) { return sz_l(w) + sz_y(w) + sz_u(w); }
 
 wino_plan *wino_prepare(const conv_params *p, const gemm_arch *ar, int level,
-                        const float *wt, const float *bias, int lazy, err_t *e)
+                        const conv_wsrc *wt, const float *bias, int lazy, err_t *e)
 {
     if (!wino_shape_ok(p)) {
         err_set(e, "conv: Winograd needs a 3x3 or 5x5 stride-1 convolution");
@@ -192,7 +192,7 @@ wino_plan *wino_prepare(const conv_params *p, const gemm_arch *ar, int level,
      * input channel at a time; gathering NR filters cin * taps floats apart
      * at once missed on every line */
     size_t per = (size_t)cin * taps;
-    float *gt = malloc(per * nr * sizeof(float));
+    float *gt = malloc(per * (nr + 1) * sizeof(float)), *row = gt + per * nr;
     if (!gt) {
         wino_free(w);
         err_set(e, "conv: out of memory");
@@ -201,9 +201,12 @@ wino_plan *wino_prepare(const conv_params *p, const gemm_arch *ar, int level,
     for (int q = 0; q < w->mp / nr; q++) {
         for (int j = 0; j < nr; j++) {
             int co = q * nr + j;
-            const float *src = co < cout ? wt + (size_t)co * per : NULL;
+            if (co < cout)
+                conv_wsrc_row(wt, co, per, row);
+            else
+                memset(row, 0, per * sizeof *row);
             for (size_t i = 0; i < per; i++)
-                gt[i * nr + j] = src ? src[i] : 0.0f;
+                gt[i * nr + j] = row[i];
         }
         for (int k0 = 0; k0 < cin; k0 += w->kcl) {
             int kc = cin - k0 < w->kcl ? cin - k0 : w->kcl;

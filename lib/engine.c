@@ -358,13 +358,14 @@ struct prep_job {
 
 /* Floats of node n's largest deferred input past the first when n is a
  * Conv (what its stage must hold), else 0: a Gemm's go straight to the
- * weight pool. */
+ * weight pool, and float32 weights are packed from the model file in
+ * place (ectx_const_raw). */
 static size_t conv_deferred(const ectx *c, const enode *n)
 {
     size_t big = 0;
     for (int k = 1; k < n->nin && op_is(n, "Conv"); k++) {
         int ti = n->in[k];
-        if (ti >= 0 && c->t[ti].deferred && (size_t)c->t[ti].numel > big)
+        if (ti >= 0 && c->t[ti].deferred && !ectx_const_raw(c, ti) && (size_t)c->t[ti].numel > big)
             big = (size_t)c->t[ti].numel;
     }
     return big;

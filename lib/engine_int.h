@@ -125,6 +125,10 @@ void ectx_free(ectx *c);
  * values read from the graph into c->stage (valid until the next call).
  * NULL (e set) on failure. */
 const float *ectx_const_values(ectx *c, int ti, err_t *e);
+/* The stored bytes of deferred constant ti when they are the float32
+ * values themselves, in the host's byte order, at any alignment (read in
+ * place from the model file: conv_wsrc), else NULL. */
+const void *ectx_const_raw(const ectx *c, int ti);
 /* The same values written to dst (numel floats): for a caller that keeps
  * them, with no stage in between.  0, or -1 (e set). */
 int ectx_const_into(ectx *c, int ti, float *dst, err_t *e);

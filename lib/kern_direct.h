@@ -26,8 +26,8 @@ int    direct_shape_ok(const conv_params *p);
 int    direct_pays(const conv_params *p);
 /* Packs weights (cout x cin x kh x kw) and bias (or NULL) for SIMD level
  * level (or lower, when the CPU lacks it).  NULL with e set on failure. */
-direct_plan *direct_prepare(const conv_params *p, int level, const float *w, const float *bias,
-                            err_t *e);
+direct_plan *direct_prepare(const conv_params *p, int level, const conv_wsrc *w,
+                            const float *bias, err_t *e);
 size_t direct_scratch_bytes(const direct_plan *d, int nthreads);
 /* scratch: direct_scratch_bytes() bytes, 64-byte aligned. */
 void   direct_run(const direct_plan *d, const float *in, float *out, void *scratch,

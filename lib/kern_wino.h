@@ -45,7 +45,7 @@ int wino_shape_ok(const conv_params *p);
  * every run instead, for 1x the memory instead of 4x; all tiles then form
  * one block. */
 wino_plan *wino_prepare(const conv_params *p, const gemm_arch *ar, int level,
-                        const float *w, const float *bias, int lazy, err_t *e);
+                        const conv_wsrc *w, const float *bias, int lazy, err_t *e);
 size_t wino_scratch_bytes(const wino_plan *w, int nthreads);
 void   wino_run(const wino_plan *w, const float *in, float *out, void *scratch, threadpool *tp);
 /* nimg images (in_img / out_img floats apart) in one call: a lazy plan

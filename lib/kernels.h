@@ -36,6 +36,21 @@ typedef struct conv_kernel conv_kernel;
  * im2col/indirect GEMM, ...).  reference = 1 forces the reference kernel. */
 conv_kernel *conv_prepare(const conv_params *p, const float *weights, const float *bias,
                           int reference, err_t *e);
+/* Weights as a model stores them: cout rows of cin/group x kh x kw
+ * float32 values in the host's byte order at w, at any byte alignment (a
+ * model file's bytes read in place, with no copy staged), each row times
+ * scale[co] when scale is not NULL (a folded BatchNormalization). */
+typedef struct {
+    const void  *w;
+    const float *scale;
+} conv_wsrc;
+/* Row co (n values) of s into dst, scaled. */
+void conv_wsrc_row(const conv_wsrc *s, int co, size_t n, float *dst);
+/* conv_prepare with the weights of w (NULL only while kmem replays the
+ * packed-weight cache): the packed form equals, bit for bit, that of
+ * conv_prepare given the rows multiplied beforehand. */
+conv_kernel *conv_prepare_src(const conv_params *p, const conv_wsrc *w, const float *bias,
+                              int reference, err_t *e);
 /* Scratch bytes conv_run needs with nthreads threads (0 allowed). */
 size_t conv_scratch_bytes(const conv_kernel *k, int nthreads);
 /* out = act(conv(in) + bias).  in: cin x h x w, out: cout x oh x ow.

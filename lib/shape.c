@@ -227,6 +227,16 @@ const float *ectx_const_values(ectx *c, int ti, err_t *e)
     return ectx_const_into(c, ti, c->stage, e) < 0 ? NULL : c->stage;
 }
 
+const void *ectx_const_raw(const ectx *c, int ti)
+{
+    const etensor *t = &c->t[ti];
+    if (!t->deferred || !c->g || ti >= c->g->ntensors)
+        return NULL;
+    const gtensor *gt = &c->g->tensors[ti];
+    /* what convert_values copies as it is */
+    return gt->dtype == DT_F32 && gt->nq == 0 && gt->data ? gt->data : NULL;
+}
+
 int ectx_const_into(ectx *c, int ti, float *dst, err_t *e)
 {
     etensor *t = &c->t[ti];

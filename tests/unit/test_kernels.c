@@ -60,6 +60,45 @@ static const char *act_name(int a)
     return a == ACT_RELU ? "relu" : a == ACT_CLIP ? "clip" : "none";
 }
 
+/* The weights packed from a model's bytes in place (conv_prepare_src: at
+ * an odd address, each row times a scale) give, bit for bit, what
+ * conv_prepare gives of the rows scaled beforehand (reference = 1: the
+ * reference kernel's copy). */
+static int same_from_src(const conv_params *p, const float *w, const float *b, const float *in,
+                         int reference)
+{
+    size_t per = (size_t)(p->cin / p->group) * p->kh * p->kw, nw = per * p->cout;
+    size_t nout = (size_t)p->cout * p->oh * p->ow;
+    float *scale = malloc(sizeof(float) * (size_t)p->cout), *scaled = malloc(sizeof(float) * nw);
+    char *bytes = malloc(nw * sizeof(float) + 3);
+    float *o1 = malloc(sizeof(float) * nout), *o2 = malloc(sizeof(float) * nout);
+    for (int co = 0; co < p->cout; co++) {
+        scale[co] = 0.5f + 0.75f * (frand() + 1.0f);
+        for (size_t j = 0; j < per; j++)
+            scaled[co * per + j] = w[co * per + j] * scale[co];
+    }
+    memcpy(bytes + 3, w, nw * sizeof(float));
+    err_t e = {{0}};
+    conv_wsrc src = {bytes + 3, scale};
+    conv_kernel *k1 = conv_prepare(p, scaled, b, reference, &e);
+    conv_kernel *k2 = conv_prepare_src(p, &src, b, reference, &e);
+    int same = 0;
+    if (k1 && k2 && !strcmp(conv_impl_name(k1), conv_impl_name(k2)) &&
+        conv_weight_bytes(k1) == conv_weight_bytes(k2)) {
+        size_t sb = conv_scratch_bytes(k1, 1);
+        void *scratch = NULL;
+        if (sb && posix_memalign(&scratch, 64, sb)) abort();
+        conv_run(k1, in, o1, scratch, NULL);
+        conv_run(k2, in, o2, scratch, NULL);
+        same = !memcmp(o1, o2, sizeof(float) * nout);
+        free(scratch);
+    }
+    conv_free(k1);
+    conv_free(k2);
+    free(scale); free(scaled); free(bytes); free(o1); free(o2);
+    return same;
+}
+
 /* One conv shape at every SIMD level and 1..3 threads. */
 static void check_conv(const conv_params *p, int with_bias)
 {
@@ -112,9 +151,12 @@ static void check_conv(const conv_params *p, int with_bias)
         double tol = !strncmp(conv_impl_name(k), "winograd", 8) ? 2e-5 : 1e-5;
         tap_ok(worst <= tol, "%s %s [%s] rel err %.2g", simd_name(levels[l]),
                conv_impl_name(k), desc, worst);
+        tap_ok(same_from_src(p, w, b, in, 0), "%s %s [%s] packed from unaligned bytes, scaled",
+               simd_name(levels[l]), conv_impl_name(k), desc);
         conv_free(k);
     }
     simd_cap(SIMD_AVX512);
+    tap_ok(same_from_src(p, w, b, in, 1), "reference [%s] from unaligned bytes, scaled", desc);
     free(in); free(w); free(b); free(want); free(got); free(pre);
 }
 
