@@ -353,19 +353,34 @@ struct prep_job {
     err_t  *err;            /* per node */
     int    *rc;             /* per node: 0 or -1 */
     wcache_node *rec;       /* per node: its pieces recorded (NULL: not) */
-    size_t *mapped;         /* per thread: bytes of its stage's kmem_map, 0: none */
 };
 
-/* Floats of node n's largest deferred input past the first when n is a
+/* Whether deferred constant ti is read through the stage when a Conv
+ * packs it: float32 weights are packed from the model file in place
+ * (ectx_const_raw), and so are integer weights, which the integer
+ * kernels take as they are stored (the rare layer they refuse reads its
+ * weights as floats into a stage of its own then). */
+static int staged(const ectx *c, int ti)
+{
+    if (!c->t[ti].deferred || ectx_const_raw(c, ti))
+        return 0;
+    if (c->g && ti < c->g->ntensors) {
+        const gtensor *gt = &c->g->tensors[ti];
+        if (gt->nq > 0 && (gt->dtype == DT_U8 || gt->dtype == DT_I8))
+            return 0;
+    }
+    return 1;
+}
+
+/* Floats of node n's largest staged input past the first when n is a
  * Conv (what its stage must hold), else 0: a Gemm's go straight to the
- * weight pool, and float32 weights are packed from the model file in
- * place (ectx_const_raw). */
+ * weight pool. */
 static size_t conv_deferred(const ectx *c, const enode *n)
 {
     size_t big = 0;
     for (int k = 1; k < n->nin && op_is(n, "Conv"); k++) {
         int ti = n->in[k];
-        if (ti >= 0 && c->t[ti].deferred && !ectx_const_raw(c, ti) && (size_t)c->t[ti].numel > big)
+        if (ti >= 0 && staged(c, ti) && (size_t)c->t[ti].numel > big)
             big = (size_t)c->t[ti].numel;
     }
     return big;
@@ -391,7 +406,7 @@ static void prep_task(void *ctx, int task, int thread)
      * back as the layers get smaller (two threads holding the largest
      * layers' raw weights to the end of packing would raise the peak). */
     size_t cnt = conv_deferred(c, n);
-    size_t *have = &j->mapped[thread];      /* bytes of the stage's mapping */
+    size_t *have = &c->stage_map;           /* bytes of the stage's mapping */
     if (cnt && cnt <= SIZE_MAX / sizeof(float) / 2) {
         size_t need = (cnt * sizeof(float) + 4095) & ~(size_t)4095;
         if (*have && need > *have) {
@@ -742,14 +757,13 @@ static int pack_nodes(engine *en, wcache_key *key, err_t *e)
         }
         kmem_set_current(NULL);
     } else {
-        struct prep_job j = {en, 0, NULL, NULL, NULL, NULL, rec, NULL};
+        struct prep_job j = {en, 0, NULL, NULL, NULL, NULL, rec};
         j.node = malloc(sizeof(int) * (size_t)np);
         j.tc = calloc((size_t)nt, sizeof *j.tc);
         j.err = calloc((size_t)np, sizeof *j.err);
         j.rc = calloc((size_t)np, sizeof *j.rc);
-        j.mapped = calloc((size_t)nt, sizeof *j.mapped);
         int rc = 0;
-        if (!j.node || !j.tc || !j.err || !j.rc || !j.mapped) {
+        if (!j.node || !j.tc || !j.err || !j.rc) {
             rc = err_set(e, "out of memory");
         } else {
             for (int r = 0; r < en->nrun; r++)
@@ -763,6 +777,7 @@ static int pack_nodes(engine *en, wcache_key *key, err_t *e)
                 j.tc[t] = *c;
                 j.tc[t].stage = NULL;
                 j.tc[t].nstage = 0;
+                j.tc[t].stage_map = 0;
             }
             simd_level();           /* detected once, before the threads */
             tp_run(en->tp, j.n, prep_task, &j);
@@ -778,12 +793,11 @@ static int pack_nodes(engine *en, wcache_key *key, err_t *e)
         }
         if (j.tc)
             for (int t = 0; t < nt; t++) {
-                if (j.mapped && j.mapped[t])
-                    kmem_unmap(j.tc[t].stage, j.mapped[t]);
+                if (j.tc[t].stage_map)
+                    kmem_unmap(j.tc[t].stage, j.tc[t].stage_map);
                 else
                     free(j.tc[t].stage);
             }
-        free(j.mapped);
         free(j.node);
         free(j.tc);
         free(j.err);

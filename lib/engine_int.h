@@ -103,6 +103,8 @@ typedef struct ectx {
     int       nthreads;
     float    *stage;              /* values of a deferred constant */
     size_t    nstage;             /* floats in stage */
+    size_t    stage_map;          /* > 0: stage is a kmem_map of this many
+                                     bytes (else malloc'd) */
     float    *zeros;              /* cdata of every deferred constant: a
                                    * read-only mapping of zeros (no page
                                    * touched, nothing copied) */

@@ -65,6 +65,12 @@ typedef struct qconv_kernel qconv_kernel;
  * NULL with e set when the shape or values are not supported. */
 qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int32_t *wzp,
                             const float *wscale, const int32_t *bias, int reference, err_t *e);
+/* The same with the weights as a model stores them, one byte each: w
+ * points at cout x (cin/group) x kh x kw uint8 (wsigned 0) or int8
+ * (wsigned 1) values, read in place (no widened copy). */
+qconv_kernel *qconv_prepare_bytes(const qconv_params *qp, const void *w, int wsigned,
+                                  const int32_t *wzp, const float *wscale, const int32_t *bias,
+                                  int reference, err_t *e);
 size_t qconv_scratch_bytes(const qconv_kernel *k, int nthreads);
 /* in: cin x h x w floats on the input grid; out: cout x oh x ow floats on
  * the output grid.  scratch: qconv_scratch_bytes, 64-byte aligned. */

@@ -858,8 +858,45 @@ static int qcheck(const qconv_params *qp, err_t *e)
     return 0;
 }
 
+/* How the weights are stored: 16-bit integers, or one byte each. */
+enum { QW_I16, QW_U8, QW_I8 };
+
+/* Row m (n values) of the stored weights w of type t, widened into row. */
+static void qw_row(const void *w, int t, int m, size_t n, int16_t *row)
+{
+    size_t o = (size_t)m * n;
+    if (t == QW_I16) {
+        memcpy(row, (const int16_t *)w + o, n * sizeof *row);
+    } else if (t == QW_I8) {
+        const int8_t *s = (const int8_t *)w + o;
+        for (size_t i = 0; i < n; i++)
+            row[i] = s[i];
+    } else {
+        const uint8_t *s = (const uint8_t *)w + o;
+        for (size_t i = 0; i < n; i++)
+            row[i] = s[i];
+    }
+}
+
+static qconv_kernel *qprepare(const qconv_params *qp, const void *wq, int wt, const int32_t *wzp,
+                              const float *wscale, const int32_t *bias, int reference, err_t *e);
+
 qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int32_t *wzp,
                             const float *wscale, const int32_t *bias, int reference, err_t *e)
+{
+    return qprepare(qp, wq, QW_I16, wzp, wscale, bias, reference, e);
+}
+
+qconv_kernel *qconv_prepare_bytes(const qconv_params *qp, const void *w, int wsigned,
+                                  const int32_t *wzp, const float *wscale, const int32_t *bias,
+                                  int reference, err_t *e)
+{
+    return qprepare(qp, w, wsigned ? QW_I8 : QW_U8, wzp, wscale, bias, reference, e);
+}
+
+/* The weights are read one row at a time, widened into a row buffer. */
+static qconv_kernel *qprepare(const qconv_params *qp, const void *wq, int wt, const int32_t *wzp,
+                              const float *wscale, const int32_t *bias, int reference, err_t *e)
 {
     if (qcheck(qp, e) < 0)
         return NULL;
@@ -869,6 +906,7 @@ qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int
         return err_set(e, "out of memory"), NULL;
     k->q = *qp;
     int32_t *rst = NULL;        /* per-row weight statistics, below */
+    int16_t *row = NULL;        /* one row of weights, widened */
     int cig = p->cin / p->group;
     int K = cig * p->kh * p->kw;
     size_t wn = (size_t)K * p->cout;
@@ -896,12 +934,14 @@ qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int
     /* per row: min, max and sum of the stored weights, in one pass (the
      * sums fit in 32 bits: K <= 65536 values of 16 bits) */
     rst = malloc(sizeof(int32_t) * 3 * (size_t)(p->cout ? p->cout : 1));
-    if (!rst)
+    row = malloc(sizeof(int16_t) * (size_t)(K ? K : 1));
+    if (!rst || !row)
         goto oom;
     int32_t *rlo = rst, *rhi = rst + p->cout, *rsm = rst + 2 * (size_t)p->cout;
     int wmin = 0, wmax = 0;
     for (int m = 0; m < p->cout && !replay; m++) {
-        const int16_t *wr = wq + (size_t)m * K;
+        const int16_t *wr = row;
+        qw_row(wq, wt, m, (size_t)K, row);
         int16_t lo = K > 0 ? wr[0] : 0, hi = lo;
         int32_t sum = 0;
         for (int kk = 0; kk < K; kk++) {
@@ -942,13 +982,15 @@ qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int
         k->bias = bias ? malloc(sizeof(int32_t) * (size_t)p->cout) : NULL;
         if (!k->wq || !k->wzp || !k->wscale || (bias && !k->bias))
             goto oom;
-        memcpy(k->wq, wq, sizeof(int16_t) * wn);
+        for (int m = 0; m < p->cout; m++)
+            qw_row(wq, wt, m, (size_t)K, k->wq + (size_t)m * K);
         memcpy(k->wzp, wzp, sizeof(int32_t) * (size_t)p->cout);
         memcpy(k->wscale, wscale, sizeof(float) * (size_t)p->cout);
         if (bias)
             memcpy(k->bias, bias, sizeof(int32_t) * (size_t)p->cout);
         k->wbytes = wn * 2 + (size_t)p->cout * 12;
         free(rst);
+        free(row);
         return k;
     }
     if (p->group == p->cin && p->group == p->cout && p->group > 1) {
@@ -964,8 +1006,9 @@ qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int
             goto oom;
         for (int c = 0; c < p->cout && !replay; c++) {
             int64_t bound = llabs(bias ? (long long)bias[c] : 0);
+            qw_row(wq, wt, c, (size_t)taps, row);
             for (int t = 0; t < taps; t++) {
-                int d = wq[(size_t)c * taps + t] - wzp[c];
+                int d = row[t] - wzp[c];
                 k->wdw[(size_t)c * taps + t] = (float)d;
                 bound += 255 * (int64_t)(d < 0 ? -d : d);
             }
@@ -979,6 +1022,7 @@ qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int
             goto oom;
         k->wbytes = wn * 4 + (size_t)p->cout * 8;
         free(rst);
+        free(row);
         return k;
     }
     if (p->group != 1) {
@@ -1009,6 +1053,7 @@ qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int
     k->wbytes = (wide ? an * 8 : an * 4) + (size_t)k->Mp * 12;
     if (replay) {
         free(rst);
+        free(row);
         return k;
     }
     /* the int8 panels: for the AVX2 kernel a temporary, widened below */
@@ -1041,7 +1086,8 @@ qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int
                     memset(d + (size_t)kq * QMR * 4, 0, 4);
                 continue;
             }
-            const int16_t *wr = wq + (size_t)m * K;
+            const int16_t *wr = row;
+            qw_row(wq, wt, m, (size_t)K, row);
             int rwo = k->cm[m] + wzp[m];
             int kq = 0;
             for (; kq < K / 4; kq++) {
@@ -1070,11 +1116,13 @@ qconv_kernel *qconv_prepare(const qconv_params *qp, const int16_t *wq, const int
         free(tmpa);
     }
     free(rst);
+    free(row);
     return k;
 oom:
     err_set(e, "out of memory");
 fail:
     free(rst);
+    free(row);
     qconv_free(k);
     return NULL;
 }

@@ -15,9 +15,6 @@
 #include "engine_int.h"
 #include "kern_q.h"
 #include "kmem.h"
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 
 static int is_q8(const etensor *t)
 {
@@ -78,44 +75,16 @@ int qconv_node_prepare(ectx *c, enode *n, const conv_params *cp, int folded_bn,
     qp.out_zp = (int)y->qzp[0];
     act_range(n, y, &qp.out_lo, &qp.out_hi);
 
-    /* the widened weights in the layer stage when it is large enough
-     * (it is sized for the largest deferred weights, and reused): not a
-     * fresh block faulted in for every layer */
-    int own = !(c->stage && wn <= c->nstage * 2);
-    /* replaying the packed-weight cache: the weights are not read */
+    /* the stored bytes are read in place, a row at a time (no widened
+     * copy of the layer); replaying the packed-weight cache, not at all */
     int replay = kmem_replaying();
-    int16_t *wq = replay ? NULL : own ? malloc(sizeof(int16_t) * (wn ? wn : 1)) : (int16_t *)c->stage;
     int32_t *wzp = malloc(sizeof(int32_t) * (size_t)M);
     float *ws = malloc(sizeof(float) * (size_t)M);
     int32_t *bias = gb ? malloc(sizeof(int32_t) * (size_t)M) : NULL;
-    if ((!wq && !replay) || !wzp || !ws || (gb && !bias)) {
-        if (own) free(wq);
+    if (!wzp || !ws || (gb && !bias)) {
         free(wzp), free(ws), free(bias);
         return node_err(n, e, "out of memory");
     }
-    const unsigned char *wb = gw->data;
-    /* one loop per type: each widens in vector registers */
-    /* the widening, 16 bytes at a time where SSE2 is there (every
-     * x86-64), then the tail */
-    int sgn = gw->dtype == DT_I8;
-    size_t i = replay ? wn : 0;
-#ifdef __SSE2__
-    for (; i + 16 <= wn; i += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(wb + i));
-        __m128i lo, hi;
-        if (sgn) {
-            lo = _mm_srai_epi16(_mm_unpacklo_epi8(v, v), 8);
-            hi = _mm_srai_epi16(_mm_unpackhi_epi8(v, v), 8);
-        } else {
-            lo = _mm_unpacklo_epi8(v, _mm_setzero_si128());
-            hi = _mm_unpackhi_epi8(v, _mm_setzero_si128());
-        }
-        _mm_storeu_si128((__m128i *)(wq + i), lo);
-        _mm_storeu_si128((__m128i *)(wq + i + 8), hi);
-    }
-#endif
-    for (; i < wn; i++)
-        wq[i] = sgn ? (int16_t)(int8_t)wb[i] : (int16_t)wb[i];
     for (int m = 0; m < M; m++) {
         int ch = gw->nq > 1 ? m : 0;
         wzp[m] = gw->zero_point[ch];
@@ -123,11 +92,11 @@ int qconv_node_prepare(ectx *c, enode *n, const conv_params *cp, int folded_bn,
     }
     if (gb)
         memcpy(bias, gb->data, sizeof(int32_t) * (size_t)M);
+    err_t qe;
+    *out = qconv_prepare_bytes(&qp, replay ? NULL : gw->data, gw->dtype == DT_I8, wzp, ws, bias,
+                               c->reference, &qe);
     if (!replay)
         graph_drop_tensor(c->g, n->in[1]);
-    err_t qe;
-    *out = qconv_prepare(&qp, wq, wzp, ws, bias, c->reference, &qe);
-    if (own) free(wq);
     free(wzp), free(ws), free(bias);
     /* values the integer kernels do not take: the float path */
     return *out ? 1 : 0;

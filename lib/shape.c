@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include "engine_int.h"
+#include "kmem.h"
 
 static size_t stored_size(int dt)
 {
@@ -218,6 +219,12 @@ const float *ectx_const_values(ectx *c, int ti, err_t *e)
         return t->cdata;
     size_t n = (size_t)(t->numel ? t->numel : 1);
     if (n > c->nstage) {
+        if (c->stage_map) {
+            /* a mapping sized for other layers: not realloc's to grow */
+            kmem_unmap(c->stage, c->stage_map);
+            c->stage = NULL;
+            c->nstage = c->stage_map = 0;
+        }
         float *s = realloc(c->stage, n * sizeof *s);
         if (!s)
             return err_set(e, "tensor '%s': out of memory", t->name), NULL;

@@ -116,6 +116,31 @@ static int run_case(const shape *sh, int wsigned, int perch, int insigned, int a
                 tap_diag("uint8 i/o (%d): %d differences", io, bad8);
             bad += bad8;
         }
+        /* the same weights read as the model stores them, one byte each
+         * (uint8 or int8), by the kernel and by the reference path */
+        unsigned char *wb = malloc(wn + 1);
+        for (size_t i = 0; i < wn; i++)
+            wb[i + 1] = (unsigned char)wq[i];
+        for (int r = 0; r < 2; r++) {
+            qconv_kernel *kb = qconv_prepare_bytes(&qp, wb + 1, wsigned, wzp, ws, bias, r, &e);
+            if (!kb) {
+                tap_diag("stored bytes refused: %s", e.msg);
+                bad++;
+                continue;
+            }
+            void *sb = aligned_alloc(64, (qconv_scratch_bytes(kb, nthreads) + 63) & ~(size_t)63);
+            for (size_t i = 0; i < out_n; i++) o2[i] = NAN;
+            qconv_run(kb, in, o2, sb, tp);
+            int badb = 0;
+            for (size_t i = 0; i < out_n; i++)
+                badb += memcmp(&o1[i], &o2[i], 4) != 0;
+            if (badb)
+                tap_diag("from stored bytes (%s): %d differences", r ? "reference" : "kernel", badb);
+            bad += badb;
+            free(sb);
+            qconv_free(kb);
+        }
+        free(wb);
         if (tp) tp_free(tp);
         free(scr);
         qconv_free(k);
