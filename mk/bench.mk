@@ -6,8 +6,12 @@
 ORT_DIR ?= $(HOME)/.cache/ort
 .PHONY: bench bench-dataset bench-deps
 
-bench: all
-	ORT_DIR=$(ORT_DIR) tests/bench/bench.sh $(BENCH_FLAGS)
+$(BUILD)/bench_rtt: tests/bench/bench_rtt.c $(BUILD)/.flags
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(LDLIBS_ALL)
+
+bench: all $(BUILD)/bench_rtt
+	ORT_DIR=$(ORT_DIR) RTT=$(BUILD)/bench_rtt tests/bench/bench.sh $(BENCH_FLAGS)
 
 bench-dataset: all
 	tests/bench/bench.sh -dataset-only $(BENCH_FLAGS)

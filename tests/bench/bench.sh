@@ -15,7 +15,11 @@
 # first run, packing from the model (first_ms: an empty cache directory
 # that remembers only the model's digest; the cache file is written
 # meanwhile, by a thread of its own, while the first images run)
-# (medians over the rounds), and the largest peak RSS.  Then whole-process times: one image
+# (medians over the rounds), the largest peak RSS, and the round trip of a
+# cache line between the two cores before each round (rtt_ns, median:
+# about 50-80 ns when the host placed the vCPUs on cores sharing a cache,
+# about 350 ns when not, which slows every two-thread run; see
+# tests/bench/bench_rtt.c).  Then whole-process times: one image
 # per process (with the cache filled, and without it) and 100 images in
 # one process.  The cache is a directory of its own, filled by a first
 # run.  Last, the dataset throughput:
@@ -78,13 +82,17 @@ first_run() {
 have_ort=0
 if [ -d "$ORT_DIR/node_modules/onnxruntime-node" ] && command -v node >/dev/null; then have_ort=1; fi
 
+# The round trip of a cache line between the two cores (tests/bench/bench_rtt.c,
+# $RTT; "-" without it): whether the host placed the two vCPUs close.
+rtt() { if [ -n "${RTT:-}" ] && [ -x "$RTT" ]; then "$RTT"; else echo -; fi; }
+
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 simd=$(grep -o -w -m1 -E 'avx512f' /proc/cpuinfo | head -1); [ -n "$simd" ] || simd=$(grep -o -w -m1 avx2 /proc/cpuinfo | head -1)
 echo "# CPU: $cpu ($(nproc) online, ${simd:-no avx2}); $(date -u '+%Y-%m-%d %H:%M UTC'); runs=$RUNS rounds=$ROUNDS; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 [ $have_ort = 1 ] || echo "# ONNX Runtime not installed in $ORT_DIR: 'make bench-deps' installs it (npm onnxruntime-node@1.30.0)"
-[ $TABLES = 1 ] && printf '%-34s %7s %9s %9s %7s %9s %9s %9s %9s\n' model threads ours_ms ort_ms ratio cam_ms load_ms first_ms rss_MB
+[ $TABLES = 1 ] && printf '%-34s %7s %9s %9s %7s %9s %9s %9s %9s %7s\n' model threads ours_ms ort_ms ratio cam_ms load_ms first_ms rss_MB rtt_ns
 [ $TABLES = 1 ] && for m in "$@"; do
     path=$MODELS/$m
     [ -f "$path" ] || { echo "# skip $m: not found"; continue; }
@@ -97,12 +105,13 @@ echo "# CPU: $cpu ($(nproc) online, ${simd:-no avx2}); $(date -u '+%Y-%m-%d %H:%
     for t in $THREADS; do
         # ROUNDS rounds, ours then ONNX Runtime in each, so that a slow spell
         # of a shared machine hits both; the medians over the rounds.
-        : >"$tmp/ours"; : >"$tmp/load"; : >"$tmp/rsss"; : >"$tmp/ort"; : >"$tmp/pack"; : >"$tmp/cam"
+        : >"$tmp/ours"; : >"$tmp/load"; : >"$tmp/rsss"; : >"$tmp/ort"; : >"$tmp/pack"; : >"$tmp/cam"; : >"$tmp/rtt"
         # fill the cache, for both plans
         "$BIN/cnn-features" -m "$path" "${outs[@]}" -threads "$t" -bench 1 "$img" >/dev/null
         "$BIN/cnn-features" -m "$path" -threads "$t" -bench 1 "$img" >/dev/null
         for r in $(seq "$ROUNDS"); do
             first_run "$path" "$t" "${outs[@]}" >>"$tmp/pack"
+            rtt >>"$tmp/rtt"
             line=$(/usr/bin/time -f '%M' -o "$tmp/rss" "$BIN/cnn-features" -m "$path" "${outs[@]}" -threads "$t" -bench "$RUNS" "$img") || {
                 echo "# $m: cnn-features failed"; continue 2; }
             echo "$line" | cut -f4 >>"$tmp/ours"; echo "$line" | cut -f3 >>"$tmp/load"
@@ -119,12 +128,13 @@ echo "# CPU: $cpu ($(nproc) online, ${simd:-no avx2}); $(date -u '+%Y-%m-%d %H:%
         done
         ours=$(median <"$tmp/ours"); load=$(median <"$tmp/load"); rss=$(sort -g "$tmp/rsss" | tail -1)
         pack=$(median <"$tmp/pack"); cam=$(median <"$tmp/cam")
+        rt=-; grep -q '^[0-9]' "$tmp/rtt" && rt=$(grep '^[0-9]' "$tmp/rtt" | median)
         ort=-; ratio=-
         if [ -s "$tmp/ort" ]; then
             ort=$(median <"$tmp/ort")
             ratio=$(awk -v a="$ours" -v b="$ort" 'BEGIN {printf "%.2f", a/b}')
         fi
-        printf '%-34s %7s %9s %9s %7s %9s %9s %9s %9s\n' "$m" "$t" "$ours" "$ort" "$ratio" "$cam" "$load" "$pack" "$rss"
+        printf '%-34s %7s %9s %9s %7s %9s %9s %9s %9s %7s\n' "$m" "$t" "$ours" "$ort" "$ratio" "$cam" "$load" "$pack" "$rss" "$rt"
     done
 done
 
