@@ -354,6 +354,12 @@ static int import_tensor(etensor *t, const gtensor *gt, int values, float *zeros
         for (int i = 0; i < gt->nq; i++) {
             if (!(gt->scale[i] > 0) || !isfinite(gt->scale[i]))
                 return err_set(e, "tensor '%s': quantisation scale must be positive", t->name);
+            /* a zero point is a value of the stored type (and, for int32,
+             * one a float holds exactly: the kernels take it as an int) */
+            if (gt->zero_point[i] < t->qmin || gt->zero_point[i] > t->qmax ||
+                gt->zero_point[i] < -(1 << 24) || gt->zero_point[i] > (1 << 24))
+                return err_set(e, "tensor '%s': zero point %d outside the range of its type",
+                               t->name, (int)gt->zero_point[i]);
             t->qscale[i] = gt->scale[i];
             t->qzp[i] = (float)gt->zero_point[i];
         }
