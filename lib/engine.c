@@ -708,7 +708,7 @@ static int pack_nodes(engine *en, wcache_key *key, err_t *e)
     }
     /* each node's pieces recorded, for the cache file */
     wcache_node *rec = use_cache ? calloc((size_t)np, sizeof *rec) : NULL;
-    if (c->nthreads > 1 && np > 1) {
+    if (c->nthreads > 1 && np > 1 && !en->tp) {
         en->tp = tp_create(c->nthreads);
         if (!en->tp)
             return err_set(e, "cannot create %d threads", c->nthreads);
@@ -926,6 +926,8 @@ static int plan(engine *en, const graph *g, const engine_opts *o, err_t *e)
         return -1;
     c->reference = o->reference;
     c->nthreads = o->threads > 0 ? o->threads : engine_default_threads();
+    if (c->nthreads > 1 && !o->plan_only && !(en->tp = tp_create(c->nthreads)))
+        return err_set(e, "cannot create %d threads", c->nthreads);
     if (ectx_resolve_source(c, o->input, o->in_ndim, o->in_dims, &en->src, &ndim, dims, e) < 0)
         return -1;
     /* Only the nodes the requested outputs depend on are inferred (not for
