@@ -38,7 +38,7 @@ GEN     := build/gen
 CPPFLAGS_ALL = -Ilib -I$(GEN) -I/usr/include/netpbm -D_GNU_SOURCE $(CPPFLAGS)
 CFLAGS_ALL   = -std=c11 -Wall -Wextra -Wno-unused-parameter -pthread $(SANFLAGS) $(CFLAGS)
 LDFLAGS_ALL  = -pthread $(SANFLAGS) $(LDFLAGS)
-LDLIBS_ALL   = -lnetpbm -ljpeg -lprotobuf-c -lcrypto -lz -lm $(LDLIBS)
+LDLIBS_ALL   = -lnetpbm -ljpeg -lprotobuf-c -lz -lm $(LDLIBS)
 
 LIB_SRC  := $(sort $(wildcard lib/*.c lib/*/*.c))
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC)) $(BUILD)/gen/onnx.pb-c.o

@@ -1,9 +1,18 @@
 /* sha256.c - SHA-256 by libcrypto's EVP interface, and the digest cache
- * (see sha256.h). */
+ * (see sha256.h).
+ *
+ * libcrypto is loaded (dlopen) when a digest is first computed rather
+ * than linked: linked, it cost every process of a tool that may hash a
+ * model about 1.1 ms to start (0.8-1.1 ms for an empty program against
+ * 2.0-2.1 ms with it, on the machine measured), and the digest cache
+ * spares nearly every run the hashing. */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <openssl/opensslv.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,14 +21,49 @@
 #include <unistd.h>
 #include "sha256.h"
 
+/* The EVP functions used, typed by the header's declarations. */
+static struct {
+    __typeof__(&EVP_MD_CTX_new) ctx_new;
+    __typeof__(&EVP_MD_CTX_free) ctx_free;
+    __typeof__(&EVP_sha256) sha256;
+    __typeof__(&EVP_DigestInit_ex) init;
+    __typeof__(&EVP_DigestUpdate) update;
+    __typeof__(&EVP_DigestFinal_ex) final;
+    int ok;
+} evp;
+static pthread_once_t evp_once = PTHREAD_ONCE_INIT;
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#ifdef OPENSSL_SHLIB_VERSION
+#define CRYPTO_SONAME "libcrypto.so." STR(OPENSSL_SHLIB_VERSION)
+#else
+#define CRYPTO_SONAME "libcrypto.so"
+#endif
+
+/* POSIX's way to take a function's address from dlsym */
+#define SYM(h, f, name) (*(void **)(&(f)) = dlsym((h), (name)))
+
+static void evp_load(void)
+{
+    void *h = dlopen(CRYPTO_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (!h)
+        return;
+    evp.ok = SYM(h, evp.ctx_new, "EVP_MD_CTX_new") && SYM(h, evp.ctx_free, "EVP_MD_CTX_free") &&
+             SYM(h, evp.sha256, "EVP_sha256") && SYM(h, evp.init, "EVP_DigestInit_ex") &&
+             SYM(h, evp.update, "EVP_DigestUpdate") && SYM(h, evp.final, "EVP_DigestFinal_ex");
+}
+
 int sha256_begin(sha256_ctx *c)
 {
-    EVP_MD_CTX *m = EVP_MD_CTX_new();
     c->md = NULL;
+    if (pthread_once(&evp_once, evp_load) != 0 || !evp.ok)
+        return -1;
+    EVP_MD_CTX *m = evp.ctx_new();
     if (!m)
         return -1;
-    if (EVP_DigestInit_ex(m, EVP_sha256(), NULL) != 1) {
-        EVP_MD_CTX_free(m);
+    if (evp.init(m, evp.sha256(), NULL) != 1) {
+        evp.ctx_free(m);
         return -1;
     }
     c->md = m;
@@ -30,8 +74,8 @@ int sha256_update(sha256_ctx *c, const void *buf, size_t n)
 {
     if (!c->md)
         return -1;
-    if (n && EVP_DigestUpdate(c->md, buf, n) != 1) {
-        EVP_MD_CTX_free(c->md);
+    if (n && evp.update(c->md, buf, n) != 1) {
+        evp.ctx_free(c->md);
         c->md = NULL;
         return -1;
     }
@@ -44,8 +88,8 @@ int sha256_end(sha256_ctx *c, uint8_t out[32])
     unsigned len = 0;
     if (!c->md)
         return -1;
-    int ok = EVP_DigestFinal_ex(c->md, d, &len) == 1 && len == 32;
-    EVP_MD_CTX_free(c->md);
+    int ok = evp.final(c->md, d, &len) == 1 && len == 32;
+    evp.ctx_free(c->md);
     c->md = NULL;
     if (!ok)
         return -1;
