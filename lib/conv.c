@@ -232,28 +232,18 @@ void conv_wsrc_row(const conv_wsrc *s, int co, size_t n, float *dst)
     }
 }
 
-/* The A panels of group g (cog x kk rows, MR-row panels by k block, as
- * gemm_pack_a lays them out) from w, MR weight rows read at a time into
- * rows (MR x kk floats). */
+/* The A panels of group g (cog x kk rows, as gemm_pack_a lays them out)
+ * from w, the MR weight rows of a panel read at a time into rows (MR x
+ * kk floats). */
 static void conv_pack_a(conv_kernel *k, int g, const conv_wsrc *w, float *rows)
 {
     int mr = k->ar->mr, K = k->kk;
-    int nb = gemm_kblocks(K, GEMM_KC_MAX), kcl = gemm_kblock_len(K, nb);
     float *ap = k->apack + (size_t)g * k->mpg * K;
     for (int p0 = 0; p0 < k->mpg; p0 += mr) {
-        for (int i = 0; i < mr; i++) {
-            if (p0 + i < k->cog)
-                conv_wsrc_row(w, g * k->cog + p0 + i, (size_t)K, rows + (size_t)i * K);
-            else
-                memset(rows + (size_t)i * K, 0, (size_t)K * sizeof *rows);
-        }
-        for (int k0 = 0; k0 < K; k0 += kcl) {
-            int kc = K - k0 < kcl ? K - k0 : kcl;
-            float *d = ap + (size_t)k0 * k->mpg + (size_t)p0 * kc;
-            for (int kk = 0; kk < kc; kk++, d += mr)
-                for (int i = 0; i < mr; i++)
-                    d[i] = rows[(size_t)i * K + k0 + kk];
-        }
+        int mv = k->cog - p0 < mr ? k->cog - p0 : mr;
+        for (int i = 0; i < mv; i++)
+            conv_wsrc_row(w, g * k->cog + p0 + i, (size_t)K, rows + (size_t)i * K);
+        gemm_pack_a_panel(k->ar, k->mpg, p0, mv, K, rows, (size_t)K, 1, ap);
     }
 }
 

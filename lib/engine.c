@@ -708,12 +708,7 @@ static int pack_nodes(engine *en, wcache_key *key, err_t *e)
     }
     /* each node's pieces recorded, for the cache file */
     wcache_node *rec = use_cache ? calloc((size_t)np, sizeof *rec) : NULL;
-    if (c->nthreads > 1 && np > 1 && !en->tp) {
-        en->tp = tp_create(c->nthreads);
-        if (!en->tp)
-            return err_set(e, "cannot create %d threads", c->nthreads);
-    }
-    int nt = tp_size(en->tp);
+    int nt = tp_size(en->tp);       /* the pool made when planning began */
     /* packed weights go to pools of large mappings, one per thread */
     en->wmem = calloc((size_t)nt, sizeof *en->wmem);
     if (!en->wmem)
@@ -1166,11 +1161,6 @@ static int plan(engine *en, const graph *g, const engine_opts *o, err_t *e)
     en->scratch = aligned_alloc(64, en->scratch_bytes ? en->scratch_bytes : 64);
     if (!en->scratch)
         return err_set(e, "out of memory for %zu bytes of scratch", en->scratch_bytes);
-    if (c->nthreads > 1 && !en->tp) {
-        en->tp = tp_create(c->nthreads);
-        if (!en->tp)
-            return err_set(e, "cannot create %d threads", c->nthreads);
-    }
     for (int i = 0; i < c->nnodes; i++)
         c->n[i].g = NULL;
     c->g = NULL;

@@ -130,20 +130,27 @@ void gemm_grid_choose(int m, int n, int mr, int nr, int nthreads, gemm_grid *g)
     g->nn = nn;
 }
 
+void gemm_pack_a_panel(const gemm_arch *ar, int mpad, int p0, int mv, int k, const float *a,
+                       size_t rs, size_t cs, float *ap)
+{
+    int mr = ar->mr;
+    int nb = gemm_kblocks(k, GEMM_KC_MAX), kcl = gemm_kblock_len(k, nb);
+    for (int k0 = 0; k0 < k; k0 += kcl) {
+        int kc = k - k0 < kcl ? k - k0 : kcl;
+        float *d = ap + (size_t)k0 * mpad + (size_t)p0 * kc;
+        for (int kk = 0; kk < kc; kk++, d += mr)
+            for (int i = 0; i < mr; i++)
+                d[i] = i < mv ? a[(size_t)i * rs + (size_t)(k0 + kk) * cs] : 0.0f;
+    }
+}
+
 void gemm_pack_a(const gemm_arch *ar, int m, int k, const float *a, size_t rs, size_t cs,
                  float *ap)
 {
     int mr = ar->mr, mp = (m + mr - 1) / mr * mr;
-    int nb = gemm_kblocks(k, GEMM_KC_MAX), kcl = gemm_kblock_len(k, nb);
-    for (int k0 = 0; k0 < k; k0 += kcl) {
-        int kc = k - k0 < kcl ? k - k0 : kcl;
-        for (int p0 = 0; p0 < mp; p0 += mr) {
-            float *d = ap + (size_t)k0 * mp + (size_t)p0 * kc;
-            for (int kk = 0; kk < kc; kk++, d += mr)
-                for (int i = 0; i < mr; i++)
-                    d[i] = p0 + i < m ? a[(size_t)(p0 + i) * rs + (size_t)(k0 + kk) * cs] : 0.0f;
-        }
-    }
+    for (int p0 = 0; p0 < mp; p0 += mr)
+        gemm_pack_a_panel(ar, mp, p0, m - p0 < mr ? m - p0 : mr, k, a + (size_t)p0 * rs, rs, cs,
+                          ap);
 }
 
 void gemm_block(const gemm_arch *ar, const float *apack, int mpad, int K, int m0, int m1,

@@ -344,15 +344,9 @@ static int conv_prepare_op(ectx *c, enode *n, err_t *e)
      * first cost ResNet-18's first run 7 of its 24 ms, and the stage's
      * fresh memory more. */
     const void *raw = W->deferred ? ectx_const_raw(c, n->in[1]) : NULL;
-    if (raw)
-        p->w = NULL;
-    else if (W->deferred) {
-        p->w = ectx_const_values(c, n->in[1], e);
-        if (!p->w)
-            return err_prefix(e, "node '%s' (Conv)", n->name);
-    } else
-        p->w = W->cdata;    /* its values, given since infer perhaps */
-    conv_wsrc src = {raw ? raw : (const void *)p->w, p->wscale};
+    conv_wsrc src = {raw ? raw : W->cdata, p->wscale};  /* cdata: given since infer perhaps */
+    if (W->deferred && !raw && !(src.w = ectx_const_values(c, n->in[1], e)))
+        return err_prefix(e, "node '%s' (Conv)", n->name);
     p->k = conv_prepare_src(&p->cp, &src, p->b, c->reference, e);
     if (raw)
         graph_drop_tensor(c->g, n->in[1]);

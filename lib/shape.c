@@ -182,6 +182,13 @@ static int qrange(int dt, float *lo, float *hi)
     }
 }
 
+/* 1 when constant gt's stored bytes are the engine's float values as
+ * they are (float32, not quantised). */
+static int stored_as_f32(const gtensor *gt)
+{
+    return gt->dtype == DT_F32 && gt->nq == 0;
+}
+
 /* The n values of constant gt as the engine's type dt (DT_I64, or DT_F32:
  * dequantised per channel) into dst. */
 static void convert_values(void *dst, int dt, const gtensor *gt, int64_t n)
@@ -191,7 +198,7 @@ static void convert_values(void *dst, int dt, const gtensor *gt, int64_t n)
         int64_t *d = dst;
         for (int64_t i = 0; i < n; i++)
             d[i] = stored_get_i64(gt->data, gt->dtype, i);
-    } else if (gt->dtype == DT_F32 && gt->nq == 0) {
+    } else if (stored_as_f32(gt)) {
         memcpy(dst, gt->data, (size_t)n * 4);
     } else {
         float *d = dst;
@@ -240,8 +247,7 @@ const void *ectx_const_raw(const ectx *c, int ti)
     if (!t->deferred || !c->g || ti >= c->g->ntensors)
         return NULL;
     const gtensor *gt = &c->g->tensors[ti];
-    /* what convert_values copies as it is */
-    return gt->dtype == DT_F32 && gt->nq == 0 && gt->data ? gt->data : NULL;
+    return stored_as_f32(gt) && gt->data ? gt->data : NULL;
 }
 
 int ectx_const_into(ectx *c, int ti, float *dst, err_t *e)
