@@ -720,7 +720,9 @@ int main(int argc, char **argv)
         if (r.in_dims[2] <= 0 || r.in_dims[3] <= 0)
             die(EXIT_DATA, "%s: input '%s' has no fixed size: give -size WxH", o.model, it->name);
     }
-    if (graph_infer_shapes(&r.g, NULL, r.in_ndim, r.in_dims, &e) < 0)
+    /* shapes for finding the CAM layer; the engine goes on from this work */
+    engine_shapes *shapes = engine_infer_shapes(&r.g, r.in_ndim, r.in_dims, &e);
+    if (!shapes)
         die(EXIT_DATA, "%s: %s", o.model, e.msg);
     hf = head_locate(&r.g, NULL, &r.head, &e);
     r.have_head = hf == 0;
@@ -738,6 +740,7 @@ int main(int argc, char **argv)
             engine_opts eo2;
             engine *en2;
             memset(&eo2, 0, sizeof eo2);
+            eo2.shapes = shapes;
             eo2.in_ndim = r.in_ndim;
             memcpy(eo2.in_dims, r.in_dims, sizeof eo2.in_dims);
             if (!(en2 = engine_create(&r.g, &eo2, &e2)))
@@ -759,7 +762,9 @@ int main(int argc, char **argv)
     eo.noutputs = r.nlayers;
     eo.outputs = r.layers;
     eo.plan_only = o.list;
+    eo.shapes = shapes;         /* taken over by engine_create */
     r.en = engine_create(&r.g, &eo, &e);
+    eo.shapes = NULL;
     if (!r.en)
         die(EXIT_DATA, "%s: %s", o.model, e.msg);
     if (o.batch > 1 && !o.list && engine_batch_gain(r.en) > 0) {

@@ -912,12 +912,20 @@ static void fuse_expand_dw(engine *en)
     count_uses(en);
 }
 
-static int plan(engine *en, const graph *g, const engine_opts *o, err_t *e)
+static int plan(engine *en, const graph *g, const engine_opts *o, engine_shapes **sh, err_t *e)
 {
     ectx *c = &en->c;
     int ndim;
     int64_t dims[TENSOR_MAXDIM];
-    if (ectx_init(c, g, e) < 0)
+    if (*sh && (*sh)->c.g == g) {
+        /* engine_infer_shapes built it from this graph: its constants and
+         * operators as they are, the shapes inferred again below */
+        *c = (*sh)->c;
+        free(*sh);
+        *sh = NULL;
+        for (int i = 0; i < c->nnodes; i++)
+            c->n[i].c = c;      /* the context's new address */
+    } else if (ectx_init(c, g, e) < 0)
         return -1;
     c->reference = o->reference;
     c->nthreads = o->threads > 0 ? o->threads : engine_default_threads();
@@ -1170,27 +1178,39 @@ static int plan(engine *en, const graph *g, const engine_opts *o, err_t *e)
 engine *engine_create(const graph *g, const engine_opts *o, err_t *e)
 {
     engine_opts dflt;
-    if (!g)
-        return err_set(e, "no model"), NULL;
     if (!o) {
         memset(&dflt, 0, sizeof dflt);
         o = &dflt;
     }
-    if (o->threads < 0 || o->threads > 256)
-        return err_set(e, "threads: %d out of range", o->threads), NULL;
-    engine *en = calloc(1, sizeof *en);
-    if (!en)
-        return err_set(e, "out of memory"), NULL;
-    int rc = plan(en, g, o, e);
+    engine_shapes *sh = o->shapes;     /* ours from here on */
+    engine *en = NULL;
+    int rc;
+    if (!g) {
+        rc = err_set(e, "no model");
+        goto out;
+    }
+    if (o->threads < 0 || o->threads > 256) {
+        rc = err_set(e, "threads: %d out of range", o->threads);
+        goto out;
+    }
+    if (!(en = calloc(1, sizeof *en))) {
+        rc = err_set(e, "out of memory");
+        goto out;
+    }
+    rc = plan(en, g, o, &sh, e);
     if (rc == CACHE_OUT_OF_STEP) {
         /* a packed-weight cache file that does not fit: pack from the
          * model (and write the file anew) */
         engine_free(en);
-        if (!(en = calloc(1, sizeof *en)))
-            return err_set(e, "out of memory"), NULL;
+        if (!(en = calloc(1, sizeof *en))) {
+            rc = err_set(e, "out of memory");
+            goto out;
+        }
         en->no_cache_read = 1;
-        rc = plan(en, g, o, e);
+        rc = plan(en, g, o, &sh, e);
     }
+out:
+    engine_shapes_free(sh);
     if (rc < 0) {
         engine_free(en);
         malloc_trim(0);

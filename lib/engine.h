@@ -16,6 +16,7 @@
 #include "graph.h"
 
 typedef struct engine engine;
+typedef struct engine_shapes engine_shapes;
 
 typedef struct {
     int          threads;      /* 0: the default (see engine_default_threads) */
@@ -30,6 +31,9 @@ typedef struct {
     int          plan_only;    /* 1: shapes and the tensor list only (for
                                   cnn-features -list): no weights packed, no
                                   buffers; engine_run then fails */
+    engine_shapes *shapes;     /* from engine_infer_shapes on the same graph:
+                                  its work is not done again.  engine_create
+                                  takes it over (frees it, used or not). */
 } engine_opts;
 
 /* Shape inference alone: fills dims/ndim of every tensor of g from the
@@ -38,6 +42,13 @@ typedef struct {
  * engine_create() works on its own copy and does not need this. */
 int graph_infer_shapes(graph *g, const char *input, int in_ndim,
                        const int64_t *in_dims, err_t *e);
+/* The same for the graph's first input, keeping what it built (the
+ * constants read, every node's parameters) for the engine_create that
+ * follows (engine_opts.shapes), which then reads no constant a second
+ * time.  NULL with e set on failure.  engine_shapes_free: for one not
+ * handed to engine_create (NULL: nothing). */
+engine_shapes *engine_infer_shapes(graph *g, int in_ndim, const int64_t *in_dims, err_t *e);
+void engine_shapes_free(engine_shapes *s);
 
 int engine_default_threads(void);   /* number of online CPUs, at most 8 */
 

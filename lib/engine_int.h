@@ -111,6 +111,11 @@ typedef struct ectx {
     size_t    zeros_bytes;
 } ectx;
 
+/* engine_infer_shapes' result: the context its inference built. */
+struct engine_shapes {
+    ectx c;
+};
+
 /* Operator table lookup by ONNX op type; NULL when unsupported. */
 const opdef *op_find(const char *name, const char *domain);
 

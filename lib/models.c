@@ -88,6 +88,7 @@ void cam_classifier_close(cam_classifier *c)
 {
     if (c->en)
         engine_free(c->en);
+    engine_shapes_free(c->shapes);
     if (c->loaded)
         head_free(&c->head);
     if (c->loaded == 1)
@@ -107,9 +108,11 @@ int cam_classifier_open(cam_classifier *c, const char *name, const char *sha256,
     graph_init(&c->g);
     if (model_load(name, sha256, &c->g, e))
         return -1;
-    if (graph_infer_shapes(&c->g, NULL, 0, NULL, e) ||
+    if (!(c->shapes = engine_infer_shapes(&c->g, 0, NULL, e)) ||
         head_find(&c->g, layer, labels, &c->head, e)) {
         err_prefix(e, "model %s", name);
+        engine_shapes_free(c->shapes);
+        c->shapes = NULL;
         graph_free(&c->g);
         return -1;
     }
@@ -239,6 +242,8 @@ int cam_classifier_logits(cam_classifier *c, const float *feat, int K, int h, in
         memcpy(o.in_dims, dims, sizeof dims);
         o.noutputs = 1;
         o.outputs = outs;
+        o.shapes = c->shapes;           /* taken over */
+        c->shapes = NULL;
         if (!(c->en = engine_create(&c->g, &o, e)))
             return err_prefix(e, "model %s: the head from '%s' to '%s'", c->name, hd->feature, hd->logits);
         memcpy(c->en_dims, dims, sizeof dims);

@@ -32,6 +32,8 @@ typedef struct {
     cam_head head;
     int      loaded;      /* 1: model and head; 2: a head file alone */
     struct engine *en;    /* runs the head: feature tensor -> logits */
+    struct engine_shapes *shapes;   /* the load's shape inference, for the
+                                       first engine_create (then NULL) */
     int64_t  en_dims[4];  /* the feature shape it was planned for */
 } cam_classifier;
 

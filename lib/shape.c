@@ -700,20 +700,19 @@ int ectx_infer(ectx *c, int src, int ndim, const int64_t *dims, const unsigned c
 static int resolve_source(const ectx *c, const graph *g, const char *input, int in_ndim,
                           const int64_t *in_dims, int *src, int *ndim, int64_t *dims, err_t *e);
 
-int graph_infer_shapes(graph *g, const char *input, int in_ndim, const int64_t *in_dims, err_t *e)
+/* graph_infer_shapes' work, left built in c on success (freed on failure). */
+static int infer_into(ectx *c, graph *g, const char *input, int in_ndim, const int64_t *in_dims,
+                      err_t *e)
 {
-    ectx c;
     int src, ndim;
     int64_t dims[TENSOR_MAXDIM];
-    int rc = -1;
-    if (ectx_init(&c, g, e) < 0)
-        goto out;
-    if (resolve_source(&c, g, input, in_ndim, in_dims, &src, &ndim, dims, e) < 0)
-        goto out;
-    if (ectx_infer(&c, src, ndim, dims, NULL, e) < 0)
-        goto out;
+    if (ectx_init(c, g, e) < 0 || resolve_source(c, g, input, in_ndim, in_dims, &src, &ndim, dims, e) < 0 ||
+        ectx_infer(c, src, ndim, dims, NULL, e) < 0) {
+        ectx_free(c);
+        return -1;
+    }
     for (int i = 0; i < g->ntensors; i++) {
-        const etensor *t = &c.t[i];
+        const etensor *t = &c->t[i];
         gtensor *gt = &g->tensors[i];
         if (t->ndim < 0 || gt->data)
             continue;
@@ -721,11 +720,39 @@ int graph_infer_shapes(graph *g, const char *input, int in_ndim, const int64_t *
         for (int k = 0; k < TENSOR_MAXDIM; k++)
             gt->dims[k] = k < t->ndim ? t->dims[k] : 0;
     }
-    rc = 0;
-out:
-    ectx_free(&c);
+    return 0;
+}
+
+int graph_infer_shapes(graph *g, const char *input, int in_ndim, const int64_t *in_dims, err_t *e)
+{
+    ectx c;
+    int rc = infer_into(&c, g, input, in_ndim, in_dims, e);
+    if (rc == 0)
+        ectx_free(&c);
     malloc_trim(0);     /* the copies of the weights go back to the system */
     return rc;
+}
+
+engine_shapes *engine_infer_shapes(graph *g, int in_ndim, const int64_t *in_dims, err_t *e)
+{
+    engine_shapes *s = malloc(sizeof *s);
+    if (!s) {
+        err_set(e, "out of memory");
+        return NULL;
+    }
+    if (infer_into(&s->c, g, NULL, in_ndim, in_dims, e) < 0) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void engine_shapes_free(engine_shapes *s)
+{
+    if (s) {
+        ectx_free(&s->c);
+        free(s);
+    }
 }
 
 /* The input tensor and its shape from the caller's request: NULL input =
