@@ -44,11 +44,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     e.msg[0] = '\0';
-    if (graph_infer_shapes(&g, NULL, 0, NULL, &e) < 0 && !e.msg[0])
+    /* half the inputs: the shape inference kept for the engine */
+    engine_shapes *sh = NULL;
+    if (data[0] & 1) {
+        if (!(sh = engine_infer_shapes(&g, 0, NULL, &e)) && !e.msg[0])
+            abort();
+    } else if (graph_infer_shapes(&g, NULL, 0, NULL, &e) < 0 && !e.msg[0])
         abort();
     engine_opts o;
     memset(&o, 0, sizeof o);
     o.threads = 1;
+    o.shapes = sh;
     e.msg[0] = '\0';
     engine *en = engine_create(&g, &o, &e);
     if (!en) {
