@@ -152,21 +152,26 @@ static inline void transpose16(__m512 r[16])
 
 /* conv_pack_wt with AVX-512: blocks of 16 output channels by 16 rows of
  * K, transposed in registers and stored as 16 whole 64-byte runs, where
- * the scalar loop stored one float per 128-byte panel row. */
+ * the scalar loop stored one float per 128-byte panel row.  Every 16-wide
+ * block of a panel row is done before the next rows, so each destination
+ * line is written whole at once; a large form (a megabyte and more) is
+ * stored past the caches (streaming stores: no line read before it is
+ * written), as the layers' first run reads it from memory anyway. */
 __attribute__((target("avx512f")))
 static void conv_pack_wt_avx512(conv_kernel *k, const conv_wsrc *s)
 {
     const char *w = s->w;
     int nr = k->ar->nr, K = k->kk, cout = k->p.cout;
     int nb = gemm_kblocks(K, GEMM_KC_MAX), kcl = gemm_kblock_len(K, nb);
+    int stream = (uintptr_t)k->wt % 64 == 0 && (size_t)K * k->mp * sizeof(float) >= ((size_t)1 << 20);
     for (int q = 0; q < k->mp / nr; q++)
-        for (int j0 = 0; j0 < nr; j0 += 16)
-            for (int k0 = 0; k0 < K; k0 += kcl) {
-                int kc = K - k0 < kcl ? K - k0 : kcl;
-                float *d = k->wt + (size_t)k0 * k->mp + (size_t)q * nr * kc + j0;
-                for (int r0 = 0; r0 < kc; r0 += 16) {
-                    int n = kc - r0 < 16 ? kc - r0 : 16;
-                    __mmask16 m = (__mmask16)((1u << n) - 1);
+        for (int k0 = 0; k0 < K; k0 += kcl) {
+            int kc = K - k0 < kcl ? K - k0 : kcl;
+            float *d = k->wt + (size_t)k0 * k->mp + (size_t)q * nr * kc;
+            for (int r0 = 0; r0 < kc; r0 += 16) {
+                int n = kc - r0 < 16 ? kc - r0 : 16;
+                __mmask16 m = (__mmask16)((1u << n) - 1);
+                for (int j0 = 0; j0 < nr; j0 += 16) {
                     __m512 v[16];
                     for (int i = 0; i < 16; i++) {
                         int co = q * nr + j0 + i;
@@ -177,10 +182,18 @@ static void conv_pack_wt_avx512(conv_kernel *k, const conv_wsrc *s)
                             v[i] = _mm512_mul_ps(v[i], _mm512_set1_ps(s->scale[co]));
                     }
                     transpose16(v);
-                    for (int i = 0; i < n; i++)
-                        _mm512_storeu_ps(d + (size_t)(r0 + i) * nr, v[i]);
+                    float *o = d + (size_t)r0 * nr + j0;
+                    if (stream)
+                        for (int i = 0; i < n; i++)
+                            _mm512_stream_ps(o + (size_t)i * nr, v[i]);
+                    else
+                        for (int i = 0; i < n; i++)
+                            _mm512_storeu_ps(o + (size_t)i * nr, v[i]);
                 }
             }
+        }
+    if (stream)
+        _mm_sfence();           /* the streamed lines before anything after */
 }
 #endif
 
