@@ -1,5 +1,6 @@
 /* fuzz_image.c - libFuzzer harness for the netpbm reader (through
- * libnetpbm with error recovery) and the Pillow BILINEAR resize.
+ * libnetpbm with error recovery, raw rows read directly) and the Pillow
+ * BILINEAR resize.
  * Every input must give images or an error return, never an exit or a
  * crash.  Seeds: tests/fuzz/corpus_image/. */
 #include <stdint.h>

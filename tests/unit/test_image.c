@@ -1,5 +1,5 @@
-/* test_image.c - netpbm reading through libnetpbm (every format, streams,
- * bad data without exiting), PPM writing, and the Pillow BILINEAR resize:
+/* test_image.c - netpbm reading through libnetpbm and raw rows (every
+ * format, streams, bad data without exiting), PPM writing, and the Pillow BILINEAR resize:
  * hand-computed cases and, with ../shared, the golden input bytes. */
 #include <math.h>
 #include <stdint.h>
@@ -393,6 +393,54 @@ static void test_goldens(const char *shared)
     }
 }
 
+/* Raw images of one byte per sample are read row by row as stored, the
+ * others through libnetpbm's tuples: the same pixels either way (the plain
+ * form of the same samples as the reference), a stream of raw images
+ * kept in step, a short raster an error. */
+static void test_raw_rows(void)
+{
+    enum { W = 37, H = 23 };
+    static unsigned char px3[W * H * 3];
+    unsigned seed = 7;
+    err_t e = {""};
+    image a[2], b[2];
+    for (int maxval = 100; maxval <= 255; maxval += 155)
+        for (int depth = 1; depth <= 3; depth += 2) {
+            size_t n = (size_t)W * H * depth;
+            for (size_t i = 0; i < n; i++) {
+                seed = seed * 1103515245u + 12345u;
+                px3[i] = (unsigned char)((seed >> 16) % (unsigned)(maxval + 1));
+            }
+            char *raw = malloc(n + 64), *plain = malloc(n * 4 + 64);
+            int hl = sprintf(raw, "P%c\n%d %d\n%d\n", depth == 3 ? '6' : '5', W, H, maxval);
+            memcpy(raw + hl, px3, n);
+            int pl = sprintf(plain, "P%c\n%d %d\n%d\n", depth == 3 ? '3' : '2', W, H, maxval);
+            for (size_t i = 0; i < n; i++)
+                pl += sprintf(plain + pl, "%d\n", px3[i]);
+            int na = read_all(raw, (size_t)hl + n, a, 2, &e), nb = read_all(plain, (size_t)pl, b, 2, &e);
+            tap_ok(na == 1 && nb == 1 && a[0].w == W && a[0].h == H &&
+                       !memcmp(a[0].rgb, b[0].rgb, (size_t)W * H * 3),
+                   "raw P%d maxval %d: the same pixels as its plain form", depth == 3 ? 6 : 5, maxval);
+            if (na == 1) image_free(&a[0]);
+            if (nb == 1) image_free(&b[0]);
+            /* two in one stream, then the first cut short */
+            char *two = malloc(2 * ((size_t)hl + n));
+            memcpy(two, raw, (size_t)hl + n);
+            memcpy(two + hl + n, raw, (size_t)hl + n);
+            na = read_all(two, 2 * ((size_t)hl + n), a, 2, &e);
+            tap_ok(na == 2 && !memcmp(a[0].rgb, a[1].rgb, (size_t)W * H * 3),
+                   "raw P%d maxval %d: a stream of two", depth == 3 ? 6 : 5, maxval);
+            for (int i = 0; i < na && i < 2; i++) image_free(&a[i]);
+            e.msg[0] = '\0';
+            na = read_all(raw, (size_t)hl + n - 1, a, 2, &e);
+            tap_ok(na == -1 && strstr(e.msg, "row 23 of 23"), "raw P%d maxval %d cut short: %s",
+                   depth == 3 ? 6 : 5, maxval, e.msg);
+            free(raw);
+            free(plain);
+            free(two);
+        }
+}
+
 int main(void)
 {
     const char *shared = tap_shared();
@@ -400,6 +448,7 @@ int main(void)
     FILE *f;
 
     test_formats();
+    test_raw_rows();
     test_errors();
     test_write();
     test_resize_small();
