@@ -8,6 +8,7 @@
 #include <string.h>
 #include "../tap.h"
 #include "image.h"
+#include "kernels.h"
 #include "preprocess.h"
 
 /* libnetpbm leaks a 1-byte comment buffer when a PAM header is bad (it
@@ -441,6 +442,46 @@ static void test_raw_rows(void)
         }
 }
 
+/* The resize at every SIMD level gives the same bytes (the AVX2
+ * horizontal pass, the vertical pass's vector clamp), on shrinking and
+ * growing, odd widths, one-row images and the image's last row (where
+ * the AVX2 pass must not read past the image). */
+static void test_resize_levels(void)
+{
+    static const int sz[][4] = {
+        {512, 341, 224, 224}, {500, 375, 227, 227}, {97, 65, 224, 224}, {9, 7, 8, 3},
+        {17, 1, 16, 1}, {1000, 3, 15, 2}, {640, 480, 299, 301}, {33, 40, 7, 40}, {8, 8, 9, 9},
+        {300, 200, 64, 100}, {5, 5, 24, 5},
+    };
+    unsigned seed = 99;
+    for (size_t c = 0; c < sizeof sz / sizeof sz[0]; c++) {
+        image in = {0, 0, NULL}, out[3];
+        err_t e = {""};
+        in.w = sz[c][0];
+        in.h = sz[c][1];
+        size_t n = (size_t)in.w * in.h * 3;
+        in.rgb = malloc(n);
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            in.rgb[i] = (uint8_t)(seed >> 16);
+        }
+        int ok = 1;
+        static const int lv[3] = {SIMD_PORTABLE, SIMD_AVX2, SIMD_AVX512};
+        for (int l = 0; l < 3; l++) {
+            simd_cap(lv[l]);
+            ok &= image_resize_bilinear_aa(&in, sz[c][2], sz[c][3], &out[l], &e) == 0;
+        }
+        simd_cap(SIMD_AVX512);
+        size_t on = (size_t)sz[c][2] * sz[c][3] * 3;
+        tap_ok(ok && !memcmp(out[0].rgb, out[1].rgb, on) && !memcmp(out[0].rgb, out[2].rgb, on),
+               "resize %dx%d -> %dx%d: the same bytes at every SIMD level", sz[c][0], sz[c][1],
+               sz[c][2], sz[c][3]);
+        for (int l = 0; l < 3 && ok; l++)
+            image_free(&out[l]);
+        free(in.rgb);
+    }
+}
+
 int main(void)
 {
     const char *shared = tap_shared();
@@ -452,6 +493,7 @@ int main(void)
     test_errors();
     test_write();
     test_resize_small();
+    test_resize_levels();
     snprintf(probe, sizeof probe, "%s/golden/README.md", shared);
     if ((f = fopen(probe, "r")) != NULL) {
         fclose(f);
