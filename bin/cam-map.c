@@ -278,7 +278,8 @@ static int emit(const options *o, cam_classifier *c, const tensor *t, const floa
         err_set(e, "out of memory");
         goto out;
     }
-    cam_classifier_map(c, t->data, K, h, w, cls, map);
+    if (cam_classifier_map(c, t->data, K, h, w, cls, map, e))
+        goto out;
     if (o->relu)
         cam_relu(map, n);
     if (cam_resize(map, w, h, up, ow, oh, &roi, o->interp, e))

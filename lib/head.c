@@ -447,72 +447,124 @@ static int read_bias(const graph *g, int ti, int nclasses, float mul, float **ou
     return 0;
 }
 
-/* W (nclasses x K) from constant ti with element (c, k) at c*sc + k*sk. */
-static int read_weights(const graph *g, int ti, int nclasses, int K, int64_t sc, int64_t sk,
-                        float mul, float **out, err_t *e)
+/* Where W (nclasses x K) lies: constant t, element (c, k) at c*sc + k*sk,
+ * times mul; 8-bit weights on one grid (TFLite's uint8 classifiers) go
+ * through a table of the 256 values, each computed as const_value does. */
+typedef struct {
+    const gtensor *t;
+    int      nclasses, K;
+    int64_t  sc, sk;
+    float    mul;
+    int      kind;        /* 0: const_value, 1: float32 as stored, 2: table */
+    float    lut[256];
+} wsource;
+
+static void wsource_init(wsource *s, const gtensor *t, int nclasses, int K, int64_t sc, int64_t sk,
+                         float mul)
 {
-    const gtensor *t = &g->tensors[ti];
+    memset(s, 0, sizeof *s);
+    s->t = t;
+    s->nclasses = nclasses;
+    s->K = K;
+    s->sc = sc;
+    s->sk = sk;
+    s->mul = mul;
+    if (t->dtype == DT_F32 && t->nq == 0 && t->data &&
+        t->nbytes >= (size_t)nclasses * (size_t)K * sizeof(float))
+        s->kind = 1;
+    else if ((t->dtype == DT_U8 || t->dtype == DT_I8) && t->nq == 1 && t->data &&
+             t->nbytes >= (size_t)nclasses * (size_t)K) {
+        s->kind = 2;
+        for (int q = 0; q < 256; q++) {
+            double x = t->dtype == DT_U8 ? q : (double)(int8_t)(uint8_t)q;
+            s->lut[q] = (float)((double)t->scale[0] * (x - t->zero_point[0]));
+        }
+    }
+}
+
+/* Row c of W (K floats) into w: 0, or -1 when a value is unreadable. */
+static int wsource_row(const wsource *s, int c, float *w)
+{
+    int K = s->K;
+    if (s->kind == 1) {
+        /* plain float weights (the payload may point into the model file,
+         * unaligned): rows contiguous (Gemm transB = 1, TFLite) copied
+         * whole, else read one by one */
+        const char *src = s->t->data;
+        if (s->sk == 1) {
+            memcpy(w, src + (size_t)(c * s->sc) * sizeof *w, (size_t)K * sizeof *w);
+            if (s->mul != 1.0f)
+                for (int k = 0; k < K; k++)
+                    w[k] *= s->mul;
+            return 0;
+        }
+        for (int k = 0; k < K; k++) {
+            float v;
+            memcpy(&v, src + (size_t)(c * s->sc + k * s->sk) * sizeof v, sizeof v);
+            w[k] = v * s->mul;
+        }
+        return 0;
+    }
+    if (s->kind == 2) {
+        const uint8_t *src = s->t->data;
+        for (int k = 0; k < K; k++)
+            w[k] = s->lut[src[c * s->sc + k * s->sk]] * s->mul;
+        return 0;
+    }
+    for (int k = 0; k < K; k++) {
+        float v;
+        if (const_value(s->t, c * s->sc + k * s->sk, &v) < 0)
+            return -1;
+        w[k] = v * s->mul;
+    }
+    return 0;
+}
+
+/* W (nclasses x K) from constant ti with element (c, k) at c*sc + k*sk:
+ * values = 1: read into *out; values = 2: only where it lies (h->w_*), its
+ * first row read to show that it can be. */
+static int read_weights(const graph *g, int ti, int nclasses, int K, int64_t sc, int64_t sk,
+                        float mul, int values, cam_head *h, err_t *e)
+{
+    wsource s;
     float *w;
     if (nclasses <= 0 || K <= 0)
         return err_set(e, "no classes");
     if ((size_t)nclasses > SIZE_MAX / sizeof *w / (size_t)K)
         return err_set(e, "weights '%s' too large", tname(g, ti));
-    w = malloc((size_t)nclasses * (size_t)K * sizeof *w);
+    wsource_init(&s, &g->tensors[ti], nclasses, K, sc, sk, mul);
+    h->w_tensor = ti;
+    h->w_sc = sc;
+    h->w_sk = sk;
+    h->w_mul = mul;
+    w = malloc((values == 2 ? 1 : (size_t)nclasses) * (size_t)K * sizeof *w);
     if (!w)
         return err_set(e, "out of memory for weights '%s'", tname(g, ti));
-    if (t->dtype == DT_F32 && t->nq == 0 && t->data &&
-        t->nbytes >= (size_t)nclasses * (size_t)K * sizeof *w) {
-        /* Plain float weights (the payload may point into the model file,
-         * unaligned): read rows (or columns) directly. */
-        const char *src = t->data;
-        if (sk == 1) {
-            /* rows contiguous (Gemm transB = 1, TFLite): whole rows */
-            for (int c = 0; c < nclasses; c++) {
-                float *wr = w + (size_t)c * K;
-                memcpy(wr, src + (size_t)(c * sc) * sizeof *w, (size_t)K * sizeof *w);
-                if (mul != 1.0f)
-                    for (int k = 0; k < K; k++)
-                        wr[k] *= mul;
-            }
-            *out = w;
-            return 0;
+    for (int c = 0; c < (values == 2 ? 1 : nclasses); c++)
+        if (wsource_row(&s, c, w + (size_t)c * K) < 0) {
+            free(w);
+            return err_set(e, "weights '%s': unreadable constant", tname(g, ti));
         }
-        for (int c = 0; c < nclasses; c++)
-            for (int k = 0; k < K; k++) {
-                float v;
-                memcpy(&v, src + (size_t)(c * sc + k * sk) * sizeof v, sizeof v);
-                w[(size_t)c * K + k] = v * mul;
-            }
-        *out = w;
-        return 0;
-    }
-    if ((t->dtype == DT_U8 || t->dtype == DT_I8) && t->nq == 1 && t->data &&
-        t->nbytes >= (size_t)nclasses * (size_t)K) {
-        /* 8-bit weights on one grid (TFLite's uint8 classifiers): one
-         * table of the 256 values, each computed as const_value does. */
-        float lut[256];
-        for (int q = 0; q < 256; q++) {
-            double x = t->dtype == DT_U8 ? q : (double)(int8_t)(uint8_t)q;
-            lut[q] = (float)((double)t->scale[0] * (x - t->zero_point[0]));
-        }
-        const uint8_t *src = t->data;
-        for (int c = 0; c < nclasses; c++)
-            for (int k = 0; k < K; k++)
-                w[(size_t)c * K + k] = lut[src[c * sc + k * sk]] * mul;
-        *out = w;
-        return 0;
-    }
-    for (int c = 0; c < nclasses; c++)
-        for (int k = 0; k < K; k++) {
-            float v;
-            if (const_value(t, c * sc + k * sk, &v) < 0) {
-                free(w);
-                return err_set(e, "weights '%s': unreadable constant", tname(g, ti));
-            }
-            w[(size_t)c * K + k] = v * mul;
-        }
-    *out = w;
+    if (values == 2)
+        free(w);
+    else
+        h->W = w;
     return 0;
+}
+
+int head_weight_row(const graph *g, const cam_head *h, int c, float *row)
+{
+    if (h->identity || c < 0 || c >= h->nclasses)
+        return -1;
+    if (h->W) {
+        memcpy(row, h->W + (size_t)c * h->K, sizeof *row * (size_t)h->K);
+        return 0;
+    }
+    if (!g || h->w_tensor < 0 || h->w_tensor >= g->ntensors)
+        return -1;
+    wsource s;
+    wsource_init(&s, &g->tensors[h->w_tensor], h->nclasses, h->K, h->w_sc, h->w_sk, h->w_mul);
+    return wsource_row(&s, c, row);
 }
 
 /* Fills W, b, nclasses and returns the tensor produced by the linear node
@@ -539,7 +591,7 @@ static int linear_head(const graph *g, int li, int a, int values, cam_head *h, e
             return err_set(e, "node '%s' (Gemm): %d classes", nname(n), N);
         h->nclasses = N;
         /* transB: B is N x K (c*K + k); else K x N (k*N + c). */
-        if (values && read_weights(g, n->in[1], N, K, tb ? K : 1, tb ? 1 : N, alpha, &h->W, e) < 0)
+        if (values && read_weights(g, n->in[1], N, K, tb ? K : 1, tb ? 1 : N, alpha, values, h, e) < 0)
             return err_prefix(e, "node '%s' (Gemm)", nname(n));
         if (n->nin >= 3 && n->in[2] >= 0) {
             if (!is_const(g, n->in[2]))
@@ -562,7 +614,7 @@ static int linear_head(const graph *g, int li, int a, int values, cam_head *h, e
         if (N <= 0 || N > (1 << 24))
             return err_set(e, "node '%s' (MatMul): %d classes", nname(n), N);
         h->nclasses = N;
-        if (values && read_weights(g, n->in[1], N, K, 1, N, 1.0f, &h->W, e) < 0)
+        if (values && read_weights(g, n->in[1], N, K, 1, N, 1.0f, values, h, e) < 0)
             return err_prefix(e, "node '%s' (MatMul)", nname(n));
         out = n->out[0];
         if (consumers(g, out, c, 2) == 1 && strcmp(g->nodes[c[0]].op, "Add") == 0 &&
@@ -594,7 +646,7 @@ static int linear_head(const graph *g, int li, int a, int values, cam_head *h, e
         if (N <= 0 || N > (1 << 24))
             return err_set(e, "node '%s' (Conv): %d classes", nname(n), N);
         h->nclasses = N;
-        if (values && read_weights(g, n->in[1], N, K, K, 1, 1.0f, &h->W, e) < 0)
+        if (values && read_weights(g, n->in[1], N, K, K, 1, 1.0f, values, h, e) < 0)
             return err_prefix(e, "node '%s' (Conv)", nname(n));
         if (n->nin >= 3 && n->in[2] >= 0) {
             if (!is_const(g, n->in[2]))
@@ -625,6 +677,7 @@ static int head_find_mode(const graph *g, const char *feature, const char *label
     int gap = -1, fi = -1, pooled, t, next;
 
     memset(h, 0, sizeof *h);
+    h->w_tensor = -1;
     if (feature) {
         fi = find_tensor(g, feature);
         if (fi < 0)
@@ -695,6 +748,12 @@ static int head_find_mode(const graph *g, const char *feature, const char *label
 int head_find(const graph *g, const char *feature, const char *labels_path, cam_head *h, err_t *e)
 {
     return head_find_mode(g, feature, labels_path, 1, h, e);
+}
+
+int head_find_rows(const graph *g, const char *feature, const char *labels_path, cam_head *h,
+                   err_t *e)
+{
+    return head_find_mode(g, feature, labels_path, 2, h, e);
 }
 
 int head_locate(const graph *g, const char *feature, cam_head *h, err_t *e)

@@ -21,7 +21,11 @@ typedef struct {
     int     K;            /* feature channels */
     int     nclasses;
     int     identity;     /* 1: classes are the channels, W and b NULL */
-    float  *W;            /* nclasses x K, row-major, dequantised */
+    float  *W;            /* nclasses x K, row-major, dequantised (NULL
+                             from head_find_rows: head_weight_row) */
+    int     w_tensor;     /* the model's weight constant, -1: none */
+    int64_t w_sc, w_sk;   /* its element (c, k) at c * w_sc + k * w_sk */
+    float   w_mul;        /* times this (Gemm's alpha) */
     float  *b;            /* nclasses, or NULL when the head has no bias */
     char  **labels;       /* nclasses names, or NULL when unknown */
 } cam_head;
@@ -36,6 +40,13 @@ typedef struct {
 /* Requires shapes: call graph_infer_shapes(g, ...) first. */
 int  head_find(const graph *g, const char *feature, const char *labels_path,
                cam_head *h, err_t *e);
+/* The same, but W is not read (a classifier's 1000 rows of which a map
+ * needs one): head_weight_row reads a class's row from g when needed. */
+int  head_find_rows(const graph *g, const char *feature, const char *labels_path,
+                    cam_head *h, err_t *e);
+/* Row c of W (K floats, dequantised as head_find reads it) into row: from
+ * h->W, else from g (the graph h was found in).  0, or -1. */
+int  head_weight_row(const graph *g, const cam_head *h, int c, float *row);
 /* The same search, names and sizes only (feature, pooled, logits, K,
  * nclasses, identity): W, b and labels stay NULL, the weights unread. */
 int  head_locate(const graph *g, const char *feature, cam_head *h, err_t *e);

@@ -109,7 +109,7 @@ int cam_classifier_open(cam_classifier *c, const char *name, const char *sha256,
     if (model_load(name, sha256, &c->g, e))
         return -1;
     if (!(c->shapes = engine_infer_shapes(&c->g, 0, NULL, e)) ||
-        head_find(&c->g, layer, labels, &c->head, e)) {
+        head_find_rows(&c->g, layer, labels, &c->head, e)) {
         err_prefix(e, "model %s", name);
         engine_shapes_free(c->shapes);
         c->shapes = NULL;
@@ -286,21 +286,35 @@ static void map_by_rows(const float *f, int K, size_t n, const float *wt, double
         out[i] = (float)acc[i];
 }
 
-void cam_classifier_map(const cam_classifier *c, const float *feat, int K, int h, int w,
-                        int cls, float *map)
+int cam_classifier_map(const cam_classifier *c, const float *feat, int K, int h, int w, int cls,
+                       float *map, err_t *e)
 {
     size_t n = (size_t)h * w;
     if (c->head.identity) {
         memcpy(map, feat + (size_t)cls * n, sizeof *map * n);
-        return;
+        return 0;
+    }
+    /* the class's row of W: from the model, read now (a model's head keeps
+     * no copy of its weights), or the head file's */
+    float rstack[1024], *row = c->head.W ? c->head.W + (size_t)cls * K
+                               : K <= 1024 ? rstack : malloc(sizeof *row * (size_t)K);
+    if (!row)
+        return err_set(e, "out of memory");
+    if (!c->head.W && head_weight_row(&c->g, &c->head, cls, row) < 0) {
+        if (row != rstack)
+            free(row);
+        return err_set(e, "model %s: the weights of class %d are unreadable", c->name, cls);
     }
     double stack[1024], *acc = n <= 1024 ? stack : malloc(sizeof *acc * n);
     if (acc)
-        map_by_rows(feat, K, n, c->head.W + (size_t)cls * K, acc, map);
+        map_by_rows(feat, K, n, row, acc, map);
     else
-        cam_map_linear(feat, K, n, c->head.W + (size_t)cls * K, map);
+        cam_map_linear(feat, K, n, row, map);
     if (acc != stack)
         free(acc);
+    if (!c->head.W && row != rstack)
+        free(row);
+    return 0;
 }
 
 const char *cam_classifier_label(const cam_classifier *c, int cls)

@@ -67,10 +67,11 @@ int cam_features_check(const cam_classifier *c, tensor *t, int *K, int *h, int *
 int cam_classifier_logits(cam_classifier *c, const float *feat, int K, int h, int w,
                           float *logits, err_t *e);
 
-/* Class map of class cls (h*w floats): sum_k W[cls][k] f_k, or channel cls
- * for an identity head. */
-void cam_classifier_map(const cam_classifier *c, const float *feat, int K, int h, int w,
-                        int cls, float *map);
+/* Class map of class cls (h*w floats): sum_k W[cls][k] f_k (the row read
+ * from the model when the map is asked for), or channel cls for an
+ * identity head.  0, or -1 (e set). */
+int  cam_classifier_map(const cam_classifier *c, const float *feat, int K, int h, int w,
+                        int cls, float *map, err_t *e);
 
 /* The name of class cls, or "-" when the model has no labels. */
 const char *cam_classifier_label(const cam_classifier *c, int cls);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include "engine.h"
 #include "graph.h"
+#include "head.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -51,6 +52,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
     } else if (graph_infer_shapes(&g, NULL, 0, NULL, &e) < 0 && !e.msg[0])
         abort();
+    {
+        /* the CAM view of the graph: the head found without W, then rows
+         * of it read on demand, and with W when it is small */
+        cam_head h;
+        if (head_find_rows(&g, NULL, NULL, &h, &e) == 0) {
+            if (!h.identity && h.K > 0 && h.K <= (1 << 16)) {
+                float *row = malloc(sizeof *row * (size_t)h.K);
+                if (row && head_weight_row(&g, &h, h.nclasses - 1, row) == 0) {
+                    volatile float s = row[h.K - 1];
+                    (void)s;
+                }
+                free(row);
+            }
+            int64_t size = (int64_t)h.K * h.nclasses;
+            head_free(&h);
+            if (size <= (1 << 20) && head_find(&g, NULL, NULL, &h, &e) == 0)
+                head_free(&h);
+        }
+    }
     engine_opts o;
     memset(&o, 0, sizeof o);
     o.threads = 1;

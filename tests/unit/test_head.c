@@ -147,6 +147,33 @@ static int close_to(float a, float b)
 
 /* ---------------------------------------------------------------- cases */
 
+/* head_find_rows gives what head_find gives, W aside, and each row of W
+ * from head_weight_row bit for bit. */
+static void check_rows(const graph *g, const char *what)
+{
+    cam_head a, r;
+    err_t e = {""};
+    if (head_find(g, NULL, NULL, &a, &e) < 0) {
+        tap_ok(0, "%s: head_find (%s)", what, e.msg);
+        return;
+    }
+    int rc = head_find_rows(g, NULL, NULL, &r, &e);
+    int ok = rc == 0 && !r.W && r.K == a.K && r.nclasses == a.nclasses &&
+             (!a.b) == (!r.b) && (!a.b || !memcmp(a.b, r.b, sizeof *a.b * (size_t)a.nclasses));
+    float *row = malloc(sizeof *row * (size_t)a.K), *row2 = malloc(sizeof *row2 * (size_t)a.K);
+    for (int c = 0; ok && c < a.nclasses; c++)
+        ok = head_weight_row(g, &r, c, row) == 0 && head_weight_row(g, &a, c, row2) == 0 &&
+             !memcmp(row, a.W + (size_t)c * a.K, sizeof *row * (size_t)a.K) &&
+             !memcmp(row2, row, sizeof *row * (size_t)a.K);
+    ok = ok && head_weight_row(g, &r, a.nclasses, row) < 0 && head_weight_row(g, &r, -1, row) < 0;
+    tap_ok(ok, "%s: head_find_rows reads no W, each row of it on demand, the same bits", what);
+    free(row);
+    free(row2);
+    head_free(&a);
+    if (rc == 0)
+        head_free(&r);
+}
+
 /* feat (1x3x4x4) -> GlobalAveragePool -> Flatten -> Gemm(transB, alpha 2,
  * beta 0.5) -> Softmax */
 static void test_gemm(void)
@@ -176,6 +203,7 @@ static void test_gemm(void)
     gb_output(&b, pr);
     gb_meta(&b, "labels", "cat\ndog\n");
 
+    check_rows(&b.g, "Gemm transB alpha");
     int r = head_find(&b.g, NULL, NULL, &h, &e);
     tap_ok(r == 0, "Gemm head found (%s)", r ? e.msg : "");
     if (r == 0) {
@@ -261,6 +289,7 @@ static void test_matmul(void)
     gb_node(&b, "Softmax", 1, &lg, 1, &pr);
     gb_output(&b, pr);
 
+    check_rows(&b.g, "MatMul+Add");
     int r = head_find(&b.g, NULL, NULL, &h, &e);
     tap_ok(r == 0, "MatMul+Add head found (%s)", r ? e.msg : "");
     if (r == 0) {
@@ -334,6 +363,7 @@ static void test_conv_quant(void)
     gb_node(&b, "Softmax", 1, &lg, 1, &pr);
     gb_output(&b, pr);
 
+    check_rows(&b.g, "uint8 1x1 Conv");
     int r = head_find(&b.g, NULL, NULL, &h, &e);
     tap_ok(r == 0, "ReduceMean + 1x1 Conv head found (%s)", r ? e.msg : "");
     if (r == 0) {

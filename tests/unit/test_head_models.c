@@ -145,6 +145,35 @@ int main(void)
                    (!m->label_last || strcmp(h.labels[h.nclasses - 1], m->label_last) == 0),
                    "%s: labels (first '%s')", m->stem, h.labels ? h.labels[0] : "(none)");
 
+        /* head_find_rows: no W read, each row of it on demand, the same
+         * bits (float Gemm, uint8 FULLY_CONNECTED / 1x1 Conv) */
+        if (!m->identity) {
+            cam_head r;
+            float *row = malloc(sizeof *row * (size_t)h.K);
+            int ok = head_find_rows(&g, NULL, NULL, &r, &e) == 0;
+            int rok = ok && !r.W && row;
+            for (int c = 0; rok && c < h.nclasses; c++)
+                rok = head_weight_row(&g, &r, c, row) == 0 &&
+                      !memcmp(row, h.W + (size_t)c * h.K, sizeof *row * (size_t)h.K);
+            tap_ok(rok, "%s: head_find_rows, then %d rows read on demand equal W", m->stem, h.nclasses);
+            /* 8-bit weights: every value of W is scale * (q - zero point) */
+            const gtensor *wt = ok && r.w_tensor >= 0 ? &g.tensors[r.w_tensor] : NULL;
+            if (wt && (wt->dtype == DT_U8 || wt->dtype == DT_I8) && wt->nq == 1) {
+                int qok = 1;
+                for (int c = 0; qok && c < h.nclasses; c++)
+                    for (int k = 0; qok && k < h.K; k++) {
+                        const uint8_t *q = (const uint8_t *)wt->data + c * r.w_sc + k * r.w_sk;
+                        double x = wt->dtype == DT_U8 ? *q : (double)(int8_t)*q;
+                        float want = (float)((double)wt->scale[0] * (x - wt->zero_point[0]));
+                        qok = h.W[(size_t)c * h.K + k] == want * r.w_mul;
+                    }
+                tap_ok(qok, "%s: W is scale x (q - zero point) of '%s'", m->stem, wt->name);
+            }
+            if (ok)
+                head_free(&r);
+            free(row);
+        }
+
         /* googlenet: W equals the Gemm initializer (transB = 1, 1000 x 1024). */
         if (strcmp(m->stem, "googlenet-bvlc") == 0) {
             int wi = graph_find_tensor(&g, "loss3/classifier/W");

@@ -36,13 +36,13 @@ int main(void)
         int same = 1;
         for (int cls = 0; cls < C; cls++) {
             cam_map_linear(f, K, n, W + (size_t)cls * K, a);
-            cam_classifier_map(&c, f, K, h, w, cls, b);
+            cam_classifier_map(&c, f, K, h, w, cls, b, NULL);
             same &= memcmp(a, b, sizeof *a * n) == 0;
         }
         tap_ok(same, "%d x %d x %d: the same maps to the bit, 4 classes", K, h, w);
         c.head.identity = 1;
         c.head.W = NULL;
-        cam_classifier_map(&c, f, K, h, w, K - 1, b);
+        cam_classifier_map(&c, f, K, h, w, K - 1, b, NULL);
         tap_ok(memcmp(b, f + (size_t)(K - 1) * n, sizeof *b * n) == 0, "%d x %d x %d: identity head copies the channel", K, h, w);
         free(f); free(W); free(a); free(b);
     }
