@@ -13,6 +13,19 @@
 #define DW_SLACK 64       /* floats past the end a vector loop may touch */
 
 /* The masks and offsets of the in-place paths (see kern_dw.h). */
+/* Sets bits [a, b) of m (16 to a word, bit t % 16 of word t / 16). */
+static void set_bits(unsigned short *m, size_t a, size_t b)
+{
+    while (a < b && a % 16) {
+        m[a / 16] |= (unsigned short)(1u << (a % 16));
+        a++;
+    }
+    for (; a + 16 <= b; a += 16)
+        m[a / 16] = 0xffff;
+    for (; a < b; a++)
+        m[a / 16] |= (unsigned short)(1u << (a % 16));
+}
+
 static int dw_plan_direct(dw_plan *d, const conv_params *p)
 {
     size_t npix = (size_t)p->oh * p->ow;
@@ -24,21 +37,18 @@ static int dw_plan_direct(dw_plan *d, const conv_params *p)
         d->fmask = calloc((size_t)d->ntaps * d->fch, sizeof *d->fmask);
         d->fstore = calloc((size_t)d->fch, sizeof *d->fstore);
         if (!d->foff || !d->fmask || !d->fstore) return -1;
-        for (size_t t = 0; t < npix; t++)
-            d->fstore[t / 16] |= (unsigned short)(1u << (t % 16));
+        set_bits(d->fstore, 0, npix);
         for (int ky = 0; ky < p->kh; ky++)
             for (int kx = 0; kx < p->kw; kx++) {
                 int tap = ky * p->kw + kx, dy = ky * p->dh - p->pt, dx = kx * p->dw - p->pl;
                 d->foff[tap] = dy * p->w + dx;
                 unsigned short *m = d->fmask + (size_t)tap * d->fch;
-                for (int oy = 0; oy < p->oh; oy++) {
-                    if (oy + dy < 0 || oy + dy >= p->h) continue;
-                    for (int ox = 0; ox < p->ow; ox++) {
-                        if (ox + dx < 0 || ox + dx >= p->w) continue;
-                        size_t t = (size_t)oy * p->ow + ox;
-                        m[t / 16] |= (unsigned short)(1u << (t % 16));
-                    }
-                }
+                /* the pixels whose tap lies inside the image: a run of
+                 * columns on each row whose tap row does */
+                int x0 = dx < 0 ? -dx : 0, x1 = p->w - dx < p->ow ? p->w - dx : p->ow;
+                for (int oy = 0; oy < p->oh && x0 < x1; oy++)
+                    if (oy + dy >= 0 && oy + dy < p->h)
+                        set_bits(m, (size_t)oy * p->ow + x0, (size_t)oy * p->ow + x1);
             }
     }
     if ((p->sw == 1 || p->sw == 2) && p->kw <= 16) {
