@@ -34,6 +34,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
+#include "transpose16.h"
 #include <stdlib.h>
 #include <string.h>
 #include "kernels.h"
@@ -124,32 +125,6 @@ static int conv_pixels_pays(const conv_kernel *k)
 }
 
 #if defined(__x86_64__)
-/* 16 x 16 floats transposed in registers: r[i] lane j <-> r[j] lane i */
-__attribute__((target("avx512f"), always_inline))
-static inline void transpose16(__m512 r[16])
-{
-    __m512 t[16];
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) {
-        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-    }
-    for (int i = 0; i < 16; i += 8)
-        for (int j = 0; j < 4; j++) {
-            t[i + j] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0x88);
-            t[i + j + 4] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0xdd);
-        }
-    for (int j = 0; j < 8; j++) {
-        r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
-        r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
-    }
-}
-
 /* conv_pack_wt with AVX-512: blocks of 16 output channels by 16 rows of
  * K, transposed in registers and stored as 16 whole 64-byte runs, where
  * the scalar loop stored one float per 128-byte panel row.  Every 16-wide

@@ -19,6 +19,7 @@
 #include <string.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include "transpose16.h"
 #endif
 #include "kern_q.h"
 #include "kern_dw.h"
@@ -894,6 +895,73 @@ qconv_kernel *qconv_prepare_bytes(const qconv_params *qp, const void *w, int wsi
     return qprepare(qp, w, wsigned ? QW_I8 : QW_U8, wzp, wscale, bias, reference, e);
 }
 
+#if defined(__x86_64__)
+/* The bytes 0 .. n - 1 of a 64-byte vector (n <= 64). */
+static __mmask64 qbytes(size_t n)
+{
+    return n >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << n) - 1;
+}
+
+/* Min, max and sum of a row of K stored bytes (int8 when sgn, else
+ * uint8), 64 at a time: the row statistics of qprepare without widening
+ * every value first.  int8 is read as uint8 plus 128 (xor 0x80). */
+__attribute__((target("avx512f,avx512bw")))
+static void qrow_stats_avx512(const unsigned char *s, size_t K, int sgn, int32_t *lo, int32_t *hi,
+                              int32_t *sum)
+{
+    const __m512i flip = _mm512_set1_epi8((char)(sgn ? 0x80 : 0)), z = _mm512_setzero_si512();
+    __m512i vmin = _mm512_set1_epi8((char)0xff), vmax = z, vsum = z;
+    for (size_t i = 0; i < K; i += 64) {
+        __mmask64 m = qbytes(K - i);
+        __m512i v = _mm512_maskz_mov_epi8(m, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, s + i), flip));
+        vmin = _mm512_mask_min_epu8(vmin, m, vmin, v);
+        vmax = _mm512_mask_max_epu8(vmax, m, vmax, v);
+        vsum = _mm512_add_epi64(vsum, _mm512_sad_epu8(v, z));
+    }
+    unsigned char a[64], b[64];
+    _mm512_storeu_si512(a, vmin);
+    _mm512_storeu_si512(b, vmax);
+    int mn = 255, mx = 0;
+    for (int i = 0; i < 64; i++) {
+        mn = a[i] < mn ? a[i] : mn;
+        mx = b[i] > mx ? b[i] : mx;
+    }
+    int off = sgn ? 128 : 0;
+    *lo = K ? mn - off : 0;
+    *hi = K ? mx - off : 0;
+    *sum = (int32_t)((int64_t)_mm512_reduce_add_epi64(vsum) - (int64_t)off * (int64_t)K);
+}
+
+/* The int8 panels of rows m0 .. m0 + QMR - 1 (as the loop in qprepare
+ * writes them) from K stored bytes a row: 16 groups of 4 bytes of each of
+ * the 16 rows, less the row's offset (byte arithmetic wraps as the int8
+ * cast does), transposed as 32-bit lanes and stored as 16 whole panel
+ * rows.  Rows from cout on, and bytes from K on, are zeros. */
+__attribute__((target("avx512f,avx512bw")))
+static void qpanel_avx512(const unsigned char *w, int cout, int K, int Kq, int m0,
+                          const int32_t *cm, const int32_t *wzp, unsigned char *pm)
+{
+    for (int kq0 = 0; kq0 < Kq; kq0 += 16) {
+        __mmask64 m = qbytes((size_t)K - (size_t)kq0 * 4);
+        __m512 v[16];
+        for (int i = 0; i < QMR; i++) {
+            int r = m0 + i;
+            if (r >= cout) {
+                v[i] = _mm512_setzero_ps();
+                continue;
+            }
+            __m512i b = _mm512_maskz_loadu_epi8(m, w + (size_t)r * K + (size_t)kq0 * 4);
+            b = _mm512_maskz_sub_epi8(m, b, _mm512_set1_epi8((char)(cm[r] + wzp[r])));
+            v[i] = _mm512_castsi512_ps(b);
+        }
+        transpose16(v);
+        int n = Kq - kq0 < 16 ? Kq - kq0 : 16;
+        for (int j = 0; j < n; j++)
+            _mm512_storeu_ps((float *)(void *)(pm + (size_t)(kq0 + j) * QMR * 4), v[j]);
+    }
+}
+#endif
+
 /* The weights are read one row at a time, widened into a row buffer. */
 static qconv_kernel *qprepare(const qconv_params *qp, const void *wq, int wt, const int32_t *wzp,
                               const float *wscale, const int32_t *bias, int reference, err_t *e)
@@ -939,7 +1007,21 @@ static qconv_kernel *qprepare(const qconv_params *qp, const void *wq, int wt, co
         goto oom;
     int32_t *rlo = rst, *rhi = rst + p->cout, *rsm = rst + 2 * (size_t)p->cout;
     int wmin = 0, wmax = 0;
+#if defined(__x86_64__)
+    int bytes512 = wt != QW_I16 && qconv_has_vnni();    /* AVX-512BW on the stored bytes */
+#else
+    int bytes512 = 0;
+#endif
     for (int m = 0; m < p->cout && !replay; m++) {
+#if defined(__x86_64__)
+        if (bytes512) {
+            qrow_stats_avx512((const unsigned char *)wq + (size_t)m * K, (size_t)K, wt == QW_I8,
+                              &rlo[m], &rhi[m], &rsm[m]);
+            if (rlo[m] < wmin) wmin = rlo[m];
+            if (rhi[m] > wmax) wmax = rhi[m];
+            continue;
+        }
+#endif
         const int16_t *wr = row;
         qw_row(wq, wt, m, (size_t)K, row);
         int16_t lo = K > 0 ? wr[0] : 0, hi = lo;
@@ -1078,6 +1160,12 @@ static qconv_kernel *qprepare(const qconv_params *qp, const void *wq, int wt, co
     }
     for (int m0 = 0; m0 < k->Mp; m0 += QMR) {
         unsigned char *pm = (unsigned char *)(apack + (size_t)(m0 / QMR) * k->Kq * QMR);
+#if defined(__x86_64__)
+        if (bytes512) {
+            qpanel_avx512(wq, p->cout, K, k->Kq, m0, k->cm, wzp, pm);
+            continue;
+        }
+#endif
         for (int mi = 0; mi < QMR; mi++) {
             int m = m0 + mi;
             unsigned char *d = pm + (size_t)mi * 4;
