@@ -522,7 +522,8 @@ static int wsource_row(const wsource *s, int c, float *w)
 
 /* W (nclasses x K) from constant ti with element (c, k) at c*sc + k*sk:
  * values = 1: read into *out; values = 2: only where it lies (h->w_*), its
- * first row read to show that it can be. */
+ * first and last rows read to show that every row can be (the indices
+ * grow with c and k). */
 static int read_weights(const graph *g, int ti, int nclasses, int K, int64_t sc, int64_t sk,
                         float mul, int values, cam_head *h, err_t *e)
 {
@@ -541,7 +542,8 @@ static int read_weights(const graph *g, int ti, int nclasses, int K, int64_t sc,
     if (!w)
         return err_set(e, "out of memory for weights '%s'", tname(g, ti));
     for (int c = 0; c < (values == 2 ? 1 : nclasses); c++)
-        if (wsource_row(&s, c, w + (size_t)c * K) < 0) {
+        if (wsource_row(&s, c, w + (size_t)c * K) < 0 ||
+            (values == 2 && wsource_row(&s, nclasses - 1, w) < 0)) {
             free(w);
             return err_set(e, "weights '%s': unreadable constant", tname(g, ti));
         }

@@ -294,6 +294,8 @@ int cam_classifier_map(const cam_classifier *c, const float *feat, int K, int h,
         memcpy(map, feat + (size_t)cls * n, sizeof *map * n);
         return 0;
     }
+    if (K != c->head.K || cls < 0 || cls >= c->head.nclasses)
+        return err_set(e, "model %s: no class %d of %d inputs", c->name, cls, K);
     /* the class's row of W: from the model, read now (a model's head keeps
      * no copy of its weights), or the head file's */
     float rstack[1024], *row = c->head.W ? c->head.W + (size_t)cls * K
