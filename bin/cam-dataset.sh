@@ -29,7 +29,7 @@ if [ "${1:-}" = "--job" ]; then
     trap 'rm -rf "$tmp"' EXIT
     topt=()
     [ "$take" = 0 ] || topt=(-take "$take")
-    cnn-features -m "$model" -threads 1 -batch 2 -queue "$out/queue" "${topt[@]}" |
+    cnn-features -m "$model" -threads 1 -fast -queue "$out/queue" "${topt[@]}" |
         cam-map -k 5 -classes "$out/classes" -top "$tmp/s" | tee "$tmp/m" |
         cam-bbox -mode "$mode" >"$tmp/ball" || exit 1
     [ -s "$tmp/s" ] || exit 0       # the others took every image

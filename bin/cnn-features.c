@@ -35,7 +35,7 @@
 
 static const char usage[] =
     "cnn-features -m MODEL [-layer NAME]... [-list] [-size WxH] [-mean R,G,B]\n"
-    "       [-std R,G,B] [-bgr | -rgb] [-threads N] [-batch N] [-z] [-f16] [-bench RUNS]\n"
+    "       [-std R,G,B] [-bgr | -rgb] [-threads N] [-batch N] [-fast] [-z] [-f16] [-bench RUNS]\n"
     "       [FILE... | -queue LIST [-take N]]";
 
 /* libnetpbm leaks a 1-byte buffer when it rejects a PAM header (it longjmps
@@ -60,6 +60,7 @@ struct options {
     int order;                  /* -1 model's, 0 RGB, 1 BGR */
     int threads;
     int batch;                  /* -batch, 1: one image at a time */
+    int fast;                   /* -fast: every Winograd layer's filters kept */
     int gzip, f16;
     long bench;                 /* 0: off */
     const char *queue;          /* -queue: the shared list of names */
@@ -134,6 +135,8 @@ static void parse_command_line(int argc, char **argv, struct options *o)
         } else if (strcmp(a, "-batch") == 0) {
             NEEDS_VALUE();
             o->batch = (int)cli_long(usage, a, v, 1, MAX_BATCH);
+        } else if (strcmp(a, "-fast") == 0) {
+            o->fast = 1;
         } else if (strcmp(a, "-z") == 0) {
             o->gzip = 1;
         } else if (strcmp(a, "-f16") == 0) {
@@ -762,6 +765,7 @@ int main(int argc, char **argv)
     eo.noutputs = r.nlayers;
     eo.outputs = r.layers;
     eo.plan_only = o.list;
+    eo.keep_transforms = o.fast;
     eo.shapes = shapes;         /* taken over by engine_create */
     r.en = engine_create(&r.g, &eo, &e);
     eo.shapes = NULL;

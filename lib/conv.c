@@ -329,7 +329,8 @@ static void conv_pack_a(conv_kernel *k, int g, const conv_wsrc *w, float *rows)
  * thin to pay for the transforms.  5x5 convs run as F(2x2, 5x5), 36
  * values per 25, kept: 1.2-2.3x faster than GEMM on every 5x5 layer of
  * GoogLeNet, 7x7 maps included (32x28x28 -> 96: 1.34 -> 0.65 ms, 48x7x7
- * -> 128: 0.15 -> 0.09 ms), for 1 MB more memory there. */
+ * -> 128: 0.15 -> 0.09 ms), for 1 MB more memory there.  p->wino_keep
+ * (cnn-features -fast) keeps them on every map size, speed over memory. */
 static int conv_wino_pays(const conv_params *p)
 {
     const char *env = getenv("CAM_WINO");
@@ -337,7 +338,7 @@ static int conv_wino_pays(const conv_params *p)
     if (env && env[0] == '1') return 1;
     if (env && env[0] == '2') return 2;
     if (p->cin < 16 || p->cout < 16) return 0;
-    if (p->kh == 5) return 1;
+    if (p->kh == 5 || p->wino_keep) return 1;
     if ((long)p->oh * p->ow >= 28 * 28) return 1;
     return ((p->oh + 3) / 4) * ((p->ow + 3) / 4) >= 16 ? 2 : 0;
 }

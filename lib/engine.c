@@ -602,8 +602,8 @@ static int cache_key(const engine *en, const graph *g, wcache_key *key)
         return -1;
     /* (a cache directory shared by machines of other CPUs gets files of
      * its own for each) */
-    append(d, cap, &n, &ok, "model %s\nsimd %d vnni %d\nthreads %d\nwino %.16s\ndirect %.16s\ninput %d",
-           g->sha256, simd_level(), qconv_has_vnni(), c->nthreads, wino ? wino : "-",
+    append(d, cap, &n, &ok, "model %s\nsimd %d vnni %d\nthreads %d\nwino %.16s keep %d\ndirect %.16s\ninput %d",
+           g->sha256, simd_level(), qconv_has_vnni(), c->nthreads, wino ? wino : "-", c->wino_keep,
            direct ? direct : "-", en->src);
     for (int k = 0; k < c->t[en->src].ndim && k < TENSOR_MAXDIM; k++)
         append(d, cap, &n, &ok, " %lld", (long long)c->t[en->src].dims[k]);
@@ -928,6 +928,7 @@ static int plan(engine *en, const graph *g, const engine_opts *o, engine_shapes 
     } else if (ectx_init(c, g, e) < 0)
         return -1;
     c->reference = o->reference;
+    c->wino_keep = o->keep_transforms != 0;
     c->nthreads = o->threads > 0 ? o->threads : engine_default_threads();
     if (c->nthreads > 1 && !o->plan_only && !(en->tp = tp_create(c->nthreads)))
         return err_set(e, "cannot create %d threads", c->nthreads);

@@ -31,6 +31,9 @@ typedef struct {
     int          plan_only;    /* 1: shapes and the tensor list only (for
                                   cnn-features -list): no weights packed, no
                                   buffers; engine_run then fails */
+    int          keep_transforms; /* 1: every Winograd layer keeps its
+                                  transformed filters (faster, more memory:
+                                  cnn-features -fast) */
     engine_shapes *shapes;     /* from engine_infer_shapes on the same graph:
                                   its work is not done again.  engine_create
                                   takes it over (frees it, used or not). */

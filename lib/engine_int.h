@@ -105,6 +105,7 @@ typedef struct ectx {
     size_t    nstage;             /* floats in stage */
     size_t    stage_map;          /* > 0: stage is a kmem_map of this many
                                      bytes (else malloc'd) */
+    int       wino_keep;          /* conv_params.wino_keep of every Conv */
     float    *zeros;              /* cdata of every deferred constant: a
                                    * read-only mapping of zeros (no page
                                    * touched, nothing copied) */

@@ -27,6 +27,10 @@ typedef struct {
     int group;              /* cin % group == 0, cout % group == 0 */
     int act;                /* fused activation applied after bias */
     float act_min, act_max;
+    int wino_keep;          /* 1: a 3x3 or 5x5 stride-1 layer of 16
+                               channels and more runs as Winograd with its
+                               transformed filters kept, whatever its map
+                               size (speed over memory) */
 } conv_params;
 
 typedef struct conv_kernel conv_kernel;

@@ -301,6 +301,7 @@ static uint64_t conv_fingerprint(const ectx *c, const enode *n, const conv_p *p)
 static int conv_prepare_op(ectx *c, enode *n, err_t *e)
 {
     conv_p *p = n->p;
+    p->cp.wino_keep = c->wino_keep;
     kmem_tag(conv_fingerprint(c, n, p));
     /* quantised: integer kernel, activation and rounding in its store */
     int qr = qconv_node_prepare(c, n, &p->cp, p->wscale != NULL, &p->qk, e);

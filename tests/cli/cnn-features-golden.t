@@ -34,6 +34,17 @@ while read -r stem file feat logits kind; do
         r=$((r + 2))
     done
 
+    # 1b. -fast (every Winograd layer keeps its transformed filters): other
+    # sums, the same bounds
+    tensor-npy "$@" | cnn-features -fast -m "$M" -layer "$feat" -layer "$logits" > "$TMP/fast.ts" 2>"$TMP/err"
+    ok $? "$stem: input.npy x3 through cnn-features -fast"
+    r=0
+    for i in $IMGS; do
+        f=$("$TOOLS/tcompare" -record $r $bound "$TMP/fast.ts" "$G/$stem/$i/features.npy"); ok $? "$stem $i -fast: features $f"
+        l=$("$TOOLS/tcompare" -record $((r + 1)) $lbound -top1 "$TMP/fast.ts" "$G/$stem/$i/logits.npy"); ok $? "$stem $i -fast: logits $l"
+        r=$((r + 2))
+    done
+
     # 2. the original images, our preprocessing, as one multi-image stream
     for i in $IMGS; do bmptopnm "$SHARED/images/$i.bmp" 2>/dev/null; done |
         cnn-features -m "$M" -layer "$feat" -layer "$logits" > "$TMP/img.ts" 2>"$TMP/err"
