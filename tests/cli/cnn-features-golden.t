@@ -11,6 +11,18 @@ have_shared || skip_all "no shared models at $SHARED"
 G=$SHARED/golden
 IMGS="cat bird grace_hopper"
 
+# The features and logits of the three images (records in pairs) in
+# stream $1 against the goldens of $stem, within $bound / $lbound; $2
+# names the stream in the test names.
+check3() {
+    r=0
+    for i in $IMGS; do
+        f=$("$TOOLS/tcompare" -record $r $bound "$1" "$G/$stem/$i/features.npy"); ok $? "$stem $i $2: features $f"
+        l=$("$TOOLS/tcompare" -record $((r + 1)) $lbound -top1 "$1" "$G/$stem/$i/logits.npy"); ok $? "$stem $i $2: logits $l"
+        r=$((r + 2))
+    done
+}
+
 # model-stem  model-file  feature-layer  logits-layer  kind
 while read -r stem file feat logits kind; do
     M=$SHARED/models/$file
@@ -27,34 +39,19 @@ while read -r stem file feat logits kind; do
     for i in $IMGS; do set -- "$@" "$G/$stem/$i/input.npy"; done
     tensor-npy "$@" | cnn-features -m "$M" -layer "$feat" -layer "$logits" > "$TMP/npy.ts" 2>"$TMP/err"
     ok $? "$stem: input.npy x3 through cnn-features"
-    r=0
-    for i in $IMGS; do
-        f=$("$TOOLS/tcompare" -record $r $bound "$TMP/npy.ts" "$G/$stem/$i/features.npy"); ok $? "$stem $i input.npy: features $f"
-        l=$("$TOOLS/tcompare" -record $((r + 1)) $lbound -top1 "$TMP/npy.ts" "$G/$stem/$i/logits.npy"); ok $? "$stem $i input.npy: logits $l"
-        r=$((r + 2))
-    done
+    check3 "$TMP/npy.ts" input.npy
 
     # 1b. -fast (every Winograd layer keeps its transformed filters): other
     # sums, the same bounds
     tensor-npy "$@" | cnn-features -fast -m "$M" -layer "$feat" -layer "$logits" > "$TMP/fast.ts" 2>"$TMP/err"
     ok $? "$stem: input.npy x3 through cnn-features -fast"
-    r=0
-    for i in $IMGS; do
-        f=$("$TOOLS/tcompare" -record $r $bound "$TMP/fast.ts" "$G/$stem/$i/features.npy"); ok $? "$stem $i -fast: features $f"
-        l=$("$TOOLS/tcompare" -record $((r + 1)) $lbound -top1 "$TMP/fast.ts" "$G/$stem/$i/logits.npy"); ok $? "$stem $i -fast: logits $l"
-        r=$((r + 2))
-    done
+    check3 "$TMP/fast.ts" -fast
 
     # 2. the original images, our preprocessing, as one multi-image stream
     for i in $IMGS; do bmptopnm "$SHARED/images/$i.bmp" 2>/dev/null; done |
         cnn-features -m "$M" -layer "$feat" -layer "$logits" > "$TMP/img.ts" 2>"$TMP/err"
     ok $? "$stem: images x3 through cnn-features"
-    r=0
-    for i in $IMGS; do
-        f=$("$TOOLS/tcompare" -record $r $bound "$TMP/img.ts" "$G/$stem/$i/features.npy"); ok $? "$stem $i image: features $f"
-        l=$("$TOOLS/tcompare" -record $((r + 1)) $lbound -top1 "$TMP/img.ts" "$G/$stem/$i/logits.npy"); ok $? "$stem $i image: logits $l"
-        r=$((r + 2))
-    done
+    check3 "$TMP/img.ts" image
 
     # 3. the same top-5 (ONNX: in order; TFLite: as a set)
     "$TOOLS/ttopk" -k 5 "$TMP/img.ts" | awk 'NR % 2 == 0' | cut -d' ' -f3- > "$TMP/ours5"
