@@ -125,6 +125,15 @@ static int conv_pixels_pays(const conv_kernel *k)
 }
 
 #if defined(__x86_64__)
+/* Values off .. off + 15 of weight row co (K a row) of s, those of mask m
+ * (the others zero), times the row's scale. */
+__attribute__((target("avx512f"), always_inline))
+static inline __m512 wsrc_load16(const conv_wsrc *s, size_t K, int co, size_t off, __mmask16 m)
+{
+    __m512 v = _mm512_maskz_loadu_ps(m, (const char *)s->w + ((size_t)co * K + off) * sizeof(float));
+    return s->scale ? _mm512_mul_ps(v, _mm512_set1_ps(s->scale[co])) : v;
+}
+
 /* conv_pack_wt with AVX-512: blocks of 16 output channels by 16 rows of
  * K, transposed in registers and stored as 16 whole 64-byte runs, where
  * the scalar loop stored one float per 128-byte panel row.  Every 16-wide
@@ -135,7 +144,6 @@ static int conv_pixels_pays(const conv_kernel *k)
 __attribute__((target("avx512f")))
 static void conv_pack_wt_avx512(conv_kernel *k, const conv_wsrc *s)
 {
-    const char *w = s->w;
     int nr = k->ar->nr, K = k->kk, cout = k->p.cout;
     int nb = gemm_kblocks(K, GEMM_KC_MAX), kcl = gemm_kblock_len(K, nb);
     int stream = (uintptr_t)k->wt % 64 == 0 && (size_t)K * k->mp * sizeof(float) >= ((size_t)1 << 20);
@@ -150,11 +158,8 @@ static void conv_pack_wt_avx512(conv_kernel *k, const conv_wsrc *s)
                     __m512 v[16];
                     for (int i = 0; i < 16; i++) {
                         int co = q * nr + j0 + i;
-                        v[i] = co < cout ? _mm512_maskz_loadu_ps(
-                                               m, w + ((size_t)co * K + k0 + r0) * sizeof(float))
+                        v[i] = co < cout ? wsrc_load16(s, (size_t)K, co, (size_t)(k0 + r0), m)
                                          : _mm512_setzero_ps();
-                        if (co < cout && s->scale)
-                            v[i] = _mm512_mul_ps(v[i], _mm512_set1_ps(s->scale[co]));
                     }
                     transpose16(v);
                     float *o = d + (size_t)r0 * nr + j0;
@@ -242,7 +247,6 @@ void conv_wsrc_row(const conv_wsrc *s, int co, size_t n, float *dst)
 __attribute__((target("avx512f")))
 static void conv_pack_a_avx512(conv_kernel *k, int g, const conv_wsrc *s)
 {
-    const char *w = s->w;
     int K = k->kk;
     int nb = gemm_kblocks(K, GEMM_KC_MAX), kcl = gemm_kblock_len(K, nb);
     float *ap = k->apack + (size_t)g * k->mpg * K;
@@ -262,14 +266,8 @@ static void conv_pack_a_avx512(conv_kernel *k, int g, const conv_wsrc *s)
                         continue;
                     }
                     int co = g * k->cog + p0 + i;
-                    const char *src = w + ((size_t)co * K + k0 + r0) * sizeof(float);
-                    v[i] = _mm512_maskz_loadu_ps(m1, src);
-                    v[i + 8] = _mm512_maskz_loadu_ps(m2, src + 16 * sizeof(float));
-                    if (s->scale) {
-                        __m512 f = _mm512_set1_ps(s->scale[co]);
-                        v[i] = _mm512_mul_ps(v[i], f);
-                        v[i + 8] = _mm512_mul_ps(v[i + 8], f);
-                    }
+                    v[i] = wsrc_load16(s, (size_t)K, co, (size_t)(k0 + r0), m1);
+                    v[i + 8] = wsrc_load16(s, (size_t)K, co, (size_t)(k0 + r0 + 16), m2);
                 }
                 transpose16(v);
                 for (int j = 0; j < n1; j++)
@@ -283,25 +281,33 @@ static void conv_pack_a_avx512(conv_kernel *k, int g, const conv_wsrc *s)
 }
 #endif
 
-/* The A panels of group g (cog x kk rows, as gemm_pack_a lays them out)
- * from w, the MR weight rows of a panel read at a time into rows (MR x
- * kk floats). */
-static void conv_pack_a(conv_kernel *k, int g, const conv_wsrc *w, float *rows)
+/* The A panels of every group (cog x kk rows each, as gemm_pack_a lays
+ * them out) from w, the MR weight rows of a panel read at a time into a
+ * buffer (MR x kk floats).  0, or -1 when out of memory. */
+static int conv_pack_a(conv_kernel *k, const conv_wsrc *w)
 {
     int mr = k->ar->mr, K = k->kk;
 #if defined(__x86_64__)
     if (k->ar->level >= SIMD_AVX512 && mr == 8) {
-        conv_pack_a_avx512(k, g, w);
-        return;
+        for (int g = 0; g < k->p.group; g++)
+            conv_pack_a_avx512(k, g, w);
+        return 0;
     }
 #endif
-    float *ap = k->apack + (size_t)g * k->mpg * K;
-    for (int p0 = 0; p0 < k->mpg; p0 += mr) {
-        int mv = k->cog - p0 < mr ? k->cog - p0 : mr;
-        for (int i = 0; i < mv; i++)
-            conv_wsrc_row(w, g * k->cog + p0 + i, (size_t)K, rows + (size_t)i * K);
-        gemm_pack_a_panel(k->ar, k->mpg, p0, mv, K, rows, (size_t)K, 1, ap);
+    float *rows = malloc((size_t)mr * K * sizeof *rows);
+    if (!rows)
+        return -1;
+    for (int g = 0; g < k->p.group; g++) {
+        float *ap = k->apack + (size_t)g * k->mpg * K;
+        for (int p0 = 0; p0 < k->mpg; p0 += mr) {
+            int mv = k->cog - p0 < mr ? k->cog - p0 : mr;
+            for (int i = 0; i < mv; i++)
+                conv_wsrc_row(w, g * k->cog + p0 + i, (size_t)K, rows + (size_t)i * K);
+            gemm_pack_a_panel(k->ar, k->mpg, p0, mv, K, rows, (size_t)K, 1, ap);
+        }
     }
+    free(rows);
+    return 0;
 }
 
 /* Whether a 3x3 (5x5) stride-1 group-1 conv runs as Winograd F(4x4, 3x3)
@@ -446,20 +452,14 @@ conv_kernel *conv_prepare_src(const conv_params *p, const conv_wsrc *weights, co
             err_set(e, "conv: out of memory");
             return NULL;
         }
-        float *rows = kmem_replaying() ? NULL : malloc((size_t)mr * k->kk * sizeof *rows);
-        if (!kmem_replaying() && !rows) {
+        if (!kmem_replaying() && conv_pack_a(k, weights) < 0) {
             conv_free(k);
             err_set(e, "conv: out of memory");
             return NULL;
         }
-        for (int g = 0; g < p->group; g++) {
-            if (rows)
-                conv_pack_a(k, g, weights, rows);
-            if (bias)
-                memcpy(k->bpad + (size_t)g * k->mpg, bias + (size_t)g * k->cog,
-                       (size_t)k->cog * sizeof(float));
-        }
-        free(rows);
+        for (int g = 0; g < p->group && bias; g++)
+            memcpy(k->bpad + (size_t)g * k->mpg, bias + (size_t)g * k->cog,
+                   (size_t)k->cog * sizeof(float));
         k->wbytes = an * sizeof(float) + (bias ? (size_t)p->group * k->mpg * sizeof(float) : 0);
         /* stride 2: the input split once per run into stride-phase
          * planes (kern_dw.h) makes every im2col run a plain copy */

@@ -917,15 +917,9 @@ static int plan(engine *en, const graph *g, const engine_opts *o, engine_shapes 
     ectx *c = &en->c;
     int ndim;
     int64_t dims[TENSOR_MAXDIM];
-    if (*sh && (*sh)->c.g == g) {
-        /* engine_infer_shapes built it from this graph: its constants and
-         * operators as they are, the shapes inferred again below */
-        *c = (*sh)->c;
-        free(*sh);
-        *sh = NULL;
-        for (int i = 0; i < c->nnodes; i++)
-            c->n[i].c = c;      /* the context's new address */
-    } else if (ectx_init(c, g, e) < 0)
+    /* from engine_infer_shapes when it was given: its constants and
+     * operators as they are, the shapes inferred again below */
+    if (ectx_init_from(c, g, sh, e) < 0)
         return -1;
     c->reference = o->reference;
     c->wino_keep = o->keep_transforms != 0;

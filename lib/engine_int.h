@@ -126,6 +126,9 @@ const opdef *op_find(const char *name, const char *domain);
  * that cannot be reached from src stay with unknown outputs, and so do
  * those with need[i] == 0 (need NULL: every node). */
 int  ectx_init(ectx *c, const graph *g, err_t *e);
+/* ectx_init's work for c, taken from *s when engine_infer_shapes built it
+ * from g (*s freed and set to NULL), else done anew. */
+int  ectx_init_from(ectx *c, const graph *g, engine_shapes **s, err_t *e);
 int  ectx_infer(ectx *c, int src, int ndim, const int64_t *dims, const unsigned char *need,
                 err_t *e);
 void ectx_free(ectx *c);

@@ -538,12 +538,12 @@ static int read_weights(const graph *g, int ti, int nclasses, int K, int64_t sc,
     h->w_sc = sc;
     h->w_sk = sk;
     h->w_mul = mul;
-    w = malloc((values == 2 ? 1 : (size_t)nclasses) * (size_t)K * sizeof *w);
+    int nrows = values == 2 ? 2 : nclasses;     /* rows read into w */
+    w = malloc((size_t)nrows * (size_t)K * sizeof *w);
     if (!w)
         return err_set(e, "out of memory for weights '%s'", tname(g, ti));
-    for (int c = 0; c < (values == 2 ? 1 : nclasses); c++)
-        if (wsource_row(&s, c, w + (size_t)c * K) < 0 ||
-            (values == 2 && wsource_row(&s, nclasses - 1, w) < 0)) {
+    for (int i = 0; i < nrows; i++)
+        if (wsource_row(&s, values == 2 && i == 1 ? nclasses - 1 : i, w + (size_t)i * K) < 0) {
             free(w);
             return err_set(e, "weights '%s': unreadable constant", tname(g, ti));
         }

@@ -747,6 +747,18 @@ engine_shapes *engine_infer_shapes(graph *g, int in_ndim, const int64_t *in_dims
     return s;
 }
 
+int ectx_init_from(ectx *c, const graph *g, engine_shapes **s, err_t *e)
+{
+    if (!*s || (*s)->c.g != g)
+        return ectx_init(c, g, e);
+    *c = (*s)->c;
+    free(*s);
+    *s = NULL;
+    for (int i = 0; i < c->nnodes; i++)
+        c->n[i].c = c;          /* the context's new address */
+    return 0;
+}
+
 void engine_shapes_free(engine_shapes *s)
 {
     if (s) {
