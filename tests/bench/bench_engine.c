@@ -4,7 +4,9 @@
  * (each node's fastest run, wall clock: which nodes scale badly with
  * threads shows in the columns of two runs at 1 and 2 threads).
  *
- *   bench_engine [-r RUNS] [-p | -n] MODEL [THREADS...]
+ * -fast keeps every Winograd layer's transforms, as cnn-features -fast.
+ *
+ *   bench_engine [-r RUNS] [-p | -n] [-fast] MODEL [THREADS...]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,7 +98,7 @@ static int cmp_d(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    int runs = 20, ai = 1, profile = 0, per_node = 0;
+    int runs = 20, ai = 1, profile = 0, per_node = 0, keep = 0;
     graph g;
     err_t e;
     while (ai < argc && argv[ai][0] == '-') {
@@ -106,13 +108,15 @@ int main(int argc, char **argv)
             profile = 1, ai++;
         else if (!strcmp(argv[ai], "-n"))
             per_node = 1, ai++;
+        else if (!strcmp(argv[ai], "-fast"))
+            keep = 1, ai++;
         else {
-            fprintf(stderr, "usage: bench_engine [-r RUNS] [-p | -n] MODEL [THREADS...]\n");
+            fprintf(stderr, "usage: bench_engine [-r RUNS] [-p | -n] [-fast] MODEL [THREADS...]\n");
             return 2;
         }
     }
     if (ai >= argc || runs < 1 || runs > 10000) {
-        fprintf(stderr, "usage: bench_engine [-r RUNS] [-p | -n] MODEL [THREADS...]\n");
+        fprintf(stderr, "usage: bench_engine [-r RUNS] [-p | -n] [-fast] MODEL [THREADS...]\n");
         return 2;
     }
     graph_init(&g);
@@ -126,6 +130,7 @@ int main(int argc, char **argv)
         engine_opts o;
         memset(&o, 0, sizeof o);
         o.threads = threads;
+        o.keep_transforms = keep;
         double p0 = now_ms(), pc0 = cpu_ms();
         engine *en = engine_create(&g, &o, &e);
         double plan_ms = now_ms() - p0, plan_cpu = cpu_ms() - pc0;
