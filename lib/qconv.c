@@ -999,8 +999,13 @@ static qconv_kernel *qprepare(const qconv_params *qp, const void *wq, int wt, co
         err_set(e, "qconv: no weights");
         goto fail;
     }
+    int dw = p->group == p->cin && p->group == p->cout && p->group > 1;
     /* per row: min, max and sum of the stored weights, in one pass (the
-     * sums fit in 32 bits: K <= 65536 values of 16 bits) */
+     * sums fit in 32 bits: K <= 65536 values of 16 bits).  Only the dense
+     * panels use them, and the check below that 16-bit weights are bytes:
+     * weights stored as bytes going to the reference or depthwise kernels
+     * skip them. */
+    int stats = !replay && (wt == QW_I16 || (!reference && !dw));
     rst = malloc(sizeof(int32_t) * 3 * (size_t)(p->cout ? p->cout : 1));
     row = malloc(sizeof(int16_t) * (size_t)(K ? K : 1));
     if (!rst || !row)
@@ -1012,7 +1017,7 @@ static qconv_kernel *qprepare(const qconv_params *qp, const void *wq, int wt, co
 #else
     int bytes512 = 0;
 #endif
-    for (int m = 0; m < p->cout && !replay; m++) {
+    for (int m = 0; m < p->cout && stats; m++) {
 #if defined(__x86_64__)
         if (bytes512) {
             qrow_stats_avx512((const unsigned char *)wq + (size_t)m * K, (size_t)K, wt == QW_I8,
@@ -1075,7 +1080,7 @@ static qconv_kernel *qprepare(const qconv_params *qp, const void *wq, int wt, co
         free(row);
         return k;
     }
-    if (p->group == p->cin && p->group == p->cout && p->group > 1) {
+    if (dw) {
         /* depthwise, exact in float: every partial sum below 2^24 */
         int taps = p->kh * p->kw;
         k->impl = QI_DW;
