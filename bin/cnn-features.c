@@ -766,6 +766,7 @@ int main(int argc, char **argv)
     eo.outputs = r.layers;
     eo.plan_only = o.list;
     eo.keep_transforms = o.fast;
+    eo.lazy_pack = 1;           /* r.g outlives the engines */
     eo.shapes = shapes;         /* taken over by engine_create */
     r.en = engine_create(&r.g, &eo, &e);
     eo.shapes = NULL;
@@ -793,7 +794,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s: %s: -batch %d not possible (%s): one image at a time\n",
                     cli_progname, o.model, o.batch, e.msg);
     }
-    graph_drop_file(&r.g);      /* the engines have their own copy of the weights */
+    /* the engines have their own copy of the weights, or (a first run)
+     * read some from the model until they have it: those pages are
+     * faulted in again as they are read */
+    graph_drop_file(&r.g);
     r.load_ms = now_ms() - t0;
 
     if (o.list) {

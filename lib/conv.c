@@ -68,6 +68,9 @@ struct conv_kernel {
     wino_plan *wino;     /* winograd: transformed weights */
     direct_plan *dp;     /* direct: few input channels (conv_direct.c) */
     size_t wbytes;
+    int lazy;            /* gemm: no apack, panels packed per run from lsrc */
+    conv_wsrc lsrc;      /* lazy: the weights, scale pointing at lscale */
+    float *lscale;       /* lazy: a folded BatchNormalization's scale, or NULL */
 };
 
 static int conv_check(const conv_params *p, err_t *e)
@@ -245,41 +248,85 @@ void conv_wsrc_row(const conv_wsrc *s, int co, size_t n, float *dst)
  * columns of 8, stored whole: the scalar panel packer moved one float at
  * a time, which cost MobileNetV2's first run about 2.5 ms of CPU. */
 __attribute__((target("avx512f")))
+static void pack_a_panel_avx512(const conv_kernel *k, int g, const conv_wsrc *s, int p0, int k0,
+                                int kc, float *d)
+{
+    int K = k->kk;
+    int mv = k->cog - p0 < 8 ? k->cog - p0 : 8;
+    for (int r0 = 0; r0 < kc; r0 += 32) {
+        int n = kc - r0 < 32 ? kc - r0 : 32;
+        int n1 = n < 16 ? n : 16, n2 = n - n1;
+        __mmask16 m1 = (__mmask16)((1u << n1) - 1), m2 = (__mmask16)((1u << n2) - 1);
+        __m512 v[16];
+        for (int i = 0; i < 8; i++) {
+            if (i >= mv) {
+                v[i] = v[i + 8] = _mm512_setzero_ps();
+                continue;
+            }
+            int co = g * k->cog + p0 + i;
+            v[i] = wsrc_load16(s, (size_t)K, co, (size_t)(k0 + r0), m1);
+            v[i + 8] = wsrc_load16(s, (size_t)K, co, (size_t)(k0 + r0 + 16), m2);
+        }
+        transpose16(v);
+        for (int j = 0; j < n1; j++)
+            _mm256_storeu_ps(d + (size_t)(r0 + j) * 8, _mm512_castps512_ps256(v[j]));
+        for (int j = 0; j < n2; j++)
+            _mm256_storeu_ps(d + (size_t)(r0 + 16 + j) * 8,
+                             _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v[j]), 1)));
+    }
+}
+
 static void conv_pack_a_avx512(conv_kernel *k, int g, const conv_wsrc *s)
 {
     int K = k->kk;
     int nb = gemm_kblocks(K, GEMM_KC_MAX), kcl = gemm_kblock_len(K, nb);
     float *ap = k->apack + (size_t)g * k->mpg * K;
-    for (int p0 = 0; p0 < k->mpg; p0 += 8) {
-        int mv = k->cog - p0 < 8 ? k->cog - p0 : 8;
+    for (int p0 = 0; p0 < k->mpg; p0 += 8)
         for (int k0 = 0; k0 < K; k0 += kcl) {
             int kc = K - k0 < kcl ? K - k0 : kcl;
-            float *d = ap + (size_t)k0 * k->mpg + (size_t)p0 * kc;
-            for (int r0 = 0; r0 < kc; r0 += 32) {
-                int n = kc - r0 < 32 ? kc - r0 : 32;
-                int n1 = n < 16 ? n : 16, n2 = n - n1;
-                __mmask16 m1 = (__mmask16)((1u << n1) - 1), m2 = (__mmask16)((1u << n2) - 1);
-                __m512 v[16];
-                for (int i = 0; i < 8; i++) {
-                    if (i >= mv) {
-                        v[i] = v[i + 8] = _mm512_setzero_ps();
-                        continue;
-                    }
-                    int co = g * k->cog + p0 + i;
-                    v[i] = wsrc_load16(s, (size_t)K, co, (size_t)(k0 + r0), m1);
-                    v[i + 8] = wsrc_load16(s, (size_t)K, co, (size_t)(k0 + r0 + 16), m2);
-                }
-                transpose16(v);
-                for (int j = 0; j < n1; j++)
-                    _mm256_storeu_ps(d + (size_t)(r0 + j) * 8, _mm512_castps512_ps256(v[j]));
-                for (int j = 0; j < n2; j++)
-                    _mm256_storeu_ps(d + (size_t)(r0 + 16 + j) * 8,
-                                     _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v[j]), 1)));
+            pack_a_panel_avx512(k, g, s, p0, k0, kc, ap + (size_t)k0 * k->mpg + (size_t)p0 * kc);
+        }
+}
+#endif
+
+/* One MR-row panel (rows p0.. of group g) of k block [k0, k0+kc) into d
+ * (kc x MR, rows past the group's zero), the values conv_wsrc_row gives:
+ * what gemm_pack_a_panel stores from them. */
+static void pack_a_panel(const conv_kernel *k, int g, const conv_wsrc *s, int p0, int k0, int kc,
+                         float *d)
+{
+#if defined(__x86_64__)
+    if (k->ar->level >= SIMD_AVX512 && k->ar->mr == 8) {
+        pack_a_panel_avx512(k, g, s, p0, k0, kc, d);
+        return;
+    }
+#endif
+    int mr = k->ar->mr, mv = k->cog - p0 < mr ? k->cog - p0 : mr;
+    size_t K = (size_t)k->kk;
+    for (int i = 0; i < mr; i++) {
+        int co = g * k->cog + p0 + i;
+        const char *src = (const char *)s->w + ((size_t)co * K + (size_t)k0) * sizeof(float);
+        float f = i < mv && s->scale ? s->scale[co] : 1.0f;
+        for (int r = 0; r < kc; r++) {
+            float v = 0.0f;
+            if (i < mv) {
+                memcpy(&v, src + (size_t)r * sizeof(float), sizeof v);
+                if (s->scale)
+                    v *= f;
             }
+            d[(size_t)r * mr + i] = v;
         }
     }
 }
-#endif
+
+/* gemm_packa_fn of a lazy kernel (group 1): rows [m0, m1), k block
+ * [k0, k0+kc) packed from the weights as they are */
+static void conv_packa_lazy(void *ctx, int m0, int m1, int k0, int kc, float *ap)
+{
+    const conv_kernel *k = ctx;
+    for (int p0 = m0; p0 < m1; p0 += k->ar->mr)
+        pack_a_panel(k, 0, &k->lsrc, p0, k0, kc, ap + (size_t)(p0 - m0) * kc);
+}
 
 /* The A panels of every group (cog x kk rows each, as gemm_pack_a lays
  * them out) from w, the MR weight rows of a panel read at a time into a
@@ -446,13 +493,22 @@ conv_kernel *conv_prepare_src(const conv_params *p, const conv_wsrc *weights, co
             return k;
         }
         size_t an = (size_t)p->group * k->mpg * k->kk;
-        if (an > SIZE_MAX / sizeof(float) || !(k->apack = kmem_get(an * sizeof(float))) ||
+        /* lazy: the weights stay where they are, packed per run */
+        k->lazy = p->lazy && p->group == 1 && !kmem_replaying();
+        if (k->lazy) {
+            k->lsrc = *weights;
+            if (weights->scale &&
+                (k->lsrc.scale = k->lscale = malloc((size_t)p->cout * sizeof(float))))
+                memcpy(k->lscale, weights->scale, (size_t)p->cout * sizeof(float));
+        }
+        if (an > SIZE_MAX / sizeof(float) || (k->lazy && weights->scale && !k->lscale) ||
+            (!k->lazy && !(k->apack = kmem_get(an * sizeof(float)))) ||
             (bias && !(k->bpad = calloc((size_t)p->group * k->mpg, sizeof(float))))) {
             conv_free(k);
             err_set(e, "conv: out of memory");
             return NULL;
         }
-        if (!kmem_replaying() && conv_pack_a(k, weights) < 0) {
+        if (!kmem_replaying() && !k->lazy && conv_pack_a(k, weights) < 0) {
             conv_free(k);
             err_set(e, "conv: out of memory");
             return NULL;
@@ -460,7 +516,8 @@ conv_kernel *conv_prepare_src(const conv_params *p, const conv_wsrc *weights, co
         for (int g = 0; g < p->group && bias; g++)
             memcpy(k->bpad + (size_t)g * k->mpg, bias + (size_t)g * k->cog,
                    (size_t)k->cog * sizeof(float));
-        k->wbytes = an * sizeof(float) + (bias ? (size_t)p->group * k->mpg * sizeof(float) : 0);
+        k->wbytes = (k->lazy ? 0 : an * sizeof(float)) +
+                    (bias ? (size_t)p->group * k->mpg * sizeof(float) : 0);
         /* stride 2: the input split once per run into stride-phase
          * planes (kern_dw.h) makes every im2col run a plain copy */
         if (p->group == 1 && p->sw == 2 && !k->direct) {
@@ -496,6 +553,18 @@ static size_t conv_bstride(const conv_kernel *k)
     int nb = gemm_kblocks(k->kk, GEMM_KC_MAX), kcl = gemm_kblock_len(k->kk, nb);
     int nc = GEMM_NC_MAX > k->ar->nr ? GEMM_NC_MAX / k->ar->nr * k->ar->nr : k->ar->nr;
     return ((size_t)kcl * nc + 15) & ~(size_t)15;
+}
+
+/* lazy gemm: the A panels of one k block of a task's rows (at most
+ * GEMM_MC_MAX of them; all: every row of the group, for the expand +
+ * depthwise pair), per thread; 0 when the weights are packed */
+static size_t conv_alazy_floats(const conv_kernel *k, int all)
+{
+    if (!k->lazy) return 0;
+    int nb = gemm_kblocks(k->kk, GEMM_KC_MAX), kcl = gemm_kblock_len(k->kk, nb);
+    size_t rows = (size_t)k->mpg;
+    if (!all && rows > GEMM_MC_MAX) rows = GEMM_MC_MAX;
+    return (rows * (size_t)kcl + 15) & ~(size_t)15;
 }
 
 /* gemm, stride 2: the planes of every input channel, shared */
@@ -552,7 +621,8 @@ size_t conv_scratch_bytes(const conv_kernel *k, int nthreads)
         return (conv_ct_floats(k) + a) * sizeof(float);
     }
     if (k->impl != IMPL_GEMM) return 0;
-    return (conv_planes_floats(k) + (size_t)nthreads * conv_bstride(k)) * sizeof(float);
+    return (conv_planes_floats(k) + (size_t)nthreads * (conv_bstride(k) + conv_alazy_floats(k, 0))) *
+           sizeof(float);
 }
 
 /* Images run together, at most: the scratch grows with them (V and M of
@@ -631,6 +701,7 @@ void conv_free(conv_kernel *k)
     free(k->bias);
     kmem_put(k->apack);
     free(k->bpad);
+    free(k->lscale);
     kmem_put(k->wt);
     wino_free(k->wino);
     direct_free(k->dp);
@@ -822,11 +893,15 @@ static void gemm_task(void *ctx, int task, int thread)
     conv_pack cp = { k, j->in + (size_t)g * k->cig * p->h * p->w, k->ar->nr,
                      k->planes ? (const float *)j->scratch : NULL };
     gemm_epi ep = conv_epi(p);
-    float *bp = (float *)(j->scratch + (conv_planes_floats(k) + (size_t)thread * conv_bstride(k)) *
-                          sizeof(float));
-    gemm_block(k->ar, k->apack + (size_t)g * k->mpg * k->kk, k->mpg, k->kk, m0, m1, n0, n1,
-               conv_packb, &cp, bp, k->direct ? cp.in : NULL, k->npix, j->out + (size_t)g * k->cog * k->npix, k->npix,
-               k->bpad ? k->bpad + (size_t)g * k->mpg : NULL, NULL, &ep);
+    float *bp = (float *)(j->scratch +
+                          (conv_planes_floats(k) +
+                           (size_t)thread * (conv_bstride(k) + conv_alazy_floats(k, 0))) *
+                              sizeof(float));
+    gemm_block(k->ar, k->lazy ? NULL : k->apack + (size_t)g * k->mpg * k->kk, k->mpg, k->kk, m0, m1,
+               n0, n1, conv_packb, &cp, bp, k->direct ? cp.in : NULL, k->npix,
+               j->out + (size_t)g * k->cog * k->npix, k->npix,
+               k->bpad ? k->bpad + (size_t)g * k->mpg : NULL, NULL, &ep,
+               k->lazy ? conv_packa_lazy : NULL, (void *)k, bp + conv_bstride(k));
 }
 
 /* pixels: task = a range of NR-channel panels; every k block of col^T is
@@ -1020,8 +1095,8 @@ static size_t fuse_buf_floats(const conv_kernel *a, const conv_kernel *b)
 
 size_t conv_expand_dw_scratch(const conv_kernel *a, const conv_kernel *b, int nthreads)
 {
-    return (size_t)(nthreads > 1 ? nthreads : 1) * (fuse_buf_floats(a, b) + conv_bstride(a)) *
-           sizeof(float);
+    return (size_t)(nthreads > 1 ? nthreads : 1) *
+           (fuse_buf_floats(a, b) + conv_bstride(a) + conv_alazy_floats(a, 1)) * sizeof(float);
 }
 
 typedef struct {
@@ -1042,7 +1117,8 @@ static void fuse_task(void *ctx, int task, int thread)
     const conv_params *pb = &b->p;
     int H = pb->h, W = pb->w, OH = pb->oh, ce = a->p.cout, R = fuse_rows(a, b);
     size_t ldc = (size_t)(2 * R + 1) * W;
-    float *buf = (float *)j->scratch + (size_t)thread * (fuse_buf_floats(a, b) + conv_bstride(a));
+    float *buf = (float *)j->scratch +
+                 (size_t)thread * (fuse_buf_floats(a, b) + conv_bstride(a) + conv_alazy_floats(a, 1));
     float *bp = buf + fuse_buf_floats(a, b);
     gemm_epi ep = conv_epi(&a->p);
     dw_s2_cols cols;
@@ -1068,7 +1144,8 @@ static void fuse_task(void *ctx, int task, int thread)
         if (nnew > 0)
             gemm_block(a->ar, a->apack, a->mpg, a->kk, 0, ce, 0, nnew * W, NULL, NULL, bp,
                        j->in + (size_t)(lo + keep) * W, a->npix, buf + (size_t)keep * W, ldc,
-                       a->bpad, NULL, &ep);
+                       a->bpad, NULL, &ep, a->lazy ? conv_packa_lazy : NULL, (void *)a,
+                       bp + conv_bstride(a));
         first = lo;
         have = hi - lo + 1;
         conv_params q = *pb;
@@ -1090,4 +1167,39 @@ void conv_run_expand_dw(const conv_kernel *a, const conv_kernel *b, const float 
     if (nt > b->p.oh) nt = b->p.oh;
     fuse_job j = { a, b, in, out, scratch, nt < 1 ? 1 : nt };
     tp_run(tp, j.ntask, fuse_task, &j);
+}
+
+int conv_is_lazy(const conv_kernel *k)
+{
+    return k && k->lazy;
+}
+
+conv_kernel *conv_pack_lazy(const conv_kernel *k, err_t *e)
+{
+    if (!k || !k->lazy) {
+        err_set(e, "conv: not a lazy kernel");
+        return NULL;
+    }
+    conv_params p = k->p;
+    p.lazy = 0;
+    return conv_prepare_src(&p, &k->lsrc, k->bpad, 0, e);
+}
+
+int conv_lazy_ok(const conv_params *p)
+{
+    if (conv_check(p, NULL) < 0 || p->group != 1 || (p->cin == 1 && p->cout == 1) || direct_pays(p))
+        return 0;
+    if (wino_shape_ok(p) && conv_wino_pays(p))
+        return 0;
+    conv_kernel k;
+    memset(&k, 0, sizeof k);
+    k.p = *p;
+    k.ar = gemm_arch_get(simd_level());
+    k.cig = p->cin;
+    k.cog = p->cout;
+    k.kk = p->cin * p->kh * p->kw;
+    k.npix = (size_t)p->oh * p->ow;
+    k.direct = p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1 && p->pt == 0 && p->pl == 0 &&
+               p->pb == 0 && p->pr == 0 && p->oh == p->h && p->ow == p->w;
+    return !conv_pixels_pays(&k);
 }

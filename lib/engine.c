@@ -24,6 +24,7 @@
 #include "engine_int.h"
 #include "kern_q.h"
 #include "kmem.h"
+#include "sha256.h"
 #include "wcache.h"
 
 struct engine {
@@ -50,6 +51,17 @@ struct engine {
     wcache      wc;            /* the packed-weight cache file mapped, if any */
     int         wc_adopted;
     struct wjob *writer;       /* the cache file being written, if any */
+    int         lazy_ok;       /* engine_opts.lazy_pack */
+    int         ndefer;        /* nodes left reading their weights from
+                                  the model (lazy_pack), packed by the
+                                  writer's thread */
+    int         nleft;         /* those not yet running packed */
+    int        *defer_node;    /* their indices */
+    void      **defer_packed;  /* each one's packed form, made by the writer */
+    int        *defer_done;    /* set (release) once defer_packed[d] is made */
+    unsigned char *defer_taken; /* adopted (engine_run's thread only) */
+    const graph *model;        /* the graph they read (en->c.g is dropped
+                                  once planned) */
 };
 
 #define CACHE_OUT_OF_STEP (-2)
@@ -332,7 +344,7 @@ static void drop_packed_weights(ectx *c, const enode *n)
  * one call before packing reads them (instead of a fault per 64 KB). */
 static void prefetch_weights(const ectx *c, const enode *n)
 {
-    if (!c->g)
+    if (!c->g || node_defer_ok(c, n))
         return;
     for (int k = 1; k < n->nin; k++) {
         int ti = n->in[k];
@@ -468,6 +480,11 @@ typedef struct wjob {
     wcache_key key;
     wcache_node *rec, *ord;     /* the records, and them in run order */
     int np;
+    engine *en;                 /* whose records they are */
+    int *run, nrun;             /* en's run list when packing ended (fusing
+                                   takes nodes out of it later) */
+    int defer;                  /* en's deferred nodes packed first */
+    kmem *pool;                 /* where they go (one of en->wmem) */
     pthread_t tid;
     struct wjob *next;
 } wjob;
@@ -476,12 +493,90 @@ static pthread_mutex_t wjobs_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t wjobs_once = PTHREAD_ONCE_INIT;
 static wjob *wjobs;
 
-static void *wjob_main(void *p)
+/* A node whose packed form the cache may hold: a Conv (float or
+ * integer kernel). */
+static int cacheable(const ectx *c, const enode *n)
 {
-    wjob *j = p;
+    return (op_is(n, "Conv") || op_is(n, "Gemm")) && !c->reference;
+}
+
+/* The records in run order (ord, malloc'd), each marked cached when its
+ * node's packed form may go into the cache file; the number of those,
+ * or -1 when out of memory. */
+static int order_records(const engine *en, const int *run, int nrun, wcache_node *rec, int np,
+                         wcache_node **ord)
+{
+    const ectx *c = &en->c;
+    wcache_node *o = malloc(sizeof *o * (size_t)(np > 0 ? np : 1));
+    if (!o)
+        return -1;
+    int k = 0, ncached = 0;
+    for (int r = 0; r < nrun; r++)
+        for (int i = 0; i < np; i++)
+            if (rec[i].node == run[r]) {
+                o[k] = rec[i];
+                o[k].cached = cacheable(c, &c->n[rec[i].node]) && !rec[i].log.failed &&
+                              !rec[i].log.dropped && rec[i].log.tagged;
+                ncached += o[k].cached;
+                k++;
+                break;
+            }
+    if (k != np) {
+        free(o);
+        return -1;
+    }
+    *ord = o;
+    return ncached;
+}
+
+/* The deferred nodes' packed forms, into j->pool, each recorded anew in
+ * its node's record (the prepare recorded only its tag) and published to
+ * the engine by en->defer_done as it is made. */
+static void pack_deferred(wjob *j)
+{
+    engine *en = j->en;
+    kmem_set_current(j->pool);
+    for (int d = 0; d < en->ndefer; d++) {
+        const enode *n = &en->c.n[en->defer_node[d]];
+        wcache_node *r = NULL;
+        for (int i = 0; i < j->np && !r; i++)
+            if (j->rec[i].node == en->defer_node[d])
+                r = &j->rec[i];
+        err_t e;
+        if (r) {
+            kmem_log_free(&r->log);
+            kmem_record(&r->log);
+        }
+        en->defer_packed[d] = node_defer_pack(n, &e);
+        kmem_record(NULL);
+        if (r && !en->defer_packed[d])
+            r->log.failed = 1;
+        /* the model's pages it read go (a run still reading them faults
+         * them back in) */
+        if (n->nin > 1 && n->in[1] >= 0)
+            graph_drop_tensor(en->model, n->in[1]);
+        __atomic_store_n(&en->defer_done[d], 1, __ATOMIC_RELEASE);
+    }
+    kmem_set_current(NULL);
+    kmem_trim(j->pool);         /* the rest of its last huge page */
+}
+
+static void wjob_work(wjob *j)
+{
+    if (j->defer)
+        pack_deferred(j);
+    if (!j->rec)
+        return;
+    int nc = order_records(j->en, j->run, j->nrun, j->rec, j->np, &j->ord);
     err_t we;
     /* a failure only means packing again next time */
-    wcache_write(&j->key, j->ord, j->np, &we);
+    if (nc > 0)
+        wcache_write(&j->key, j->ord, j->np, &we);
+}
+
+static void *wjob_main(void *p)
+{
+    wjob_work(p);
     return NULL;
 }
 
@@ -490,6 +585,7 @@ static void wjob_finish(wjob *j)
 {
     pthread_join(j->tid, NULL);
     free(j->ord);
+    free(j->run);
     free_records(j->rec, j->np);
     wcache_key_free(&j->key);
     free(j);
@@ -527,46 +623,60 @@ static void wjobs_register(void)
     atexit(wjobs_at_exit);
 }
 
-/* Writes the cache file of key from ord (np nodes in run order; rec
- * their records) in the background, or here when no thread can be
- * started; takes rec and ord in either case, and key's text when the
- * thread starts (key is left empty then). */
-static void write_cache(engine *en, wcache_key *key, wcache_node *rec, wcache_node *ord, int np)
+/* Writes the cache file of key from rec (np nodes' records; NULL: no
+ * file, only the deferred nodes to pack) in the background, after
+ * packing en's deferred nodes when it has any, or here when no thread can
+ * be started; takes rec in either case, and key's text when the thread
+ * starts (key is left empty then).  0, or -1 when out of memory. */
+static int write_cache(engine *en, wcache_key *key, wcache_node *rec, int np)
 {
     wjob *j = calloc(1, sizeof *j);
-    if (j) {
-        j->key = *key;
-        j->rec = rec;
-        j->ord = ord;
-        j->np = np;
-        pthread_once(&wjobs_once, wjobs_register);
-        pthread_mutex_lock(&wjobs_mu);
-        int ok = pthread_create(&j->tid, NULL, wjob_main, j) == 0;
-        if (ok) {
-            j->next = wjobs;
-            wjobs = j;
-        }
-        pthread_mutex_unlock(&wjobs_mu);
-        if (ok) {
-            en->writer = j;
-            key->text = NULL;       /* the job's now */
-            key->len = 0;
-            return;
-        }
+    kmem **wm = en->ndefer ? realloc(en->wmem, sizeof *wm * (size_t)(en->nwmem + 1)) : NULL;
+    if (wm)
+        en->wmem = wm;
+    int *run = malloc(sizeof(int) * (size_t)(en->nrun > 0 ? en->nrun : 1));
+    if (!j || !run || (en->ndefer && (!wm || !(wm[en->nwmem] = kmem_create(0))))) {
+        free(j);
+        free(run);
+        free_records(rec, np);
+        return -1;
     }
+    memcpy(run, en->run, sizeof(int) * (size_t)en->nrun);
+    j->run = run;
+    j->nrun = en->nrun;
+    j->rec = rec;
+    j->np = np;
+    j->en = en;
+    j->defer = en->ndefer > 0;
+    if (j->defer)
+        j->pool = en->wmem[en->nwmem++];
+    if (key) {
+        j->key = *key;
+        key->text = NULL;
+        key->len = 0;
+    }
+    pthread_once(&wjobs_once, wjobs_register);
+    pthread_mutex_lock(&wjobs_mu);
+    int ok = pthread_create(&j->tid, NULL, wjob_main, j) == 0;
+    if (ok) {
+        j->next = wjobs;
+        wjobs = j;
+    }
+    pthread_mutex_unlock(&wjobs_mu);
+    if (ok) {
+        en->writer = j;
+        return 0;
+    }
+    /* no thread: now */
+    wjob_work(j);
+    free(j->ord);
+    free(j->run);
+    free_records(j->rec, j->np);
+    wcache_key_free(&j->key);
     free(j);
-    err_t we;
-    wcache_write(key, ord, np, &we);
-    free(ord);
-    free_records(rec, np);
+    return 0;
 }
 
-/* A node whose packed form the cache may hold: a Conv (float or
- * integer kernel). */
-static int cacheable(const ectx *c, const enode *n)
-{
-    return (op_is(n, "Conv") || op_is(n, "Gemm")) && !c->reference;
-}
 
 /* Appends printf output to d (cap bytes); *n stays below cap, and *ok
  * becomes 0 once something did not fit. */
@@ -708,6 +818,15 @@ static int pack_nodes(engine *en, wcache_key *key, err_t *e)
     }
     /* each node's pieces recorded, for the cache file */
     wcache_node *rec = use_cache ? calloc((size_t)np, sizeof *rec) : NULL;
+    /* the first run of a cache that is being filled: layers that can are
+     * left reading the model, packed afterwards by the cache's writer
+     * (not when there is no cache to fill: CAM_NO_CACHE) */
+    c->lazy_pack = 0;
+    if (en->lazy_ok && rec) {
+        char *dir = cache_dir();
+        c->lazy_pack = dir != NULL;
+        free(dir);
+    }
     int nt = tp_size(en->tp);       /* the pool made when planning began */
     /* packed weights go to pools of large mappings, one per thread */
     en->wmem = calloc((size_t)nt, sizeof *en->wmem);
@@ -804,30 +923,35 @@ static int pack_nodes(engine *en, wcache_key *key, err_t *e)
     }
     for (int t = 0; t < en->nwmem; t++)
         kmem_trim(en->wmem[t]);         /* the rest of each last huge page */
-    if (rec) {
-        /* the cache file, its nodes in run order; a failure to write it
-         * only means packing again next time */
-        wcache_node *ord = malloc(sizeof *ord * (size_t)np);
-        if (ord) {
-            int k = 0, ncached = 0;
+    c->lazy_pack = 0;
+    /* the nodes left reading the model: packed by the writer's thread,
+     * which then writes the cache file; a failure to write it only
+     * means packing again next time */
+    for (int r = 0; r < en->nrun; r++)
+        if (node_deferred(&c->n[en->run[r]]))
+            en->ndefer++;
+    if (en->ndefer) {
+        en->defer_node = malloc(sizeof(int) * (size_t)en->ndefer);
+        en->defer_packed = calloc((size_t)en->ndefer, sizeof(void *));
+        en->defer_done = calloc((size_t)en->ndefer, sizeof(int));
+        en->defer_taken = calloc((size_t)en->ndefer, 1);
+        if (!en->defer_node || !en->defer_packed || !en->defer_done || !en->defer_taken) {
+            en->ndefer = 0;     /* (the nodes keep reading the model) */
+        } else {
+            int d = 0;
             for (int r = 0; r < en->nrun; r++)
-                for (int i = 0; i < np; i++)
-                    if (rec[i].node == en->run[r]) {
-                        ord[k] = rec[i];
-                        ord[k].cached = cacheable(c, &c->n[rec[i].node]) && !rec[i].log.failed &&
-                                        !rec[i].log.dropped && rec[i].log.tagged;
-                        ncached += ord[k].cached;
-                        k++;
-                        break;
-                    }
-            if (k == np && ncached > 0) {
-                write_cache(en, key, rec, ord, np);
-                rec = NULL;
-            } else
-                free(ord);
+                if (node_deferred(&c->n[en->run[r]]))
+                    en->defer_node[d++] = en->run[r];
+            en->model = c->g;
         }
-        free_records(rec, np);
     }
+    if (rec || en->ndefer) {
+        if (write_cache(en, key, rec, np) < 0)
+            en->ndefer = 0;
+        rec = NULL;
+    }
+    en->nleft = en->ndefer;
+    free_records(rec, np);
 packed:
     for (int r = 0; r < en->nrun; r++) {
         const enode *n = &c->n[en->run[r]];
@@ -923,6 +1047,7 @@ static int plan(engine *en, const graph *g, const engine_opts *o, engine_shapes 
         return -1;
     c->reference = o->reference;
     c->wino_keep = o->keep_transforms != 0;
+    en->lazy_ok = o->lazy_pack && !o->reference && !o->plan_only;
     c->nthreads = o->threads > 0 ? o->threads : engine_default_threads();
     if (c->nthreads > 1 && !o->plan_only && !(en->tp = tp_create(c->nthreads)))
         return err_set(e, "cannot create %d threads", c->nthreads);
@@ -1216,12 +1341,41 @@ out:
     return en;
 }
 
+/* The deferred nodes take their packed forms as the writer makes them
+ * (wait: all, after waiting for it); the model's pages they read go. */
+static void adopt_packed(engine *en, int wait)
+{
+    ectx *c = &en->c;
+    for (int d = 0; d < en->ndefer && en->nleft; d++) {
+        if (en->defer_taken[d] ||
+            (!wait && !__atomic_load_n(&en->defer_done[d], __ATOMIC_ACQUIRE)))
+            continue;
+        en->defer_taken[d] = 1;
+        en->nleft--;
+        enode *n = &c->n[en->defer_node[d]];
+        if (!en->defer_packed[d])
+            continue;           /* (out of memory: it goes on reading the model) */
+        node_defer_adopt(n, en->defer_packed[d]);
+        en->defer_packed[d] = NULL;
+        if (op_is(n, "Conv"))
+            en->weight_bytes += conv_node_weight_bytes(n);
+        if (n->nin > 1 && n->in[1] >= 0)
+            graph_drop_tensor(en->model, n->in[1]);
+    }
+}
+
 void engine_free(engine *en)
 {
     if (!en)
         return;
     if (en->writer)
         wjobs_wait(en->writer);     /* it reads the packed weights */
+    if (en->nleft)
+        adopt_packed(en, 1);        /* to be freed with the nodes */
+    free(en->defer_node);
+    free(en->defer_packed);
+    free(en->defer_done);
+    free(en->defer_taken);
     ectx_free(&en->c);          /* the kernels, whose weights are in wmem */
     for (int t = 0; t < en->nwmem; t++)
         kmem_destroy(en->wmem[t]);
@@ -1278,7 +1432,11 @@ int engine_run(engine *en, const float *input, err_t *e)
     quant_round(s, s->ptr, s->numel);
     for (int r = 0; r < en->nrun; r++) {
         enode *n = &c->n[en->run[r]];
+        if (en->nleft)
+            adopt_packed(en, 0);
         n->op->run(n, en->scratch, en->tp);
+        if (en->nleft)
+            node_defer_release(en->model, n);   /* its model pages, read again next run */
         const etensor *t0 = &c->t[n->out[0]];
         if ((n->act != EACT_NONE && !n->act_in_kernel) ||
             (t0->nq && !n->quant_in_kernel && !(n->op->alias && t0->alias >= 0)))
@@ -1307,8 +1465,12 @@ int engine_profile(engine *en, const float *input, int (*clock)(double *ms),
     quant_round(s, s->ptr, s->numel);
     for (int r = 0; r < en->nrun; r++) {
         enode *n = &c->n[en->run[r]];
+        if (en->nleft)
+            adopt_packed(en, 0);
         clock(&t0);
         n->op->run(n, en->scratch, en->tp);
+        if (en->nleft)
+            node_defer_release(en->model, n);
         const etensor *t = &c->t[n->out[0]];
         if ((n->act != EACT_NONE && !n->act_in_kernel) ||
             (t->nq && !n->quant_in_kernel && !(n->op->alias && t->alias >= 0)))
@@ -1375,6 +1537,11 @@ const char *engine_tensor_name(const engine *en, int i, int64_t dims[TENSOR_MAXD
 int engine_weights_cached(const engine *en)
 {
     return en && en->wc.map != NULL;
+}
+
+int engine_reads_model(const engine *en)
+{
+    return en && en->nleft > 0;
 }
 
 int engine_batch_gain(const engine *en)

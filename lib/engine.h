@@ -37,6 +37,16 @@ typedef struct {
     engine_shapes *shapes;     /* from engine_infer_shapes on the same graph:
                                   its work is not done again.  engine_create
                                   takes it over (frees it, used or not). */
+    int          lazy_pack;    /* 1: when the weights must be packed (none
+                                  in the packed-weight cache), the layers
+                                  that can read their float32 weights in
+                                  place from the model file are not packed
+                                  before the first run: they pack per run
+                                  (the same results bit for bit) while a
+                                  thread of the engine's packs them, writes
+                                  the cache file, and from the run after it
+                                  is done they run packed.  The graph must
+                                  then outlive the engine. */
 } engine_opts;
 
 /* Shape inference alone: fills dims/ndim of every tensor of g from the
@@ -77,6 +87,9 @@ const char *engine_tensor_name(const engine *en, int i, int64_t dims[TENSOR_MAXD
 /* 1 when the packed weights came from the packed-weight cache (wcache.h)
  * instead of being packed from the model. */
 int engine_weights_cached(const engine *en);
+/* 1 while layers read their weights from the model (engine_opts.lazy_pack,
+ * not yet packed). */
+int engine_reads_model(const engine *en);
 
 /* Layers that run a batch of N images faster than N single runs (3x3
  * convolutions whose filters are transformed in every run); with none, a

@@ -106,6 +106,11 @@ typedef struct ectx {
     size_t    stage_map;          /* > 0: stage is a kmem_map of this many
                                      bytes (else malloc'd) */
     int       wino_keep;          /* conv_params.wino_keep of every Conv */
+    int       lazy_pack;          /* prepare: the float32 weights a Conv
+                                     (GEMM form) or Gemm reads in place
+                                     from the model are left there, packed
+                                     later on a thread of the engine's own
+                                     (node_defer_*) */
     float    *zeros;              /* cdata of every deferred constant: a
                                    * read-only mapping of zeros (no page
                                    * touched, nothing copied) */
@@ -186,6 +191,22 @@ int    conv_node_batches(const enode *n);
  * image takes at least min_bytes: 1 done (b then reads a's input; the
  * caller takes a out of the run list), 0 not. */
 int    conv_node_fuse_expand(enode *a, enode *b, size_t min_bytes);
+/* Weights left in the model by a prepare under ectx.lazy_pack:
+ * node_deferred: 1 when node n (a Conv or Gemm) did; node_defer_ok: 1
+ * when its prepare would (before it, from the shapes alone: the caller
+ * need not map its weights in first); node_defer_pack: their packed
+ * form, as the prepare without lazy_pack makes it (the same kmem pieces
+ * and tag, for the packed-weight cache), NULL (e set) on failure, while
+ * the node runs from the model (any thread: it only reads the node);
+ * node_defer_adopt: the node runs from that packed form from now on. */
+int    node_deferred(const enode *n);
+int    node_defer_ok(const ectx *c, const enode *n);
+void  *node_defer_pack(const enode *n, err_t *e);
+void   node_defer_adopt(enode *n, void *packed);
+/* After node n ran: the model's pages of the weights it (or a Conv run
+ * inside it) reads from the model, dropped (faulted in again next run),
+ * so that they do not stay in memory beside their packed form. */
+void   node_defer_release(const graph *g, const enode *n);
 /* qconv_op.c: the integer kernel for a quantised Conv node (kern_q.h):
  * 1 and *k set when the node qualifies, 0 when it keeps the float path
  * (unsupported quantisation or values), -1 on error. */

@@ -157,7 +157,7 @@ void gemm_block(const gemm_arch *ar, const float *apack, int mpad, int K, int m0
                 int n0, int n1, gemm_packb_fn packb, void *pctx, float *bpack,
                 const float *bdirect, size_t ldb,
                 float *c, size_t ldc, const float *rbias, const float *cbias,
-                const gemm_epi *base)
+                const gemm_epi *base, gemm_packa_fn packa, void *actx, float *abuf)
 {
     int mr = ar->mr, nr = ar->nr;
     int direct = bdirect && ar->ukr_direct;
@@ -166,6 +166,15 @@ void gemm_block(const gemm_arch *ar, const float *apack, int mpad, int K, int m0
         int k0 = kb * kcl, kc = K - k0 < kcl ? K - k0 : kcl;
         if (!direct)
             packb(pctx, k0, kc, n0, n1, bpack);
+        /* A's panels of this block: rows m at ab + (m - am) * kc */
+        const float *ab;
+        int am = 0;
+        if (packa) {
+            packa(actx, m0, m1, k0, kc, abuf);
+            ab = abuf;
+            am = m0;
+        } else
+            ab = apack + (size_t)k0 * mpad;
         gemm_epi ep = *base;
         ep.first = kb == 0;
         ep.last = kb == nb - 1;
@@ -178,7 +187,7 @@ void gemm_block(const gemm_arch *ar, const float *apack, int mpad, int K, int m0
              * 0.33 -> 0.26 ms; GoogLeNet, SqueezeNet unchanged. */
             for (int m = m0; m < m1; m += mr) {
                 int mv = m1 - m < mr ? m1 - m : mr;
-                const float *ap = apack + (size_t)k0 * mpad + (size_t)m * kc;
+                const float *ap = ab + (size_t)(m - am) * kc;
                 ep.rbias = rbias ? rbias + m : NULL;
                 ep.mv = mv;
                 for (int n = n0; n < n1; n += nr) {
@@ -196,7 +205,7 @@ void gemm_block(const gemm_arch *ar, const float *apack, int mpad, int K, int m0
             ep.cbias = cbias ? cbias + n : NULL;
             for (int m = m0; m < m1; m += mr) {
                 int mv = m1 - m < mr ? m1 - m : mr;
-                const float *ap = apack + (size_t)k0 * mpad + (size_t)m * kc;
+                const float *ap = ab + (size_t)(m - am) * kc;
                 ep.rbias = rbias ? rbias + m : NULL;
                 if (direct) {
                     ep.mv = mv;
@@ -262,7 +271,7 @@ static void sgemm_task(void *ctx, int task, int thread)
     gemm_block(j->ar, j->apack, j->mpad, j->k, m0, m1, n0, n1, sgemm_packb, j,
                j->bpack + (size_t)thread * j->bstride,
                j->transb ? NULL : j->b, (size_t)j->ldb, j->c, (size_t)j->ldc, NULL,
-               j->bias, &j->ep);
+               j->bias, &j->ep, NULL, NULL, NULL);
 }
 
 void sgemm(int transa, int transb, int m, int n, int k, float alpha,

@@ -39,10 +39,20 @@ void gemm_pack_a(const gemm_arch *ar, int m, int k, const float *a, size_t rs, s
 void gemm_pack_a_panel(const gemm_arch *ar, int mpad, int p0, int mv, int k, const float *a,
                        size_t rs, size_t cs, float *ap);
 
+/* Fills ap with rows [m0, m1) (m0 a multiple of MR) and columns
+ * [k0, k0+kc) of A as MR-row panels of kc (panel (m - m0) / MR at
+ * ap + (m - m0) * kc, rows past the matrix zero): A packed per task,
+ * for a matrix that is not packed once for all. */
+typedef void (*gemm_packa_fn)(void *ctx, int m0, int m1, int k0, int kc, float *ap);
+
+/* packa: NULL when apack holds A packed whole; else apack is ignored and
+ * every k block of rows [m0, m1) is packed by packa into abuf
+ * ((m1 - m0 rounded up to MR) x GEMM_KC_MAX floats) first, the same
+ * values in the same order, so the results are the same bit for bit. */
 void gemm_block(const gemm_arch *ar, const float *apack, int mpad, int K, int m0, int m1,
                 int n0, int n1, gemm_packb_fn packb, void *pctx, float *bpack,
                 const float *bdirect, size_t ldb,
                 float *c, size_t ldc, const float *rbias, const float *cbias,
-                const gemm_epi *base);
+                const gemm_epi *base, gemm_packa_fn packa, void *actx, float *abuf);
 
 #endif

@@ -31,6 +31,10 @@ typedef struct {
                                channels and more runs as Winograd with its
                                transformed filters kept, whatever its map
                                size (speed over memory) */
+    int lazy;               /* 1: a GEMM layer (group 1) keeps its weights
+                               where conv_wsrc says, which must stay valid
+                               for the kernel's life, and packs them per
+                               run instead of once (conv_pack_lazy) */
 } conv_params;
 
 typedef struct conv_kernel conv_kernel;
@@ -87,6 +91,18 @@ const char *conv_impl_name(const conv_kernel *k);
 /* Bytes of packed weights held. */
 size_t conv_weight_bytes(const conv_kernel *k);
 void   conv_free(conv_kernel *k);
+/* A kernel prepared with conv_params.lazy that took it (the others pack at
+ * once): every run packs each task's panels of the weights into its
+ * scratch before multiplying, giving the same results bit for bit as the
+ * packed kernel, for a first run that packs nothing before its first
+ * image.  conv_pack_lazy: the packed kernel of the same layer, as
+ * conv_prepare_src without lazy gives it (taking the same kmem pieces, in
+ * the same order); NULL (e set) when out of memory. */
+int    conv_is_lazy(const conv_kernel *k);
+/* 1 when conv_prepare_src would take conv_params.lazy for p (not
+ * reference): the implementation it chooses is the GEMM one. */
+int    conv_lazy_ok(const conv_params *p);
+conv_kernel *conv_pack_lazy(const conv_kernel *k, err_t *e);
 
 /* C[m x n] = alpha * op(A) * op(B) + beta * C (+ bias[j] per column when
  * bias is not NULL), op = transpose when trans* is set; row-major with

@@ -153,6 +153,8 @@ typedef struct conv_p_ {
     qconv_kernel *qk;             /* quantised model: the integer kernel instead */
     const struct conv_p_ *xa;     /* an expanding 1x1 Conv run inside this one
                                      (conv_run_expand_dw), reading its input */
+    uint64_t fp;                  /* conv_fingerprint, for a deferred packing */
+    int wt;                       /* the weights' tensor */
 } conv_p;
 
 static void conv_pfree(void *pp)
@@ -302,7 +304,9 @@ static int conv_prepare_op(ectx *c, enode *n, err_t *e)
 {
     conv_p *p = n->p;
     p->cp.wino_keep = c->wino_keep;
-    kmem_tag(conv_fingerprint(c, n, p));
+    p->fp = conv_fingerprint(c, n, p);
+    p->wt = n->in[1];
+    kmem_tag(p->fp);
     /* quantised: integer kernel, activation and rounding in its store */
     int qr = qconv_node_prepare(c, n, &p->cp, p->wscale != NULL, &p->qk, e);
     if (qr < 0)
@@ -348,8 +352,10 @@ static int conv_prepare_op(ectx *c, enode *n, err_t *e)
     conv_wsrc src = {raw ? raw : W->cdata, p->wscale};  /* cdata: given since infer perhaps */
     if (W->deferred && !raw && !(src.w = ectx_const_values(c, n->in[1], e)))
         return err_prefix(e, "node '%s' (Conv)", n->name);
+    /* left in the model (the model outlives the engine then) */
+    p->cp.lazy = c->lazy_pack && raw && !c->reference;
     p->k = conv_prepare_src(&p->cp, &src, p->b, c->reference, e);
-    if (raw)
+    if (raw && !conv_is_lazy(p->k))
         graph_drop_tensor(c->g, n->in[1]);
     if (!p->k)
         return err_prefix(e, "node '%s' (Conv)", n->name);
@@ -528,6 +534,8 @@ typedef struct {
     const float *w;         /* B, a constant read from the model: its values
                                kept by prepare (a kmem piece, so that the
                                packed-weight cache holds them), else NULL */
+    int deferred;           /* w points into the model (ectx.lazy_pack) */
+    uint64_t fp;            /* the kmem tag of w's piece */
 } gemm_p;
 
 static void gemm_pfree(void *pp)
@@ -637,7 +645,14 @@ static int gemm_prepare(ectx *c, enode *n, err_t *e)
     if (!B->deferred)
         return 0;
     const int f[] = {p->M, p->N, p->K, p->ta, p->tb, p->ldb};
-    kmem_tag(fnv_quant(fnv_ints(WCACHE_HASH_INIT, f, sizeof f / sizeof *f), B));
+    p->fp = fnv_quant(fnv_ints(WCACHE_HASH_INIT, f, sizeof f / sizeof *f), B);
+    kmem_tag(p->fp);
+    if (!kmem_replaying() && node_defer_ok(c, n)) {
+        /* read where it is until the engine's thread has copied it */
+        p->w = ectx_const_raw(c, n->in[1]);
+        p->deferred = 1;
+        return 0;
+    }
     size_t bn = (size_t)p->K * (size_t)p->N;
     float *w = kmem_get((bn ? bn : 1) * sizeof *w);
     if (!w)
@@ -646,6 +661,91 @@ static int gemm_prepare(ectx *c, enode *n, err_t *e)
         return err_prefix(e, "node '%s' (Gemm)", n->name);
     p->w = w;
     return 0;
+}
+
+int node_deferred(const enode *n)
+{
+    if (!strcmp(n->op->name, "Conv")) {
+        const conv_p *p = n->p;
+        return p && conv_is_lazy(p->k);
+    }
+    if (!strcmp(n->op->name, "Gemm")) {
+        const gemm_p *p = n->p;
+        return p && p->deferred;
+    }
+    return 0;
+}
+
+int node_defer_ok(const ectx *c, const enode *n)
+{
+    if (!c->lazy_pack || c->reference || n->nin < 2 || n->in[1] < 0 ||
+        !ectx_const_raw(c, n->in[1]))
+        return 0;
+    if (!strcmp(n->op->name, "Gemm"))
+        return ((uintptr_t)ectx_const_raw(c, n->in[1]) % sizeof(float)) == 0;
+    if (!strcmp(n->op->name, "Conv")) {
+        const conv_p *p = n->p;
+        /* quantised layers take the integer kernel */
+        if (!p || IN(n, 0)->nq || IN(n, 1)->nq)
+            return 0;
+        conv_params cp = p->cp;
+        cp.wino_keep = c->wino_keep;
+        return conv_lazy_ok(&cp);
+    }
+    return 0;
+}
+
+void *node_defer_pack(const enode *n, err_t *e)
+{
+    if (!strcmp(n->op->name, "Conv")) {
+        const conv_p *p = n->p;
+        kmem_tag(p->fp);
+        conv_kernel *k = conv_pack_lazy(p->k, e);
+        if (!k)
+            err_prefix(e, "node '%s' (Conv)", n->name);
+        return k;
+    }
+    const gemm_p *p = n->p;
+    kmem_tag(p->fp);
+    size_t bn = (size_t)p->K * (size_t)p->N;
+    float *w = kmem_get((bn ? bn : 1) * sizeof *w);
+    if (!w) {
+        node_err(n, e, "out of memory");
+        return NULL;
+    }
+    memcpy(w, p->w, bn * sizeof *w);
+    return w;
+}
+
+void node_defer_release(const graph *g, const enode *n)
+{
+    if (!g)
+        return;
+    if (!strcmp(n->op->name, "Conv")) {
+        const conv_p *p = n->p;
+        if (p && conv_is_lazy(p->k))
+            graph_drop_tensor(g, p->wt);
+        if (p && p->xa && conv_is_lazy(p->xa->k))
+            graph_drop_tensor(g, p->xa->wt);
+    } else if (!strcmp(n->op->name, "Gemm")) {
+        const gemm_p *p = n->p;
+        if (p && p->deferred)
+            graph_drop_tensor(g, n->in[1]);
+    }
+}
+
+void node_defer_adopt(enode *n, void *packed)
+{
+    if (!strcmp(n->op->name, "Conv")) {
+        conv_p *p = n->p;
+        conv_kernel *old = p->k;
+        p->k = packed;
+        conv_free(old);
+        return;
+    }
+    gemm_p *p = n->p;
+    p->w = packed;
+    p->deferred = 0;
 }
 
 /* ------------------------------------------------------------ MatMul */

@@ -99,6 +99,56 @@ static int same_from_src(const conv_params *p, const float *w, const float *b, c
     return same;
 }
 
+/* A kernel left reading the weights (conv_params.lazy: each run packs its
+ * tasks' panels from unaligned, scaled bytes) gives, bit for bit, what the
+ * kernel packed from them gives, at 1..3 threads, and so does the packed
+ * kernel conv_pack_lazy makes of it (same form, same weight bytes).
+ * Returns 1 when so; *lazy: whether the kernel took lazy (GEMM forms). */
+static int same_lazy(const conv_params *p, const float *w, const float *b, const float *in, int *lazy)
+{
+    size_t per = (size_t)(p->cin / p->group) * p->kh * p->kw, nw = per * p->cout;
+    size_t nout = (size_t)p->cout * p->oh * p->ow;
+    float *scale = malloc(sizeof(float) * (size_t)p->cout);
+    char *bytes = malloc(nw * sizeof(float) + 1);
+    float *o1 = malloc(sizeof(float) * nout), *o2 = malloc(sizeof(float) * nout);
+    if (!scale || !bytes || !o1 || !o2) abort();
+    for (int co = 0; co < p->cout; co++)
+        scale[co] = 0.5f + 0.75f * (frand() + 1.0f);
+    memcpy(bytes + 1, w, nw * sizeof(float));
+    err_t e = {{0}};
+    conv_wsrc src = {bytes + 1, scale};
+    conv_params pl = *p;
+    pl.lazy = 1;
+    conv_kernel *k1 = conv_prepare_src(p, &src, b, 0, &e);
+    conv_kernel *k2 = conv_prepare_src(&pl, &src, b, 0, &e);
+    scale[0] = -scale[0];       /* the lazy kernel keeps a copy of the scales */
+    conv_kernel *k3 = k2 && conv_is_lazy(k2) ? conv_pack_lazy(k2, &e) : NULL;
+    *lazy = conv_is_lazy(k2);
+    int same = k1 && k2 && !conv_is_lazy(k1) && !strcmp(conv_impl_name(k1), conv_impl_name(k2)) &&
+               (!*lazy || (k3 && !conv_is_lazy(k3) && conv_weight_bytes(k3) == conv_weight_bytes(k1)));
+    for (int t = 1; same && t <= 3; t++) {
+        int nt = tp_size(pools[t]);
+        size_t sb = conv_scratch_bytes(k2, nt);
+        void *scratch = NULL;
+        if (sb && posix_memalign(&scratch, 64, sb)) abort();
+        conv_run(k1, in, o1, scratch, pools[t]);
+        for (size_t i = 0; i < nout; i++) o2[i] = NAN;
+        conv_run(k2, in, o2, scratch, pools[t]);
+        same &= !memcmp(o1, o2, sizeof(float) * nout);
+        if (k3) {
+            for (size_t i = 0; i < nout; i++) o2[i] = NAN;
+            conv_run(k3, in, o2, scratch, pools[t]);
+            same &= !memcmp(o1, o2, sizeof(float) * nout);
+        }
+        free(scratch);
+    }
+    conv_free(k1);
+    conv_free(k2);
+    conv_free(k3);
+    free(scale); free(bytes); free(o1); free(o2);
+    return same;
+}
+
 /* One conv shape at every SIMD level and 1..3 threads. */
 static void check_conv(const conv_params *p, int with_bias)
 {
@@ -153,6 +203,10 @@ static void check_conv(const conv_params *p, int with_bias)
                conv_impl_name(k), desc, worst);
         tap_ok(same_from_src(p, w, b, in, 0), "%s %s [%s] packed from unaligned bytes, scaled",
                simd_name(levels[l]), conv_impl_name(k), desc);
+        int lazy = 0, sl = same_lazy(p, w, b, in, &lazy);
+        tap_ok(sl && lazy == conv_lazy_ok(p), "%s %s [%s] %s", simd_name(levels[l]), conv_impl_name(k),
+               desc, lazy ? "lazy: packed per run, the same bits at 1-3 threads, and packed later"
+                          : "not lazy, as conv_lazy_ok says");
         conv_free(k);
     }
     simd_cap(SIMD_AVX512);
@@ -228,7 +282,7 @@ static void check_expand_dw(int cin, int ce, int h, int w, int pad, int act, int
             conv_free(kb);
             continue;
         }
-        int ok = conv_expand_dw_ok(ka, kb), same = 0;
+        int ok = conv_expand_dw_ok(ka, kb), same = 0, lazy_same = 1;
         double worst = 0;
         for (int t = 1; ok && t <= 3; t++) {
             int nt = tp_size(pools[t]);
@@ -243,9 +297,28 @@ static void check_expand_dw(int cin, int ce, int h, int w, int pad, int act, int
             same += !memcmp(got, want, nout * sizeof *got);
             double r = relerr(got, want, nout);
             if (!(r <= worst)) worst = r;
+            /* the expanding conv left reading its weights: the same bits */
+            conv_params pl = pa;
+            pl.lazy = 1;
+            conv_kernel *kl = conv_prepare(&pl, wa, ba, 0, &e);
+            void *fl = NULL;
+            if (!kl || !conv_is_lazy(kl) || !conv_expand_dw_ok(kl, kb) ||
+                posix_memalign(&fl, 64, conv_expand_dw_scratch(kl, kb, nt)))
+                lazy_same = 0;
+            else {
+                memcpy(mid, got, nout * sizeof *got);
+                for (size_t i = 0; i < nout; i++) got[i] = NAN;
+                conv_run_expand_dw(kl, kb, in, got, fl, pools[t]);
+                lazy_same &= !memcmp(got, mid, nout * sizeof *got);
+            }
+            free(fl);
+            conv_free(kl);
             free(scratch);
             free(fs);
         }
+        if (ok && levels[l] >= SIMD_AVX512)
+            tap_ok(lazy_same, "%s %s expand %d -> %d on %dx%d: its weights packed per run, the same bits",
+                   simd_name(levels[l]), act_name(act), cin, ce, h, w);
         char desc[160];
         snprintf(desc, sizeof desc, "%s expand %d -> %d on %dx%d, depthwise 3x3 s2 pad %d %s",
                  simd_name(levels[l]), cin, ce, h, w, pad, act_name(act));

@@ -315,6 +315,34 @@ static float *run(const graph *g, const char **outs, int nout, const float *x, s
     return y;
 }
 
+/* A first run with engine_opts.lazy_pack on g: 1 when the engine left
+ * layers reading the model (with a cache file to fill), its nruns runs
+ * each gave want (n floats) bit for bit, and it ran packed by the last. */
+static int lazy_runs(const graph *g, const float *x, const float *want, size_t n, int threads,
+                     int nruns, int *lazy)
+{
+    engine_opts o;
+    err_t e;
+    memset(&o, 0, sizeof o);
+    o.threads = threads;
+    o.lazy_pack = 1;
+    engine *en = engine_create(g, &o, &e);
+    if (!en) {
+        tap_diag("engine: %s", e.msg);
+        return 0;
+    }
+    *lazy = engine_reads_model(en);
+    int same = !engine_weights_cached(en);
+    for (int r = 0; r < nruns && same; r++) {
+        if (r == nruns - 1)
+            usleep(200000);     /* the packing thread done by then */
+        same = engine_run(en, x, &e) == 0 && !memcmp(engine_output(en, 0), want, n * sizeof *want);
+    }
+    same &= !engine_reads_model(en);
+    engine_free(en);
+    return same;
+}
+
 /* 1 when dir's file system has room for cache files of up to mb MB
  * (wcache_write leaves WCACHE_MIN_FREE and 1 % free) */
 static int room(const char *dir, double mb)
@@ -390,6 +418,32 @@ static void test_engines(const char *dir)
         free(zb);
     }
 
+    /* a first run that leaves the GEMM layers reading the model while a
+     * thread of the engine's packs them and writes the file: the same
+     * output in every run, before and after they take their packed form,
+     * and from the file it wrote */
+    for (int t = 1; t <= 2; t++) {
+        clear_packed(dir);
+        int lazy = 0, same = lazy_runs(&g, x, y0, n0, t, 4, &lazy);
+        y1 = run(&g, NULL, 0, x, &n1, t, &c1);
+        tap_ok(same && lazy && count_packed(dir, NULL, 0) == 1 && y1 && c1 &&
+                   memcmp(y0, y1, n0 * sizeof *y0) == 0,
+               "engine: %d thread%s, lazy first run: layers packed per run, then by its thread; "
+               "the same output throughout, and from the file it wrote", t, t > 1 ? "s" : "");
+        free(y1);
+    }
+    /* no cache: nothing is left lazy (nobody would pack it) */
+    {
+        setenv("CAM_NO_CACHE", "1", 1);
+        int lazy = 1, same = lazy_runs(&g, x, y0, n0, 1, 2, &lazy);
+        unsetenv("CAM_NO_CACHE");
+        tap_ok(same && !lazy, "engine: CAM_NO_CACHE=1: lazy_pack packs at once");
+    }
+    clear_packed(dir);
+    y1 = run(&g, NULL, 0, x, &n1, 1, &c1);
+    free(y1);
+    count_packed(dir, file, sizeof file);
+
     /* a piece's size changed in the file: out of step, packed again and
      * the file written anew */
     {
@@ -455,13 +509,13 @@ static void test_models(const char *dir)
     char path[4096];
     snprintf(path, sizeof path, "%s/models/googlenet-bvlc.onnx", shared);
     if (access(path, R_OK) != 0) {
-        for (int i = 0; i < nm + 2; i++)
+        for (int i = 0; i < nm * 3 + 2; i++)
             tap_skip("no shared models (../shared or $CAM_SHARED)");
         return;
     }
     /* a model's cache files take up to 60 MB (removed after each) */
     if (!room(dir, 120)) {
-        for (int i = 0; i < nm + 2; i++)
+        for (int i = 0; i < nm * 3 + 2; i++)
             tap_skip("too little free space in %s for cache files", dir);
         return;
     }
@@ -487,6 +541,19 @@ static void test_models(const char *dir)
             tap_ok(y0 && y1 && !c0 && c1 && n0 == n1 && memcmp(y0, y1, n0 * sizeof *y0) == 0,
                    "%s%s: output from cached weights identical to packed", models[i],
                    levels == 1 ? "" : lv == 0 ? " (best SIMD)" : lv == 1 ? " (AVX2 at most)" : " (portable)");
+            if (lv == 0) {
+                /* a lazy first run: the same output, and a file that gives it */
+                for (int t = 1; t <= 2; t++) {
+                    clear_packed(dir);
+                    int lazy = 0, same = y0 && lazy_runs(&g, x, y0, n0, t, 3, &lazy);
+                    free(y1);
+                    y1 = run(&g, NULL, 0, x, &n1, t, &c1);
+                    tap_ok(same && lazy == !strstr(models[i], "quant") && y1 && c1 &&
+                               memcmp(y0, y1, n0 * sizeof *y0) == 0,
+                           "%s, %d thread%s: a lazy first run gives the same output%s, its file too",
+                           models[i], t, t > 1 ? "s" : "", lazy ? " before and after packing" : "");
+                }
+            }
             free(y0);
             free(y1);
         }
@@ -509,7 +576,7 @@ int main(void)
     if (room(dir, 20))
         test_engines(dir);
     else
-        for (int i = 0; i < 14; i++)
+        for (int i = 0; i < 17; i++)
             tap_skip("too little free space in %s for cache files", dir);
     test_models(dir);
     char cmd[4200];
