@@ -48,7 +48,11 @@
 #include "kernels.h"
 
 typedef struct {
-    conv_params p;          /* shape; p.act is ignored (use out_lo/out_hi) */
+    conv_params p;          /* shape; p.act is ignored (use out_lo/out_hi);
+                               p.lazy: a GEMM layer with VNNI reads its
+                               stored bytes in place (which must stay
+                               valid) and packs its panels per run
+                               (qconv_pack_lazy) */
     float in_scale;         /* input grid: real = in_scale * (q - in_zp) */
     int   in_zp;
     int   in_lo, in_hi;     /* stored range of the input: 0..255 or -128..127 */
@@ -86,6 +90,14 @@ void   qconv_run_io(const qconv_kernel *k, const float *in, const unsigned char 
 const char *qconv_impl_name(const qconv_kernel *k);
 size_t qconv_weight_bytes(const qconv_kernel *k);
 void   qconv_free(qconv_kernel *k);
+/* A kernel that took qconv_params.p.lazy: each run packs the weight
+ * panels of its tasks from the stored bytes into its scratch, the same
+ * panels as packed at once (the same results bit for bit).
+ * qconv_pack_lazy: the kernel packed at once, as qconv_prepare_bytes
+ * without lazy makes it (the same kmem pieces in the same order); NULL (e
+ * set) when out of memory. */
+int    qconv_is_lazy(const qconv_kernel *k);
+qconv_kernel *qconv_pack_lazy(const qconv_kernel *k, err_t *e);
 
 /* The reference (lib/ref/qconv.c): direct loops, int64 sums. */
 void ref_qconv(const qconv_params *qp, const int16_t *wq, const int32_t *wzp,

@@ -667,7 +667,7 @@ int node_deferred(const enode *n)
 {
     if (!strcmp(n->op->name, "Conv")) {
         const conv_p *p = n->p;
-        return p && conv_is_lazy(p->k);
+        return p && (conv_is_lazy(p->k) || qconv_is_lazy(p->qk));
     }
     if (!strcmp(n->op->name, "Gemm")) {
         const gemm_p *p = n->p;
@@ -678,17 +678,20 @@ int node_deferred(const enode *n)
 
 int node_defer_ok(const ectx *c, const enode *n)
 {
-    if (!c->lazy_pack || c->reference || n->nin < 2 || n->in[1] < 0 ||
-        !ectx_const_raw(c, n->in[1]))
+    if (!c->lazy_pack || c->reference || n->nin < 2 || n->in[1] < 0)
+        return 0;
+    int conv = !strcmp(n->op->name, "Conv");
+    const conv_p *cv = conv ? n->p : NULL;
+    if (cv && IN(n, 0)->nq && IN(n, 1)->nq)
+        /* an integer GEMM layer of a quantised model, with VNNI */
+        return cv->cp.group == 1 && qconv_has_vnni();
+    const void *raw = ectx_const_raw(c, n->in[1]);
+    if (!raw)
         return 0;
     if (!strcmp(n->op->name, "Gemm"))
-        return ((uintptr_t)ectx_const_raw(c, n->in[1]) % sizeof(float)) == 0;
-    if (!strcmp(n->op->name, "Conv")) {
-        const conv_p *p = n->p;
-        /* quantised layers take the integer kernel */
-        if (!p || IN(n, 0)->nq || IN(n, 1)->nq)
-            return 0;
-        conv_params cp = p->cp;
+        return ((uintptr_t)raw % sizeof(float)) == 0;
+    if (cv && !IN(n, 0)->nq && !IN(n, 1)->nq) {
+        conv_params cp = cv->cp;
         cp.wino_keep = c->wino_keep;
         return conv_lazy_ok(&cp);
     }
@@ -700,7 +703,7 @@ void *node_defer_pack(const enode *n, err_t *e)
     if (!strcmp(n->op->name, "Conv")) {
         const conv_p *p = n->p;
         kmem_tag(p->fp);
-        conv_kernel *k = conv_pack_lazy(p->k, e);
+        void *k = p->qk ? (void *)qconv_pack_lazy(p->qk, e) : (void *)conv_pack_lazy(p->k, e);
         if (!k)
             err_prefix(e, "node '%s' (Conv)", n->name);
         return k;
@@ -723,7 +726,7 @@ void node_defer_release(const graph *g, const enode *n)
         return;
     if (!strcmp(n->op->name, "Conv")) {
         const conv_p *p = n->p;
-        if (p && conv_is_lazy(p->k))
+        if (p && (conv_is_lazy(p->k) || qconv_is_lazy(p->qk)))
             graph_drop_tensor(g, p->wt);
         if (p && p->xa && conv_is_lazy(p->xa->k))
             graph_drop_tensor(g, p->xa->wt);
@@ -738,6 +741,12 @@ void node_defer_adopt(enode *n, void *packed)
 {
     if (!strcmp(n->op->name, "Conv")) {
         conv_p *p = n->p;
+        if (p->qk) {
+            qconv_kernel *old = p->qk;
+            p->qk = packed;
+            qconv_free(old);
+            return;
+        }
         conv_kernel *old = p->k;
         p->k = packed;
         conv_free(old);

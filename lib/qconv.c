@@ -57,6 +57,12 @@ struct qconv_kernel {
     conv_params dwp;        /* depthwise: the shape, no activation */
     dw_plan dw;
     size_t wbytes;
+    int lazy;               /* gemm, VNNI: no apack, panels packed per run
+                               from lw (rowc, cm, pcs malloc'd) */
+    const void *lw;         /* lazy: the stored bytes */
+    int lwt;                /* lazy: QW_U8 or QW_I8 */
+    int32_t *lwzp, *lbias;  /* lazy: copies of what qprepare was given */
+    float *lws;
 };
 
 int qconv_has_vnni(void)
@@ -588,6 +594,11 @@ static void qgemv_vnni(const qtile *t, const int32_t *a, const int32_t *b, const
 }
 #endif
 
+#if defined(__x86_64__)
+static void qpanel_avx512(const unsigned char *w, int cout, int K, int Kq, int m0,
+                          const int32_t *cm, const int32_t *wzp, unsigned char *pm);
+#endif
+
 static void qgemm_task(void *ctx, int task, int thread)
 {
     const qjob *j = ctx;
@@ -599,6 +610,21 @@ static void qgemm_task(void *ctx, int task, int thread)
     int32_t *bp = (int32_t *)(void *)(j->scratch + (size_t)thread * j->sstride);
     int32_t *colsum = bp + (size_t)k->Kq * QNR;
     int16_t *bw = (int16_t *)(void *)(colsum + QNR);    /* AVX2: bp widened */
+    /* the weight panels: packed once for all, or (lazy) this task's
+     * [mp0, mp1) into the scratch now, as qprepare packs them */
+    const int32_t *apack = k->apack;
+    size_t aoff = 0;
+#if defined(__x86_64__)
+    if (k->lazy) {
+        uintptr_t a = (uintptr_t)(colsum + QNR);
+        int32_t *ab = (int32_t *)(void *)((a + 63) & ~(uintptr_t)63);
+        for (int mp = mp0; mp < mp1; mp++)
+            qpanel_avx512((const unsigned char *)k->lw, k->q.p.cout, k->K, k->Kq, mp * QMR, k->cm, k->lwzp,
+                          (unsigned char *)(ab + (size_t)(mp - mp0) * k->Kq * QMR));
+        apack = ab;
+        aoff = (size_t)mp0 * k->Kq * QMR;
+    }
+#endif
     for (int pan = p0; pan < p1; pan++) {
         int n0 = pan * QNR, nv = k->N - n0 < QNR ? k->N - n0 : QNR;
         if (j->in8) {
@@ -632,14 +658,14 @@ static void qgemm_task(void *ctx, int task, int thread)
             size_t a0 = (size_t)mp * k->Kq * QMR;
 #if defined(__x86_64__)
             if (k->level == QL_VNNI && k->N == 1)
-                qgemv_vnni(&t, k->apack + a0, bp, colsum);
+                qgemv_vnni(&t, apack + (a0 - aoff), bp, colsum);
             else if (k->level == QL_VNNI)
-                qukr_vnni(&t, k->apack + a0, bp, colsum);
+                qukr_vnni(&t, apack + (a0 - aoff), bp, colsum);
             else if (k->level == QL_AVX2)
                 qukr_avx2(&t, k->a16 + a0, bw, colsum);
             else
 #endif
-                qukr_c(&t, k->apack + a0, bp, colsum);
+                qukr_c(&t, apack + (a0 - aoff), bp, colsum);
         }
     }
 }
@@ -1126,18 +1152,39 @@ static qconv_kernel *qprepare(const qconv_params *qp, const void *wq, int wt, co
     /* the AVX2 kernel reads the weights widened to 16 bits (a16), made
      * from the int8 panels, which then go */
     int wide = k->level == QL_AVX2;
+    /* lazy: the panels packed per run from the stored bytes (the VNNI
+     * kernel's, made from 64 bytes at a time); the row values below,
+     * which need one pass over the weights, are kept in plain memory */
+    k->lazy = qp->p.lazy && !replay && bytes512 && k->level == QL_VNNI;
     int32_t *tmpa = wide && !replay ? malloc(an * 4 + 4) : NULL;
-    k->apack = wide ? NULL : kmem_get(an * 4);
-    k->rowc = kmem_get(sizeof(int32_t) * (size_t)k->Mp);
-    k->cm = kmem_get(sizeof(int32_t) * (size_t)k->Mp);
-    k->pcs = kmem_get((size_t)k->Mp / QMR);
-    if (wide)
-        k->a16 = kmem_get(sizeof(int64_t) * (an ? an : 1));
-    if ((wide ? (!replay && !tmpa) || !k->a16 : !k->apack) || !k->rowc || !k->cm || !k->pcs) {
-        free(tmpa);
-        goto oom;
+    if (k->lazy) {
+        k->lw = wq;
+        k->lwt = wt;
+        k->rowc = malloc(sizeof(int32_t) * (size_t)k->Mp);
+        k->cm = malloc(sizeof(int32_t) * (size_t)k->Mp);
+        k->pcs = malloc((size_t)k->Mp / QMR);
+        k->lwzp = malloc(sizeof(int32_t) * (size_t)p->cout);
+        k->lws = malloc(sizeof(float) * (size_t)p->cout);
+        k->lbias = bias ? malloc(sizeof(int32_t) * (size_t)p->cout) : NULL;
+        if (!k->rowc || !k->cm || !k->pcs || !k->lwzp || !k->lws || (bias && !k->lbias))
+            goto oom;
+        memcpy(k->lwzp, wzp, sizeof(int32_t) * (size_t)p->cout);
+        memcpy(k->lws, wscale, sizeof(float) * (size_t)p->cout);
+        if (bias)
+            memcpy(k->lbias, bias, sizeof(int32_t) * (size_t)p->cout);
+    } else {
+        k->apack = wide ? NULL : kmem_get(an * 4);
+        k->rowc = kmem_get(sizeof(int32_t) * (size_t)k->Mp);
+        k->cm = kmem_get(sizeof(int32_t) * (size_t)k->Mp);
+        k->pcs = kmem_get((size_t)k->Mp / QMR);
+        if (wide)
+            k->a16 = kmem_get(sizeof(int64_t) * (an ? an : 1));
+        if ((wide ? (!replay && !tmpa) || !k->a16 : !k->apack) || !k->rowc || !k->cm || !k->pcs) {
+            free(tmpa);
+            goto oom;
+        }
     }
-    k->wbytes = (wide ? an * 8 : an * 4) + (size_t)k->Mp * 12;
+    k->wbytes = (k->lazy ? 0 : wide ? an * 8 : an * 4) + (size_t)k->Mp * 12;
     if (replay) {
         free(rst);
         free(row);
@@ -1163,7 +1210,7 @@ static qconv_kernel *qprepare(const qconv_params *qp, const void *wq, int wt, co
             k->pcs[m / QMR] = 1;
         k->rowc[m] = (int32_t)((bias ? bias[m] : 0) - (int64_t)k->zxu * (wsum + (int64_t)K * c));
     }
-    for (int m0 = 0; m0 < k->Mp; m0 += QMR) {
+    for (int m0 = 0; m0 < k->Mp && !k->lazy; m0 += QMR) {
         unsigned char *pm = (unsigned char *)(apack + (size_t)(m0 / QMR) * k->Kq * QMR);
 #if defined(__x86_64__)
         if (bytes512) {
@@ -1226,7 +1273,8 @@ size_t qconv_scratch_bytes(const qconv_kernel *k, int nthreads)
         nthreads = 1;
     size_t per = 0;
     if (k->impl == QI_GEMM)
-        per = (size_t)k->Kq * QNR * 4 + QNR * 4 + (k->level == QL_AVX2 ? (size_t)k->Kq * 128 : 0);
+        per = (size_t)k->Kq * QNR * 4 + QNR * 4 + (k->level == QL_AVX2 ? (size_t)k->Kq * 128 : 0) +
+              (k->lazy ? 64 + (size_t)k->Mp * k->Kq * 4 : 0);
     else if (k->impl == QI_DW)
         per = ((((size_t)k->dwp.h * k->dwp.w + 15) & ~(size_t)15) +
                (((size_t)k->dwp.oh * k->dwp.ow + 15) & ~(size_t)15) +
@@ -1296,9 +1344,18 @@ void qconv_free(qconv_kernel *k)
         return;
     kmem_put(k->a16);
     kmem_put(k->apack);
-    kmem_put(k->rowc);
-    kmem_put(k->cm);
-    kmem_put(k->pcs);
+    if (k->lazy) {
+        free(k->rowc);
+        free(k->cm);
+        free(k->pcs);
+    } else {
+        kmem_put(k->rowc);
+        kmem_put(k->cm);
+        kmem_put(k->pcs);
+    }
+    free(k->lwzp);
+    free(k->lws);
+    free(k->lbias);
     free(k->mult);
     free(k->wq);
     free(k->wzp);
@@ -1308,4 +1365,20 @@ void qconv_free(qconv_kernel *k)
     kmem_put(k->bdw);
     dw_plan_free(&k->dw);
     free(k);
+}
+
+int qconv_is_lazy(const qconv_kernel *k)
+{
+    return k && k->lazy;
+}
+
+qconv_kernel *qconv_pack_lazy(const qconv_kernel *k, err_t *e)
+{
+    if (!k || !k->lazy) {
+        err_set(e, "qconv: not a lazy kernel");
+        return NULL;
+    }
+    qconv_params qp = k->q;
+    qp.p.lazy = 0;
+    return qprepare(&qp, k->lw, k->lwt, k->lwzp, k->lws, k->lbias, 0, e);
 }

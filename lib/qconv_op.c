@@ -67,6 +67,8 @@ int qconv_node_prepare(ectx *c, enode *n, const conv_params *cp, int folded_bn,
     memset(&qp, 0, sizeof qp);
     qp.p = *cp;
     qp.p.act = ACT_NONE;
+    /* left reading the stored bytes (the model outlives the engine then) */
+    qp.p.lazy = c->lazy_pack && !c->reference;
     qp.in_scale = x->qscale[0];
     qp.in_zp = (int)x->qzp[0];
     qp.in_lo = (int)x->qmin;
@@ -95,7 +97,7 @@ int qconv_node_prepare(ectx *c, enode *n, const conv_params *cp, int folded_bn,
     err_t qe;
     *out = qconv_prepare_bytes(&qp, replay ? NULL : gw->data, gw->dtype == DT_I8, wzp, ws, bias,
                                c->reference, &qe);
-    if (!replay)
+    if (!replay && !qconv_is_lazy(*out))
         graph_drop_tensor(c->g, n->in[1]);
     free(wzp), free(ws), free(bias);
     /* values the integer kernels do not take: the float path */

@@ -11,6 +11,7 @@
 
 static unsigned rng = 12345;
 static int n_in8, n_out8;      /* cases run with uint8 input / output */
+static int n_lazy;             /* cases whose kernel took p.lazy */
 static int rnd(int lo, int hi)   /* inclusive */
 {
     rng = rng * 1103515245u + 12345u;
@@ -140,6 +141,41 @@ static int run_case(const shape *sh, int wsigned, int perch, int insigned, int a
             free(sb);
             qconv_free(kb);
         }
+        /* left reading the stored bytes (p.lazy): the panels packed per
+         * run give the same outputs, and so does the kernel packed later */
+        {
+            qconv_params ql = qp;
+            ql.p.lazy = 1;
+            qconv_kernel *kl = qconv_prepare_bytes(&ql, wb + 1, wsigned, wzp, ws, bias, 0, &e);
+            qconv_kernel *kp = kl && qconv_is_lazy(kl) ? qconv_pack_lazy(kl, &e) : NULL;
+            n_lazy += qconv_is_lazy(kl);
+            for (int pass = 0; kl && pass < 2; pass++) {
+                const qconv_kernel *kr = pass ? kp : kl;
+                if (!kr) {
+                    if (qconv_is_lazy(kl)) {
+                        tap_diag("qconv_pack_lazy failed: %s", e.msg);
+                        bad++;
+                    }
+                    continue;
+                }
+                void *sl = aligned_alloc(64, (qconv_scratch_bytes(kr, nthreads) + 63) & ~(size_t)63);
+                for (size_t i = 0; i < out_n; i++) o2[i] = NAN;
+                qconv_run(kr, in, o2, sl, tp);
+                int badl = 0;
+                for (size_t i = 0; i < out_n; i++)
+                    badl += memcmp(&o1[i], &o2[i], 4) != 0;
+                if (badl)
+                    tap_diag("lazy (%s): %d differences", pass ? "packed later" : "per run", badl);
+                bad += badl;
+                free(sl);
+            }
+            if (!kl) {
+                tap_diag("lazy refused: %s", e.msg);
+                bad++;
+            }
+            qconv_free(kl);
+            qconv_free(kp);
+        }
         free(wb);
         if (tp) tp_free(tp);
         free(scr);
@@ -190,6 +226,8 @@ int main(void)
     simd_cap(SIMD_AVX512);
     tap_diag("VNNI on this CPU: %s", qconv_has_vnni() ? "yes" : "no");
     tap_ok(n_in8 > 0 && n_out8 > 0, "uint8 input in %d cases, uint8 output in %d", n_in8, n_out8);
+    tap_ok(qconv_has_vnni() ? n_lazy > 0 : n_lazy == 0,
+           "weights left in place and packed per run (VNNI only) in %d cases", n_lazy);
 
     /* what the kernels refuse (the engine keeps the float path then) */
     {
