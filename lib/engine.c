@@ -51,6 +51,7 @@ struct engine {
     wcache      wc;            /* the packed-weight cache file mapped, if any */
     int         wc_adopted;
     struct wjob *writer;       /* the cache file being written, if any */
+    struct wjob *unstarted;    /* the writer, until engine_create ends */
     int         lazy_ok;       /* engine_opts.lazy_pack */
     int         ndefer;        /* nodes left reading their weights from
                                   the model (lazy_pack), packed by the
@@ -623,11 +624,11 @@ static void wjobs_register(void)
     atexit(wjobs_at_exit);
 }
 
-/* Writes the cache file of key from rec (np nodes' records; NULL: no
- * file, only the deferred nodes to pack) in the background, after
- * packing en's deferred nodes when it has any, or here when no thread can
- * be started; takes rec in either case, and key's text when the thread
- * starts (key is left empty then).  0, or -1 when out of memory. */
+/* The job that writes the cache file of key from rec (np nodes' records;
+ * NULL: no file, only the deferred nodes to pack), after packing en's
+ * deferred nodes when it has any: made here, started by start_writer;
+ * takes rec, and key's text (key is left empty then).  0, or -1 when out
+ * of memory (rec freed). */
 static int write_cache(engine *en, wcache_key *key, wcache_node *rec, int np)
 {
     wjob *j = calloc(1, sizeof *j);
@@ -655,6 +656,30 @@ static int write_cache(engine *en, wcache_key *key, wcache_node *rec, int np)
         key->text = NULL;
         key->len = 0;
     }
+    en->unstarted = j;
+    return 0;
+}
+
+/* A job made but never started: freed (its deferred nodes are not packed). */
+static void wjob_discard(wjob *j)
+{
+    free(j->ord);
+    free(j->run);
+    free_records(j->rec, j->np);
+    wcache_key_free(&j->key);
+    free(j);
+}
+
+/* Starts the writer made by write_cache, once the engine is planned
+ * whole: started earlier, its first huge pages and the plan's own
+ * mappings (the arena) waited for each other (the address space's lock),
+ * 0.3 ms of a two-thread first run.  No thread: its work now. */
+static void start_writer(engine *en)
+{
+    wjob *j = en->unstarted;
+    if (!j)
+        return;
+    en->unstarted = NULL;
     pthread_once(&wjobs_once, wjobs_register);
     pthread_mutex_lock(&wjobs_mu);
     int ok = pthread_create(&j->tid, NULL, wjob_main, j) == 0;
@@ -665,16 +690,10 @@ static int write_cache(engine *en, wcache_key *key, wcache_node *rec, int np)
     pthread_mutex_unlock(&wjobs_mu);
     if (ok) {
         en->writer = j;
-        return 0;
+        return;
     }
-    /* no thread: now */
     wjob_work(j);
-    free(j->ord);
-    free(j->run);
-    free_records(j->rec, j->np);
-    wcache_key_free(&j->key);
-    free(j);
-    return 0;
+    wjob_discard(j);
 }
 
 
@@ -1338,6 +1357,7 @@ out:
     }
     /* give the memory of planning's copies back to the system */
     malloc_trim(0);
+    start_writer(en);
     return en;
 }
 
@@ -1370,6 +1390,8 @@ void engine_free(engine *en)
         return;
     if (en->writer)
         wjobs_wait(en->writer);     /* it reads the packed weights */
+    if (en->unstarted)
+        wjob_discard(en->unstarted);
     if (en->nleft)
         adopt_packed(en, 1);        /* to be freed with the nodes */
     free(en->defer_node);
