@@ -9,7 +9,9 @@
  * (MADV_POPULATE_WRITE) when the kernel has it, so a 10 MB layer takes a
  * handful of faults instead of 2500 and small layers share huge pages.
  * The huge page the last piece ends in is whole in memory: kmem_trim gives
- * its unused part back once packing is done.
+ * its unused part back once packing is done.  Small pieces (64 KB and
+ * less) come from chunks of 4 KB pages instead, where a fresh huge page
+ * would cost more than the piece.
  *
  * Pieces are not freed one by one: kmem_release gives back the last piece
  * handed out (so that a kernel that packs one form, drops it and packs
