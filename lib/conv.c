@@ -73,6 +73,14 @@ struct conv_kernel {
     float *lscale;       /* lazy: a folded BatchNormalization's scale, or NULL */
 };
 
+/* tells s->done that rows [co0, co1) (K values each) are packed */
+static void rows_done(const conv_wsrc *s, int co0, int co1, size_t K)
+{
+    if (s->done && co1 > co0)
+        s->done(s->ctx, (const char *)s->w + (size_t)co0 * K * sizeof(float),
+                (size_t)(co1 - co0) * K * sizeof(float));
+}
+
 static int conv_check(const conv_params *p, err_t *e)
 {
     if (p->cin <= 0 || p->h <= 0 || p->w <= 0 || p->cout <= 0 || p->oh <= 0 || p->ow <= 0)
@@ -174,11 +182,65 @@ static void conv_pack_wt_avx512(conv_kernel *k, const conv_wsrc *s)
                             _mm512_storeu_ps(o + (size_t)i * nr, v[i]);
                 }
             }
+            if (k0 + kc == K)
+                rows_done(s, q * nr, (q + 1) * nr < cout ? (q + 1) * nr : cout, (size_t)K);
         }
     if (stream)
         _mm_sfence();           /* the streamed lines before anything after */
 }
+
+/* conv_pack_wt_avx512's work for one panel q and k block [k0, k0+kc),
+ * into d (kc x NR), with plain stores */
+__attribute__((target("avx512f")))
+static void pack_wt_panel_avx512(const conv_kernel *k, const conv_wsrc *s, int q, int k0, int kc,
+                                 float *d)
+{
+    int nr = k->ar->nr, K = k->kk, cout = k->p.cout;
+    for (int r0 = 0; r0 < kc; r0 += 16) {
+        int n = kc - r0 < 16 ? kc - r0 : 16;
+        __mmask16 m = (__mmask16)((1u << n) - 1);
+        for (int j0 = 0; j0 < nr; j0 += 16) {
+            __m512 v[16];
+            for (int i = 0; i < 16; i++) {
+                int co = q * nr + j0 + i;
+                v[i] = co < cout ? wsrc_load16(s, (size_t)K, co, (size_t)(k0 + r0), m)
+                                 : _mm512_setzero_ps();
+            }
+            transpose16(v);
+            float *o = d + (size_t)r0 * nr + j0;
+            for (int i = 0; i < n; i++)
+                _mm512_storeu_ps(o + (size_t)i * nr, v[i]);
+        }
+    }
+}
 #endif
+
+/* One NR-column panel q of W^T for k block [k0, k0+kc) into d (kc x NR),
+ * the values conv_pack_wt stores there: for a lazy "pixels" kernel, per
+ * run, into a buffer of the task's. */
+static void pack_wt_panel(const conv_kernel *k, const conv_wsrc *s, int q, int k0, int kc, float *d)
+{
+    int nr = k->ar->nr, K = k->kk, cout = k->p.cout;
+#if defined(__x86_64__)
+    if (k->ar->level >= SIMD_AVX512 && nr % 16 == 0) {
+        pack_wt_panel_avx512(k, s, q, k0, kc, d);
+        return;
+    }
+#endif
+    for (int j = 0; j < nr; j++) {
+        int co = q * nr + j;
+        if (co >= cout) {
+            for (int r = 0; r < kc; r++) d[(size_t)r * nr + j] = 0.0f;
+            continue;
+        }
+        const char *src = (const char *)s->w + ((size_t)co * K + (size_t)k0) * sizeof(float);
+        for (int r = 0; r < kc; r++) {
+            float v;
+            memcpy(&v, src + (size_t)r * sizeof(float), sizeof v);
+            d[(size_t)r * nr + j] = s->scale ? v * s->scale[co] : v;
+        }
+    }
+}
 
 /* W^T (K x cout) in NR-column panels by k block: element (r, co) at
  * wt[k0*mp + q*NR*kc + (r-k0)*NR + j], co = q*NR + j, zero past cout. */
@@ -213,6 +275,8 @@ static int conv_pack_wt(conv_kernel *k, const conv_wsrc *w)
                 else
                     for (int r = 0; r < kc; r++) d[(size_t)r * nr] = 0.0f;
             }
+            if (src)
+                rows_done(w, co, co + 1, (size_t)K);
         }
     free(row);
     return 0;
@@ -281,11 +345,14 @@ static void conv_pack_a_avx512(conv_kernel *k, int g, const conv_wsrc *s)
     int K = k->kk;
     int nb = gemm_kblocks(K, GEMM_KC_MAX), kcl = gemm_kblock_len(K, nb);
     float *ap = k->apack + (size_t)g * k->mpg * K;
-    for (int p0 = 0; p0 < k->mpg; p0 += 8)
+    for (int p0 = 0; p0 < k->mpg; p0 += 8) {
         for (int k0 = 0; k0 < K; k0 += kcl) {
             int kc = K - k0 < kcl ? K - k0 : kcl;
             pack_a_panel_avx512(k, g, s, p0, k0, kc, ap + (size_t)k0 * k->mpg + (size_t)p0 * kc);
         }
+        int co0 = g * k->cog + p0;
+        rows_done(s, co0, co0 + (k->cog - p0 < 8 ? k->cog - p0 : 8), (size_t)K);
+    }
 }
 #endif
 
@@ -350,6 +417,7 @@ static int conv_pack_a(conv_kernel *k, const conv_wsrc *w)
             int mv = k->cog - p0 < mr ? k->cog - p0 : mr;
             for (int i = 0; i < mv; i++)
                 conv_wsrc_row(w, g * k->cog + p0 + i, (size_t)K, rows + (size_t)i * K);
+            rows_done(w, g * k->cog + p0, g * k->cog + p0 + mv, (size_t)K);
             gemm_pack_a_panel(k->ar, k->mpg, p0, mv, K, rows, (size_t)K, 1, ap);
         }
     }
@@ -399,8 +467,25 @@ static int conv_wino_pays(const conv_params *p)
 conv_kernel *conv_prepare(const conv_params *p, const float *weights, const float *bias,
                           int reference, err_t *e)
 {
-    conv_wsrc w = {weights, NULL};
+    conv_wsrc w = {weights, NULL, NULL, NULL};
     return conv_prepare_src(p, weights ? &w : NULL, bias, reference, e);
+}
+
+/* lazy (p->lazy, group 1, not replaying): the weights stay where they are,
+ * packed per run; their scales copied.  0, or -1 when out of memory. */
+static int conv_keep_src(conv_kernel *k, const conv_params *p, const conv_wsrc *weights)
+{
+    k->lazy = p->lazy && p->group == 1 && !kmem_replaying() && weights;
+    if (!k->lazy)
+        return 0;
+    k->lsrc = *weights;
+    if (weights->scale) {
+        if (!(k->lscale = malloc((size_t)p->cout * sizeof(float))))
+            return -1;
+        memcpy(k->lscale, weights->scale, (size_t)p->cout * sizeof(float));
+        k->lsrc.scale = k->lscale;
+    }
+    return 0;
 }
 
 conv_kernel *conv_prepare_src(const conv_params *p, const conv_wsrc *weights, const float *bias,
@@ -472,19 +557,21 @@ conv_kernel *conv_prepare_src(const conv_params *p, const conv_wsrc *weights, co
             k->impl = IMPL_PIX;
             k->mp = (p->cout + ar->nr - 1) / ar->nr * ar->nr;
             size_t wn2 = (size_t)k->mp * k->kk;
-            if (wn2 > SIZE_MAX / sizeof(float) || !(k->wt = kmem_get(wn2 * sizeof(float))) ||
+            if (conv_keep_src(k, p, weights) < 0 || wn2 > SIZE_MAX / sizeof(float) ||
+                (!k->lazy && !(k->wt = kmem_get(wn2 * sizeof(float)))) ||
                 (bias && !(k->bpad = calloc((size_t)k->mpg, sizeof(float))))) {
                 conv_free(k);
                 err_set(e, "conv: out of memory");
                 return NULL;
             }
-            if (!kmem_replaying() && conv_pack_wt(k, weights) < 0) {
+            if (!kmem_replaying() && !k->lazy && conv_pack_wt(k, weights) < 0) {
                 conv_free(k);
                 err_set(e, "conv: out of memory");
                 return NULL;
             }
             if (bias) memcpy(k->bpad, bias, (size_t)k->cog * sizeof(float));
-            k->wbytes = wn2 * sizeof(float) + (bias ? (size_t)k->mpg * sizeof(float) : 0);
+            k->wbytes = (k->lazy ? 0 : wn2 * sizeof(float)) +
+                        (bias ? (size_t)k->mpg * sizeof(float) : 0);
             /* col^T of stride-1 convs on maps up to 64 pixels: one masked
              * load per 16 pixels and tap (kern_dw.h) */
             if (ar->mr == 8 && dw_plan_init(&k->dw, p) == 0 &&
@@ -493,15 +580,7 @@ conv_kernel *conv_prepare_src(const conv_params *p, const conv_wsrc *weights, co
             return k;
         }
         size_t an = (size_t)p->group * k->mpg * k->kk;
-        /* lazy: the weights stay where they are, packed per run */
-        k->lazy = p->lazy && p->group == 1 && !kmem_replaying();
-        if (k->lazy) {
-            k->lsrc = *weights;
-            if (weights->scale &&
-                (k->lsrc.scale = k->lscale = malloc((size_t)p->cout * sizeof(float))))
-                memcpy(k->lscale, weights->scale, (size_t)p->cout * sizeof(float));
-        }
-        if (an > SIZE_MAX / sizeof(float) || (k->lazy && weights->scale && !k->lscale) ||
+        if (conv_keep_src(k, p, weights) < 0 || an > SIZE_MAX / sizeof(float) ||
             (!k->lazy && !(k->apack = kmem_get(an * sizeof(float)))) ||
             (bias && !(k->bpad = calloc((size_t)p->group * k->mpg, sizeof(float))))) {
             conv_free(k);
@@ -590,6 +669,15 @@ static size_t conv_abuf_floats(const conv_kernel *k)
     return ((size_t)kcl * np + 15) & ~(size_t)15;
 }
 
+/* lazy pixels: one panel of W^T for one k block, per thread (after
+ * everything else of the scratch); 0 when the weights are packed */
+static size_t conv_wlazy_floats(const conv_kernel *k)
+{
+    if (!k->lazy) return 0;
+    int nb = gemm_kblocks(k->kk, GEMM_KC_MAX), kcl = gemm_kblock_len(k->kk, nb);
+    return ((size_t)kcl * k->ar->nr + 15) & ~(size_t)15;
+}
+
 /* pixels: col^T packed whole, every k block at its fixed stride */
 static size_t pix_shared_floats(const conv_kernel *k)
 {
@@ -618,7 +706,7 @@ size_t conv_scratch_bytes(const conv_kernel *k, int nthreads)
          * a k block at a time */
         size_t a = nthreads > 1 && pix_shared(k) ? pix_shared_floats(k)
                                                   : (size_t)nthreads * conv_abuf_floats(k);
-        return (conv_ct_floats(k) + a) * sizeof(float);
+        return (conv_ct_floats(k) + a + (size_t)nthreads * conv_wlazy_floats(k)) * sizeof(float);
     }
     if (k->impl != IMPL_GEMM) return 0;
     return (conv_planes_floats(k) + (size_t)nthreads * (conv_bstride(k) + conv_alazy_floats(k, 0))) *
@@ -715,6 +803,7 @@ typedef struct {
     float *out;
     char *scratch;
     gemm_grid g;
+    int nt;              /* threads (the scratch's layout) */
 } conv_job;
 
 typedef struct {
@@ -918,6 +1007,9 @@ static void pix_task(void *ctx, int task, int thread)
     int q0 = task * j->g.nc, q1 = q0 + j->g.nc < nq ? q0 + j->g.nc : nq;
     float *ct = (float *)j->scratch;
     float *abuf = ct + conv_ct_floats(k) + (size_t)thread * conv_abuf_floats(k);
+    /* lazy: W^T's panels packed here as they are needed */
+    float *wbuf = ct + conv_scratch_bytes(k, j->nt) / sizeof(float) -
+                  (size_t)(j->nt - thread) * conv_wlazy_floats(k);
     size_t ldct = (size_t)k->mp;
     conv_pack cp = { k, j->in, mr, NULL };
     int nb = gemm_kblocks(K, GEMM_KC_MAX), kcl = gemm_kblock_len(K, nb);
@@ -934,7 +1026,11 @@ static void pix_task(void *ctx, int task, int thread)
         ep.first = kb == 0;
         ep.last = kb == nb - 1;
         for (int q = q0; q < q1; q++) {
-            const float *bq = k->wt + (size_t)k0 * k->mp + (size_t)q * nr * kc;
+            const float *bq = wbuf;
+            if (k->lazy)
+                pack_wt_panel(k, &k->lsrc, q, k0, kc, wbuf);
+            else
+                bq = k->wt + (size_t)k0 * k->mp + (size_t)q * nr * kc;
             int nv = p->cout - q * nr < nr ? p->cout - q * nr : nr;
             for (int i = 0; i < N; i += mr) {
                 int mv = N - i < mr ? N - i : mr;
@@ -1008,7 +1104,7 @@ static void dw_task(void *ctx, int task, int thread)
 
 void conv_run(const conv_kernel *k, const float *in, float *out, void *scratch, threadpool *tp)
 {
-    conv_job j = { k, in, out, scratch, { 0, 0, 0, 0 } };
+    conv_job j = { k, in, out, scratch, { 0, 0, 0, 0 }, tp_size(tp) };
     switch (k->impl) {
     case IMPL_DW:
     {
@@ -1174,7 +1270,8 @@ int conv_is_lazy(const conv_kernel *k)
     return k && k->lazy;
 }
 
-conv_kernel *conv_pack_lazy(const conv_kernel *k, err_t *e)
+conv_kernel *conv_pack_lazy(const conv_kernel *k, void (*done)(void *ctx, const void *p, size_t n),
+                            void *ctx, err_t *e)
 {
     if (!k || !k->lazy) {
         err_set(e, "conv: not a lazy kernel");
@@ -1182,24 +1279,16 @@ conv_kernel *conv_pack_lazy(const conv_kernel *k, err_t *e)
     }
     conv_params p = k->p;
     p.lazy = 0;
-    return conv_prepare_src(&p, &k->lsrc, k->bpad, 0, e);
+    conv_wsrc src = k->lsrc;
+    src.done = done;
+    src.ctx = ctx;
+    return conv_prepare_src(&p, &src, k->bpad, 0, e);
 }
 
 int conv_lazy_ok(const conv_params *p)
 {
-    if (conv_check(p, NULL) < 0 || p->group != 1 || (p->cin == 1 && p->cout == 1) || direct_pays(p))
-        return 0;
-    if (wino_shape_ok(p) && conv_wino_pays(p))
-        return 0;
-    conv_kernel k;
-    memset(&k, 0, sizeof k);
-    k.p = *p;
-    k.ar = gemm_arch_get(simd_level());
-    k.cig = p->cin;
-    k.cog = p->cout;
-    k.kk = p->cin * p->kh * p->kw;
-    k.npix = (size_t)p->oh * p->ow;
-    k.direct = p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1 && p->pt == 0 && p->pl == 0 &&
-               p->pb == 0 && p->pr == 0 && p->oh == p->h && p->ow == p->w;
-    return !conv_pixels_pays(&k);
+    /* the GEMM and "pixels" forms: group 1, not depthwise, direct or
+     * Winograd */
+    return conv_check(p, NULL) == 0 && p->group == 1 && !(p->cin == 1 && p->cout == 1) &&
+           !direct_pays(p) && !(wino_shape_ok(p) && conv_wino_pays(p));
 }

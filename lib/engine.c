@@ -548,7 +548,7 @@ static void pack_deferred(wjob *j)
             kmem_log_free(&r->log);
             kmem_record(&r->log);
         }
-        en->defer_packed[d] = node_defer_pack(n, &e);
+        en->defer_packed[d] = node_defer_pack(en->model, n, &e);
         kmem_record(NULL);
         if (r && !en->defer_packed[d])
             r->log.failed = 1;

@@ -197,11 +197,12 @@ int    conv_node_fuse_expand(enode *a, enode *b, size_t min_bytes);
  * need not map its weights in first); node_defer_pack: their packed
  * form, as the prepare without lazy_pack makes it (the same kmem pieces
  * and tag, for the packed-weight cache), NULL (e set) on failure, while
- * the node runs from the model (any thread: it only reads the node);
+ * the node runs from the model (any thread: it only reads the node), the
+ * pages of g it is through with dropped as it goes (g NULL: none);
  * node_defer_adopt: the node runs from that packed form from now on. */
 int    node_deferred(const enode *n);
 int    node_defer_ok(const ectx *c, const enode *n);
-void  *node_defer_pack(const enode *n, err_t *e);
+void  *node_defer_pack(const graph *g, const enode *n, err_t *e);
 void   node_defer_adopt(enode *n, void *packed);
 /* After node n ran: the model's pages of the weights it (or a Conv run
  * inside it) reads from the model, dropped (faulted in again next run),

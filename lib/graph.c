@@ -141,6 +141,11 @@ void graph_prefetch_tensor(const graph *g, int ti)
     madvise((void *)a, b - a, MADV_WILLNEED);
 }
 
+void graph_drop_range(const graph *g, const void *p, size_t n)
+{
+    drop_pages(g, p, n);
+}
+
 void graph_drop_file(const graph *g)
 {
     if (g && g->file)

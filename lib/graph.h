@@ -114,8 +114,10 @@ void graph_free(graph *g);
  * copied or packed a constant, or by a tool once its engine is built.
  *   graph_drop_tensor: the pages lying wholly inside constant ti's payload
  *                      leave the process's memory (madvise MADV_DONTNEED).
- *   graph_drop_file:   the same for the whole file. */
+ *   graph_drop_file:   the same for the whole file.
+ *   graph_drop_range:  the same for [p, p + n) (nothing outside the file). */
 void graph_drop_tensor(const graph *g, int ti);
+void graph_drop_range(const graph *g, const void *p, size_t n);
 /* The opposite hint: constant ti's pages of the mapping are read in and
  * mapped by one call (MADV_POPULATE_READ, else MADV_WILLNEED), for a caller
  * about to read the whole payload. */

@@ -31,7 +31,7 @@ typedef struct {
                                channels and more runs as Winograd with its
                                transformed filters kept, whatever its map
                                size (speed over memory) */
-    int lazy;               /* 1: a GEMM layer (group 1) keeps its weights
+    int lazy;               /* 1: a GEMM or "pixels" layer (group 1) keeps its weights
                                where conv_wsrc says, which must stay valid
                                for the kernel's life, and packs them per
                                run instead of once (conv_pack_lazy) */
@@ -51,6 +51,11 @@ conv_kernel *conv_prepare(const conv_params *p, const float *weights, const floa
 typedef struct {
     const void  *w;
     const float *scale;
+    /* when set: called by the packers as they finish with the bytes
+     * [p, p + n) of w (a panel's rows), so that a caller reading a model
+     * file can let those pages go at once */
+    void       (*done)(void *ctx, const void *p, size_t n);
+    void        *ctx;
 } conv_wsrc;
 /* Row co (n values) of s into dst, scaled. */
 void conv_wsrc_row(const conv_wsrc *s, int co, size_t n, float *dst);
@@ -97,12 +102,15 @@ void   conv_free(conv_kernel *k);
  * packed kernel, for a first run that packs nothing before its first
  * image.  conv_pack_lazy: the packed kernel of the same layer, as
  * conv_prepare_src without lazy gives it (taking the same kmem pieces, in
- * the same order); NULL (e set) when out of memory. */
+ * the same order), telling done (conv_wsrc) as it goes; NULL (e set) when
+ * out of memory. */
 int    conv_is_lazy(const conv_kernel *k);
 /* 1 when conv_prepare_src would take conv_params.lazy for p (not
- * reference): the implementation it chooses is the GEMM one. */
+ * reference): the implementation it chooses is the GEMM or the "pixels"
+ * one. */
 int    conv_lazy_ok(const conv_params *p);
-conv_kernel *conv_pack_lazy(const conv_kernel *k, err_t *e);
+conv_kernel *conv_pack_lazy(const conv_kernel *k, void (*done)(void *ctx, const void *p, size_t n),
+                            void *ctx, err_t *e);
 
 /* C[m x n] = alpha * op(A) * op(B) + beta * C (+ bias[j] per column when
  * bias is not NULL), op = transpose when trans* is set; row-major with

@@ -349,7 +349,7 @@ static int conv_prepare_op(ectx *c, enode *n, err_t *e)
      * first cost ResNet-18's first run 7 of its 24 ms, and the stage's
      * fresh memory more. */
     const void *raw = W->deferred ? ectx_const_raw(c, n->in[1]) : NULL;
-    conv_wsrc src = {raw ? raw : W->cdata, p->wscale};  /* cdata: given since infer perhaps */
+    conv_wsrc src = {raw ? raw : W->cdata, p->wscale, NULL, NULL};  /* cdata: given since infer perhaps */
     if (W->deferred && !raw && !(src.w = ectx_const_values(c, n->in[1], e)))
         return err_prefix(e, "node '%s' (Conv)", n->name);
     /* left in the model (the model outlives the engine then) */
@@ -698,12 +698,19 @@ int node_defer_ok(const ectx *c, const enode *n)
     return 0;
 }
 
-void *node_defer_pack(const enode *n, err_t *e)
+/* conv_wsrc.done: the model's pages a packer is through with go */
+static void drop_done(void *ctx, const void *p, size_t n)
+{
+    graph_drop_range(ctx, p, n);
+}
+
+void *node_defer_pack(const graph *g, const enode *n, err_t *e)
 {
     if (!strcmp(n->op->name, "Conv")) {
         const conv_p *p = n->p;
         kmem_tag(p->fp);
-        void *k = p->qk ? (void *)qconv_pack_lazy(p->qk, e) : (void *)conv_pack_lazy(p->k, e);
+        void *k = p->qk ? (void *)qconv_pack_lazy(p->qk, e)
+                        : (void *)conv_pack_lazy(p->k, g ? drop_done : NULL, (void *)g, e);
         if (!k)
             err_prefix(e, "node '%s' (Conv)", n->name);
         return k;
@@ -716,7 +723,14 @@ void *node_defer_pack(const enode *n, err_t *e)
         node_err(n, e, "out of memory");
         return NULL;
     }
-    memcpy(w, p->w, bn * sizeof *w);
+    /* a megabyte at a time, each let go once copied */
+    const size_t step = ((size_t)1 << 20) / sizeof *w;
+    for (size_t i = 0; i < bn; i += step) {
+        size_t c = bn - i < step ? bn - i : step;
+        memcpy(w + i, p->w + i, c * sizeof *w);
+        if (g)
+            graph_drop_range(g, p->w + i, c * sizeof *w);
+    }
     return w;
 }
 

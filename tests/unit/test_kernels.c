@@ -79,7 +79,7 @@ static int same_from_src(const conv_params *p, const float *w, const float *b, c
     }
     memcpy(bytes + 3, w, nw * sizeof(float));
     err_t e = {{0}};
-    conv_wsrc src = {bytes + 3, scale};
+    conv_wsrc src = {bytes + 3, scale, NULL, NULL};
     conv_kernel *k1 = conv_prepare(p, scaled, b, reference, &e);
     conv_kernel *k2 = conv_prepare_src(p, &src, b, reference, &e);
     int same = 0;
@@ -116,13 +116,13 @@ static int same_lazy(const conv_params *p, const float *w, const float *b, const
         scale[co] = 0.5f + 0.75f * (frand() + 1.0f);
     memcpy(bytes + 1, w, nw * sizeof(float));
     err_t e = {{0}};
-    conv_wsrc src = {bytes + 1, scale};
+    conv_wsrc src = {bytes + 1, scale, NULL, NULL};
     conv_params pl = *p;
     pl.lazy = 1;
     conv_kernel *k1 = conv_prepare_src(p, &src, b, 0, &e);
     conv_kernel *k2 = conv_prepare_src(&pl, &src, b, 0, &e);
     scale[0] = -scale[0];       /* the lazy kernel keeps a copy of the scales */
-    conv_kernel *k3 = k2 && conv_is_lazy(k2) ? conv_pack_lazy(k2, &e) : NULL;
+    conv_kernel *k3 = k2 && conv_is_lazy(k2) ? conv_pack_lazy(k2, NULL, NULL, &e) : NULL;
     *lazy = conv_is_lazy(k2);
     int same = k1 && k2 && !conv_is_lazy(k1) && !strcmp(conv_impl_name(k1), conv_impl_name(k2)) &&
                (!*lazy || (k3 && !conv_is_lazy(k3) && conv_weight_bytes(k3) == conv_weight_bytes(k1)));
