@@ -426,91 +426,201 @@ static int take_lock(const char *lock, int *lfd, err_t *e)
     return err_set(e, "%s: cannot take it", lock);
 }
 
-int wcache_write(const wcache_key *key, const wcache_node *nodes, int n, err_t *e)
+struct wcache_out {
+    char *dir, *path, *tmp, *lock;
+    int fd, lfd;
+    int ok;                     /* 0 once a write failed (any thread) */
+    int missing;                /* nodes whose pieces are still to come */
+    unsigned char *due;         /* per node: 1 until wcache_put wrote it */
+    int n;
+    uint64_t *off;              /* per node: where its first piece goes */
+    unsigned char *cached;      /* per node: cached (its pieces in the file) */
+    size_t *count;              /* per node: its pieces */
+    size_t *first;              /* per node: its first piece in sizes */
+    uint64_t *sizes;            /* every piece's size, in order */
+    uint64_t total;
+    char name[24];
+};
+
+/* Starts writeback of [off, off + n) to the disk (the final flush then
+ * waits for less). */
+static void start_writeback(int fd, uint64_t off, uint64_t n)
+{
+#ifdef SYNC_FILE_RANGE_WRITE
+    sync_file_range(fd, (off_t)off, (off_t)n, SYNC_FILE_RANGE_WRITE);
+#else
+    (void)fd, (void)off, (void)n;
+#endif
+}
+
+static void out_free(wcache_out *o)
+{
+    if (!o)
+        return;
+    if (o->fd >= 0) {
+        close(o->fd);
+        unlink(o->tmp);
+    }
+    if (o->lfd >= 0) {
+        close(o->lfd);
+        unlink(o->lock);
+    }
+    free(o->lock);
+    free(o->tmp);
+    free(o->path);
+    free(o->dir);
+    free(o->off);
+    free(o->cached);
+    free(o->count);
+    free(o->due);
+    free(o->first);
+    free(o->sizes);
+    free(o);
+}
+
+wcache_out *wcache_begin(const wcache_key *key, const wcache_node *nodes, int n, err_t *e)
 {
     uint64_t data, total, np;
     if (layout(key, nodes, n, &data, &total, &np) < 0 || total > (uint64_t)WCACHE_MAX_BYTES / 2)
-        return err_set(e, "packed weights too large for the cache");
-    char *dir = cache_dir();
-    if (!dir)
-        return err_set(e, "cache off");
-    char *path = cache_dir_make(dir) == 0 ? file_path(dir, key) : NULL, *tmp = NULL, *lock = NULL;
+        return err_set(e, "packed weights too large for the cache"), NULL;
+    wcache_out *o = calloc(1, sizeof *o);
+    if (!o)
+        return err_set(e, "out of memory"), NULL;
+    o->fd = o->lfd = -1;
+    o->ok = 1;
+    o->n = n;
+    o->total = total;
+    wcache_name(key, o->name);
     unsigned char *table = NULL;
-    int rc = -1, fd = -1, lfd = -1;
-    if (!path || asprintf(&tmp, "%s.%ld.tmp", path, (long)getpid()) < 0) {
-        tmp = NULL;
-        err_set(e, "cannot write to the cache directory %s", dir);
-        goto out;
+    if (!(o->dir = cache_dir())) {
+        err_set(e, "cache off");
+        goto fail;
+    }
+    o->path = cache_dir_make(o->dir) == 0 ? file_path(o->dir, key) : NULL;
+    if (!o->path || asprintf(&o->tmp, "%s.%ld.tmp", o->path, (long)getpid()) < 0) {
+        o->tmp = NULL;
+        err_set(e, "cannot write to the cache directory %s", o->dir);
+        goto fail;
     }
     /* processes started together (GNU parallel) all pack the model the
      * first time; one of them writes the file */
-    if (asprintf(&lock, "%s.lock", path) < 0) {
-        lock = NULL;
+    if (asprintf(&o->lock, "%s.lock", o->path) < 0) {
+        o->lock = NULL;
         err_set(e, "out of memory");
-        goto out;
+        goto fail;
     }
-    if (take_lock(lock, &lfd, e) < 0)
-        goto out;
+    if (take_lock(o->lock, &o->lfd, e) < 0)
+        goto fail;
     /* a cache must not fill the disk: what the file would leave free */
     struct statvfs vs;
-    if (statvfs(dir, &vs) == 0) {
+    if (statvfs(o->dir, &vs) == 0) {
         double left = (double)vs.f_bavail * vs.f_frsize - (double)total;
         double size = (double)vs.f_blocks * vs.f_frsize;
         if (left < WCACHE_MIN_FREE || left < size * 0.01) {
-            err_set(e, "%s: too little free space left for a packed-weight cache file", dir);
-            goto out;
+            err_set(e, "%s: too little free space left for a packed-weight cache file", o->dir);
+            goto fail;
         }
     }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        err_set(e, "%s: %s", tmp, strerror(errno));
-        goto out;
+    o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (o->fd < 0) {
+        err_set(e, "%s: %s", o->tmp, strerror(errno));
+        goto fail;
     }
+    o->off = malloc(sizeof *o->off * (size_t)(n > 0 ? n : 1));
+    o->cached = malloc((size_t)(n > 0 ? n : 1));
+    o->count = malloc(sizeof *o->count * (size_t)(n > 0 ? n : 1));
+    o->due = calloc((size_t)(n > 0 ? n : 1), 1);
+    o->first = malloc(sizeof *o->first * (size_t)(n > 0 ? n : 1));
+    o->sizes = malloc(sizeof *o->sizes * (size_t)(np > 0 ? np : 1));
     table = malloc((size_t)data);
-    if (!table) {
+    if (!o->off || !o->cached || !o->count || !o->due || !o->first || !o->sizes || !table) {
         err_set(e, "out of memory");
-        goto out;
+        goto fail;
     }
     write_table(table, key, nodes, n, np, data, total);
-    int ok = write_all(fd, table, (size_t)data, 0) == 0;
+    int ok = write_all(o->fd, table, (size_t)data, 0) == 0;
+    free(table);
+    table = NULL;
+    /* the pieces there are (those still to come leave holes until
+     * wcache_put), and the padding after the last */
     uint64_t off = data;
-    for (int i = 0; i < n && ok; i++)
-        for (int k = 0; nodes[i].cached && k < nodes[i].log.n && ok; k++) {
+    size_t pi = 0;
+    for (int i = 0; i < n; i++) {
+        o->off[i] = off;
+        o->cached[i] = nodes[i].cached != 0;
+        o->count[i] = nodes[i].cached ? (size_t)nodes[i].log.n : 0;
+        o->first[i] = pi;
+        for (int k = 0; nodes[i].cached && k < nodes[i].log.n; k++) {
             const kmem_piece *pc = &nodes[i].log.v[k];
-            ok = write_all(fd, pc->p, pc->n, (off_t)off) == 0;
+            o->sizes[pi++] = pc->n;
+            if (pc->p && ok)
+                ok = write_all(o->fd, pc->p, pc->n, (off_t)off) == 0;
+            else if (!pc->p && !o->due[i]) {
+                o->due[i] = 1;
+                o->missing++;
+            }
             off = after_piece(off, pc->n);
         }
-    /* the padding after the last piece */
-    ok = ok && ftruncate(fd, (off_t)total) == 0;
+    }
+    ok = ok && ftruncate(o->fd, (off_t)total) == 0;
+    if (!ok) {
+        err_set(e, "%s: %s", o->tmp, strerror(errno));
+        goto fail;
+    }
+    start_writeback(o->fd, 0, data);
+    return o;
+fail:
+    free(table);
+    out_free(o);
+    return NULL;
+}
+
+int wcache_put(wcache_out *o, int i, const kmem_log *log)
+{
+    if (!o || i < 0 || i >= o->n || !o->cached[i] || !o->due[i] || !log ||
+        (size_t)log->n != o->count[i] || log->failed || log->dropped) {
+        if (o)
+            __atomic_store_n(&o->ok, 0, __ATOMIC_RELAXED);
+        return -1;
+    }
+    uint64_t off = o->off[i], start = off;
+    for (int k = 0; k < log->n; k++) {
+        if (!log->v[k].p || log->v[k].n != o->sizes[o->first[i] + (size_t)k] ||
+            write_all(o->fd, log->v[k].p, log->v[k].n, (off_t)off) != 0) {
+            __atomic_store_n(&o->ok, 0, __ATOMIC_RELAXED);
+            return -1;
+        }
+        off = after_piece(off, log->v[k].n);
+    }
+    start_writeback(o->fd, start, off - start);
+    o->due[i] = 0;              /* (one thread per node) */
+    __atomic_fetch_sub(&o->missing, 1, __ATOMIC_RELEASE);
+    return 0;
+}
+
+int wcache_end(wcache_out *o, int ok, err_t *e)
+{
+    if (!o)
+        return err_set(e, "no cache file being written");
+    ok = ok && __atomic_load_n(&o->ok, __ATOMIC_RELAXED) &&
+         __atomic_load_n(&o->missing, __ATOMIC_ACQUIRE) == 0;
     /* on disk before the name: a crash never leaves a named file with
      * holes where weights should be */
-    ok = ok && fdatasync(fd) == 0;
-    ok = close(fd) == 0 && ok;
-    fd = -1;
-    if (!ok || rename(tmp, path) < 0) {
-        err_set(e, "%s: %s", tmp, strerror(errno));
-        unlink(tmp);
-        goto out;
-    }
-    {
-        char name[24];
-        wcache_name(key, name);
-        cache_dir_prune(dir, "packed-", (size_t)-1, WCACHE_MAX_BYTES, name);
-    }
-    rc = 0;
-out:
-    if (fd >= 0) {
-        close(fd);
-        unlink(tmp);
-    }
-    if (lfd >= 0) {
-        close(lfd);
-        unlink(lock);
-    }
-    free(lock);
-    free(table);
-    free(tmp);
-    free(path);
-    free(dir);
+    ok = ok && fdatasync(o->fd) == 0;
+    ok = close(o->fd) == 0 && ok;
+    o->fd = -1;
+    int rc = 0;
+    if (!ok || rename(o->tmp, o->path) < 0) {
+        rc = err_set(e, "%s: %s", o->tmp, ok ? strerror(errno) : "a piece was not written");
+        unlink(o->tmp);
+    } else
+        cache_dir_prune(o->dir, "packed-", (size_t)-1, WCACHE_MAX_BYTES, o->name);
+    out_free(o);
     return rc;
+}
+
+int wcache_write(const wcache_key *key, const wcache_node *nodes, int n, err_t *e)
+{
+    wcache_out *o = wcache_begin(key, nodes, n, e);
+    return o ? wcache_end(o, 1, e) : -1;
 }

@@ -103,6 +103,19 @@ int  wcache_open(const wcache_key *key, wcache *w, err_t *e);
  * (a lock file: another writer's makes this one give up).  0, or -1 with
  * e set; a failure leaves no file behind. */
 int  wcache_write(const wcache_key *key, const wcache_node *nodes, int n, err_t *e);
+/* The same in steps, for pieces still being made: wcache_begin takes the
+ * lock, checks the room and writes the table (from every cached node's
+ * piece sizes) and the pieces that have their bytes (p != NULL), leaving
+ * the others' places empty; wcache_put writes cached node i's pieces
+ * there (log: the same count and sizes; any thread, for distinct nodes);
+ * wcache_end flushes the file and gives it its name when ok and every
+ * node's pieces were written, else removes it.  Writeback to the disk starts as pieces
+ * come, so that the final flush waits for less.  wcache_begin: NULL (e
+ * set) when no file is to be written. */
+typedef struct wcache_out wcache_out;
+wcache_out *wcache_begin(const wcache_key *key, const wcache_node *nodes, int n, err_t *e);
+int  wcache_put(wcache_out *o, int i, const kmem_log *log);
+int  wcache_end(wcache_out *o, int ok, err_t *e);
 /* Frees w's node table (not the buffer). */
 void wcache_clear(wcache *w);
 /* wcache_clear and unmaps the file. */
