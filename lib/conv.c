@@ -1292,3 +1292,11 @@ int conv_lazy_ok(const conv_params *p)
     return conv_check(p, NULL) == 0 && p->group == 1 && !(p->cin == 1 && p->cout == 1) &&
            !direct_pays(p) && !(wino_shape_ok(p) && conv_wino_pays(p));
 }
+
+int conv_lazy_pieces(const conv_kernel *k, size_t *sizes, int max)
+{
+    if (!k || !k->lazy || max < 1)
+        return -1;
+    sizes[0] = (size_t)(k->impl == IMPL_PIX ? k->mp : k->mpg) * (size_t)k->kk * sizeof(float);
+    return 1;
+}

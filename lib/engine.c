@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -60,12 +61,14 @@ struct engine {
     int        *defer_node;    /* their indices */
     void      **defer_packed;  /* each one's packed form, made by the writer */
     int        *defer_done;    /* set (release) once defer_packed[d] is made */
+    int        *defer_claim;   /* set once a packer has taken node d */
     unsigned char *defer_taken; /* adopted (engine_run's thread only) */
     const graph *model;        /* the graph they read (en->c.g is dropped
                                   once planned) */
 };
 
 #define CACHE_OUT_OF_STEP (-2)
+#define ENGINE_MAX_PACKERS 8        /* threads packing deferred layers */
 
 int engine_default_threads(void)
 {
@@ -481,11 +484,20 @@ typedef struct wjob {
     wcache_key key;
     wcache_node *rec, *ord;     /* the records, and them in run order */
     int np;
+#ifdef CPU_SETSIZE
+    cpu_set_t cpus;             /* the CPUs it may run on, once started */
+    int placed;                 /* started on another CPU than its creator's */
+#endif
     engine *en;                 /* whose records they are */
     int *run, nrun;             /* en's run list when packing ended (fusing
                                    takes nodes out of it later) */
     int defer;                  /* en's deferred nodes packed first */
-    kmem *pool;                 /* where they go (one of en->wmem) */
+    kmem **pool;                /* where they go: one of en->wmem per packer */
+    int npool;
+    int take;                   /* the next deferred node to take */
+    int *order;                 /* the deferred nodes, largest first */
+    wcache_out *out;            /* the file its pieces go to as they come */
+    int *ord_of;                /* per deferred node: its place in ord (-1) */
     pthread_t tid;
     struct wjob *next;
 } wjob;
@@ -530,55 +542,181 @@ static int order_records(const engine *en, const int *run, int nrun, wcache_node
     return ncached;
 }
 
-/* The deferred nodes' packed forms, into j->pool, each recorded anew in
- * its node's record (the prepare recorded only its tag) and published to
- * the engine by en->defer_done as it is made. */
+/* The deferred nodes' packed forms, each recorded anew in its node's
+ * record (the prepare recorded only its tag) and published to the engine
+ * by en->defer_done as it is made; packer t takes nodes in run order
+ * into pool t. */
+typedef struct {
+    wjob *j;
+    int t;
+} defer_arg;
+
+static void *pack_deferred_in(void *p)
+{
+    defer_arg *a = p;
+    wjob *j = a->j;
+    engine *en = j->en;
+    kmem_set_current(j->pool[a->t]);
+    for (;;) {
+        int x = __atomic_fetch_add(&j->take, 1, __ATOMIC_RELAXED);
+        if (x >= en->ndefer)
+            break;
+        int d = j->order ? j->order[x] : x;
+        __atomic_store_n(&en->defer_claim[d], 1, __ATOMIC_RELAXED);
+        const enode *n = &en->c.n[en->defer_node[d]];
+        kmem_log lg;
+        memset(&lg, 0, sizeof lg);
+        err_t e;
+        kmem_record(&lg);
+        en->defer_packed[d] = node_defer_pack(en->model, n, &e);
+        kmem_record(NULL);
+        /* into the file at once (its place planned from the sizes) */
+        if (j->out && j->ord_of && j->ord_of[d] >= 0)
+            wcache_put(j->out, j->ord_of[d], en->defer_packed[d] ? &lg : NULL);
+        kmem_log_free(&lg);
+        __atomic_store_n(&en->defer_done[d], 1, __ATOMIC_RELEASE);
+    }
+    kmem_set_current(NULL);
+    kmem_trim(j->pool[a->t]);   /* the rest of its last huge page */
+    return NULL;
+}
+
+/* On as many threads as the engine has: a process of one image waits for
+ * them at its end, when its own threads have nothing left to do (the
+ * two-thread ResNet-18's first process took 12 ms longer with one). */
+static int cmp_defer(const void *a, const void *b, void *ctx)
+{
+    const engine *en = ctx;
+    int x = *(const int *)a, y = *(const int *)b;
+    const enode *nx = &en->c.n[en->defer_node[x]], *ny = &en->c.n[en->defer_node[y]];
+    int64_t wx = nx->nin > 1 && nx->in[1] >= 0 ? en->c.t[nx->in[1]].numel : 0;
+    int64_t wy = ny->nin > 1 && ny->in[1] >= 0 ? en->c.t[ny->in[1]].numel : 0;
+    return wx != wy ? (wx < wy ? 1 : -1) : x - y;
+}
+
+/* Largest first: the layers whose reading from the model costs the first
+ * images most (memory: ResNet-18's 9.4 MB layers, mapped while the
+ * packed weights and the activations were, took its first run past 75
+ * MB; time: a run packs their panels again) are packed before the runs
+ * come to them, which then take them packed. */
 static void pack_deferred(wjob *j)
 {
+    j->order = malloc(sizeof(int) * (size_t)j->en->ndefer);
+    if (j->order) {
+        for (int d = 0; d < j->en->ndefer; d++)
+            j->order[d] = d;
+        qsort_r(j->order, (size_t)j->en->ndefer, sizeof(int), cmp_defer, j->en);
+    }
+    defer_arg a[ENGINE_MAX_PACKERS];
+    pthread_t tid[ENGINE_MAX_PACKERS];
+    int started = 0;
+    for (int t = 0; t < j->npool; t++)
+        a[t] = (defer_arg){j, t};
+    for (int t = 1; t < j->npool; t++) {
+        if (pthread_create(&tid[t], NULL, pack_deferred_in, &a[t]) != 0)
+            break;
+        started = t;
+    }
+    pack_deferred_in(&a[0]);
+    for (int t = 1; t <= started; t++)
+        pthread_join(tid[t], NULL);
+    /* (a packer that could not start: its pool stays empty) */
+}
+
+/* The deferred nodes' records: the pieces they will take (sizes, no
+ * bytes yet) and their tags, so that the file's table is written before
+ * they are packed and each goes in as it is made. */
+static void plan_deferred(wjob *j)
+{
     engine *en = j->en;
-    kmem_set_current(j->pool);
     for (int d = 0; d < en->ndefer; d++) {
-        const enode *n = &en->c.n[en->defer_node[d]];
         wcache_node *r = NULL;
         for (int i = 0; i < j->np && !r; i++)
             if (j->rec[i].node == en->defer_node[d])
                 r = &j->rec[i];
-        err_t e;
-        if (r) {
-            kmem_log_free(&r->log);
-            kmem_record(&r->log);
-        }
-        en->defer_packed[d] = node_defer_pack(en->model, n, &e);
-        kmem_record(NULL);
-        if (r && !en->defer_packed[d])
+        if (!r)
+            continue;
+        kmem_log_free(&r->log);
+        size_t sz[8];
+        uint64_t tag = 0;
+        int c = node_defer_pieces(&en->c.n[en->defer_node[d]], sz, 8, &tag);
+        if (c < 0 || !(r->log.v = calloc((size_t)(c ? c : 1), sizeof *r->log.v))) {
             r->log.failed = 1;
-        /* the model's pages it read go (a run still reading them faults
-         * them back in) */
-        if (n->nin > 1 && n->in[1] >= 0)
-            graph_drop_tensor(en->model, n->in[1]);
-        __atomic_store_n(&en->defer_done[d], 1, __ATOMIC_RELEASE);
+            continue;
+        }
+        for (int k = 0; k < c; k++)
+            r->log.v[k].n = sz[k];
+        r->log.n = r->log.cap = c;
+        r->log.tag = tag;
+        r->log.tagged = 1;
     }
-    kmem_set_current(NULL);
-    kmem_trim(j->pool);         /* the rest of its last huge page */
 }
 
 static void wjob_work(wjob *j)
 {
-    if (j->defer)
-        pack_deferred(j);
-    if (!j->rec)
-        return;
-    int nc = order_records(j->en, j->run, j->nrun, j->rec, j->np, &j->ord);
+    engine *en = j->en;
     err_t we;
+    if (j->defer && j->rec)
+        plan_deferred(j);
+    int nc = j->rec ? order_records(en, j->run, j->nrun, j->rec, j->np, &j->ord) : -1;
     /* a failure only means packing again next time */
     if (nc > 0)
-        wcache_write(&j->key, j->ord, j->np, &we);
+        j->out = wcache_begin(&j->key, j->ord, j->np, &we);
+    if (j->out && j->defer && (j->ord_of = malloc(sizeof(int) * (size_t)en->ndefer)))
+        for (int d = 0; d < en->ndefer; d++) {
+            j->ord_of[d] = -1;
+            for (int k = 0; k < j->np; k++)
+                if (j->ord[k].node == en->defer_node[d] && j->ord[k].cached)
+                    j->ord_of[d] = k;
+        }
+    if (j->defer)
+        pack_deferred(j);
+    if (j->out) {
+        /* (pieces that could not be placed: no file) */
+        wcache_end(j->out, j->ord_of || !j->defer, &we);
+        j->out = NULL;
+    }
 }
 
 static void *wjob_main(void *p)
 {
+#ifdef CPU_SETSIZE
+    wjob *j = p;
+    if (j->placed)              /* free to move again, once running */
+        pthread_setaffinity_np(pthread_self(), sizeof j->cpus, &j->cpus);
+#endif
     wjob_work(p);
     return NULL;
+}
+
+/* Starts j's thread on a CPU other than the caller's when there is one:
+ * a new thread is often queued behind its busy creator for a time slice
+ * (3.7 ms, threadpool.c), and the creator is about to run the first
+ * image.  0 when started. */
+static int wjob_spawn(wjob *j)
+{
+#ifdef CPU_SETSIZE
+    int me = sched_getcpu();
+    if (me >= 0 && sched_getaffinity(0, sizeof j->cpus, &j->cpus) == 0 && CPU_COUNT(&j->cpus) > 1) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        for (int c = 0; c < CPU_SETSIZE; c++)
+            if (c != me && CPU_ISSET(c, &j->cpus)) {
+                CPU_SET(c, &one);
+                break;
+            }
+        pthread_attr_t at;
+        if (pthread_attr_init(&at) == 0) {
+            j->placed = pthread_attr_setaffinity_np(&at, sizeof one, &one) == 0;
+            int ok = pthread_create(&j->tid, &at, wjob_main, j) == 0;
+            pthread_attr_destroy(&at);
+            if (ok)
+                return 0;
+            j->placed = 0;
+        }
+    }
+#endif
+    return pthread_create(&j->tid, NULL, wjob_main, j) == 0 ? 0 : -1;
 }
 
 /* Waits for j, frees it; j is off the list. */
@@ -587,6 +725,8 @@ static void wjob_finish(wjob *j)
     pthread_join(j->tid, NULL);
     free(j->ord);
     free(j->run);
+    free(j->ord_of);
+    free(j->order);
     free_records(j->rec, j->np);
     wcache_key_free(&j->key);
     free(j);
@@ -632,11 +772,18 @@ static void wjobs_register(void)
 static int write_cache(engine *en, wcache_key *key, wcache_node *rec, int np)
 {
     wjob *j = calloc(1, sizeof *j);
-    kmem **wm = en->ndefer ? realloc(en->wmem, sizeof *wm * (size_t)(en->nwmem + 1)) : NULL;
+    int npk = en->c.nthreads < 1 ? 1 : en->c.nthreads > ENGINE_MAX_PACKERS ? ENGINE_MAX_PACKERS
+                                                                           : en->c.nthreads;
+    kmem **wm = en->ndefer ? realloc(en->wmem, sizeof *wm * (size_t)(en->nwmem + npk)) : NULL;
     if (wm)
         en->wmem = wm;
     int *run = malloc(sizeof(int) * (size_t)(en->nrun > 0 ? en->nrun : 1));
-    if (!j || !run || (en->ndefer && (!wm || !(wm[en->nwmem] = kmem_create(0))))) {
+    int pools = 0;
+    while (wm && j && pools < npk && (wm[en->nwmem + pools] = kmem_create(0)))
+        pools++;
+    if (!j || !run || (en->ndefer && pools < 1)) {
+        for (int t = 0; t < pools; t++)
+            kmem_destroy(wm[en->nwmem + t]);
         free(j);
         free(run);
         free_records(rec, np);
@@ -649,8 +796,11 @@ static int write_cache(engine *en, wcache_key *key, wcache_node *rec, int np)
     j->np = np;
     j->en = en;
     j->defer = en->ndefer > 0;
-    if (j->defer)
-        j->pool = en->wmem[en->nwmem++];
+    if (j->defer) {
+        j->pool = en->wmem + en->nwmem;
+        j->npool = pools;
+        en->nwmem += pools;
+    }
     if (key) {
         j->key = *key;
         key->text = NULL;
@@ -665,6 +815,8 @@ static void wjob_discard(wjob *j)
 {
     free(j->ord);
     free(j->run);
+    free(j->ord_of);
+    free(j->order);
     free_records(j->rec, j->np);
     wcache_key_free(&j->key);
     free(j);
@@ -682,7 +834,7 @@ static void start_writer(engine *en)
     en->unstarted = NULL;
     pthread_once(&wjobs_once, wjobs_register);
     pthread_mutex_lock(&wjobs_mu);
-    int ok = pthread_create(&j->tid, NULL, wjob_main, j) == 0;
+    int ok = wjob_spawn(j) == 0;
     if (ok) {
         j->next = wjobs;
         wjobs = j;
@@ -953,8 +1105,10 @@ static int pack_nodes(engine *en, wcache_key *key, err_t *e)
         en->defer_node = malloc(sizeof(int) * (size_t)en->ndefer);
         en->defer_packed = calloc((size_t)en->ndefer, sizeof(void *));
         en->defer_done = calloc((size_t)en->ndefer, sizeof(int));
+        en->defer_claim = calloc((size_t)en->ndefer, sizeof(int));
         en->defer_taken = calloc((size_t)en->ndefer, 1);
-        if (!en->defer_node || !en->defer_packed || !en->defer_done || !en->defer_taken) {
+        if (!en->defer_node || !en->defer_packed || !en->defer_done || !en->defer_claim ||
+            !en->defer_taken) {
             en->ndefer = 0;     /* (the nodes keep reading the model) */
         } else {
             int d = 0;
@@ -1384,6 +1538,22 @@ static void adopt_packed(engine *en, int wait)
     }
 }
 
+/* Before node n runs: a deferred node whose weights it reads and that a
+ * packer is packing now is waited for (at most one layer's packing), so
+ * that n runs packed rather than reading the model beside the packer: the
+ * same work again, and the layer's model pages (9.4 MB for ResNet-18's
+ * largest) in memory beside everything packed so far. */
+static void await_packing(engine *en, const enode *n)
+{
+    for (int d = 0; d < en->ndefer; d++) {
+        if (en->defer_taken[d] || !__atomic_load_n(&en->defer_claim[d], __ATOMIC_RELAXED) ||
+            !node_defer_reads(n, &en->c.n[en->defer_node[d]]))
+            continue;
+        while (!__atomic_load_n(&en->defer_done[d], __ATOMIC_ACQUIRE))
+            sched_yield();
+    }
+}
+
 void engine_free(engine *en)
 {
     if (!en)
@@ -1397,6 +1567,7 @@ void engine_free(engine *en)
     free(en->defer_node);
     free(en->defer_packed);
     free(en->defer_done);
+    free(en->defer_claim);
     free(en->defer_taken);
     ectx_free(&en->c);          /* the kernels, whose weights are in wmem */
     for (int t = 0; t < en->nwmem; t++)
@@ -1454,8 +1625,10 @@ int engine_run(engine *en, const float *input, err_t *e)
     quant_round(s, s->ptr, s->numel);
     for (int r = 0; r < en->nrun; r++) {
         enode *n = &c->n[en->run[r]];
-        if (en->nleft)
+        if (en->nleft) {
+            await_packing(en, n);
             adopt_packed(en, 0);
+        }
         n->op->run(n, en->scratch, en->tp);
         if (en->nleft)
             node_defer_release(en->model, n);   /* its model pages, read again next run */
@@ -1487,8 +1660,10 @@ int engine_profile(engine *en, const float *input, int (*clock)(double *ms),
     quant_round(s, s->ptr, s->numel);
     for (int r = 0; r < en->nrun; r++) {
         enode *n = &c->n[en->run[r]];
-        if (en->nleft)
+        if (en->nleft) {
+            await_packing(en, n);
             adopt_packed(en, 0);
+        }
         clock(&t0);
         n->op->run(n, en->scratch, en->tp);
         if (en->nleft)

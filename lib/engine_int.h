@@ -204,6 +204,12 @@ int    node_deferred(const enode *n);
 int    node_defer_ok(const ectx *c, const enode *n);
 void  *node_defer_pack(const graph *g, const enode *n, err_t *e);
 void   node_defer_adopt(enode *n, void *packed);
+/* The sizes of the kmem pieces node_defer_pack will take, in order (at
+ * most max), and the tag it gives them: their count, or -1. */
+int    node_defer_pieces(const enode *n, size_t *sizes, int max, uint64_t *tag);
+/* 1 when running node n reads node m's weights (m is n, or the Conv run
+ * inside n). */
+int    node_defer_reads(const enode *n, const enode *m);
 /* After node n ran: the model's pages of the weights it (or a Conv run
  * inside it) reads from the model, dropped (faulted in again next run),
  * so that they do not stay in memory beside their packed form. */

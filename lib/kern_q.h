@@ -98,6 +98,9 @@ void   qconv_free(qconv_kernel *k);
  * set) when out of memory. */
 int    qconv_is_lazy(const qconv_kernel *k);
 qconv_kernel *qconv_pack_lazy(const qconv_kernel *k, err_t *e);
+/* The sizes of the kmem pieces qconv_pack_lazy will take, in order (at
+ * most max): their count, or -1. */
+int    qconv_lazy_pieces(const qconv_kernel *k, size_t *sizes, int max);
 
 /* The reference (lib/ref/qconv.c): direct loops, int64 sums. */
 void ref_qconv(const qconv_params *qp, const int16_t *wq, const int32_t *wzp,

@@ -111,6 +111,9 @@ int    conv_is_lazy(const conv_kernel *k);
 int    conv_lazy_ok(const conv_params *p);
 conv_kernel *conv_pack_lazy(const conv_kernel *k, void (*done)(void *ctx, const void *p, size_t n),
                             void *ctx, err_t *e);
+/* The sizes of the kmem pieces conv_pack_lazy will take, in order (at
+ * most max): their count, or -1. */
+int    conv_lazy_pieces(const conv_kernel *k, size_t *sizes, int max);
 
 /* C[m x n] = alpha * op(A) * op(B) + beta * C (+ bias[j] per column when
  * bias is not NULL), op = transpose when trans* is set; row-major with

@@ -699,9 +699,34 @@ int node_defer_ok(const ectx *c, const enode *n)
 }
 
 /* conv_wsrc.done: the model's pages a packer is through with go */
+/* conv_wsrc.done: the model's pages a packer is through with go, a
+ * megabyte or more at a time (every call to madvise interrupts the other
+ * threads of the process to flush their TLBs: a call per panel cost the
+ * first image's threads more than the pages were worth) */
+typedef struct {
+    const graph *g;
+    const char *lo, *hi;        /* read, not yet dropped */
+} drop_ctx;
+
+#define DROP_STEP ((size_t)1 << 20)
+
 static void drop_done(void *ctx, const void *p, size_t n)
 {
-    graph_drop_range(ctx, p, n);
+    drop_ctx *d = ctx;
+    const char *a = p, *b = a + n;
+    if (d->hi != a) {           /* not where the last one ended: start anew */
+        if (d->hi)
+            graph_drop_range(d->g, d->lo, (size_t)(d->hi - d->lo));
+        d->lo = a;
+    }
+    d->hi = b;
+    if ((size_t)(d->hi - d->lo) >= DROP_STEP) {
+        graph_drop_range(d->g, d->lo, (size_t)(d->hi - d->lo));
+        /* the last page may hold the next rows: it goes with them */
+        d->lo = (const char *)((uintptr_t)d->hi & ~(uintptr_t)4095);
+        if (d->lo < a)
+            d->lo = a;
+    }
 }
 
 void *node_defer_pack(const graph *g, const enode *n, err_t *e)
@@ -709,10 +734,13 @@ void *node_defer_pack(const graph *g, const enode *n, err_t *e)
     if (!strcmp(n->op->name, "Conv")) {
         const conv_p *p = n->p;
         kmem_tag(p->fp);
+        drop_ctx d = {g, NULL, NULL};
         void *k = p->qk ? (void *)qconv_pack_lazy(p->qk, e)
-                        : (void *)conv_pack_lazy(p->k, g ? drop_done : NULL, (void *)g, e);
+                        : (void *)conv_pack_lazy(p->k, g ? drop_done : NULL, &d, e);
         if (!k)
             err_prefix(e, "node '%s' (Conv)", n->name);
+        if (g)
+            graph_drop_tensor(g, p->wt);    /* the rest */
         return k;
     }
     const gemm_p *p = n->p;
@@ -732,6 +760,32 @@ void *node_defer_pack(const graph *g, const enode *n, err_t *e)
             graph_drop_range(g, p->w + i, c * sizeof *w);
     }
     return w;
+}
+
+int node_defer_pieces(const enode *n, size_t *sizes, int max, uint64_t *tag)
+{
+    if (!strcmp(n->op->name, "Conv")) {
+        const conv_p *p = n->p;
+        *tag = p->fp;
+        return p->qk ? qconv_lazy_pieces(p->qk, sizes, max) : conv_lazy_pieces(p->k, sizes, max);
+    }
+    const gemm_p *p = n->p;
+    if (!p->deferred || max < 1)
+        return -1;
+    *tag = p->fp;
+    size_t bn = (size_t)p->K * (size_t)p->N;
+    sizes[0] = (bn ? bn : 1) * sizeof(float);
+    return 1;
+}
+
+int node_defer_reads(const enode *n, const enode *m)
+{
+    if (n == m)
+        return 1;
+    if (strcmp(n->op->name, "Conv") || strcmp(m->op->name, "Conv"))
+        return 0;
+    const conv_p *p = n->p;
+    return p && p->xa && p->xa == m->p;
 }
 
 void node_defer_release(const graph *g, const enode *n)

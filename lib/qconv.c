@@ -1320,6 +1320,15 @@ void qconv_run_io(const qconv_kernel *k, const float *in, const unsigned char *i
         j.nmt = 1;
         if (nt > 1 && tn < 2 * nt)
             j.nmt = (2 * nt + tn - 1) / tn < nmp ? (2 * nt + tn - 1) / tn : nmp;
+        if (k->lazy && k->N <= 256 && nt > 1) {
+            /* weights packed per run: on small maps, where they outweigh
+             * the pixels, each task takes a share of the weight panels
+             * and every pixel, so that each panel is packed once, not
+             * once per run of pixel panels (the same sums either way) */
+            tn = 1;
+            j.per = j.npan;
+            j.nmt = 2 * nt < nmp ? 2 * nt : nmp;
+        }
         j.mpt = (nmp + j.nmt - 1) / j.nmt;
         j.nmt = (nmp + j.mpt - 1) / j.mpt;
         tp_run(tp, tn * j.nmt, qgemm_task, &j);
@@ -1381,4 +1390,16 @@ qconv_kernel *qconv_pack_lazy(const qconv_kernel *k, err_t *e)
     qconv_params qp = k->q;
     qp.p.lazy = 0;
     return qprepare(&qp, k->lw, k->lwt, k->lwzp, k->lws, k->lbias, 0, e);
+}
+
+int qconv_lazy_pieces(const qconv_kernel *k, size_t *sizes, int max)
+{
+    if (!k || !k->lazy || max < 4)
+        return -1;
+    size_t an = (size_t)k->Mp * k->Kq;
+    sizes[0] = an * 4;
+    sizes[1] = sizeof(int32_t) * (size_t)k->Mp;
+    sizes[2] = sizeof(int32_t) * (size_t)k->Mp;
+    sizes[3] = (size_t)k->Mp / QMR;
+    return 4;
 }
