@@ -68,7 +68,7 @@ struct conv_kernel {
     wino_plan *wino;     /* winograd: transformed weights */
     direct_plan *dp;     /* direct: few input channels (conv_direct.c) */
     size_t wbytes;
-    int lazy;            /* gemm: no apack, panels packed per run from lsrc */
+    int lazy;            /* gemm, pixels: no apack / wt, panels packed per run from lsrc */
     conv_wsrc lsrc;      /* lazy: the weights, scale pointing at lscale */
     float *lscale;       /* lazy: a folded BatchNormalization's scale, or NULL */
 };
@@ -145,6 +145,36 @@ static inline __m512 wsrc_load16(const conv_wsrc *s, size_t K, int co, size_t of
     return s->scale ? _mm512_mul_ps(v, _mm512_set1_ps(s->scale[co])) : v;
 }
 
+/* Panel q of W^T for k block [k0, k0+kc) into d (kc x NR), 16 output
+ * channels by 16 rows of K at a time through one transpose; stream: past
+ * the caches (for conv_pack_wt_avx512's large forms). */
+__attribute__((target("avx512f")))
+static void pack_wt_panel_avx512(const conv_kernel *k, const conv_wsrc *s, int q, int k0, int kc,
+                                 float *d, int stream)
+{
+    int nr = k->ar->nr, K = k->kk, cout = k->p.cout;
+    for (int r0 = 0; r0 < kc; r0 += 16) {
+        int n = kc - r0 < 16 ? kc - r0 : 16;
+        __mmask16 m = (__mmask16)((1u << n) - 1);
+        for (int j0 = 0; j0 < nr; j0 += 16) {
+            __m512 v[16];
+            for (int i = 0; i < 16; i++) {
+                int co = q * nr + j0 + i;
+                v[i] = co < cout ? wsrc_load16(s, (size_t)K, co, (size_t)(k0 + r0), m)
+                                 : _mm512_setzero_ps();
+            }
+            transpose16(v);
+            float *o = d + (size_t)r0 * nr + j0;
+            if (stream)
+                for (int i = 0; i < n; i++)
+                    _mm512_stream_ps(o + (size_t)i * nr, v[i]);
+            else
+                for (int i = 0; i < n; i++)
+                    _mm512_storeu_ps(o + (size_t)i * nr, v[i]);
+        }
+    }
+}
+
 /* conv_pack_wt with AVX-512: blocks of 16 output channels by 16 rows of
  * K, transposed in registers and stored as 16 whole 64-byte runs, where
  * the scalar loop stored one float per 128-byte panel row.  Every 16-wide
@@ -161,57 +191,13 @@ static void conv_pack_wt_avx512(conv_kernel *k, const conv_wsrc *s)
     for (int q = 0; q < k->mp / nr; q++)
         for (int k0 = 0; k0 < K; k0 += kcl) {
             int kc = K - k0 < kcl ? K - k0 : kcl;
-            float *d = k->wt + (size_t)k0 * k->mp + (size_t)q * nr * kc;
-            for (int r0 = 0; r0 < kc; r0 += 16) {
-                int n = kc - r0 < 16 ? kc - r0 : 16;
-                __mmask16 m = (__mmask16)((1u << n) - 1);
-                for (int j0 = 0; j0 < nr; j0 += 16) {
-                    __m512 v[16];
-                    for (int i = 0; i < 16; i++) {
-                        int co = q * nr + j0 + i;
-                        v[i] = co < cout ? wsrc_load16(s, (size_t)K, co, (size_t)(k0 + r0), m)
-                                         : _mm512_setzero_ps();
-                    }
-                    transpose16(v);
-                    float *o = d + (size_t)r0 * nr + j0;
-                    if (stream)
-                        for (int i = 0; i < n; i++)
-                            _mm512_stream_ps(o + (size_t)i * nr, v[i]);
-                    else
-                        for (int i = 0; i < n; i++)
-                            _mm512_storeu_ps(o + (size_t)i * nr, v[i]);
-                }
-            }
+            pack_wt_panel_avx512(k, s, q, k0, kc, k->wt + (size_t)k0 * k->mp + (size_t)q * nr * kc,
+                                 stream);
             if (k0 + kc == K)
                 rows_done(s, q * nr, (q + 1) * nr < cout ? (q + 1) * nr : cout, (size_t)K);
         }
     if (stream)
         _mm_sfence();           /* the streamed lines before anything after */
-}
-
-/* conv_pack_wt_avx512's work for one panel q and k block [k0, k0+kc),
- * into d (kc x NR), with plain stores */
-__attribute__((target("avx512f")))
-static void pack_wt_panel_avx512(const conv_kernel *k, const conv_wsrc *s, int q, int k0, int kc,
-                                 float *d)
-{
-    int nr = k->ar->nr, K = k->kk, cout = k->p.cout;
-    for (int r0 = 0; r0 < kc; r0 += 16) {
-        int n = kc - r0 < 16 ? kc - r0 : 16;
-        __mmask16 m = (__mmask16)((1u << n) - 1);
-        for (int j0 = 0; j0 < nr; j0 += 16) {
-            __m512 v[16];
-            for (int i = 0; i < 16; i++) {
-                int co = q * nr + j0 + i;
-                v[i] = co < cout ? wsrc_load16(s, (size_t)K, co, (size_t)(k0 + r0), m)
-                                 : _mm512_setzero_ps();
-            }
-            transpose16(v);
-            float *o = d + (size_t)r0 * nr + j0;
-            for (int i = 0; i < n; i++)
-                _mm512_storeu_ps(o + (size_t)i * nr, v[i]);
-        }
-    }
 }
 #endif
 
@@ -223,7 +209,7 @@ static void pack_wt_panel(const conv_kernel *k, const conv_wsrc *s, int q, int k
     int nr = k->ar->nr, K = k->kk, cout = k->p.cout;
 #if defined(__x86_64__)
     if (k->ar->level >= SIMD_AVX512 && nr % 16 == 0) {
-        pack_wt_panel_avx512(k, s, q, k0, kc, d);
+        pack_wt_panel_avx512(k, s, q, k0, kc, d, 0);
         return;
     }
 #endif

@@ -542,10 +542,9 @@ static int order_records(const engine *en, const int *run, int nrun, wcache_node
     return ncached;
 }
 
-/* The deferred nodes' packed forms, each recorded anew in its node's
- * record (the prepare recorded only its tag) and published to the engine
- * by en->defer_done as it is made; packer t takes nodes in run order
- * into pool t. */
+/* Packer t: deferred nodes, taken in j->order, packed into pool t, each
+ * recorded, written into the file at its planned place and published to
+ * the engine by en->defer_done as it is made. */
 typedef struct {
     wjob *j;
     int t;
@@ -581,9 +580,6 @@ static void *pack_deferred_in(void *p)
     return NULL;
 }
 
-/* On as many threads as the engine has: a process of one image waits for
- * them at its end, when its own threads have nothing left to do (the
- * two-thread ResNet-18's first process took 12 ms longer with one). */
 static int cmp_defer(const void *a, const void *b, void *ctx)
 {
     const engine *en = ctx;
@@ -594,11 +590,14 @@ static int cmp_defer(const void *a, const void *b, void *ctx)
     return wx != wy ? (wx < wy ? 1 : -1) : x - y;
 }
 
-/* Largest first: the layers whose reading from the model costs the first
- * images most (memory: ResNet-18's 9.4 MB layers, mapped while the
- * packed weights and the activations were, took its first run past 75
- * MB; time: a run packs their panels again) are packed before the runs
- * come to them, which then take them packed. */
+/* The deferred nodes packed on as many threads as the engine has (a
+ * process of one image waits for them at its end, when its own threads
+ * have nothing left to do: the two-thread ResNet-18's first process took
+ * 12 ms longer with one), largest first: the layers whose reading from the
+ * model costs the first images most (memory: ResNet-18's 9.4 MB layers,
+ * mapped while the packed weights and the activations were, took its
+ * first run past 75 MB; time: a run packs their panels again) are packed
+ * before the runs come to them, which then take them packed. */
 static void pack_deferred(wjob *j)
 {
     j->order = malloc(sizeof(int) * (size_t)j->en->ndefer);
@@ -719,10 +718,9 @@ static int wjob_spawn(wjob *j)
     return pthread_create(&j->tid, NULL, wjob_main, j) == 0 ? 0 : -1;
 }
 
-/* Waits for j, frees it; j is off the list. */
-static void wjob_finish(wjob *j)
+/* Frees j (its thread done, or never started). */
+static void wjob_discard(wjob *j)
 {
-    pthread_join(j->tid, NULL);
     free(j->ord);
     free(j->run);
     free(j->ord_of);
@@ -730,6 +728,13 @@ static void wjob_finish(wjob *j)
     free_records(j->rec, j->np);
     wcache_key_free(&j->key);
     free(j);
+}
+
+/* Waits for j, frees it; j is off the list. */
+static void wjob_finish(wjob *j)
+{
+    pthread_join(j->tid, NULL);
+    wjob_discard(j);
 }
 
 /* Takes j off the list (all of them: NULL) and waits for it. */
@@ -808,18 +813,6 @@ static int write_cache(engine *en, wcache_key *key, wcache_node *rec, int np)
     }
     en->unstarted = j;
     return 0;
-}
-
-/* A job made but never started: freed (its deferred nodes are not packed). */
-static void wjob_discard(wjob *j)
-{
-    free(j->ord);
-    free(j->run);
-    free(j->ord_of);
-    free(j->order);
-    free_records(j->rec, j->np);
-    wcache_key_free(&j->key);
-    free(j);
 }
 
 /* Starts the writer made by write_cache, once the engine is planned

@@ -698,7 +698,6 @@ int node_defer_ok(const ectx *c, const enode *n)
     return 0;
 }
 
-/* conv_wsrc.done: the model's pages a packer is through with go */
 /* conv_wsrc.done: the model's pages a packer is through with go, a
  * megabyte or more at a time (every call to madvise interrupts the other
  * threads of the process to flush their TLBs: a call per panel cost the
