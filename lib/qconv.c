@@ -31,6 +31,11 @@
 
 #define QMR 16
 #define QNR 16
+/* Depthwise layers left lazy have at most this many taps (a 7x7 kernel). */
+#define QDW_LAZY_TAPS 64
+
+/* How the weights are stored: 16-bit integers, or one byte each. */
+enum { QW_I16, QW_U8, QW_I8 };
 
 enum { QI_REF, QI_GEMM, QI_DW };
 enum { QL_C = 0, QL_AVX2 = 1, QL_VNNI = 2 };
@@ -831,8 +836,18 @@ static void qdw_task(void *ctx, int task, int thread)
                 qdw_in_c(src, xin, hw, k->inv_s, a, b);
         }
         float *o = j->out8 ? acc8 : j->out + (size_t)c * ohw;
-        dw_channel(k->level, &k->dw, p, xin, k->wdw + (size_t)c * k->dw.ntaps, k->bdw[c], o,
-                   dws);
+        const float *wc = k->wdw ? k->wdw + (size_t)c * k->dw.ntaps : NULL;
+        float bc = k->bdw ? k->bdw[c] : 0.0f, lw[QDW_LAZY_TAPS];
+        if (k->lazy) {
+            /* the values qprepare stores: stored byte less the zero point */
+            int taps = p->kh * p->kw;
+            const unsigned char *s = (const unsigned char *)k->lw + (size_t)c * taps;
+            for (int t = 0; t < taps; t++)
+                lw[t] = (float)((k->lwt == QW_I8 ? (int)(signed char)s[t] : (int)s[t]) - k->lwzp[c]);
+            wc = lw;
+            bc = k->lbias ? (float)k->lbias[c] : 0.0f;
+        }
+        dw_channel(k->level, &k->dw, p, xin, wc, bc, o, dws);
         if (j->out8) {
             unsigned char *o8 = j->out8 + (size_t)c * ohw;
 #if defined(__x86_64__)
@@ -885,8 +900,6 @@ static int qcheck(const qconv_params *qp, err_t *e)
     return 0;
 }
 
-/* How the weights are stored: 16-bit integers, or one byte each. */
-enum { QW_I16, QW_U8, QW_I8 };
 
 /* Row m (n values) of the stored weights w of type t, widened into row. */
 static void qw_row(const void *w, int t, int m, size_t n, int16_t *row)
@@ -987,6 +1000,26 @@ static void qpanel_avx512(const unsigned char *w, int cout, int K, int Kq, int m
     }
 }
 #endif
+
+/* lazy: what qprepare is given, kept to make the taps per run and to pack
+ * later (qconv_pack_lazy); the stored bytes wq must stay.  0, or -1 when
+ * out of memory. */
+static int qkeep_src(qconv_kernel *k, const void *wq, int wt, const int32_t *wzp, const float *wscale,
+                     const int32_t *bias, int cout)
+{
+    k->lw = wq;
+    k->lwt = wt;
+    k->lwzp = malloc(sizeof(int32_t) * (size_t)cout);
+    k->lws = malloc(sizeof(float) * (size_t)cout);
+    k->lbias = bias ? malloc(sizeof(int32_t) * (size_t)cout) : NULL;
+    if (!k->lwzp || !k->lws || (bias && !k->lbias))
+        return -1;
+    memcpy(k->lwzp, wzp, sizeof(int32_t) * (size_t)cout);
+    memcpy(k->lws, wscale, sizeof(float) * (size_t)cout);
+    if (bias)
+        memcpy(k->lbias, bias, sizeof(int32_t) * (size_t)cout);
+    return 0;
+}
 
 /* The weights are read one row at a time, widened into a row buffer. */
 static qconv_kernel *qprepare(const qconv_params *qp, const void *wq, int wt, const int32_t *wzp,
@@ -1113,27 +1146,38 @@ static qconv_kernel *qprepare(const qconv_params *qp, const void *wq, int wt, co
         k->level = simd_level();
         k->dwp = *p;
         k->dwp.act = ACT_NONE;
-        k->wdw = kmem_get(sizeof(float) * wn);
-        k->bdw = kmem_get(sizeof(float) * (size_t)p->cout);
-        if (!k->wdw || !k->bdw)
-            goto oom;
+        /* lazy: the taps made from the stored bytes per run (a few
+         * thousand values a layer), the fresh memory of these small
+         * pieces being most of what a first run still packed */
+        k->lazy = qp->p.lazy && !replay && wt != QW_I16 && taps <= QDW_LAZY_TAPS;
+        if (k->lazy) {
+            if (qkeep_src(k, wq, wt, wzp, wscale, bias, p->cout) < 0)
+                goto oom;
+        } else {
+            k->wdw = kmem_get(sizeof(float) * wn);
+            k->bdw = kmem_get(sizeof(float) * (size_t)p->cout);
+            if (!k->wdw || !k->bdw)
+                goto oom;
+        }
         for (int c = 0; c < p->cout && !replay; c++) {
             int64_t bound = llabs(bias ? (long long)bias[c] : 0);
             qw_row(wq, wt, c, (size_t)taps, row);
             for (int t = 0; t < taps; t++) {
                 int d = row[t] - wzp[c];
-                k->wdw[(size_t)c * taps + t] = (float)d;
+                if (!k->lazy)
+                    k->wdw[(size_t)c * taps + t] = (float)d;
                 bound += 255 * (int64_t)(d < 0 ? -d : d);
             }
             if (bound >= (1 << 24)) {
                 err_set(e, "qconv: depthwise sums would not be exact in float");
                 goto fail;
             }
-            k->bdw[c] = bias ? (float)bias[c] : 0.0f;
+            if (!k->lazy)
+                k->bdw[c] = bias ? (float)bias[c] : 0.0f;
         }
         if (dw_plan_init(&k->dw, &k->dwp) < 0)
             goto oom;
-        k->wbytes = wn * 4 + (size_t)p->cout * 8;
+        k->wbytes = (k->lazy ? 0 : wn * 4 + (size_t)p->cout * 4) + (size_t)p->cout * 4;
         free(rst);
         free(row);
         return k;
@@ -1158,20 +1202,11 @@ static qconv_kernel *qprepare(const qconv_params *qp, const void *wq, int wt, co
     k->lazy = qp->p.lazy && !replay && bytes512 && k->level == QL_VNNI;
     int32_t *tmpa = wide && !replay ? malloc(an * 4 + 4) : NULL;
     if (k->lazy) {
-        k->lw = wq;
-        k->lwt = wt;
         k->rowc = malloc(sizeof(int32_t) * (size_t)k->Mp);
         k->cm = malloc(sizeof(int32_t) * (size_t)k->Mp);
         k->pcs = malloc((size_t)k->Mp / QMR);
-        k->lwzp = malloc(sizeof(int32_t) * (size_t)p->cout);
-        k->lws = malloc(sizeof(float) * (size_t)p->cout);
-        k->lbias = bias ? malloc(sizeof(int32_t) * (size_t)p->cout) : NULL;
-        if (!k->rowc || !k->cm || !k->pcs || !k->lwzp || !k->lws || (bias && !k->lbias))
+        if (!k->rowc || !k->cm || !k->pcs || qkeep_src(k, wq, wt, wzp, wscale, bias, p->cout) < 0)
             goto oom;
-        memcpy(k->lwzp, wzp, sizeof(int32_t) * (size_t)p->cout);
-        memcpy(k->lws, wscale, sizeof(float) * (size_t)p->cout);
-        if (bias)
-            memcpy(k->lbias, bias, sizeof(int32_t) * (size_t)p->cout);
     } else {
         k->apack = wide ? NULL : kmem_get(an * 4);
         k->rowc = kmem_get(sizeof(int32_t) * (size_t)k->Mp);
@@ -1396,6 +1431,12 @@ int qconv_lazy_pieces(const qconv_kernel *k, size_t *sizes, int max)
 {
     if (!k || !k->lazy || max < 4)
         return -1;
+    if (k->impl == QI_DW) {
+        const conv_params *p = &k->q.p;
+        sizes[0] = sizeof(float) * (size_t)p->cout * (size_t)(p->cin / p->group) * p->kh * p->kw;
+        sizes[1] = sizeof(float) * (size_t)p->cout;
+        return 2;
+    }
     size_t an = (size_t)k->Mp * k->Kq;
     sizes[0] = an * 4;
     sizes[1] = sizeof(int32_t) * (size_t)k->Mp;
