@@ -47,6 +47,9 @@
 
 enum { IMPL_REF, IMPL_DW, IMPL_GEMM, IMPL_PIX, IMPL_WINO, IMPL_DIRECT };
 
+/* Depthwise layers left lazy have at most this many taps (7x7). */
+#define DW_LAZY_TAPS 64
+
 struct conv_kernel {
     conv_params p;
     int impl;
@@ -457,11 +460,11 @@ conv_kernel *conv_prepare(const conv_params *p, const float *weights, const floa
     return conv_prepare_src(p, weights ? &w : NULL, bias, reference, e);
 }
 
-/* lazy (p->lazy, group 1, not replaying): the weights stay where they are,
+/* lazy (p->lazy, a form that can, not replaying): the weights stay where they are,
  * packed per run; their scales copied.  0, or -1 when out of memory. */
-static int conv_keep_src(conv_kernel *k, const conv_params *p, const conv_wsrc *weights)
+static int conv_keep_src(conv_kernel *k, const conv_params *p, const conv_wsrc *weights, int form_ok)
 {
-    k->lazy = p->lazy && p->group == 1 && !kmem_replaying() && weights;
+    k->lazy = p->lazy && form_ok && !kmem_replaying() && weights;
     if (!k->lazy)
         return 0;
     k->lsrc = *weights;
@@ -543,7 +546,7 @@ conv_kernel *conv_prepare_src(const conv_params *p, const conv_wsrc *weights, co
             k->impl = IMPL_PIX;
             k->mp = (p->cout + ar->nr - 1) / ar->nr * ar->nr;
             size_t wn2 = (size_t)k->mp * k->kk;
-            if (conv_keep_src(k, p, weights) < 0 || wn2 > SIZE_MAX / sizeof(float) ||
+            if (conv_keep_src(k, p, weights, 1) < 0 || wn2 > SIZE_MAX / sizeof(float) ||
                 (!k->lazy && !(k->wt = kmem_get(wn2 * sizeof(float)))) ||
                 (bias && !(k->bpad = calloc((size_t)k->mpg, sizeof(float))))) {
                 conv_free(k);
@@ -566,7 +569,7 @@ conv_kernel *conv_prepare_src(const conv_params *p, const conv_wsrc *weights, co
             return k;
         }
         size_t an = (size_t)p->group * k->mpg * k->kk;
-        if (conv_keep_src(k, p, weights) < 0 || an > SIZE_MAX / sizeof(float) ||
+        if (conv_keep_src(k, p, weights, p->group == 1) < 0 || an > SIZE_MAX / sizeof(float) ||
             (!k->lazy && !(k->apack = kmem_get(an * sizeof(float)))) ||
             (bias && !(k->bpad = calloc((size_t)p->group * k->mpg, sizeof(float))))) {
             conv_free(k);
@@ -596,19 +599,34 @@ conv_kernel *conv_prepare_src(const conv_params *p, const conv_wsrc *weights, co
         return k;
     }
 
-    k->w = kmem_get(wn * sizeof(float));
-    if (bias) k->bias = malloc((size_t)p->cout * sizeof(float));
-    if (!k->w || (bias && !k->bias)) {
+    /* depthwise, lazy: each channel's taps made as it runs */
+    if (conv_keep_src(k, p, weights, k->impl == IMPL_DW && p->kh * p->kw <= DW_LAZY_TAPS) < 0 ||
+        (!k->lazy && !(k->w = kmem_get(wn * sizeof(float))))) {
+        conv_free(k);
+        err_set(e, "conv: out of memory");
+        return NULL;
+    }
+    if (bias && !(k->bias = malloc((size_t)p->cout * sizeof(float)))) {
         conv_free(k);
         err_set(e, "conv: out of memory");
         return NULL;
     }
     size_t per = wn / (size_t)p->cout;
-    for (int co = 0; co < p->cout && !kmem_replaying(); co++)
+    for (int co = 0; co < p->cout && !kmem_replaying() && !k->lazy; co++)
         conv_wsrc_row(weights, co, per, k->w + (size_t)co * per);
     if (bias) memcpy(k->bias, bias, (size_t)p->cout * sizeof(float));
-    k->wbytes = wn * sizeof(float) + (bias ? (size_t)p->cout * sizeof(float) : 0);
+    k->wbytes = (k->lazy ? 0 : wn * sizeof(float)) + (bias ? (size_t)p->cout * sizeof(float) : 0);
     return k;
+}
+
+/* A lazy depthwise kernel's taps of channel c (ntap of them) into t, the
+ * values conv_wsrc_row gives; else its stored ones. */
+static const float *dw_taps(const conv_kernel *k, int c, int ntap, float *t)
+{
+    if (!k->lazy)
+        return k->w + (size_t)c * ntap;
+    conv_wsrc_row(&k->lsrc, c, (size_t)ntap, t);
+    return t;
 }
 
 /* Floats of B panels one gemm task packs: a k block by at most
@@ -1082,9 +1100,10 @@ static void dw_task(void *ctx, int task, int thread)
     const conv_params *p = &k->p;
     float *scratch = (float *)j->scratch + (size_t)thread * dw_scratch_floats(&k->dw, p);
     int c0 = task * j->g.nc, c1 = c0 + j->g.nc < p->cout ? c0 + j->g.nc : p->cout;
+    float t[DW_LAZY_TAPS];
     for (int c = c0; c < c1; c++)
         dw_channel(k->level, &k->dw, p, j->in + (size_t)c * p->h * p->w,
-                   k->w + (size_t)c * p->kh * p->kw, k->bias ? k->bias[c] : 0.0f,
+                   dw_taps(k, c, p->kh * p->kw, t), k->bias ? k->bias[c] : 0.0f,
                    j->out + (size_t)c * k->npix, scratch);
 }
 
@@ -1235,8 +1254,9 @@ static void fuse_task(void *ctx, int task, int thread)
         q.pt = top;
         q.oh = y1 - y;
         q.pb = 2 * (q.oh - 1) + 3 - q.h - q.pt;
+        float t[9];
         for (int c = 0; c < ce; c++)
-            dw_band_s2k3(&cols, nch, &q, buf + (size_t)c * ldc, b->w + (size_t)c * 9,
+            dw_band_s2k3(&cols, nch, &q, buf + (size_t)c * ldc, dw_taps(b, c, 9, t),
                          b->bias ? b->bias[c] : 0.0f,
                          j->out + (size_t)c * b->npix + (size_t)y * pb->ow);
     }
@@ -1268,21 +1288,27 @@ conv_kernel *conv_pack_lazy(const conv_kernel *k, void (*done)(void *ctx, const 
     conv_wsrc src = k->lsrc;
     src.done = done;
     src.ctx = ctx;
-    return conv_prepare_src(&p, &src, k->bpad, 0, e);
+    return conv_prepare_src(&p, &src, k->impl == IMPL_DW ? k->bias : k->bpad, 0, e);
 }
 
 int conv_lazy_ok(const conv_params *p)
 {
-    /* the GEMM and "pixels" forms: group 1, not depthwise, direct or
-     * Winograd */
-    return conv_check(p, NULL) == 0 && p->group == 1 && !(p->cin == 1 && p->cout == 1) &&
-           !direct_pays(p) && !(wino_shape_ok(p) && conv_wino_pays(p));
+    if (conv_check(p, NULL) < 0)
+        return 0;
+    /* depthwise, up to 7x7 */
+    if (p->group == p->cin && p->group == p->cout)
+        return p->kh * p->kw <= DW_LAZY_TAPS;
+    /* the GEMM and "pixels" forms: group 1, not direct or Winograd */
+    return p->group == 1 && !direct_pays(p) && !(wino_shape_ok(p) && conv_wino_pays(p));
 }
 
 int conv_lazy_pieces(const conv_kernel *k, size_t *sizes, int max)
 {
     if (!k || !k->lazy || max < 1)
         return -1;
-    sizes[0] = (size_t)(k->impl == IMPL_PIX ? k->mp : k->mpg) * (size_t)k->kk * sizeof(float);
+    if (k->impl == IMPL_DW)
+        sizes[0] = (size_t)k->p.cout * (size_t)k->kk * sizeof(float);
+    else
+        sizes[0] = (size_t)(k->impl == IMPL_PIX ? k->mp : k->mpg) * (size_t)k->kk * sizeof(float);
     return 1;
 }

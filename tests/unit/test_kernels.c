@@ -297,27 +297,28 @@ static void check_expand_dw(int cin, int ce, int h, int w, int pad, int act, int
             same += !memcmp(got, want, nout * sizeof *got);
             double r = relerr(got, want, nout);
             if (!(r <= worst)) worst = r;
-            /* the expanding conv left reading its weights: the same bits */
-            conv_params pl = pa;
-            pl.lazy = 1;
-            conv_kernel *kl = conv_prepare(&pl, wa, ba, 0, &e);
+            /* both convs left reading their weights: the same bits */
+            conv_params pl = pa, pbl = pb;
+            pl.lazy = pbl.lazy = 1;
+            conv_kernel *kl = conv_prepare(&pl, wa, ba, 0, &e), *kbl = conv_prepare(&pbl, wb, bb, 0, &e);
             void *fl = NULL;
-            if (!kl || !conv_is_lazy(kl) || !conv_expand_dw_ok(kl, kb) ||
-                posix_memalign(&fl, 64, conv_expand_dw_scratch(kl, kb, nt)))
+            if (!kl || !kbl || !conv_is_lazy(kl) || !conv_is_lazy(kbl) || !conv_expand_dw_ok(kl, kbl) ||
+                posix_memalign(&fl, 64, conv_expand_dw_scratch(kl, kbl, nt)))
                 lazy_same = 0;
             else {
                 memcpy(mid, got, nout * sizeof *got);
                 for (size_t i = 0; i < nout; i++) got[i] = NAN;
-                conv_run_expand_dw(kl, kb, in, got, fl, pools[t]);
+                conv_run_expand_dw(kl, kbl, in, got, fl, pools[t]);
                 lazy_same &= !memcmp(got, mid, nout * sizeof *got);
             }
             free(fl);
             conv_free(kl);
+            conv_free(kbl);
             free(scratch);
             free(fs);
         }
         if (ok && levels[l] >= SIMD_AVX512)
-            tap_ok(lazy_same, "%s %s expand %d -> %d on %dx%d: its weights packed per run, the same bits",
+            tap_ok(lazy_same, "%s %s expand %d -> %d on %dx%d: both layers' weights made per run, the same bits",
                    simd_name(levels[l]), act_name(act), cin, ce, h, w);
         char desc[160];
         snprintf(desc, sizeof desc, "%s expand %d -> %d on %dx%d, depthwise 3x3 s2 pad %d %s",
