@@ -26,6 +26,23 @@ typedef struct {
     int cin, h, w, cout, k, s, pad, dw, group;
 } shape;
 
+/* Runs k on in into o (n outputs) and counts the outputs that differ from
+ * want bit for bit (a diagnostic naming what when any do). */
+static int diffs_of(const qconv_kernel *k, const float *in, const float *want, float *o, size_t n,
+                    int nthreads, threadpool *tp, const char *what)
+{
+    void *scr = aligned_alloc(64, (qconv_scratch_bytes(k, nthreads) + 63) & ~(size_t)63);
+    for (size_t i = 0; i < n; i++) o[i] = NAN;
+    qconv_run(k, in, o, scr, tp);
+    int bad = 0;
+    for (size_t i = 0; i < n; i++)
+        bad += memcmp(&want[i], &o[i], 4) != 0;
+    if (bad)
+        tap_diag("%s: %d differences", what, bad);
+    free(scr);
+    return bad;
+}
+
 /* One case: builds params, weights and an input on the grid, runs the
  * reference and the fast kernel, returns the number of differing outputs
  * (-1: the kernel refused the case). */
@@ -129,16 +146,8 @@ static int run_case(const shape *sh, int wsigned, int perch, int insigned, int a
                 bad++;
                 continue;
             }
-            void *sb = aligned_alloc(64, (qconv_scratch_bytes(kb, nthreads) + 63) & ~(size_t)63);
-            for (size_t i = 0; i < out_n; i++) o2[i] = NAN;
-            qconv_run(kb, in, o2, sb, tp);
-            int badb = 0;
-            for (size_t i = 0; i < out_n; i++)
-                badb += memcmp(&o1[i], &o2[i], 4) != 0;
-            if (badb)
-                tap_diag("from stored bytes (%s): %d differences", r ? "reference" : "kernel", badb);
-            bad += badb;
-            free(sb);
+            bad += diffs_of(kb, in, o1, o2, out_n, nthreads, tp,
+                            r ? "from stored bytes (reference)" : "from stored bytes (kernel)");
             qconv_free(kb);
         }
         /* left reading the stored bytes (p.lazy): the panels packed per
@@ -163,16 +172,8 @@ static int run_case(const shape *sh, int wsigned, int perch, int insigned, int a
                     }
                     continue;
                 }
-                void *sl = aligned_alloc(64, (qconv_scratch_bytes(kr, nthreads) + 63) & ~(size_t)63);
-                for (size_t i = 0; i < out_n; i++) o2[i] = NAN;
-                qconv_run(kr, in, o2, sl, tp);
-                int badl = 0;
-                for (size_t i = 0; i < out_n; i++)
-                    badl += memcmp(&o1[i], &o2[i], 4) != 0;
-                if (badl)
-                    tap_diag("lazy (%s): %d differences", pass ? "packed later" : "per run", badl);
-                bad += badl;
-                free(sl);
+                bad += diffs_of(kr, in, o1, o2, out_n, nthreads, tp,
+                                pass ? "lazy, packed later" : "lazy, per run");
             }
             if (!kl) {
                 tap_diag("lazy refused: %s", e.msg);
