@@ -841,7 +841,6 @@ static void start_writer(engine *en)
     wjob_discard(j);
 }
 
-
 /* Appends printf output to d (cap bytes); *n stays below cap, and *ok
  * becomes 0 once something did not fit. */
 __attribute__((format(printf, 5, 6)))
