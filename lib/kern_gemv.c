@@ -79,20 +79,30 @@ static void axpy_avx2(float *y, float av, const float *x, int n)
 }
 #endif
 
+/* B (b, x below) may be a model file's bytes read in place, at any byte
+ * alignment (a classifier whose packing a first run leaves for later):
+ * read through memcpy here, through unaligned loads above. */
+static float ld(const float *p)
+{
+    float v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
 static float dot_c(const float *a, const float *b, int k)
 {
     float s[8] = {0};
     int p = 0;
     for (; p + 8 <= k; p += 8)
-        for (int i = 0; i < 8; i++) s[i] += a[p + i] * b[p + i];
+        for (int i = 0; i < 8; i++) s[i] += a[p + i] * ld(b + p + i);
     float r = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-    for (; p < k; p++) r += a[p] * b[p];
+    for (; p < k; p++) r += a[p] * ld(b + p);
     return r;
 }
 
 static void axpy_c(float *y, float av, const float *x, int n)
 {
-    for (int j = 0; j < n; j++) y[j] += av * x[j];
+    for (int j = 0; j < n; j++) y[j] += av * ld(x + j);
 }
 
 typedef struct {

@@ -8,6 +8,7 @@
 #include <string.h>
 #include "engine_int.h"
 #include "kern_dw.h"
+#include "kern_gemv.h"
 #include "kern_q.h"
 #include "kmem.h"
 #include "wcache.h"
@@ -688,8 +689,12 @@ int node_defer_ok(const ectx *c, const enode *n)
     const void *raw = ectx_const_raw(c, n->in[1]);
     if (!raw)
         return 0;
-    if (!strcmp(n->op->name, "Gemm"))
-        return ((uintptr_t)raw % sizeof(float)) == 0;
+    if (!strcmp(n->op->name, "Gemm")) {
+        /* read in place at any alignment by the matrix-vector path (a
+         * classifier on a few images); other products want floats */
+        const gemm_p *g = n->p;
+        return ((uintptr_t)raw % sizeof(float)) == 0 || (g && g->M <= GEMV_MAX_M);
+    }
     if (cv && !IN(n, 0)->nq && !IN(n, 1)->nq) {
         conv_params cp = cv->cp;
         cp.wino_keep = c->wino_keep;
