@@ -295,7 +295,7 @@ void conv_wsrc_row(const conv_wsrc *s, int co, size_t n, float *dst)
 }
 
 #if defined(__x86_64__)
-/* conv_pack_a with AVX-512 (MR = 8): 32 values of each of a panel's 8
+/* pack_a_panel with AVX-512 (MR = 8): 32 values of each of a panel's 8
  * rows, scaled, go through one 16 x 16 transpose (rows 0-7 the first 16,
  * rows 8-15 the next 16 of the same 8 weight rows) and come out as 32
  * columns of 8, stored whole: the scalar panel packer moved one float at
@@ -328,26 +328,12 @@ static void pack_a_panel_avx512(const conv_kernel *k, int g, const conv_wsrc *s,
                              _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v[j]), 1)));
     }
 }
-
-static void conv_pack_a_avx512(conv_kernel *k, int g, const conv_wsrc *s)
-{
-    int K = k->kk;
-    int nb = gemm_kblocks(K, GEMM_KC_MAX), kcl = gemm_kblock_len(K, nb);
-    float *ap = k->apack + (size_t)g * k->mpg * K;
-    for (int p0 = 0; p0 < k->mpg; p0 += 8) {
-        for (int k0 = 0; k0 < K; k0 += kcl) {
-            int kc = K - k0 < kcl ? K - k0 : kcl;
-            pack_a_panel_avx512(k, g, s, p0, k0, kc, ap + (size_t)k0 * k->mpg + (size_t)p0 * kc);
-        }
-        int co0 = g * k->cog + p0;
-        rows_done(s, co0, co0 + (k->cog - p0 < 8 ? k->cog - p0 : 8), (size_t)K);
-    }
-}
 #endif
 
 /* One MR-row panel (rows p0.. of group g) of k block [k0, k0+kc) into d
- * (kc x MR, rows past the group's zero), the values conv_wsrc_row gives:
- * what gemm_pack_a_panel stores from them. */
+ * (kc x MR, rows past the group's zero), the values conv_wsrc_row gives,
+ * read where the weights are: for the packed form and, per run, for a
+ * lazy kernel. */
 static void pack_a_panel(const conv_kernel *k, int g, const conv_wsrc *s, int p0, int k0, int kc,
                          float *d)
 {
@@ -385,33 +371,23 @@ static void conv_packa_lazy(void *ctx, int m0, int m1, int k0, int kc, float *ap
 }
 
 /* The A panels of every group (cog x kk rows each, as gemm_pack_a lays
- * them out) from w, the MR weight rows of a panel read at a time into a
- * buffer (MR x kk floats).  0, or -1 when out of memory. */
-static int conv_pack_a(conv_kernel *k, const conv_wsrc *w)
+ * them out) from w, panel by panel and k block by k block, each panel's
+ * rows told done once packed. */
+static void conv_pack_a(conv_kernel *k, const conv_wsrc *w)
 {
     int mr = k->ar->mr, K = k->kk;
-#if defined(__x86_64__)
-    if (k->ar->level >= SIMD_AVX512 && mr == 8) {
-        for (int g = 0; g < k->p.group; g++)
-            conv_pack_a_avx512(k, g, w);
-        return 0;
-    }
-#endif
-    float *rows = malloc((size_t)mr * K * sizeof *rows);
-    if (!rows)
-        return -1;
+    int nb = gemm_kblocks(K, GEMM_KC_MAX), kcl = gemm_kblock_len(K, nb);
     for (int g = 0; g < k->p.group; g++) {
         float *ap = k->apack + (size_t)g * k->mpg * K;
         for (int p0 = 0; p0 < k->mpg; p0 += mr) {
-            int mv = k->cog - p0 < mr ? k->cog - p0 : mr;
-            for (int i = 0; i < mv; i++)
-                conv_wsrc_row(w, g * k->cog + p0 + i, (size_t)K, rows + (size_t)i * K);
-            rows_done(w, g * k->cog + p0, g * k->cog + p0 + mv, (size_t)K);
-            gemm_pack_a_panel(k->ar, k->mpg, p0, mv, K, rows, (size_t)K, 1, ap);
+            for (int k0 = 0; k0 < K; k0 += kcl) {
+                int kc = K - k0 < kcl ? K - k0 : kcl;
+                pack_a_panel(k, g, w, p0, k0, kc, ap + (size_t)k0 * k->mpg + (size_t)p0 * kc);
+            }
+            int co0 = g * k->cog + p0;
+            rows_done(w, co0, co0 + (k->cog - p0 < mr ? k->cog - p0 : mr), (size_t)K);
         }
     }
-    free(rows);
-    return 0;
 }
 
 /* Whether a 3x3 (5x5) stride-1 group-1 conv runs as Winograd F(4x4, 3x3)
@@ -460,6 +436,24 @@ conv_kernel *conv_prepare(const conv_params *p, const float *weights, const floa
     return conv_prepare_src(p, weights ? &w : NULL, bias, reference, e);
 }
 
+/* The implementation for p, but for the GEMM form's transposed variant
+ * ("pixels"), which depends on the CPU's tiles: the reference kernel,
+ * depthwise, direct (few input channels, first convs: no im2col,
+ * kern_direct.h), Winograd (*wino: conv_wino_pays's mode) or GEMM. */
+static int conv_form(const conv_params *p, int reference, int *wino)
+{
+    *wino = 0;
+    if (reference)
+        return IMPL_REF;
+    if (p->group == p->cin && p->group == p->cout)
+        return IMPL_DW;
+    if (direct_pays(p))
+        return IMPL_DIRECT;
+    if (wino_shape_ok(p) && (*wino = conv_wino_pays(p)))
+        return IMPL_WINO;
+    return IMPL_GEMM;
+}
+
 /* lazy (p->lazy, a form that can, not replaying): the weights stay where they are,
  * packed per run; their scales copied.  0, or -1 when out of memory. */
 static int conv_keep_src(conv_kernel *k, const conv_params *p, const conv_wsrc *weights, int form_ok)
@@ -496,12 +490,8 @@ conv_kernel *conv_prepare_src(const conv_params *p, const conv_wsrc *weights, co
     k->kk = k->cig * p->kh * p->kw;
     k->npix = (size_t)p->oh * p->ow;
     size_t wn = (size_t)k->kk * p->cout;
-    if (reference)
-        k->impl = IMPL_REF;
-    else if (p->group == p->cin && p->group == p->cout)
-        k->impl = IMPL_DW;
-    else
-        k->impl = IMPL_GEMM;
+    int wino = 0;
+    k->impl = conv_form(p, reference, &wino);
     k->direct = p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1 &&
                 p->pt == 0 && p->pl == 0 && p->pb == 0 && p->pr == 0 &&
                 p->oh == p->h && p->ow == p->w;
@@ -514,25 +504,21 @@ conv_kernel *conv_prepare_src(const conv_params *p, const conv_wsrc *weights, co
             return NULL;
         }
     }
-    /* few input channels (first convs): direct, no im2col (kern_direct.h) */
-    if (k->impl == IMPL_GEMM && direct_pays(p)) {
+    if (k->impl == IMPL_DIRECT) {
         if (!(k->dp = direct_prepare(p, simd_level(), weights, bias, e))) {
             conv_free(k);
             return NULL;
         }
-        k->impl = IMPL_DIRECT;
         k->wbytes = direct_weight_bytes(k->dp);
         return k;
     }
-    int wino = k->impl == IMPL_GEMM && wino_shape_ok(p) ? conv_wino_pays(p) : 0;
-    if (wino) {
+    if (k->impl == IMPL_WINO) {
         k->ar = gemm_arch_get(simd_level());
         k->wino = wino_prepare(p, k->ar, simd_level(), weights, bias, wino == 2, e);
         if (!k->wino) {
             conv_free(k);
             return NULL;
         }
-        k->impl = IMPL_WINO;
         k->wbytes = wino_weight_bytes(k->wino);
         return k;
     }
@@ -576,11 +562,8 @@ conv_kernel *conv_prepare_src(const conv_params *p, const conv_wsrc *weights, co
             err_set(e, "conv: out of memory");
             return NULL;
         }
-        if (!kmem_replaying() && !k->lazy && conv_pack_a(k, weights) < 0) {
-            conv_free(k);
-            err_set(e, "conv: out of memory");
-            return NULL;
-        }
+        if (!kmem_replaying() && !k->lazy)
+            conv_pack_a(k, weights);
         for (int g = 0; g < p->group && bias; g++)
             memcpy(k->bpad + (size_t)g * k->mpg, bias + (size_t)g * k->cog,
                    (size_t)k->cog * sizeof(float));
@@ -1295,11 +1278,10 @@ int conv_lazy_ok(const conv_params *p)
 {
     if (conv_check(p, NULL) < 0)
         return 0;
-    /* depthwise, up to 7x7 */
-    if (p->group == p->cin && p->group == p->cout)
-        return p->kh * p->kw <= DW_LAZY_TAPS;
-    /* the GEMM and "pixels" forms: group 1, not direct or Winograd */
-    return p->group == 1 && !direct_pays(p) && !(wino_shape_ok(p) && conv_wino_pays(p));
+    /* as conv_prepare_src decides: depthwise up to 7x7, the GEMM and
+     * "pixels" forms of group 1 */
+    int wino, form = conv_form(p, 0, &wino);
+    return form == IMPL_DW ? p->kh * p->kw <= DW_LAZY_TAPS : form == IMPL_GEMM && p->group == 1;
 }
 
 int conv_lazy_pieces(const conv_kernel *k, size_t *sizes, int max)

@@ -580,14 +580,13 @@ static void *pack_deferred_in(void *p)
     return NULL;
 }
 
+/* deferred nodes x, y (their indices in en->defer_node), largest weights
+ * first as cmp_prep orders the nodes packed at planning */
 static int cmp_defer(const void *a, const void *b, void *ctx)
 {
     const engine *en = ctx;
-    int x = *(const int *)a, y = *(const int *)b;
-    const enode *nx = &en->c.n[en->defer_node[x]], *ny = &en->c.n[en->defer_node[y]];
-    int64_t wx = nx->nin > 1 && nx->in[1] >= 0 ? en->c.t[nx->in[1]].numel : 0;
-    int64_t wy = ny->nin > 1 && ny->in[1] >= 0 ? en->c.t[ny->in[1]].numel : 0;
-    return wx != wy ? (wx < wy ? 1 : -1) : x - y;
+    return cmp_prep(&en->defer_node[*(const int *)a], &en->defer_node[*(const int *)b],
+                    (void *)&en->c);
 }
 
 /* The deferred nodes packed on as many threads as the engine has (a
@@ -1546,6 +1545,24 @@ static void await_packing(engine *en, const enode *n)
     }
 }
 
+/* Around each node of a run while deferred nodes are left: before it,
+ * what is packed is taken (waiting for a layer it reads that is being
+ * packed); after it, the model's pages it read go (faulted in again next
+ * run). */
+static void defer_before(engine *en, const enode *n)
+{
+    if (en->nleft) {
+        await_packing(en, n);
+        adopt_packed(en, 0);
+    }
+}
+
+static void defer_after(engine *en, const enode *n)
+{
+    if (en->nleft)
+        node_defer_release(en->model, n);
+}
+
 void engine_free(engine *en)
 {
     if (!en)
@@ -1617,13 +1634,9 @@ int engine_run(engine *en, const float *input, err_t *e)
     quant_round(s, s->ptr, s->numel);
     for (int r = 0; r < en->nrun; r++) {
         enode *n = &c->n[en->run[r]];
-        if (en->nleft) {
-            await_packing(en, n);
-            adopt_packed(en, 0);
-        }
+        defer_before(en, n);
         n->op->run(n, en->scratch, en->tp);
-        if (en->nleft)
-            node_defer_release(en->model, n);   /* its model pages, read again next run */
+        defer_after(en, n);
         const etensor *t0 = &c->t[n->out[0]];
         if ((n->act != EACT_NONE && !n->act_in_kernel) ||
             (t0->nq && !n->quant_in_kernel && !(n->op->alias && t0->alias >= 0)))
@@ -1652,14 +1665,10 @@ int engine_profile(engine *en, const float *input, int (*clock)(double *ms),
     quant_round(s, s->ptr, s->numel);
     for (int r = 0; r < en->nrun; r++) {
         enode *n = &c->n[en->run[r]];
-        if (en->nleft) {
-            await_packing(en, n);
-            adopt_packed(en, 0);
-        }
+        defer_before(en, n);
         clock(&t0);
         n->op->run(n, en->scratch, en->tp);
-        if (en->nleft)
-            node_defer_release(en->model, n);
+        defer_after(en, n);
         const etensor *t = &c->t[n->out[0]];
         if ((n->act != EACT_NONE && !n->act_in_kernel) ||
             (t->nq && !n->quant_in_kernel && !(n->op->alias && t->alias >= 0)))

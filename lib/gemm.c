@@ -130,8 +130,11 @@ void gemm_grid_choose(int m, int n, int mr, int nr, int nthreads, gemm_grid *g)
     g->nn = nn;
 }
 
-void gemm_pack_a_panel(const gemm_arch *ar, int mpad, int p0, int mv, int k, const float *a,
-                       size_t rs, size_t cs, float *ap)
+/* One MR-row panel of gemm_pack_a's: rows [p0, p0 + MR) of a matrix packed
+ * with mpad rows in all, of which the first mv come from a (row i at
+ * a + i*rs) and the rest are zero. */
+static void gemm_pack_a_panel(const gemm_arch *ar, int mpad, int p0, int mv, int k, const float *a,
+                              size_t rs, size_t cs, float *ap)
 {
     int mr = ar->mr;
     int nb = gemm_kblocks(k, GEMM_KC_MAX), kcl = gemm_kblock_len(k, nb);

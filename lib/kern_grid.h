@@ -33,11 +33,6 @@ typedef void (*gemm_packb_fn)(void *ctx, int k0, int kc, int n0, int n1, float *
  * ap: Mp * k floats, Mp = m rounded up to MR. */
 void gemm_pack_a(const gemm_arch *ar, int m, int k, const float *a, size_t rs, size_t cs,
                  float *ap);
-/* One MR-row panel of it: rows [p0, p0 + MR) of a matrix packed with mpad
- * rows in all, of which the first mv come from a (row i at a + i*rs) and
- * the rest are zero. */
-void gemm_pack_a_panel(const gemm_arch *ar, int mpad, int p0, int mv, int k, const float *a,
-                       size_t rs, size_t cs, float *ap);
 
 /* Fills ap with rows [m0, m1) (m0 a multiple of MR) and columns
  * [k0, k0+kc) of A as MR-row panels of kc (panel (m - m0) / MR at

@@ -37,6 +37,23 @@
 /* How the weights are stored: 16-bit integers, or one byte each. */
 enum { QW_I16, QW_U8, QW_I8 };
 
+/* Row m (n values) of the stored weights w of type t, widened into row. */
+static void qw_row(const void *w, int t, int m, size_t n, int16_t *row)
+{
+    size_t o = (size_t)m * n;
+    if (t == QW_I16) {
+        memcpy(row, (const int16_t *)w + o, n * sizeof *row);
+    } else if (t == QW_I8) {
+        const int8_t *s = (const int8_t *)w + o;
+        for (size_t i = 0; i < n; i++)
+            row[i] = s[i];
+    } else {
+        const uint8_t *s = (const uint8_t *)w + o;
+        for (size_t i = 0; i < n; i++)
+            row[i] = s[i];
+    }
+}
+
 enum { QI_REF, QI_GEMM, QI_DW };
 enum { QL_C = 0, QL_AVX2 = 1, QL_VNNI = 2 };
 
@@ -62,8 +79,9 @@ struct qconv_kernel {
     conv_params dwp;        /* depthwise: the shape, no activation */
     dw_plan dw;
     size_t wbytes;
-    int lazy;               /* gemm, VNNI: no apack, panels packed per run
-                               from lw (rowc, cm, pcs malloc'd) */
+    int lazy;               /* gemm (VNNI): no apack, panels packed per run
+                               from lw (rowc, cm, pcs malloc'd); depthwise:
+                               no wdw / bdw, taps made per run from lw */
     const void *lw;         /* lazy: the stored bytes */
     int lwt;                /* lazy: QW_U8 or QW_I8 */
     int32_t *lwzp, *lbias;  /* lazy: copies of what qprepare was given */
@@ -839,11 +857,12 @@ static void qdw_task(void *ctx, int task, int thread)
         const float *wc = k->wdw ? k->wdw + (size_t)c * k->dw.ntaps : NULL;
         float bc = k->bdw ? k->bdw[c] : 0.0f, lw[QDW_LAZY_TAPS];
         if (k->lazy) {
-            /* the values qprepare stores: stored byte less the zero point */
+            /* the values qprepare stores: stored value less the zero point */
             int taps = p->kh * p->kw;
-            const unsigned char *s = (const unsigned char *)k->lw + (size_t)c * taps;
+            int16_t row[QDW_LAZY_TAPS];
+            qw_row(k->lw, k->lwt, c, (size_t)taps, row);
             for (int t = 0; t < taps; t++)
-                lw[t] = (float)((k->lwt == QW_I8 ? (int)(signed char)s[t] : (int)s[t]) - k->lwzp[c]);
+                lw[t] = (float)(row[t] - k->lwzp[c]);
             wc = lw;
             bc = k->lbias ? (float)k->lbias[c] : 0.0f;
         }
@@ -898,24 +917,6 @@ static int qcheck(const qconv_params *qp, err_t *e)
     if (qp->out_lo > qp->out_hi || qp->out_zp - qp->out_lo > 65536 || qp->out_hi - qp->out_zp > 65536)
         return err_set(e, "qconv: bad output range");
     return 0;
-}
-
-
-/* Row m (n values) of the stored weights w of type t, widened into row. */
-static void qw_row(const void *w, int t, int m, size_t n, int16_t *row)
-{
-    size_t o = (size_t)m * n;
-    if (t == QW_I16) {
-        memcpy(row, (const int16_t *)w + o, n * sizeof *row);
-    } else if (t == QW_I8) {
-        const int8_t *s = (const int8_t *)w + o;
-        for (size_t i = 0; i < n; i++)
-            row[i] = s[i];
-    } else {
-        const uint8_t *s = (const uint8_t *)w + o;
-        for (size_t i = 0; i < n; i++)
-            row[i] = s[i];
-    }
 }
 
 static qconv_kernel *qprepare(const qconv_params *qp, const void *wq, int wt, const int32_t *wzp,
